@@ -1,0 +1,777 @@
+//! The typed configuration. Field docs are the reference for every key; they also become the
+//! descriptions of the JSON Schema printed by `toolkit validate-config --schema`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use feed::Instrument;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Exchange symbols: upper-case letters and digits.
+pub(crate) const SYMBOL_PATTERN: &str = r"^[A-Z0-9]{2,30}$";
+/// REST endpoints.
+pub(crate) const HTTP_URL_PATTERN: &str = r"^https?://[^\s]+$";
+/// WebSocket endpoints.
+pub(crate) const WS_URL_PATTERN: &str = r"^wss?://[^\s]+$";
+/// `IPv4:PORT` or `[IPv6]:PORT`, what `SocketAddr` parses.
+pub(crate) const SOCKET_ADDR_PATTERN: &str =
+    r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$";
+
+/// The whole of `config/app.yml`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Venue, trading mode, order flags, endpoints and symbols.
+    pub exchange: Exchange,
+    /// How signals are routed between the active model and a canary.
+    pub rollout: Rollout,
+    /// When a canary is rolled back.
+    pub rollout_guard: RolloutGuard,
+    /// Halts and the near-liquidation guard.
+    pub risk: Risk,
+    /// Order sizing and the gates an entry must pass.
+    pub executor: Executor,
+    /// Scoring backend and shadow scoring.
+    pub ai_scorer: AiScorer,
+    /// Threads, CPU layout, rings and latency budgets of the runtime.
+    pub engine: EngineLayout,
+    /// The Prometheus endpoint.
+    pub metrics: Metrics,
+    /// Where data, journals and models live (relative paths are taken from the working
+    /// directory).
+    pub paths: Paths,
+}
+
+// ---------------------------------------------------------------------------------------------
+// exchange
+
+/// `exchange`: the venue and how the engine trades on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exchange {
+    /// `paper` (simulated fills, the default) or `real` (orders reach the venue; needs
+    /// credentials from the environment).
+    pub mode: Mode,
+    /// The venue protocol.
+    pub venue: Venue,
+    /// Only maker orders are ever placed. Must be true.
+    #[schemars(extend("const" = true))]
+    pub maker_only: bool,
+    /// Exits are always sent reduce-only. Must be true.
+    #[schemars(extend("const" = true))]
+    pub reduce_only: bool,
+    /// Every order is a PostOnly limit order. Must be true.
+    #[schemars(extend("const" = true))]
+    pub post_only: bool,
+    /// Use the testnet endpoints instead of mainnet.
+    pub testnet: bool,
+    /// Symbols traded and recorded; each must be described in `config/symbols.yml`.
+    #[schemars(length(min = 1), extend("uniqueItems" = true), inner(regex(pattern = SYMBOL_PATTERN)))]
+    pub symbols: Vec<String>,
+    /// Receive window for signed requests, in milliseconds (Bybit's `X-BAPI-RECV-WINDOW`).
+    #[schemars(range(min = 100, max = 60_000))]
+    pub recv_window_ms: u32,
+    /// Endpoint URLs of mainnet and testnet.
+    pub endpoints: Environments,
+}
+
+impl Default for Exchange {
+    fn default() -> Self {
+        Exchange {
+            mode: Mode::Paper,
+            venue: Venue::BybitV5,
+            maker_only: true,
+            reduce_only: true,
+            post_only: true,
+            testnet: false,
+            symbols: vec!["BTCUSDT".to_owned()],
+            recv_window_ms: 5000,
+            endpoints: Environments::default(),
+        }
+    }
+}
+
+impl Exchange {
+    /// The endpoints selected by `testnet`.
+    pub fn active_endpoints(&self) -> &Endpoints {
+        if self.testnet {
+            &self.endpoints.testnet
+        } else {
+            &self.endpoints.mainnet
+        }
+    }
+}
+
+/// Trading mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Simulated fills against the live, replayed or simulated market.
+    Paper,
+    /// Real orders on the venue.
+    Real,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Paper => "paper",
+            Mode::Real => "real",
+        })
+    }
+}
+
+/// Venue protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Venue {
+    /// Bybit v5 linear perpetuals.
+    BybitV5,
+}
+
+impl fmt::Display for Venue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Venue::BybitV5 => "bybit_v5",
+        })
+    }
+}
+
+/// `exchange.endpoints`: the endpoints of both environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Environments {
+    /// Used when `exchange.testnet` is false.
+    pub mainnet: Endpoints,
+    /// Used when `exchange.testnet` is true.
+    pub testnet: Endpoints,
+}
+
+impl Default for Environments {
+    fn default() -> Self {
+        Environments {
+            mainnet: Endpoints::mainnet(),
+            testnet: Endpoints::testnet(),
+        }
+    }
+}
+
+/// The four Bybit v5 endpoints of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// REST base URL.
+    #[schemars(regex(pattern = HTTP_URL_PATTERN))]
+    pub rest: String,
+    /// Public market-data WebSocket for linear contracts.
+    #[schemars(regex(pattern = WS_URL_PATTERN))]
+    pub ws_public: String,
+    /// Private WebSocket (orders, executions, positions, wallet).
+    #[schemars(regex(pattern = WS_URL_PATTERN))]
+    pub ws_private: String,
+    /// Trade WebSocket (order entry).
+    #[schemars(regex(pattern = WS_URL_PATTERN))]
+    pub ws_trade: String,
+}
+
+impl Endpoints {
+    /// Bybit's mainnet endpoints.
+    pub fn mainnet() -> Self {
+        Endpoints {
+            rest: "https://api.bybit.com".to_owned(),
+            ws_public: "wss://stream.bybit.com/v5/public/linear".to_owned(),
+            ws_private: "wss://stream.bybit.com/v5/private".to_owned(),
+            ws_trade: "wss://stream.bybit.com/v5/trade".to_owned(),
+        }
+    }
+
+    /// Bybit's testnet endpoints.
+    pub fn testnet() -> Self {
+        Endpoints {
+            rest: "https://api-testnet.bybit.com".to_owned(),
+            ws_public: "wss://stream-testnet.bybit.com/v5/public/linear".to_owned(),
+            ws_private: "wss://stream-testnet.bybit.com/v5/private".to_owned(),
+            ws_trade: "wss://stream-testnet.bybit.com/v5/trade".to_owned(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rollout
+
+/// `rollout`: which model decides each signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rollout {
+    /// `disabled` (the active model decides everything), `canary` (a fraction of signals goes to
+    /// the canary model) or `full` (the canary decides everything).
+    pub mode: RolloutMode,
+    /// Fraction of signals routed to the canary when `mode` is `canary`; in (0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub canary_fraction: f64,
+    /// Seed of the deterministic signal-id hash that routes signals.
+    pub rng_seed: u64,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            mode: RolloutMode::Disabled,
+            canary_fraction: 0.10,
+            rng_seed: 1337,
+        }
+    }
+}
+
+/// Rollout mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutMode {
+    /// Only the active model.
+    Disabled,
+    /// A fraction of signals to the canary.
+    Canary,
+    /// Every signal to the canary.
+    Full,
+}
+
+/// `rollout_guard`: when a canary is rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutGuard {
+    /// Roll back when the canary's winrate is below the baseline's by more than this.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub winrate_delta: f64,
+    /// Closed canary trades needed before the winrate comparison counts.
+    #[schemars(range(min = 1))]
+    pub min_samples: u32,
+    /// Roll back when the population stability index of a feature or the score exceeds this.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub psi_max: f64,
+    /// Roll back when the Kolmogorov-Smirnov statistic of a feature or the score exceeds this.
+    #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 1.0))]
+    pub ks_max: f64,
+    /// After a rollback, no new canary starts for this long (`15m`, `900s`, `1h`).
+    pub cooldown: HumanDuration,
+}
+
+impl Default for RolloutGuard {
+    fn default() -> Self {
+        RolloutGuard {
+            winrate_delta: 0.05,
+            min_samples: 50,
+            psi_max: 0.2,
+            ks_max: 0.1,
+            cooldown: HumanDuration::from_secs(15 * 60),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// risk
+
+/// `risk`: halts and the near-liquidation guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Risk {
+    /// The precision halt: stop entering when the live winrate falls below a floor.
+    pub precision: PrecisionHalt,
+    /// Blocks entries whose stop would sit too close to the liquidation price.
+    pub near_liq_guard: NearLiqGuard,
+    /// Stop-loss distance assumed for every entry, as a fraction of the entry price.
+    #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 0.5))]
+    pub assumed_sl_pct: f64,
+    /// The volatility halt: stop entering while the market moves too fast.
+    pub volatility_halt: VolatilityHalt,
+}
+
+impl Default for Risk {
+    fn default() -> Self {
+        Risk {
+            precision: PrecisionHalt::default(),
+            near_liq_guard: NearLiqGuard::default(),
+            assumed_sl_pct: 0.003,
+            volatility_halt: VolatilityHalt::default(),
+        }
+    }
+}
+
+/// `risk.precision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrecisionHalt {
+    /// Number of most recent closed trades the rolling winrate is computed over, per route.
+    #[schemars(range(min = 1, max = 100_000))]
+    pub window: u32,
+    /// Halt entries when the rolling winrate over a full window is below this.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub floor: f64,
+}
+
+impl Default for PrecisionHalt {
+    fn default() -> Self {
+        PrecisionHalt {
+            window: 200,
+            floor: 0.45,
+        }
+    }
+}
+
+/// `risk.near_liq_guard`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NearLiqGuard {
+    /// Whether the guard runs.
+    pub enabled: bool,
+    /// A long is blocked when (entry - liq) / entry < sl_buffer_multiplier * assumed_sl_pct;
+    /// a short when (liq - entry) / entry is below the same.
+    #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 100.0))]
+    pub sl_buffer_multiplier: f64,
+    /// What to do when the venue reports no liquidation price (Bybit sends "" when it lies
+    /// outside the instrument's price band, and there is none before a position exists).
+    pub unknown_liq_price: UnknownLiqPrice,
+    /// Maintenance margin rate used by the `estimate` rule.
+    #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1.0))]
+    pub maintenance_margin_rate: f64,
+}
+
+impl Default for NearLiqGuard {
+    fn default() -> Self {
+        NearLiqGuard {
+            enabled: true,
+            sl_buffer_multiplier: 1.5,
+            unknown_liq_price: UnknownLiqPrice::Estimate,
+            maintenance_margin_rate: 0.005,
+        }
+    }
+}
+
+/// How the near-liquidation guard treats an unknown liquidation price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownLiqPrice {
+    /// Assume the isolated-margin liquidation price at the configured leverage:
+    /// entry * (1 - 1/leverage + maintenance_margin_rate) for a long, mirrored for a short.
+    /// Cross margin only ever liquidates further away, so this is the conservative estimate.
+    Estimate,
+    /// Block the entry.
+    Block,
+}
+
+/// `risk.volatility_halt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolatilityHalt {
+    /// Whether the halt runs.
+    pub enabled: bool,
+    /// Window of the realized volatility of the mid price.
+    pub window: HumanDuration,
+    /// Halt entries when the realized volatility over `window` exceeds this many basis points.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub max_realized_vol_bps: f64,
+    /// Resume only after the volatility has stayed below the limit for this long.
+    pub resume_after: HumanDuration,
+}
+
+impl Default for VolatilityHalt {
+    fn default() -> Self {
+        VolatilityHalt {
+            enabled: true,
+            window: HumanDuration::from_secs(60),
+            max_realized_vol_bps: 40.0,
+            resume_after: HumanDuration::from_secs(5 * 60),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// executor
+
+/// `executor`: sizing, gates and position limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Executor {
+    /// How much each entry buys or sells.
+    pub sizing: Sizing,
+    /// Checks an entry must pass after scoring.
+    pub gates: Gates,
+    /// Largest absolute position value, in USD, that an entry may lead to.
+    #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 10_000_000.0))]
+    pub max_position_usd: f64,
+}
+
+impl Default for Executor {
+    fn default() -> Self {
+        Executor {
+            sizing: Sizing::default(),
+            gates: Gates::default(),
+            max_position_usd: 20_000.0,
+        }
+    }
+}
+
+/// `executor.sizing`: `qty = floor(min(cap, balance * leverage) / price / qty_step) * qty_step`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sizing {
+    /// Leverage applied to the free balance.
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub leverage: f64,
+    /// Largest notional value of one order, in USD.
+    #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 10_000_000.0))]
+    pub notional_cap_usd: f64,
+    /// true: the whole free balance backs an order; false: only the part above
+    /// `min_free_balance_usd` does.
+    pub use_all_in: bool,
+    /// No entry while the free balance is below this many USD.
+    #[schemars(range(min = 0.0, max = 10_000_000.0))]
+    pub min_free_balance_usd: f64,
+    /// Rounding of the quantity to the instrument's qty_step. `floor` is the only rule that
+    /// never exceeds the budget.
+    pub lot_size_rounding: LotSizeRounding,
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Sizing {
+            leverage: 10.0,
+            notional_cap_usd: 20_000.0,
+            use_all_in: true,
+            min_free_balance_usd: 200.0,
+            lot_size_rounding: LotSizeRounding::Floor,
+        }
+    }
+}
+
+/// Lot rounding rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LotSizeRounding {
+    /// Round down to a whole number of lots.
+    Floor,
+}
+
+/// `executor.gates`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    /// Requires resting liquidity on the side the order joins.
+    pub liquidity_by_side: LiquidityBySide,
+}
+
+/// `executor.gates.liquidity_by_side`: the resting size on the first `levels` levels of the side
+/// the order joins (bids for a buy, asks for a sell) must be at least `alpha` times the order's
+/// quantity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiquidityBySide {
+    /// Whether the gate runs.
+    pub enabled: bool,
+    /// Required multiple of the order quantity.
+    #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 1000.0))]
+    pub alpha: f64,
+    /// Number of book levels summed, from the touch.
+    #[schemars(range(min = 1, max = 1000))]
+    pub levels: u16,
+}
+
+impl Default for LiquidityBySide {
+    fn default() -> Self {
+        LiquidityBySide {
+            enabled: true,
+            alpha: 1.5,
+            levels: 3,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ai_scorer
+
+/// `ai_scorer`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AiScorer {
+    /// `onnx` (ONNX Runtime, the reference) or `native` (the built-in tree evaluator).
+    pub backend: ScorerBackend,
+    /// Shadow scoring: a second model scores the same signals without trading.
+    pub shadow: Shadow,
+}
+
+/// Scoring backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScorerBackend {
+    /// ONNX Runtime through `ort`.
+    #[default]
+    Onnx,
+    /// The native tree evaluator.
+    Native,
+}
+
+/// `ai_scorer.shadow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shadow {
+    /// Whether the shadow model scores signals.
+    pub enabled: bool,
+    /// Take tau_entry and tau_hold from the shadow model's metadata instead of the two keys
+    /// below.
+    pub use_threshold_from_meta: bool,
+    /// Score at or above which the shadow model would enter.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub tau_entry: f64,
+    /// Score below which the shadow model would exit; at most tau_entry.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub tau_hold: f64,
+}
+
+impl Default for Shadow {
+    fn default() -> Self {
+        Shadow {
+            enabled: false,
+            use_threshold_from_meta: true,
+            tau_entry: 0.6,
+            tau_hold: 0.5,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// engine
+
+/// `engine`: the runtime's threads, rings and budgets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineLayout {
+    /// CPU the hot thread is pinned to.
+    #[schemars(range(max = 1023))]
+    pub hot_core: u16,
+    /// CPUs the cold-path threads may run on; must not include hot_core.
+    #[schemars(length(min = 1), extend("uniqueItems" = true), inner(range(max = 1023)))]
+    pub cold_cores: Vec<u16>,
+    /// The hot thread spins on its sources instead of sleeping when idle.
+    pub busy_poll: bool,
+    /// Levels per side kept in the order book (Bybit depths: 1, 50, 200, 1000).
+    #[schemars(extend("enum" = [1, 50, 200, 1000]))]
+    pub book_depth: u16,
+    /// Capacities of the lock-free rings, in messages.
+    pub rings: Rings,
+    /// Latency budget per hot-path stage, in nanoseconds; reported against measured quantiles.
+    pub latency_budget_ns: LatencyBudget,
+}
+
+impl Default for EngineLayout {
+    fn default() -> Self {
+        EngineLayout {
+            hot_core: 1,
+            cold_cores: vec![0],
+            busy_poll: true,
+            book_depth: 50,
+            rings: Rings::default(),
+            latency_budget_ns: LatencyBudget::default(),
+        }
+    }
+}
+
+/// `engine.rings`: capacity of each ring between the hot thread and the cold path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rings {
+    /// Metric deltas, hot to metrics thread.
+    #[schemars(range(min = 2, max = 16_777_216))]
+    pub metrics: u32,
+    /// Closed-trade outcomes, hot to supervisor.
+    #[schemars(range(min = 2, max = 16_777_216))]
+    pub trades: u32,
+    /// Feature vectors for shadow scoring and parity checks, hot to registry.
+    #[schemars(range(min = 2, max = 16_777_216))]
+    pub samples: u32,
+    /// Raw frames to record, hot to journal writer.
+    #[schemars(range(min = 2, max = 16_777_216))]
+    pub journal: u32,
+    /// Control messages (halt, resume, thresholds, balance), cold to hot.
+    #[schemars(range(min = 2, max = 16_777_216))]
+    pub control: u32,
+}
+
+impl Default for Rings {
+    fn default() -> Self {
+        Rings {
+            metrics: 65_536,
+            trades: 4096,
+            samples: 4096,
+            journal: 65_536,
+            control: 256,
+        }
+    }
+}
+
+/// `engine.latency_budget_ns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyBudget {
+    /// Decoding one frame.
+    #[schemars(range(min = 1))]
+    pub decode: u64,
+    /// Applying one event to the book.
+    #[schemars(range(min = 1))]
+    pub book: u64,
+    /// Updating the features for one event.
+    #[schemars(range(min = 1))]
+    pub features: u64,
+    /// Scoring one candidate.
+    #[schemars(range(min = 1))]
+    pub score: u64,
+    /// Gates and sizing for one scored candidate.
+    #[schemars(range(min = 1))]
+    pub gates: u64,
+    /// From frame received to decision made.
+    #[schemars(range(min = 1))]
+    pub decision: u64,
+}
+
+impl Default for LatencyBudget {
+    fn default() -> Self {
+        LatencyBudget {
+            decode: 500,
+            book: 100,
+            features: 200,
+            score: 1000,
+            gates: 100,
+            decision: 2000,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// metrics and paths
+
+/// `metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Address the Prometheus `/metrics` endpoint listens on: `IPv4:PORT` or `[IPv6]:PORT`.
+    #[schemars(with = "String", regex(pattern = SOCKET_ADDR_PATTERN))]
+    pub listen: SocketAddr,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9898)),
+        }
+    }
+}
+
+/// `paths`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    /// Root of everything recorded or derived.
+    pub data: PathBuf,
+    /// Journal segments of recorded frames.
+    pub journal: PathBuf,
+    /// The parquet archive.
+    pub parquet: PathBuf,
+    /// Trained model output directories.
+    pub models: PathBuf,
+    /// The model registry (manifest and active/shadow slots).
+    pub registry: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            data: PathBuf::from("data"),
+            journal: PathBuf::from("data/journal"),
+            parquet: PathBuf::from("data/parquet"),
+            models: PathBuf::from("models"),
+            registry: PathBuf::from("models/registry"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// symbols.yml
+
+/// The whole of `config/symbols.yml`: trading rules by symbol.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Symbols {
+    /// Instrument reference data by symbol.
+    pub symbols: BTreeMap<String, Instrument>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// durations
+
+/// A duration written as text: `250ms`, `90s`, `15m`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HumanDuration(Duration);
+
+impl HumanDuration {
+    /// A whole number of seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        HumanDuration(Duration::from_secs(secs))
+    }
+
+    /// The duration.
+    pub const fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = humantime::DurationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        humantime::parse_duration(text).map(HumanDuration)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|err| {
+            serde::de::Error::custom(format_args!("invalid duration {text:?}: {err}"))
+        })
+    }
+}
+
+/// What `humantime` parses: numbers with units, optionally several (`1h 30m`).
+pub(crate) const DURATION_PATTERN: &str = concat!(
+    r"^\s*([0-9]+\s*(nsec|ns|usec|us|µs|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|",
+    r"min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w)\s*)+$"
+);
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: a number and a unit (ms, s, m, h, d), e.g. \"15m\" or \"1h 30m\".",
+            "type": "string",
+            "pattern": DURATION_PATTERN
+        })
+    }
+}

@@ -1,0 +1,413 @@
+//! Exact decimal numbers for prices, sizes, balances and rates.
+//!
+//! Bybit sends every price and size as a decimal string. Turning those strings into `f64` loses
+//! exactness (`0.1 + 0.2 != 0.3`) and makes lot arithmetic drop a whole lot now and then, so the
+//! whole product works in [`Fixed`]: a signed count of `10^-8` units in an `i64`. Eight decimals
+//! cover every tick size, quantity step and fee rate Bybit publishes for linear contracts, and the
+//! `i64` range (±92 billion units) covers every price, size and balance the engine meets.
+//!
+//! Parsing reads the decimal digits directly, never through `f64`, and never allocates.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A decimal with exactly eight fractional digits, stored as an integer count of `10^-8`.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fixed(i64);
+
+/// Why a decimal string is not a valid [`Fixed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseFixedError {
+    /// The input holds no digits.
+    #[error("empty number")]
+    Empty,
+    /// A byte that is neither a digit, a leading sign nor the one decimal point.
+    #[error("invalid character at byte {0}")]
+    InvalidCharacter(usize),
+    /// More than eight significant fractional digits.
+    #[error("more than 8 decimal places")]
+    TooPrecise,
+    /// The value does not fit in the `i64` range of `10^-8` units.
+    #[error("number out of range")]
+    Overflow,
+}
+
+impl Fixed {
+    /// Number of fractional decimal digits.
+    pub const DECIMALS: u32 = 8;
+    /// Raw units per whole unit: `10^DECIMALS`.
+    pub const SCALE: i64 = 100_000_000;
+    /// Zero.
+    pub const ZERO: Fixed = Fixed(0);
+    /// One whole unit.
+    pub const ONE: Fixed = Fixed(Self::SCALE);
+    /// The largest representable value.
+    pub const MAX: Fixed = Fixed(i64::MAX);
+
+    /// Wraps a raw count of `10^-8` units.
+    pub const fn from_raw(raw: i64) -> Fixed {
+        Fixed(raw)
+    }
+
+    /// The raw count of `10^-8` units.
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// A whole number of units, or `None` when it does not fit.
+    pub const fn from_int(units: i64) -> Option<Fixed> {
+        match units.checked_mul(Self::SCALE) {
+            Some(raw) => Some(Fixed(raw)),
+            None => None,
+        }
+    }
+
+    /// The nearest `Fixed` to a finite `f64`, or `None` for NaN, infinities and values out of
+    /// range.
+    ///
+    /// Only for numbers that arrive as floats by nature (YAML configuration values): any decimal
+    /// with at most eight fractional digits and magnitude below 2^53 / 10^8 (about 90 million)
+    /// converts exactly, because rounding recovers the digits the float approximates.
+    pub fn from_f64(value: f64) -> Option<Fixed> {
+        if !value.is_finite() {
+            return None;
+        }
+        let scaled = (value * Self::SCALE as f64).round();
+        // `i64::MAX as f64` rounds up to 2^63, which itself does not fit: compare strictly.
+        if scaled >= i64::MAX as f64 || scaled < i64::MIN as f64 {
+            return None;
+        }
+        Some(Fixed(scaled as i64))
+    }
+
+    /// The value as an `f64` (approximate; for display, statistics and model inputs only).
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / Self::SCALE as f64
+    }
+
+    /// True when the value is zero.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// True when the value is strictly positive.
+    pub const fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    /// `self + rhs`, or `None` on overflow.
+    pub const fn checked_add(self, rhs: Fixed) -> Option<Fixed> {
+        match self.0.checked_add(rhs.0) {
+            Some(raw) => Some(Fixed(raw)),
+            None => None,
+        }
+    }
+
+    /// `self - rhs`, or `None` on overflow.
+    pub const fn checked_sub(self, rhs: Fixed) -> Option<Fixed> {
+        match self.0.checked_sub(rhs.0) {
+            Some(raw) => Some(Fixed(raw)),
+            None => None,
+        }
+    }
+
+    /// `self - rhs`, clamped at the `i64` range.
+    pub const fn saturating_sub(self, rhs: Fixed) -> Fixed {
+        Fixed(self.0.saturating_sub(rhs.0))
+    }
+
+    /// The absolute value (saturating at the top of the range).
+    pub const fn abs(self) -> Fixed {
+        Fixed(self.0.saturating_abs())
+    }
+
+    /// The exact product `self * rhs` in raw units squared (`10^-16`), as an `i128`.
+    ///
+    /// Two `Fixed` multiply without loss in `i128`; compare such products with each other
+    /// (for example `a * b < c * d`) to decide ratios exactly.
+    pub const fn wide_mul(self, rhs: Fixed) -> i128 {
+        self.0 as i128 * rhs.0 as i128
+    }
+
+    /// `self * rhs` rounded toward negative infinity to eight decimals, or `None` on overflow.
+    pub fn checked_mul_floor(self, rhs: Fixed) -> Option<Fixed> {
+        let product = self.wide_mul(rhs).div_euclid(i128::from(Self::SCALE));
+        i64::try_from(product).ok().map(Fixed)
+    }
+
+    /// Parses a plain decimal (`"60000.5"`, `"-0.001"`, `"5"`, `".5"`) without going through
+    /// `f64`. Trailing zeros beyond the eighth decimal are accepted; other digits there are not.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Fixed, ParseFixedError> {
+        let (negative, digits) = match bytes.first() {
+            Some(b'-') => (true, &bytes[1..]),
+            Some(b'+') => (false, &bytes[1..]),
+            _ => (false, bytes),
+        };
+        let sign_len = bytes.len() - digits.len();
+        let mut raw: i64 = 0;
+        let mut seen_digit = false;
+        let mut fraction_digits: Option<u32> = None;
+        for (index, &byte) in digits.iter().enumerate() {
+            match byte {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    let digit = i64::from(byte - b'0');
+                    match fraction_digits {
+                        Some(count) if count >= Self::DECIMALS => {
+                            if digit != 0 {
+                                return Err(ParseFixedError::TooPrecise);
+                            }
+                            continue;
+                        }
+                        Some(count) => fraction_digits = Some(count + 1),
+                        None => {}
+                    }
+                    raw = raw
+                        .checked_mul(10)
+                        .and_then(|r| r.checked_add(digit))
+                        .ok_or(ParseFixedError::Overflow)?;
+                }
+                b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
+                _ => return Err(ParseFixedError::InvalidCharacter(sign_len + index)),
+            }
+        }
+        if !seen_digit {
+            return Err(ParseFixedError::Empty);
+        }
+        let scale = 10_i64.pow(Self::DECIMALS - fraction_digits.unwrap_or(0));
+        let magnitude = raw.checked_mul(scale).ok_or(ParseFixedError::Overflow)?;
+        Ok(Fixed(if negative { -magnitude } else { magnitude }))
+    }
+
+    /// Rounds down (toward negative infinity) to a whole multiple of `step`.
+    ///
+    /// Returns `self` unchanged when `step` is not positive.
+    pub const fn floor_to(self, step: Fixed) -> Fixed {
+        if step.0 <= 0 {
+            return self;
+        }
+        Fixed(self.0.div_euclid(step.0) * step.0)
+    }
+
+    /// True when the value is a whole multiple of a positive `step`.
+    pub const fn is_multiple_of(self, step: Fixed) -> bool {
+        step.0 > 0 && self.0 % step.0 == 0
+    }
+}
+
+impl FromStr for Fixed {
+    type Err = ParseFixedError;
+
+    fn from_str(text: &str) -> Result<Fixed, ParseFixedError> {
+        Fixed::parse_bytes(text.as_bytes())
+    }
+}
+
+impl fmt::Display for Fixed {
+    /// The shortest exact decimal form: `0.333`, `60000`, `-1.5`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let scale = Self::SCALE.unsigned_abs();
+        let whole = magnitude / scale;
+        let mut fraction = magnitude % scale;
+        if fraction == 0 {
+            return f.pad_integral(true, sign, &whole.to_string());
+        }
+        let mut width = Self::DECIMALS as usize;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            width -= 1;
+        }
+        f.pad(&format!("{sign}{whole}.{fraction:0width$}"))
+    }
+}
+
+impl fmt::Debug for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fixed({self})")
+    }
+}
+
+impl Serialize for Fixed {
+    /// Serialized as its exact decimal string, as Bybit writes numbers.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fixed {
+    /// Accepts a decimal string (exact) or a number (integers exactly, floats rounded to eight
+    /// decimals, see [`Fixed::from_f64`]).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Fixed, D::Error> {
+        struct FixedVisitor;
+
+        impl Visitor<'_> for FixedVisitor {
+            type Value = Fixed;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a decimal number with at most 8 decimal places")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Fixed, E> {
+                text.parse()
+                    .map_err(|err| E::custom(format_args!("invalid decimal {text:?}: {err}")))
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Fixed, E> {
+                Fixed::from_int(value).ok_or_else(|| E::custom("number out of range"))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Fixed, E> {
+                i64::try_from(value)
+                    .ok()
+                    .and_then(Fixed::from_int)
+                    .ok_or_else(|| E::custom("number out of range"))
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Fixed, E> {
+                Fixed::from_f64(value).ok_or_else(|| E::custom("number out of range"))
+            }
+        }
+
+        deserializer.deserialize_any(FixedVisitor)
+    }
+}
+
+impl JsonSchema for Fixed {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Decimal".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An exact decimal with at most 8 decimal places, as a string (\"0.10\") or a number.",
+            "type": ["string", "number"],
+            "pattern": "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fx(text: &str) -> Fixed {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_bybit_decimal_strings_exactly() {
+        assert_eq!(fx("60000").raw(), 6_000_000_000_000);
+        assert_eq!(fx("0.10").raw(), 10_000_000);
+        assert_eq!(fx("0.001").raw(), 100_000);
+        assert_eq!(fx("16493.50").raw(), 1_649_350_000_000);
+        assert_eq!(fx("-0.00055").raw(), -55_000);
+        assert_eq!(fx("+1").raw(), 100_000_000);
+        assert_eq!(fx(".5").raw(), 50_000_000);
+        assert_eq!(fx("7.").raw(), 700_000_000);
+        assert_eq!(fx("0.000000010000").raw(), 1);
+        assert_eq!(fx("0"), Fixed::ZERO);
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_plain_decimal() {
+        assert_eq!("".parse::<Fixed>(), Err(ParseFixedError::Empty));
+        assert_eq!("-".parse::<Fixed>(), Err(ParseFixedError::Empty));
+        assert_eq!(".".parse::<Fixed>(), Err(ParseFixedError::Empty));
+        assert_eq!(
+            "1.2.3".parse::<Fixed>(),
+            Err(ParseFixedError::InvalidCharacter(3))
+        );
+        assert_eq!(
+            "1e5".parse::<Fixed>(),
+            Err(ParseFixedError::InvalidCharacter(1))
+        );
+        assert_eq!(
+            "-x".parse::<Fixed>(),
+            Err(ParseFixedError::InvalidCharacter(1))
+        );
+        assert_eq!(
+            "0.000000001".parse::<Fixed>(),
+            Err(ParseFixedError::TooPrecise)
+        );
+        assert_eq!(
+            "92233720369".parse::<Fixed>(),
+            Err(ParseFixedError::Overflow)
+        );
+        assert_eq!(
+            "99999999999999999999999".parse::<Fixed>(),
+            Err(ParseFixedError::Overflow)
+        );
+    }
+
+    #[test]
+    fn displays_the_shortest_exact_form() {
+        assert_eq!(fx("0.333").to_string(), "0.333");
+        assert_eq!(fx("60000.00").to_string(), "60000");
+        assert_eq!(fx("-1.50").to_string(), "-1.5");
+        assert_eq!(fx("0.00000001").to_string(), "0.00000001");
+        assert_eq!(
+            Fixed::from_raw(i64::MIN).to_string(),
+            "-92233720368.54775808"
+        );
+        assert_eq!(format!("{:>8}", fx("1.5")), "     1.5");
+    }
+
+    #[test]
+    fn floats_from_configuration_convert_exactly() {
+        assert_eq!(Fixed::from_f64(0.003), Some(fx("0.003")));
+        assert_eq!(Fixed::from_f64(20000.0), Some(fx("20000")));
+        assert_eq!(Fixed::from_f64(1.5), Some(fx("1.5")));
+        assert_eq!(Fixed::from_f64(0.1 + 0.2), Some(fx("0.3")));
+        assert_eq!(Fixed::from_f64(f64::NAN), None);
+        assert_eq!(Fixed::from_f64(1e12), None);
+    }
+
+    #[test]
+    fn floor_to_step_keeps_whole_lots() {
+        assert_eq!(fx("0.3339").floor_to(fx("0.001")), fx("0.333"));
+        assert_eq!(fx("0.333").floor_to(fx("0.001")), fx("0.333"));
+        assert_eq!(fx("-0.0005").floor_to(fx("0.001")), fx("-0.001"));
+        assert!(fx("0.333").is_multiple_of(fx("0.001")));
+        assert!(!fx("0.3335").is_multiple_of(fx("0.001")));
+    }
+
+    #[test]
+    fn deserializes_strings_and_numbers() {
+        let from_string: Fixed = serde_yaml_ng::from_str("\"0.10\"").unwrap();
+        let from_float: Fixed = serde_yaml_ng::from_str("0.1").unwrap();
+        let from_int: Fixed = serde_yaml_ng::from_str("5").unwrap();
+        assert_eq!(from_string, fx("0.1"));
+        assert_eq!(from_float, fx("0.1"));
+        assert_eq!(from_int, fx("5"));
+        let error = serde_yaml_ng::from_str::<Fixed>("\"abc\"").unwrap_err();
+        assert!(
+            error.to_string().contains("invalid decimal \"abc\""),
+            "{error}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_round_trips(raw in any::<i64>()) {
+            let value = Fixed::from_raw(raw);
+            prop_assert_eq!(value.to_string().parse::<Fixed>(), Ok(value));
+        }
+
+        #[test]
+        fn floor_to_is_the_largest_multiple_not_above(raw in any::<i32>(), step in 1_i64..10_000_000) {
+            let value = Fixed::from_raw(i64::from(raw));
+            let step = Fixed::from_raw(step);
+            let floored = value.floor_to(step);
+            prop_assert!(floored <= value);
+            prop_assert!(floored.is_multiple_of(step));
+            prop_assert!(floored.raw() + step.raw() > value.raw());
+        }
+    }
+}
