@@ -278,6 +278,9 @@ impl<'de> Deserialize<'de> for Fixed {
     }
 }
 
+/// The textual form [`Fixed::parse_bytes`] accepts (its JSON Schema pattern).
+pub const DECIMAL_PATTERN: &str = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$";
+
 impl JsonSchema for Fixed {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Decimal".into()
@@ -287,7 +290,7 @@ impl JsonSchema for Fixed {
         json_schema!({
             "description": "An exact decimal with at most 8 decimal places, as a string (\"0.10\") or a number.",
             "type": ["string", "number"],
-            "pattern": "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
+            "pattern": DECIMAL_PATTERN
         })
     }
 }

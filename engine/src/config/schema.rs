@@ -59,6 +59,15 @@ pub(crate) fn validate(schema: &Value, document: &Value) -> Result<Vec<SchemaVio
             | ValidationErrorKind::AnyOf { context } => {
                 push(path, not_one_of(error.instance(), context), culprit);
             }
+            ValidationErrorKind::Enum { options } => push(
+                path,
+                format!(
+                    "{} is not one of {}",
+                    error.instance(),
+                    list_options(options)
+                ),
+                culprit,
+            ),
             ValidationErrorKind::Pattern { pattern } => push(
                 path,
                 format!("{} is not {}", error.instance(), pattern_meaning(pattern)),
@@ -75,6 +84,18 @@ pub(crate) fn validate(schema: &Value, document: &Value) -> Result<Vec<SchemaVio
     Ok(violations)
 }
 
+/// `[1, 50, 200]` → `1, 50, 200`.
+fn list_options(options: &Value) -> String {
+    match options {
+        Value::Array(items) => items
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
 /// What a pattern of the configuration schema asks for, in words.
 fn pattern_meaning(pattern: &str) -> String {
     let meaning = match pattern {
@@ -83,6 +104,7 @@ fn pattern_meaning(pattern: &str) -> String {
         SYMBOL_PATTERN => "a symbol of upper-case letters and digits such as BTCUSDT",
         HTTP_URL_PATTERN => "an http:// or https:// URL",
         WS_URL_PATTERN => "a ws:// or wss:// URL",
+        feed::fixed::DECIMAL_PATTERN => "a decimal number",
         _ => return format!("of the form {pattern:?}"),
     };
     meaning.to_owned()

@@ -1,0 +1,65 @@
+//! Promises the repository makes about itself: CI runs exactly the README's test command, and
+//! the README gives exactly two commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+
+use tests::workspace_root;
+
+/// The commands of the README's "Quick start" block: lines starting with `./`.
+fn readme_commands() -> Vec<String> {
+    let readme = fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let start = readme.find("```sh").expect("README has a ```sh block");
+    let block = &readme[start + 5..];
+    let end = block.find("```").expect("the block is closed");
+    block[..end]
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("./"))
+        .map(|line| {
+            line.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_gives_exactly_two_commands() {
+    assert_eq!(
+        readme_commands(),
+        ["./scripts/main.sh", "./scripts/test.sh"]
+    );
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let ci = fs::read_to_string(workspace_root().join(".ci/run")).unwrap();
+    let test_command = &readme_commands()[1];
+    let ci_commands: Vec<&str> = ci
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter(|line| !line.starts_with("set ") && !line.starts_with("cd "))
+        .collect();
+    assert_eq!(ci_commands, [format!("exec {test_command}")]);
+}
+
+#[test]
+fn the_scripts_are_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    for script in [
+        ".ci/run",
+        "scripts/main.sh",
+        "scripts/test.sh",
+        "scripts/setup.sh",
+    ] {
+        let mode = fs::metadata(workspace_root().join(script))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "{script} is not executable");
+    }
+}
