@@ -1,10 +1,18 @@
 //! Market data and venues for Bybit v5 linear perpetuals.
 //!
 //! This crate knows nothing of the engine. It holds the exact decimal type every price and size
-//! is carried in ([`Fixed`]) and the venue's trading rules per symbol ([`Instrument`]).
+//! is carried in ([`Fixed`]), the venue's trading rules per symbol ([`Instrument`]), and the
+//! Bybit v5 public stream decoder ([`bybit`]).
 
+pub mod bybit;
 pub mod fixed;
+pub mod frame;
 pub mod instrument;
+pub mod side;
+pub mod text;
 
 pub use fixed::{Fixed, ParseFixedError};
+pub use frame::FrameBuf;
 pub use instrument::{Instrument, InstrumentError};
+pub use side::Side;
+pub use text::{InlineStr, Symbol};

@@ -20,36 +20,10 @@
 //!   `max_position_usd`.
 
 use feed::Fixed;
+pub use feed::Side;
 
 use super::sizing::{UnrepresentableValue, config_fixed};
 use crate::config::{Config, UnknownLiqPrice};
-
-/// The side of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// Buy: opens or adds to a long; joins the bids.
-    Buy,
-    /// Sell: opens or adds to a short; joins the asks.
-    Sell,
-}
-
-impl Side {
-    /// `+1` for a buy, `-1` for a sell.
-    pub const fn sign(self) -> i64 {
-        match self {
-            Side::Buy => 1,
-            Side::Sell => -1,
-        }
-    }
-
-    /// Bybit's spelling (`Buy`, `Sell`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "Buy",
-            Side::Sell => "Sell",
-        }
-    }
-}
 
 /// The liquidity-by-side rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

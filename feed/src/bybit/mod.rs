@@ -1,0 +1,8 @@
+//! The Bybit v5 protocol.
+
+pub mod public;
+
+pub use public::{
+    BookUpdate, ControlReply, DecodeError, DecodeStats, Level, MessageKind, PublicDecoder,
+    PublicMessage, TickDirection, Ticker, Trade, TradeBatch, UpdateKind,
+};
