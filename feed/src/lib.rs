@@ -4,6 +4,7 @@
 //! is carried in ([`Fixed`]), the venue's trading rules per symbol ([`Instrument`]), and the
 //! Bybit v5 public stream decoder ([`bybit`]).
 
+pub mod book;
 pub mod bybit;
 pub mod fixed;
 pub mod frame;
@@ -11,6 +12,7 @@ pub mod instrument;
 pub mod side;
 pub mod text;
 
+pub use book::OrderBook;
 pub use fixed::{Fixed, ParseFixedError};
 pub use frame::FrameBuf;
 pub use instrument::{Instrument, InstrumentError};
