@@ -595,7 +595,7 @@ mod tests {
         }
 
         fn side(&self, side: Side) -> Vec<Level> {
-            let levels = match side {
+            match side {
                 Side::Buy => self
                     .bids
                     .iter()
@@ -607,8 +607,7 @@ mod tests {
                     .iter()
                     .map(|(&price, &size)| Level { price, size })
                     .collect(),
-            };
-            levels
+            }
         }
     }
 
