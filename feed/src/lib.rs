@@ -9,6 +9,7 @@ pub mod bybit;
 pub mod fixed;
 pub mod frame;
 pub mod instrument;
+pub mod journal;
 pub mod side;
 pub mod text;
 
