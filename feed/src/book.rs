@@ -12,10 +12,13 @@
 //! - A crossed book (best bid >= best ask) after an update is corruption: invalid, resync.
 //! - While invalid, deltas are dropped until a snapshot arrives.
 //!
-//! Each side is a sorted array of at most `depth` levels, best first, allocated once: updates
-//! binary-search the price and shift the tail, and a level pushed past `depth` falls out of the
-//! window, as on the venue. Nothing allocates after construction.
+//! Each side is a sorted array, best first, allocated once with room for `depth` levels plus
+//! the largest message: updates binary-search the price and shift the tail, and once a whole
+//! message is applied the side is cut back to `depth` levels (levels pushed past the window fall
+//! out of it, as on the venue; cutting per level instead would drop a level that a later removal
+//! in the same message brings back into the window). Nothing allocates after construction.
 
+use crate::bybit::public::MAX_LEVELS;
 use crate::bybit::{BookUpdate, Level, UpdateKind};
 use crate::fixed::Fixed;
 use crate::side::Side;
@@ -77,7 +80,7 @@ impl BookSide {
     fn new(side: Side, depth: usize) -> Self {
         BookSide {
             side,
-            levels: Vec::with_capacity(depth),
+            levels: Vec::with_capacity(depth + MAX_LEVELS),
         }
     }
 
@@ -93,17 +96,19 @@ impl BookSide {
         }
     }
 
-    /// Sets the absolute size at a price (0 deletes), keeping at most `depth` levels.
-    fn set(&mut self, level: Level, depth: usize) {
+    /// Sets the absolute size at a price (0 deletes), never growing past the capacity.
+    fn set(&mut self, level: Level) {
         match self.search(level.price) {
             Ok(index) if level.size.is_positive() => self.levels[index].size = level.size,
             Ok(index) => {
                 self.levels.remove(index);
             }
             Err(_) if !level.size.is_positive() => {}
-            Err(index) if index >= depth => {}
             Err(index) => {
-                if self.levels.len() == depth {
+                if self.levels.len() == self.levels.capacity() {
+                    if index == self.levels.len() {
+                        return;
+                    }
                     self.levels.pop();
                 }
                 self.levels.insert(index, level);
@@ -175,11 +180,13 @@ impl OrderBook {
             self.asks.levels.clear();
         }
         for &level in update.bids {
-            self.bids.set(level, self.depth);
+            self.bids.set(level);
         }
         for &level in update.asks {
-            self.asks.set(level, self.depth);
+            self.asks.set(level);
         }
+        self.bids.levels.truncate(self.depth);
+        self.asks.levels.truncate(self.depth);
         self.update_id = update.update_id;
         self.seq = update.seq;
         self.ts = update.ts;
@@ -549,6 +556,22 @@ mod tests {
     }
 
     #[test]
+    fn the_window_is_cut_after_the_whole_message() {
+        let mut book = OrderBook::new(btc(), 2);
+        let bids = [lv("100", "1"), lv("99", "1")];
+        let asks = [lv("101", "1")];
+        let mut snapshot = update(UpdateKind::Snapshot, 3, &bids, &asks);
+        snapshot.depth = 2;
+        book.apply(&snapshot);
+        // A better level arrives and 100 leaves: 99 stays in the window.
+        let bids = [lv("100.5", "2"), lv("100", "0")];
+        let mut delta = update(UpdateKind::Delta, 4, &bids, &[]);
+        delta.depth = 2;
+        book.apply(&delta);
+        assert_eq!(book.levels(Side::Buy), [lv("100.5", "2"), lv("99", "1")]);
+    }
+
+    #[test]
     fn other_symbols_and_depths_are_not_this_book() {
         let mut book = seeded();
         let mut other = update(UpdateKind::Delta, 11, &[], &[]);
@@ -582,14 +605,14 @@ mod tests {
                     } else {
                         map.remove(&level.price);
                     }
-                    while map.len() > depth {
-                        let worst = if best_high {
-                            *map.keys().next().unwrap()
-                        } else {
-                            *map.keys().next_back().unwrap()
-                        };
-                        map.remove(&worst);
-                    }
+                }
+                while map.len() > depth {
+                    let worst = if best_high {
+                        *map.keys().next().unwrap()
+                    } else {
+                        *map.keys().next_back().unwrap()
+                    };
+                    map.remove(&worst);
                 }
             }
         }

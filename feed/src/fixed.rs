@@ -207,23 +207,59 @@ impl FromStr for Fixed {
     }
 }
 
+impl Fixed {
+    /// Writes the decimal text into `buf` and returns it, without allocating: the shortest exact
+    /// form with `decimals: None` (`0.333`, `60000`), or exactly that many fractional digits
+    /// (rounded toward zero when fewer than eight), as Bybit writes prices (`"60000.10"`).
+    pub fn format_into(self, decimals: Option<u32>, buf: &mut [u8; 32]) -> &str {
+        let magnitude = self.0.unsigned_abs();
+        let scale = Self::SCALE.unsigned_abs();
+        let (mut whole, fraction) = (magnitude / scale, magnitude % scale);
+        let digits = match decimals {
+            Some(decimals) => decimals.min(Self::DECIMALS),
+            None => {
+                let mut digits = Self::DECIMALS;
+                let mut rest = fraction;
+                while digits > 0 && rest % 10 == 0 {
+                    rest /= 10;
+                    digits -= 1;
+                }
+                digits
+            }
+        };
+        let mut end = buf.len();
+        let mut fraction = fraction / 10_u64.pow(Self::DECIMALS - digits);
+        for _ in 0..digits {
+            end -= 1;
+            buf[end] = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        if digits > 0 {
+            end -= 1;
+            buf[end] = b'.';
+        }
+        loop {
+            end -= 1;
+            buf[end] = b'0' + (whole % 10) as u8;
+            whole /= 10;
+            if whole == 0 {
+                break;
+            }
+        }
+        if self.0 < 0 {
+            end -= 1;
+            buf[end] = b'-';
+        }
+        // Only ASCII digits, '.' and '-' were written.
+        std::str::from_utf8(&buf[end..]).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for Fixed {
     /// The shortest exact decimal form: `0.333`, `60000`, `-1.5`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let magnitude = self.0.unsigned_abs();
-        let scale = Self::SCALE.unsigned_abs();
-        let whole = magnitude / scale;
-        let mut fraction = magnitude % scale;
-        if fraction == 0 {
-            return f.pad_integral(true, sign, &whole.to_string());
-        }
-        let mut width = Self::DECIMALS as usize;
-        while fraction % 10 == 0 {
-            fraction /= 10;
-            width -= 1;
-        }
-        f.pad(&format!("{sign}{whole}.{fraction:0width$}"))
+        let mut buf = [0; 32];
+        f.pad(self.format_into(None, &mut buf))
     }
 }
 
@@ -360,6 +396,17 @@ mod tests {
             "-92233720368.54775808"
         );
         assert_eq!(format!("{:>8}", fx("1.5")), "     1.5");
+    }
+
+    #[test]
+    fn formats_with_a_fixed_number_of_decimals() {
+        let mut buf = [0; 32];
+        assert_eq!(fx("60000.1").format_into(Some(2), &mut buf), "60000.10");
+        assert_eq!(fx("0.5").format_into(Some(3), &mut buf), "0.500");
+        assert_eq!(fx("7").format_into(Some(0), &mut buf), "7");
+        assert_eq!(fx("-0.00055").format_into(Some(4), &mut buf), "-0.0005");
+        assert_eq!(fx("-0.00055").format_into(None, &mut buf), "-0.00055");
+        assert_eq!(Fixed::ZERO.format_into(None, &mut buf), "0");
     }
 
     #[test]

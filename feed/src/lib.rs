@@ -11,6 +11,7 @@ pub mod frame;
 pub mod instrument;
 pub mod journal;
 pub mod side;
+pub mod sim;
 pub mod text;
 
 pub use book::OrderBook;
