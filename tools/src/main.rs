@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use feed::Fixed;
 
+mod decode;
+mod synth;
 mod validate_config;
 
 /// Offline toolkit of the trading engine: configuration, data, models.
@@ -19,12 +22,26 @@ enum Command {
     /// Print the effective configuration (after ${VAR} interpolation and the profile overlay)
     /// or every error in it; exit status 0 when valid, 1 when not.
     ValidateConfig(validate_config::Args),
+    /// Simulate market days (one per regime given) and write them to journals at simulation
+    /// speed.
+    Synth(synth::Args),
+    /// Print the normalized events of a journal directory or an NDJSON file of raw frames as
+    /// JSON lines.
+    Decode(decode::Args),
+}
+
+/// Parses a decimal argument exactly.
+pub(crate) fn parse_fixed(text: &str) -> Result<Fixed, String> {
+    text.parse()
+        .map_err(|err| format!("{text:?} is not a decimal: {err}"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ValidateConfig(args) => validate_config::run(&args),
+        Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
