@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end on built-in defaults (paper mode).
 #
-# For now: validate the configuration and every profile, then walk through how the engine sizes
-# and gates entries. Outputs go to data/ (see the summary at the end).
+# For now: validate the configuration and every profile, walk through how the engine sizes and
+# gates entries, simulate three market days (normal, event, high-vol) into journals, read one
+# back through the decoder and the book, and record the simulator live for a few seconds.
+# Outputs go to data/ (see the summary at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -35,7 +37,31 @@ walk "gate: too little resting size on our side" --price 60000 --balance 5000 --
 walk "sizing: under the minimum order qty is dropped, never inflated" --price 60000 --balance 0.5
 
 echo
+echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=2} h each"
+days=(data/journal/BTCUSDT/2026-01-0{1,2,3})
+if [ -f "${days[0]}/session.json" ] && [ -f "${days[1]}/session.json" ] && [ -f "${days[2]}/session.json" ]; then
+    echo "already simulated: ${days[*]}"
+else
+    rm -rf "${days[@]}"
+    "$toolkit" synth --days normal,event,high-vol --start 2026-01-01 --seed 7 --hours "$SYNTH_HOURS" --out data/journal
+fi
+
+echo
+echo "== the first day read back through the decoder and the book"
+"$toolkit" decode --book data/journal/BTCUSDT/2026-01-01 > data/decoded-2026-01-01.jsonl
+grep -c '"type":"top"' data/decoded-2026-01-01.jsonl | xargs echo "book events:"
+grep '"type":"top"' data/decoded-2026-01-01.jsonl | tail -n 1
+
+echo
+echo "== recording the simulator live for 5 s"
+rm -rf data/collect
+"$engine" collect --feed sim --duration 5 --out data/collect
+
+echo
 echo "== outputs"
 echo "effective configuration:     data/effective-config.yml"
 echo "per profile:                 data/effective-config.{paper,real,bare-metal}.yml"
 echo "configuration JSON Schema:   $toolkit validate-config --schema"
+echo "simulated days (journals):   ${days[*]}"
+echo "first day, decoded:          data/decoded-2026-01-01.jsonl"
+echo "live recording:              data/collect"

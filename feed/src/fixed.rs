@@ -142,45 +142,61 @@ impl Fixed {
     /// Parses a plain decimal (`"60000.5"`, `"-0.001"`, `"5"`, `".5"`) without going through
     /// `f64`. Trailing zeros beyond the eighth decimal are accepted; other digits there are not.
     pub fn parse_bytes(bytes: &[u8]) -> Result<Fixed, ParseFixedError> {
-        let (negative, digits) = match bytes.first() {
-            Some(b'-') => (true, &bytes[1..]),
-            Some(b'+') => (false, &bytes[1..]),
-            _ => (false, bytes),
+        // The largest whole part that fits: i64::MAX / 10^8.
+        const MAX_WHOLE: u64 = 92_233_720_368;
+        let (negative, sign_len) = match bytes.first() {
+            Some(b'-') => (true, 1),
+            Some(b'+') => (false, 1),
+            _ => (false, 0),
         };
-        let sign_len = bytes.len() - digits.len();
-        let mut raw: i64 = 0;
-        let mut seen_digit = false;
-        let mut fraction_digits: Option<u32> = None;
-        for (index, &byte) in digits.iter().enumerate() {
-            match byte {
-                b'0'..=b'9' => {
-                    seen_digit = true;
-                    let digit = i64::from(byte - b'0');
-                    match fraction_digits {
-                        Some(count) if count >= Self::DECIMALS => {
-                            if digit != 0 {
-                                return Err(ParseFixedError::TooPrecise);
-                            }
-                            continue;
-                        }
-                        Some(count) => fraction_digits = Some(count + 1),
-                        None => {}
-                    }
-                    raw = raw
-                        .checked_mul(10)
-                        .and_then(|r| r.checked_add(digit))
-                        .ok_or(ParseFixedError::Overflow)?;
+        let digits = &bytes[sign_len..];
+        let mut index = 0;
+        let mut whole: u64 = 0;
+        while let Some(&byte) = digits.get(index) {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            whole = whole * 10 + u64::from(digit);
+            if whole > MAX_WHOLE {
+                return Err(ParseFixedError::Overflow);
+            }
+            index += 1;
+        }
+        let mut any_digit = index > 0;
+        let mut fraction: u64 = 0;
+        let mut fraction_digits = 0;
+        if digits.get(index) == Some(&b'.') {
+            index += 1;
+            while let Some(&byte) = digits.get(index) {
+                let digit = byte.wrapping_sub(b'0');
+                if digit > 9 {
+                    return Err(ParseFixedError::InvalidCharacter(sign_len + index));
                 }
-                b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
-                _ => return Err(ParseFixedError::InvalidCharacter(sign_len + index)),
+                if fraction_digits < Self::DECIMALS {
+                    fraction = fraction * 10 + u64::from(digit);
+                    fraction_digits += 1;
+                } else if digit != 0 {
+                    return Err(ParseFixedError::TooPrecise);
+                }
+                any_digit = true;
+                index += 1;
             }
         }
-        if !seen_digit {
+        if index < digits.len() {
+            return Err(ParseFixedError::InvalidCharacter(sign_len + index));
+        }
+        if !any_digit {
             return Err(ParseFixedError::Empty);
         }
-        let scale = 10_i64.pow(Self::DECIMALS - fraction_digits.unwrap_or(0));
-        let magnitude = raw.checked_mul(scale).ok_or(ParseFixedError::Overflow)?;
-        Ok(Fixed(if negative { -magnitude } else { magnitude }))
+        let magnitude =
+            whole * Self::SCALE as u64 + fraction * 10_u64.pow(Self::DECIMALS - fraction_digits);
+        match (negative, i64::try_from(magnitude)) {
+            (false, Ok(raw)) => Ok(Fixed(raw)),
+            (true, Ok(raw)) => Ok(Fixed(-raw)),
+            (true, Err(_)) if magnitude == i64::MIN.unsigned_abs() => Ok(Fixed(i64::MIN)),
+            _ => Err(ParseFixedError::Overflow),
+        }
     }
 
     /// Rounds down (toward negative infinity) to a whole multiple of `step`.
@@ -448,6 +464,28 @@ mod tests {
         fn display_then_parse_round_trips(raw in any::<i64>()) {
             let value = Fixed::from_raw(raw);
             prop_assert_eq!(value.to_string().parse::<Fixed>(), Ok(value));
+        }
+
+        #[test]
+        fn parses_any_plain_decimal_exactly(
+            whole in 0_u64..92_233_720_368,
+            fraction in 0_u64..100_000_000,
+            digits in 0_u32..=8,
+            trailing_zeros in 0_usize..4,
+            negative in any::<bool>(),
+        ) {
+            let fraction = fraction % 10_u64.pow(digits);
+            let mut text = format!("{}{whole}", if negative { "-" } else { "" });
+            if digits > 0 || trailing_zeros > 0 {
+                text.push('.');
+                if digits > 0 {
+                    text.push_str(&format!("{fraction:0width$}", width = digits as usize));
+                }
+                text.push_str(&"0".repeat(trailing_zeros));
+            }
+            let magnitude = (whole * 100_000_000 + fraction * 10_u64.pow(8 - digits)) as i64;
+            let expected = if negative { -magnitude } else { magnitude };
+            prop_assert_eq!(text.parse::<Fixed>(), Ok(Fixed::from_raw(expected)), "{}", text);
         }
 
         #[test]
