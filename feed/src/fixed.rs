@@ -144,15 +144,27 @@ impl Fixed {
     pub fn parse_bytes(bytes: &[u8]) -> Result<Fixed, ParseFixedError> {
         // The largest whole part that fits: i64::MAX / 10^8.
         const MAX_WHOLE: u64 = 92_233_720_368;
+        // 10^(8 - fraction digits), by the number of fraction digits.
+        const FRACTION_SCALE: [u64; 9] = [
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ];
         let (negative, sign_len) = match bytes.first() {
             Some(b'-') => (true, 1),
             Some(b'+') => (false, 1),
             _ => (false, 0),
         };
         let digits = &bytes[sign_len..];
-        let mut index = 0;
         let mut whole: u64 = 0;
-        while let Some(&byte) = digits.get(index) {
+        let mut index = 0;
+        for &byte in digits {
             let digit = byte.wrapping_sub(b'0');
             if digit > 9 {
                 break;
@@ -166,14 +178,14 @@ impl Fixed {
         let mut any_digit = index > 0;
         let mut fraction: u64 = 0;
         let mut fraction_digits = 0;
-        if digits.get(index) == Some(&b'.') {
+        if let Some((b'.', rest)) = digits[index..].split_first() {
             index += 1;
-            while let Some(&byte) = digits.get(index) {
+            for &byte in rest {
                 let digit = byte.wrapping_sub(b'0');
                 if digit > 9 {
                     return Err(ParseFixedError::InvalidCharacter(sign_len + index));
                 }
-                if fraction_digits < Self::DECIMALS {
+                if fraction_digits < FRACTION_SCALE.len() - 1 {
                     fraction = fraction * 10 + u64::from(digit);
                     fraction_digits += 1;
                 } else if digit != 0 {
@@ -189,8 +201,7 @@ impl Fixed {
         if !any_digit {
             return Err(ParseFixedError::Empty);
         }
-        let magnitude =
-            whole * Self::SCALE as u64 + fraction * 10_u64.pow(Self::DECIMALS - fraction_digits);
+        let magnitude = whole * FRACTION_SCALE[0] + fraction * FRACTION_SCALE[fraction_digits];
         match (negative, i64::try_from(magnitude)) {
             (false, Ok(raw)) => Ok(Fixed(raw)),
             (true, Ok(raw)) => Ok(Fixed(-raw)),
