@@ -264,7 +264,15 @@ fn bad_input_is_refused() {
     ));
     assert!(matches!(
         JournalWriter::open(dir.path(), JournalOptions { segment_size: 100 }, ANCHOR),
-        Err(JournalError::SegmentTooSmall(100))
+        Err(JournalError::SegmentSize(100))
+    ));
+    assert!(matches!(
+        JournalWriter::open(
+            dir.path(),
+            JournalOptions::with_segment_mib(u64::MAX),
+            ANCHOR
+        ),
+        Err(JournalError::SegmentSize(u64::MAX))
     ));
     drop(writer);
     let stray = tempfile::tempdir().unwrap();

@@ -1,6 +1,12 @@
-//! Coverage-guided fuzzing of the public-stream decoder:
-//! `cargo fuzz run decode_public feed/tests/fixtures/bybit` from `feed/` (nightly, or
-//! `RUSTC_BOOTSTRAP=1` on stable). Any panic is a bug; errors are the expected outcome.
+//! Coverage-guided fuzzing of the public-stream decoder. From `feed/`, seeded with the fixtures:
+//!
+//! ```sh
+//! cp -r tests/fixtures/bybit fuzz/corpus-seed
+//! RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none decode_public fuzz/corpus-seed -- -max_total_time=60
+//! ```
+//!
+//! (`RUSTC_BOOTSTRAP=1 --sanitizer none` runs it on the stable toolchain; with a nightly one,
+//! drop both to add AddressSanitizer.) Any panic is a bug; errors are the expected outcome.
 #![no_main]
 
 use feed::FrameBuf;

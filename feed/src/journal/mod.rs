@@ -102,6 +102,20 @@ pub struct JournalOptions {
     pub segment_size: u64,
 }
 
+impl JournalOptions {
+    /// Smallest segment size.
+    pub const MIN_SEGMENT_SIZE: u64 = 4096;
+    /// Largest segment size (offsets in a segment are 32-bit).
+    pub const MAX_SEGMENT_SIZE: u64 = 1 << 32;
+
+    /// Options with segments of `mib` MiB (checked when a writer opens).
+    pub const fn with_segment_mib(mib: u64) -> JournalOptions {
+        JournalOptions {
+            segment_size: mib.saturating_mul(1 << 20),
+        }
+    }
+}
+
 impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
@@ -150,9 +164,9 @@ pub enum JournalError {
     /// Empty frames are not recorded.
     #[error("empty frame")]
     EmptyFrame,
-    /// The segment size is too small.
-    #[error("segment size {0} is below the minimum of 4096 bytes")]
-    SegmentTooSmall(u64),
+    /// The segment size is outside 4 KiB to 4 GiB.
+    #[error("segment size {0} bytes is outside 4 KiB to 4 GiB")]
+    SegmentSize(u64),
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {

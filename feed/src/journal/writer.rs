@@ -47,8 +47,9 @@ impl JournalWriter {
         options: JournalOptions,
         anchor: ClockAnchor,
     ) -> Result<(JournalWriter, Recovery), JournalError> {
-        if options.segment_size < 4096 {
-            return Err(JournalError::SegmentTooSmall(options.segment_size));
+        let size = options.segment_size;
+        if !(JournalOptions::MIN_SEGMENT_SIZE..=JournalOptions::MAX_SEGMENT_SIZE).contains(&size) {
+            return Err(JournalError::SegmentSize(size));
         }
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let segments = list_segments(dir)?;
