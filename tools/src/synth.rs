@@ -127,9 +127,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         simulate_day(
             &config,
             &dir,
-            JournalOptions {
-                segment_size: args.segment_mib << 20,
-            },
+            JournalOptions::with_segment_mib(args.segment_mib),
         )
         .with_context(|| format!("simulating {date} ({})", regime.name()))?;
     }

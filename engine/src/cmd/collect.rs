@@ -96,9 +96,7 @@ pub(crate) fn run(args: &CollectArgs) -> Result<()> {
 
     let clock = quanta::Clock::new();
     let anchor = ClockAnchor::now(&clock);
-    let options = JournalOptions {
-        segment_size: args.segment_mib << 20,
-    };
+    let options = JournalOptions::with_segment_mib(args.segment_mib);
     let (mut journal, recovery) = JournalWriter::open(&args.out, options, anchor)
         .with_context(|| format!("opening the journal in {}", args.out.display()))?;
     if let Some(cut) = recovery.cut_at {
