@@ -9,7 +9,9 @@
 //! fields are ignored; a malformed or unexpected message is a [`DecodeError`], counted by kind in
 //! [`DecodeStats`], never a panic.
 
-use simd_json::prelude::*;
+// Only the scalar accessors: the prelude's `Array` trait would make `Vec::iter` return a boxed
+// iterator, allocating on every call.
+use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 use simd_json::value::tape::{Array, Object, Value};
 use simd_json::{Buffers, Node, Tape};
 
