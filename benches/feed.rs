@@ -1,4 +1,5 @@
-//! Decoding Bybit frames and applying them to the book: the first two hot-path stages.
+//! Decoding Bybit frames, applying them to the book and computing features: the first three
+//! hot-path stages.
 //!
 //! Targets on the reference machine: a typical orderbook.50 delta decodes in at most 500 ns and
 //! applies in at most 100 ns.
@@ -6,6 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use engine::features::{FEATURE_COUNT, FeatureEngine};
 use feed::bybit::{BookUpdate, Level, PublicDecoder, PublicMessage, UpdateKind};
 use feed::{Fixed, FrameBuf, OrderBook, Symbol};
 
@@ -160,5 +162,27 @@ fn decode_and_apply(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse_only, decode, apply, decode_and_apply);
+fn features(c: &mut Criterion) {
+    let (book, _, _) = book_and_delta(50);
+    let mut engine = FeatureEngine::new();
+    let mut vector = [0.0_f32; FEATURE_COUNT];
+    let mut now_ms = 1_000;
+    c.bench_function("features_update_and_compute_per_book_event", |b| {
+        b.iter(|| {
+            now_ms += 20;
+            engine.on_book(black_box(&book), now_ms);
+            engine.compute(&book, &mut vector);
+            vector[0]
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    parse_only,
+    decode,
+    apply,
+    decode_and_apply,
+    features
+);
 criterion_main!(benches);

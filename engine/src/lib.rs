@@ -2,8 +2,12 @@
 //!
 //! - [`cli`]: command-line arguments shared by the binaries;
 //! - [`config`]: the one configuration file, its profiles and its strict loader;
-//! - [`executor`]: order sizing and the gates an entry must pass.
+//! - [`executor`]: order sizing and the gates an entry must pass;
+//! - [`features`]: the feature set, computed incrementally from book and trade events;
+//! - [`signals`]: the rule that proposes candidate entries to be scored.
 
 pub mod cli;
 pub mod config;
 pub mod executor;
+pub mod features;
+pub mod signals;

@@ -200,6 +200,7 @@ mod tests {
                 "rollout_guard",
                 "risk",
                 "executor",
+                "signals",
                 "ai_scorer",
                 "engine",
                 "metrics",

@@ -36,6 +36,8 @@ pub struct Config {
     pub risk: Risk,
     /// Order sizing and the gates an entry must pass.
     pub executor: Executor,
+    /// The rule that proposes candidate entries to be scored.
+    pub signals: Signals,
     /// Scoring backend and shadow scoring.
     pub ai_scorer: AiScorer,
     /// Threads, CPU layout, rings and latency budgets of the runtime.
@@ -486,6 +488,35 @@ impl Default for LiquidityBySide {
             enabled: true,
             alpha: 1.5,
             levels: 3,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// signals
+
+/// `signals`: the candidate trigger. A long candidate is proposed when the book imbalance over
+/// `imbalance_levels` crosses up through `imbalance_threshold` while the 1 s order-flow
+/// imbalance is positive; a short one mirrored; at most one per side per `cooldown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Signals {
+    /// Levels of the imbalance the trigger reads: 1, 3, 5 or 10.
+    #[schemars(extend("enum" = [1, 3, 5, 10]))]
+    pub imbalance_levels: u8,
+    /// Imbalance the trigger crosses, in (0, 1).
+    #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 1.0))]
+    pub imbalance_threshold: f64,
+    /// Least time between two candidates on the same side.
+    pub cooldown: HumanDuration,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals {
+            imbalance_levels: 3,
+            imbalance_threshold: 0.3,
+            cooldown: HumanDuration::from_secs(2),
         }
     }
 }
