@@ -10,4 +10,5 @@ pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod features;
+pub mod model;
 pub mod signals;

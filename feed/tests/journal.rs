@@ -27,7 +27,7 @@ fn mono(i: usize) -> u64 {
 }
 
 fn stream(i: usize) -> StreamId {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         StreamId::PRIVATE
     } else {
         StreamId::PUBLIC_LINEAR

@@ -1,0 +1,24 @@
+//! Tree-ensemble models: the ONNX file format, the in-memory ensemble and its exact ONNX writer,
+//! the native evaluator, and a synthetic model for tests.
+
+pub mod ensemble;
+pub mod native;
+pub mod onnx;
+pub mod synthetic;
+
+pub use ensemble::{ModelError, Tree, TreeEnsemble, TreeNode};
+pub use native::NativeModel;
+
+use prost::Message;
+
+/// Reads a model from ONNX protobuf bytes.
+pub fn read_onnx(bytes: &[u8]) -> Result<TreeEnsemble, ModelError> {
+    let model =
+        onnx::ModelProto::decode(bytes).map_err(|err| ModelError::Decode(err.to_string()))?;
+    TreeEnsemble::from_onnx(&model)
+}
+
+/// Writes a model as ONNX protobuf bytes, with `metadata` as metadata_props.
+pub fn write_onnx(ensemble: &TreeEnsemble, metadata: &[(&str, &str)]) -> Vec<u8> {
+    ensemble.to_onnx(metadata).encode_to_vec()
+}

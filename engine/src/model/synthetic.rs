@@ -1,0 +1,58 @@
+//! A deterministic tree ensemble for tests and benches until trained models exist: LightGBM's
+//! shape (binary, logistic, a fixed number of leaves per tree) over the feature set, with f64
+//! thresholds that are mostly not representable in f32, as trained thresholds are.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::ensemble::{Tree, TreeEnsemble, TreeNode};
+
+/// `n_trees` trees of `n_leaves` leaves each over `n_features` features, from `seed`.
+///
+/// Feature `f` is split on thresholds drawn from `[-scale, scale]` with `scale = 1 + f`, so a
+/// test can draw rows from the same ranges.
+pub fn generate(n_trees: usize, n_leaves: usize, n_features: usize, seed: u64) -> TreeEnsemble {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let trees = (0..n_trees)
+        .map(|_| tree(&mut rng, n_leaves.max(1), n_features.max(1)))
+        .collect();
+    TreeEnsemble {
+        n_features: n_features.max(1),
+        trees,
+    }
+}
+
+/// The range thresholds of feature `feature` are drawn from.
+pub fn feature_scale(feature: usize) -> f64 {
+    1.0 + feature as f64
+}
+
+fn tree(rng: &mut ChaCha8Rng, n_leaves: usize, n_features: usize) -> Tree {
+    let mut nodes = vec![TreeNode::Leaf { value: 0.0 }];
+    let mut leaves = vec![0_usize];
+    while leaves.len() < n_leaves {
+        // Split a random leaf into a branch with two new leaves.
+        let pick = rng.random_range(0..leaves.len());
+        let at = leaves.swap_remove(pick);
+        let feature = rng.random_range(0..n_features);
+        let scale = feature_scale(feature);
+        let threshold = rng.random_range(-scale..scale);
+        let yes = nodes.len() as u32;
+        nodes.push(TreeNode::Leaf { value: 0.0 });
+        nodes.push(TreeNode::Leaf { value: 0.0 });
+        nodes[at] = TreeNode::Branch {
+            feature: feature as u32,
+            threshold,
+            yes,
+            no: yes + 1,
+            missing_yes: rng.random(),
+        };
+        leaves.extend([yes as usize, yes as usize + 1]);
+    }
+    for &leaf in &leaves {
+        nodes[leaf] = TreeNode::Leaf {
+            value: rng.random_range(-0.1..0.1),
+        };
+    }
+    Tree { nodes }
+}
