@@ -13,7 +13,34 @@ need cargo "install the Rust toolchain (rustup) first"
 cargo fmt --version >/dev/null 2>&1 || { echo "setup: rustfmt missing (rustup component add rustfmt)" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { echo "setup: clippy missing (rustup component add clippy)" >&2; exit 1; }
 
+# ONNX Runtime: the shared library inside the onnxruntime wheel on PyPI (it needs only glibc >=
+# 2.28 and libstdc++). The engine loads it at run time from ORT_DYLIB_PATH or this default.
+ORT_VERSION=1.31.1
+ORT_DIR=.runtime/onnxruntime-$ORT_VERSION
+ORT_LIB=$ORT_DIR/libonnxruntime.so.$ORT_VERSION
+if [ ! -f "$ORT_LIB" ]; then
+    need python3 "install Python 3 with pip"
+    wheels=$(mktemp -d)
+    trap 'rm -rf "$wheels"' EXIT
+    echo "setup: fetching onnxruntime $ORT_VERSION from PyPI"
+    python3 -m pip download --quiet --disable-pip-version-check "onnxruntime==$ORT_VERSION" \
+        --no-deps --only-binary=:all: -d "$wheels"
+    mkdir -p "$ORT_DIR"
+    python3 - "$wheels" "$ORT_DIR" "$ORT_VERSION" <<'PY'
+import glob, os, sys, zipfile
+wheels, target, version = sys.argv[1:4]
+(wheel,) = glob.glob(os.path.join(wheels, "onnxruntime-*.whl"))
+name = f"libonnxruntime.so.{version}"
+with zipfile.ZipFile(wheel) as archive:
+    member = next(m for m in archive.namelist() if m.endswith("/" + name))
+    data = archive.read(member)
+with open(os.path.join(target, name + ".part"), "wb") as out:
+    out.write(data)
+os.replace(os.path.join(target, name + ".part"), os.path.join(target, name))
+PY
+fi
+
 # Crates come from crates.io through Cargo.lock; fetch them once so the build steps that follow
 # do not interleave downloads with compilation.
 cargo fetch --locked --quiet
-echo "setup: $(cargo --version), $(rustc --version | cut -d' ' -f1-2)"
+echo "setup: $(cargo --version), $(rustc --version | cut -d' ' -f1-2), onnxruntime $ORT_VERSION at $ORT_LIB"

@@ -5,10 +5,8 @@
 
 use engine::features::FEATURE_COUNT;
 use engine::model::ensemble::logistic;
-use engine::model::synthetic::{feature_scale, generate};
+use engine::model::synthetic::{boundary_rows, generate};
 use engine::model::{ModelError, NativeModel, TreeEnsemble, TreeNode, read_onnx, write_onnx};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// What the model gives with LightGBM's decisions (f64 thresholds), summed like ORT (f32, in
 /// tree order): equal to the native score only if every comparison went the same way.
@@ -43,44 +41,6 @@ fn reference_score(model: &TreeEnsemble, row: &[f32]) -> f32 {
     sum
 }
 
-/// Random rows, and rows where some features sit exactly on a threshold's f32 neighbours.
-fn rows(model: &TreeEnsemble, count: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let thresholds: Vec<(u32, f64)> = model
-        .trees
-        .iter()
-        .flat_map(|tree| tree.nodes.iter())
-        .filter_map(|node| match *node {
-            TreeNode::Branch {
-                feature, threshold, ..
-            } => Some((feature, threshold)),
-            TreeNode::Leaf { .. } => None,
-        })
-        .collect();
-    (0..count)
-        .map(|index| {
-            let mut row: Vec<f32> = (0..model.n_features)
-                .map(|feature| {
-                    let scale = feature_scale(feature) * 1.1;
-                    rng.random_range(-scale..scale) as f32
-                })
-                .collect();
-            if index % 2 == 0 {
-                for _ in 0..8 {
-                    let (feature, threshold) = thresholds[rng.random_range(0..thresholds.len())];
-                    let nearest = threshold as f32;
-                    row[feature as usize] =
-                        [nearest.next_down(), nearest, nearest.next_up()][rng.random_range(0..3)];
-                }
-            }
-            if index % 97 == 0 {
-                row[index % model.n_features] = f32::NAN;
-            }
-            row
-        })
-        .collect()
-}
-
 #[test]
 fn native_scores_match_lightgbm_decisions_on_100k_rows() {
     let model = generate(200, 31, FEATURE_COUNT, 42);
@@ -100,7 +60,7 @@ fn native_scores_match_lightgbm_decisions_on_100k_rows() {
         }
     }
     let mut naive_mismatches = 0;
-    for row in rows(&model, 100_000, 7) {
+    for row in boundary_rows(&model, 100_000, 7) {
         let exact = reference_score(&model, &row);
         assert_eq!(native.score(&row).to_bits(), exact.to_bits(), "{row:?}");
         assert!((f64::from(native.predict(&row)) - model.predict_reference(&row)).abs() < 1e-5);
@@ -124,7 +84,7 @@ fn the_onnx_file_round_trips_to_the_same_scores() {
     assert_eq!(read.n_features, FEATURE_COUNT);
     assert_eq!(read.trees.len(), 50);
     let (written, reread) = (NativeModel::compile(&model), NativeModel::compile(&read));
-    for row in rows(&model, 5_000, 3) {
+    for row in boundary_rows(&model, 5_000, 3) {
         assert_eq!(written.score(&row).to_bits(), reread.score(&row).to_bits());
         assert_eq!(reread.predict(&row), logistic(reread.score(&row)));
     }

@@ -4,6 +4,7 @@
 pub mod ensemble;
 pub mod native;
 pub mod onnx;
+pub mod ort_backend;
 pub mod synthetic;
 
 pub use ensemble::{ModelError, Tree, TreeEnsemble, TreeNode};

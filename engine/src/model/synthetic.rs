@@ -56,3 +56,43 @@ fn tree(rng: &mut ChaCha8Rng, n_leaves: usize, n_features: usize) -> Tree {
     }
     Tree { nodes }
 }
+
+/// `count` rows for `model`: features drawn from a little beyond the threshold ranges, and in
+/// every other row eight features set exactly on a threshold's nearest f32 or its neighbours
+/// (where rounding mistakes show), and a NaN now and then.
+pub fn boundary_rows(model: &TreeEnsemble, count: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let thresholds: Vec<(u32, f64)> = model
+        .trees
+        .iter()
+        .flat_map(|tree| tree.nodes.iter())
+        .filter_map(|node| match *node {
+            TreeNode::Branch {
+                feature, threshold, ..
+            } => Some((feature, threshold)),
+            TreeNode::Leaf { .. } => None,
+        })
+        .collect();
+    (0..count)
+        .map(|index| {
+            let mut row: Vec<f32> = (0..model.n_features)
+                .map(|feature| {
+                    let scale = feature_scale(feature) * 1.1;
+                    rng.random_range(-scale..scale) as f32
+                })
+                .collect();
+            if index % 2 == 0 && !thresholds.is_empty() {
+                for _ in 0..8 {
+                    let (feature, threshold) = thresholds[rng.random_range(0..thresholds.len())];
+                    let nearest = threshold as f32;
+                    row[feature as usize] =
+                        [nearest.next_down(), nearest, nearest.next_up()][rng.random_range(0..3)];
+                }
+            }
+            if index % 97 == 0 {
+                row[index % model.n_features] = f32::NAN;
+            }
+            row
+        })
+        .collect()
+}

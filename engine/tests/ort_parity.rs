@@ -1,0 +1,77 @@
+//! ONNX Runtime and the native evaluator give the same probabilities for the model the writer
+//! produces. Needs the library `scripts/setup.sh` installs (or ORT_DYLIB_PATH).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use engine::features::FEATURE_COUNT;
+use engine::model::ort_backend::{OrtError, OrtScorer, load_runtime};
+use engine::model::synthetic::{boundary_rows, generate};
+use engine::model::{NativeModel, write_onnx};
+use ort::environment::Environment;
+
+fn library() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../.runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1")
+        })
+}
+
+fn environment() -> &'static Environment {
+    static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+    ENVIRONMENT
+        .get_or_init(|| load_runtime(&library()).expect("ONNX Runtime (run scripts/setup.sh)"))
+}
+
+#[test]
+fn ort_and_native_agree_on_100k_rows() {
+    let model = generate(200, 31, FEATURE_COUNT, 42);
+    let bytes = write_onnx(&model, &[]);
+    let mut ort = OrtScorer::new(environment(), &bytes, FEATURE_COUNT).unwrap();
+    let native = NativeModel::compile(&model);
+    let (mut compared, mut mismatches, mut max_difference) = (0, 0, 0.0_f32);
+    for row in boundary_rows(&model, 100_000, 11) {
+        let (a, b) = (ort.predict(&row).unwrap(), native.predict(&row));
+        let difference = (a - b).abs();
+        max_difference = max_difference.max(difference);
+        if difference > 1e-6 {
+            mismatches += 1;
+        }
+        compared += 1;
+    }
+    eprintln!("compared {compared} rows, max |ort - native| = {max_difference:e}");
+    assert_eq!(
+        (compared, mismatches),
+        (100_000, 0),
+        "max difference {max_difference}"
+    );
+}
+
+#[test]
+fn a_model_of_another_width_is_refused() {
+    let model = generate(5, 4, 7, 1);
+    match OrtScorer::new(environment(), &write_onnx(&model, &[]), FEATURE_COUNT) {
+        Err(OrtError::InputShape { expected, found }) => {
+            assert_eq!((expected, found), (FEATURE_COUNT, vec![-1, 7]))
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("accepted a 7-feature model"),
+    }
+    assert!(matches!(
+        OrtScorer::new(environment(), b"not a model", FEATURE_COUNT),
+        Err(OrtError::Runtime(_))
+    ));
+}
+
+#[test]
+fn a_missing_library_is_an_error_not_a_panic() {
+    let err = load_runtime(Path::new("/nonexistent/libonnxruntime.so")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot load ONNX Runtime from /nonexistent/libonnxruntime.so: no such file (scripts/setup.sh installs it)"
+    );
+}
