@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use feed::Fixed;
 
 mod decode;
+mod parity;
 mod synth;
 mod validate_config;
 
@@ -28,6 +29,9 @@ enum Command {
     /// Print the normalized events of a journal directory or an NDJSON file of raw frames as
     /// JSON lines.
     Decode(decode::Args),
+    /// Score rows with ONNX Runtime and the native evaluator and compare; exit 1 on any
+    /// difference above 1e-6.
+    Parity(parity::Args),
 }
 
 /// Parses a decimal argument exactly.
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => validate_config::run(&args),
         Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Parity(args) => parity::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@ pub mod ensemble;
 pub mod native;
 pub mod onnx;
 pub mod ort_backend;
+pub mod parity;
 pub mod synthetic;
 
 pub use ensemble::{ModelError, Tree, TreeEnsemble, TreeNode};
