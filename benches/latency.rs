@@ -1,0 +1,193 @@
+//! Latency distributions (p50, p99, p99.9, max) over many single calls, timed one by one with
+//! quanta into hdrhistograms: the feature update for one book event, one-row scoring with the
+//! native evaluator and with ONNX Runtime (200 trees x 31 leaves), and decode to decision for one
+//! orderbook.50 delta.
+//!
+//! `cargo bench -p benches --bench latency` (1M calls each; `LATENCY_CALLS` changes that).
+//! Under `cargo test` it runs a few calls of each, as a smoke test.
+
+use std::hint::black_box;
+
+use engine::config::{Config, Signals};
+use engine::executor::{EntryCheck, GateRules, SizingRules, compute_order_qty};
+use engine::features::{FEATURE_COUNT, FeatureEngine};
+use engine::model::ort_backend::{OrtScorer, load_runtime};
+use engine::model::synthetic::{boundary_rows, generate};
+use engine::model::{NativeModel, write_onnx};
+use engine::signals::{SignalEngine, SignalRules};
+use feed::bybit::{PublicDecoder, PublicMessage};
+use feed::sim::{MarketSim, Regime, SimConfig};
+use feed::{Fixed, FrameBuf, Instrument, OrderBook, Side};
+use hdrhistogram::Histogram;
+
+fn calls() -> usize {
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    let default = if benching { 1_000_000 } else { 1_000 };
+    std::env::var("LATENCY_CALLS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Times `work` `calls` times and prints the distribution.
+fn measure(name: &str, calls: usize, mut work: impl FnMut(usize)) {
+    let clock = quanta::Clock::new();
+    let mut histogram = match Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3) {
+        Ok(histogram) => histogram,
+        Err(err) => panic!("histogram: {err}"),
+    };
+    for call in 0..calls.min(10_000) {
+        work(call);
+    }
+    for call in 0..calls {
+        let start = clock.raw();
+        work(call);
+        let end = clock.raw();
+        let _ = histogram.record(clock.delta_as_nanos(start, end).max(1));
+    }
+    println!(
+        "{name:<44} p50 {:>7} ns  p99 {:>7} ns  p99.9 {:>7} ns  max {:>9} ns  ({calls} calls)",
+        histogram.value_at_quantile(0.50),
+        histogram.value_at_quantile(0.99),
+        histogram.value_at_quantile(0.999),
+        histogram.max()
+    );
+}
+
+fn main() {
+    let calls = calls();
+    let config = SimConfig {
+        duration_ms: 600_000,
+        ..SimConfig::btcusdt(Regime::Normal, 1_767_225_600_000, 9)
+    };
+    let mut sim = MarketSim::new(config);
+    let mut frames = Vec::new();
+    let mut out = Vec::new();
+    while sim.next_frame(&mut out).is_some() {
+        frames.push(out.clone());
+    }
+
+    // Feature update for one book event, along a simulated session.
+    let mut decoder = PublicDecoder::new();
+    let mut frame = FrameBuf::with_capacity(1 << 20);
+    let mut book = OrderBook::new(config.symbol, 50);
+    let mut features = FeatureEngine::new();
+    let mut vector = [0.0_f32; FEATURE_COUNT];
+    let mut updates = Vec::new();
+    for bytes in &frames {
+        frame.fill(bytes);
+        if let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) {
+            book.apply(&update);
+            updates.push(update.ts);
+        }
+    }
+    let mut now = updates.last().copied().unwrap_or(0);
+    measure("features: update + compute per book event", calls, |_| {
+        now += 20;
+        features.on_book(black_box(&book), now);
+        features.compute(&book, &mut vector);
+    });
+
+    let model = generate(200, 31, FEATURE_COUNT, 42);
+    let rows = boundary_rows(&model, 4096, 3);
+    let native = NativeModel::compile(&model);
+    measure("native: one row, 200 x 31", calls, |call| {
+        black_box(native.predict(black_box(&rows[call % rows.len()])));
+    });
+
+    let library = std::env::var_os("ORT_DYLIB_PATH").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../.runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1")
+        },
+        std::path::PathBuf::from,
+    );
+    let ort = load_runtime(&library).and_then(|environment| {
+        Ok((
+            OrtScorer::new(&environment, &write_onnx(&model, &[]), FEATURE_COUNT)?,
+            environment,
+        ))
+    });
+    match ort {
+        Ok((mut ort, _environment)) => measure("onnx runtime: one row, 200 x 31", calls, |call| {
+            black_box(
+                ort.predict(black_box(&rows[call % rows.len()]))
+                    .unwrap_or(f32::NAN),
+            );
+        }),
+        Err(err) => println!("onnx runtime: skipped ({err})"),
+    }
+
+    // Decode to decision: decode, book, features, trigger, score, size, gate, for consecutive
+    // book frames of the session (each frame is one call).
+    let book_frames: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|bytes| bytes.starts_with(b"{\"topic\":\"orderbook"))
+        .collect();
+    let engine_config = Config::default();
+    let Ok(gates) = GateRules::from_config(&engine_config) else {
+        return;
+    };
+    let Ok(sizing) = SizingRules::from_config(&engine_config.executor.sizing) else {
+        return;
+    };
+    let fx = |text: &str| text.parse::<Fixed>().unwrap_or_default();
+    let instrument = Instrument {
+        tick_size: fx("0.1"),
+        qty_step: fx("0.001"),
+        min_qty: fx("0.001"),
+        max_qty: fx("1190"),
+        min_notional: fx("5"),
+        maker_fee_rate: fx("0.0002"),
+        taker_fee_rate: fx("0.00055"),
+    };
+    let mut decoder = PublicDecoder::new();
+    let mut book = OrderBook::new(config.symbol, 50);
+    let mut features = FeatureEngine::new();
+    let mut trigger = SignalEngine::new(SignalRules::from_config(&Signals::default()));
+    let balance = fx("5000");
+    let mut next = 0;
+    measure(
+        "decode -> decision (native), orderbook.50 frame",
+        calls.min(book_frames.len() * 20),
+        |_| {
+            if next == book_frames.len() {
+                // Start the session over with a fresh book.
+                next = 0;
+                book = OrderBook::new(config.symbol, 50);
+            }
+            frame.fill(book_frames[next]);
+            next += 1;
+            let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) else {
+                return;
+            };
+            book.apply(&update);
+            features.on_book(&book, update.ts);
+            features.compute(&book, &mut vector);
+            let Some(candidate) = trigger.evaluate(&vector, &book, update.ts, update.seq) else {
+                return;
+            };
+            if native.predict(&vector) < 0.5 {
+                return;
+            }
+            let Ok(qty) = compute_order_qty(&sizing, &instrument, candidate.price, balance) else {
+                return;
+            };
+            let mut depth = [Fixed::ZERO; 10];
+            for (slot, size) in depth.iter_mut().zip(book.sizes(candidate.side)) {
+                *slot = size;
+            }
+            let entry = EntryCheck {
+                side: candidate.side,
+                price: candidate.price,
+                qty,
+                free_balance: balance,
+                position: Fixed::ZERO,
+                liq_price: None,
+                join_side_sizes: &depth,
+            };
+            black_box(gates.check_entry(&entry).is_ok());
+            let _ = Side::Buy;
+        },
+    );
+}
