@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use engine::features::FEATURE_COUNT;
+use engine::features::{FEATURE_COUNT, FEATURE_NAMES};
 use engine::model::ort_backend::{OrtScorer, load_runtime};
 use engine::model::parity::{PARITY_TOLERANCE, ParityChecker};
 use engine::model::synthetic::boundary_rows;
 use engine::model::{NativeModel, read_onnx};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
 
 /// Arguments of `parity`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +25,10 @@ pub(crate) struct Args {
     /// Seed of the rows.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Take the rows from this parquet file instead (its columns named after the features;
+    /// other columns are ignored, nulls become NaN); --rows then caps how many are read.
+    #[arg(long, value_name = "PARQUET")]
+    data: Option<PathBuf>,
     /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else what scripts/setup.sh installs).
     #[arg(
         long,
@@ -48,7 +54,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let environment = load_runtime(&args.onnxruntime)?;
     let ort = OrtScorer::new(&environment, &bytes, FEATURE_COUNT)?;
     let mut checker = ParityChecker::new(NativeModel::compile(&ensemble), ort, PARITY_TOLERANCE);
-    for row in boundary_rows(&ensemble, args.rows, args.seed) {
+    let rows = match &args.data {
+        Some(path) => {
+            parquet_rows(path, args.rows).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => boundary_rows(&ensemble, args.rows, args.seed),
+    };
+    for row in rows {
         checker.check(&row)?;
     }
     println!("model:              {}", args.model.display());
@@ -60,4 +72,45 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Up to `limit` feature vectors from the columns of a parquet file named after the features.
+fn parquet_rows(path: &std::path::Path, limit: usize) -> Result<Vec<Vec<f32>>> {
+    let reader = SerializedFileReader::new(std::fs::File::open(path)?)?;
+    let columns: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
+    let missing: Vec<&str> = FEATURE_NAMES
+        .iter()
+        .copied()
+        .filter(|name| !columns.iter().any(|c| c == name))
+        .collect();
+    if !missing.is_empty() {
+        bail!("feature columns missing: {}", missing.join(", "));
+    }
+    let mut rows = Vec::new();
+    for record in reader.get_row_iter(None)?.take(limit) {
+        let record = record?;
+        let mut row = vec![f32::NAN; FEATURE_COUNT];
+        for (name, field) in record.get_column_iter() {
+            let Some(index) = FEATURE_NAMES.iter().position(|feature| feature == name) else {
+                continue;
+            };
+            row[index] = match field {
+                Field::Float(value) => *value,
+                Field::Double(value) => *value as f32,
+                Field::Int(value) => *value as f32,
+                Field::Long(value) => *value as f32,
+                Field::Null => f32::NAN,
+                other => bail!("column {name} holds {other}, not a number"),
+            };
+        }
+        rows.push(row);
+    }
+    Ok(rows)
 }
