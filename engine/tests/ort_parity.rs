@@ -75,3 +75,30 @@ fn a_missing_library_is_an_error_not_a_panic() {
         "cannot load ONNX Runtime from /nonexistent/libonnxruntime.so: no such file (scripts/setup.sh installs it)"
     );
 }
+
+#[test]
+fn the_opset_5_tree_ensemble_scores_the_same() {
+    use engine::model::read_onnx;
+    use prost::Message;
+    let model = generate(200, 31, FEATURE_COUNT, 42);
+    let bytes = model.to_onnx_tree_ensemble_v5(&[]).encode_to_vec();
+    // The native evaluator reads it back to the same trees...
+    let read = read_onnx(&bytes).unwrap();
+    assert_eq!((read.n_features, read.trees.len()), (FEATURE_COUNT, 200));
+    let (native_v5, native) = (NativeModel::compile(&read), NativeModel::compile(&model));
+    // ...and ONNX Runtime runs it.
+    let mut ort = OrtScorer::new(environment(), &bytes, FEATURE_COUNT).unwrap();
+    for row in boundary_rows(&model, 20_000, 13) {
+        let expected = native.predict(&row);
+        assert_eq!(
+            native_v5.predict(&row).to_bits(),
+            expected.to_bits(),
+            "{row:?}"
+        );
+        let got = ort.predict(&row).unwrap();
+        assert!(
+            (got - expected).abs() <= 1e-6,
+            "ort {got} native {expected} {row:?}"
+        );
+    }
+}

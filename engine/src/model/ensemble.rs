@@ -236,9 +236,81 @@ impl TreeEnsemble {
         }
     }
 
-    /// Reads the first `TreeEnsembleClassifier` of a model (thresholds as stored, in f32).
+    /// The same model with the opset-5 `TreeEnsemble` operator and a `Sigmoid` after it: one
+    /// output `probability`, `[N, 1]`, the probability of class 1.
+    pub fn to_onnx_tree_ensemble_v5(&self, metadata: &[(&str, &str)]) -> ModelProto {
+        let mut model = self.to_onnx(metadata);
+        model.ir_version = 10;
+        model.opset_import = vec![
+            OperatorSetIdProto {
+                domain: String::new(),
+                version: 21,
+            },
+            OperatorSetIdProto {
+                domain: "ai.onnx.ml".to_owned(),
+                version: 5,
+            },
+        ];
+        if let Some(graph) = model.graph.as_mut() {
+            let sigmoid = NodeProto {
+                input: vec!["score".to_owned()],
+                output: vec!["probability".to_owned()],
+                name: "Sigmoid".to_owned(),
+                op_type: "Sigmoid".to_owned(),
+                ..NodeProto::default()
+            };
+            graph.node = vec![
+                super::tree_ensemble_v5::node(self, "input", "score"),
+                sigmoid,
+            ];
+            graph.output = vec![tensor_info(
+                "probability",
+                data_type::FLOAT,
+                &[None, Some(1)],
+            )];
+        }
+        model
+    }
+
+    /// Reads the first `TreeEnsembleClassifier` or opset-5 `TreeEnsemble` node of a model
+    /// (thresholds as stored, in f32); other nodes (onnxmltools' Identity, Cast, Mul) are
+    /// ignored.
     pub fn from_onnx(model: &ModelProto) -> Result<TreeEnsemble, ModelError> {
         let graph = model.graph.as_ref().ok_or(ModelError::NoTreeEnsemble)?;
+        let input_width = graph
+            .input
+            .first()
+            .and_then(|input| {
+                input
+                    .r#type
+                    .as_ref()?
+                    .tensor_type
+                    .as_ref()?
+                    .shape
+                    .as_ref()?
+                    .dim
+                    .get(1)
+                    .cloned()
+            })
+            .and_then(|dim| match dim.value {
+                Some(DimensionValue::DimValue(width)) => usize::try_from(width).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        if let Some(node) = graph
+            .node
+            .iter()
+            .find(|node| node.op_type == "TreeEnsemble")
+        {
+            let sigmoid_follows = graph.node.iter().any(|other| {
+                other.op_type == "Sigmoid"
+                    && other
+                        .input
+                        .first()
+                        .is_some_and(|input| node.output.first() == Some(input))
+            });
+            return super::tree_ensemble_v5::read(node, input_width, sigmoid_follows);
+        }
         let node = graph
             .node
             .iter()

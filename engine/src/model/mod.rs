@@ -7,6 +7,7 @@ pub mod onnx;
 pub mod ort_backend;
 pub mod parity;
 pub mod synthetic;
+mod tree_ensemble_v5;
 
 pub use ensemble::{ModelError, Tree, TreeEnsemble, TreeNode};
 pub use native::NativeModel;

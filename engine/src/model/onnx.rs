@@ -133,6 +133,8 @@ pub struct TensorProto {
     pub data_type: i32,
     #[prost(float, repeated, tag = "4")]
     pub float_data: Vec<f32>,
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
     #[prost(int64, repeated, tag = "7")]
     pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
@@ -197,6 +199,8 @@ pub enum DimensionValue {
 pub mod data_type {
     /// float32
     pub const FLOAT: i32 = 1;
+    /// uint8
+    pub const UINT8: i32 = 2;
     /// int64
     pub const INT64: i32 = 7;
     /// float64

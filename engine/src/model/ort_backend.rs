@@ -68,6 +68,9 @@ pub struct OrtScorer {
     input: Tensor<f32>,
     options: RunOptions<HasSelectedOutputs>,
     n_features: usize,
+    /// The output read and the column of class 1 in it.
+    output: String,
+    column: usize,
 }
 
 impl OrtScorer {
@@ -99,17 +102,46 @@ impl OrtScorer {
             });
         }
         let input = Tensor::<f32>::new(&Allocator::default(), [1_usize, n_features])?;
-        let probabilities = Tensor::<f32>::new(&Allocator::default(), [1_usize, 2])?;
-        let options = RunOptions::new()?.with_outputs(
-            OutputSelector::no_default()
+        let names: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|output| output.name().to_owned())
+            .collect();
+        let (output, column, selector) = if names.iter().any(|name| name == "probabilities") {
+            // TreeEnsembleClassifier: probabilities [N, 2] (class 1 in column 1) and label [N].
+            let mut selector = OutputSelector::no_default()
                 .with("probabilities")
-                .preallocate("probabilities", probabilities),
-        );
+                .preallocate(
+                    "probabilities",
+                    Tensor::<f32>::new(&Allocator::default(), [1_usize, 2])?,
+                );
+            if names.iter().any(|name| name == "label") {
+                selector = selector.with("label").preallocate(
+                    "label",
+                    Tensor::<i64>::new(&Allocator::default(), [1_usize])?,
+                );
+            }
+            ("probabilities".to_owned(), 1, selector)
+        } else {
+            // Opset-5 TreeEnsemble: one output [N, 1], the probability of class 1.
+            let name = names
+                .first()
+                .cloned()
+                .ok_or_else(|| OrtError::Runtime("the model has no output".to_owned()))?;
+            let selector = OutputSelector::no_default().with(name.clone()).preallocate(
+                name.clone(),
+                Tensor::<f32>::new(&Allocator::default(), [1_usize, 1])?,
+            );
+            (name, 0, selector)
+        };
+        let options = RunOptions::new()?.with_outputs(selector);
         Ok(OrtScorer {
             session,
             input,
             options,
             n_features,
+            output,
+            column,
         })
     }
 
@@ -125,10 +157,9 @@ impl OrtScorer {
         let outputs = self
             .session
             .run_with_options(ort::inputs![&self.input], &self.options)?;
-        let (_, probabilities) = outputs["probabilities"].try_extract_tensor::<f32>()?;
-        probabilities
-            .get(1)
-            .copied()
-            .ok_or_else(|| OrtError::Runtime("probabilities has no column 1".to_owned()))
+        let (_, probabilities) = outputs[self.output.as_str()].try_extract_tensor::<f32>()?;
+        probabilities.get(self.column).copied().ok_or_else(|| {
+            OrtError::Runtime(format!("{} has no column {}", self.output, self.column))
+        })
     }
 }
