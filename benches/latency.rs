@@ -17,7 +17,7 @@ use engine::model::{NativeModel, write_onnx};
 use engine::signals::{SignalEngine, SignalRules};
 use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::sim::{MarketSim, Regime, SimConfig};
-use feed::{Fixed, FrameBuf, Instrument, OrderBook, Side};
+use feed::{Fixed, FrameBuf, Instrument, OrderBook};
 use hdrhistogram::Histogram;
 
 fn calls() -> usize {
@@ -102,14 +102,17 @@ fn main() {
         },
         std::path::PathBuf::from,
     );
-    let ort = load_runtime(&library).and_then(|environment| {
-        Ok((
-            OrtScorer::new(&environment, &write_onnx(&model, &[]), FEATURE_COUNT)?,
-            environment,
-        ))
-    });
-    match ort {
-        Ok((mut ort, _environment)) => measure("onnx runtime: one row, 200 x 31", calls, |call| {
+    // One ONNX Runtime environment per process, shared by both measurements.
+    let environment = load_runtime(&library);
+    let mut ort = environment
+        .as_ref()
+        .map_err(|err| err.to_string())
+        .and_then(|environment| {
+            OrtScorer::new(environment, &write_onnx(&model, &[]), FEATURE_COUNT)
+                .map_err(|err| err.to_string())
+        });
+    match ort.as_mut() {
+        Ok(ort) => measure("onnx runtime: one row, 200 x 31", calls, |call| {
             black_box(
                 ort.predict(black_box(&rows[call % rows.len()]))
                     .unwrap_or(f32::NAN),
@@ -118,8 +121,48 @@ fn main() {
         Err(err) => println!("onnx runtime: skipped ({err})"),
     }
 
-    // Decode to decision: decode, book, features, trigger, score, size, gate, for consecutive
-    // book frames of the session (each frame is one call).
+    let symbol = config.symbol;
+    decode_to_decision(
+        "decode -> decision (native)",
+        calls,
+        &frames,
+        symbol,
+        false,
+        |row| native.predict(row),
+    );
+    decode_to_decision(
+        "decode -> decision, every frame scored (native)",
+        calls,
+        &frames,
+        symbol,
+        true,
+        |row| native.predict(row),
+    );
+    if let Ok(ort) = ort.as_mut() {
+        decode_to_decision(
+            "decode -> decision, every frame scored (onnx)",
+            calls,
+            &frames,
+            symbol,
+            true,
+            |row| ort.predict(row).unwrap_or(f32::NAN),
+        );
+    }
+}
+
+/// Decode to decision: decode, book, features, trigger, score, size, gate, for consecutive
+/// orderbook.50 frames of the session (each frame is one call; most end at the trigger).
+///
+/// With `score_every_frame`, the trigger is bypassed and every frame is scored as a buy at the
+/// bid: the full path for a delta that produces a candidate.
+fn decode_to_decision(
+    name: &str,
+    calls: usize,
+    frames: &[Vec<u8>],
+    symbol: feed::Symbol,
+    score_every_frame: bool,
+    mut score: impl FnMut(&[f32]) -> f32,
+) {
     let book_frames: Vec<&Vec<u8>> = frames
         .iter()
         .filter(|bytes| bytes.starts_with(b"{\"topic\":\"orderbook"))
@@ -142,52 +185,57 @@ fn main() {
         taker_fee_rate: fx("0.00055"),
     };
     let mut decoder = PublicDecoder::new();
-    let mut book = OrderBook::new(config.symbol, 50);
+    let mut frame = FrameBuf::with_capacity(1 << 20);
+    let mut book = OrderBook::new(symbol, 50);
     let mut features = FeatureEngine::new();
+    let mut vector = [0.0_f32; FEATURE_COUNT];
     let mut trigger = SignalEngine::new(SignalRules::from_config(&Signals::default()));
     let balance = fx("5000");
     let mut next = 0;
-    measure(
-        "decode -> decision (native), orderbook.50 frame",
-        calls.min(book_frames.len() * 20),
-        |_| {
-            if next == book_frames.len() {
-                // Start the session over with a fresh book.
-                next = 0;
-                book = OrderBook::new(config.symbol, 50);
-            }
-            frame.fill(book_frames[next]);
-            next += 1;
-            let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) else {
-                return;
-            };
-            book.apply(&update);
-            features.on_book(&book, update.ts);
-            features.compute(&book, &mut vector);
-            let Some(candidate) = trigger.evaluate(&vector, &book, update.ts, update.seq) else {
-                return;
-            };
-            if native.predict(&vector) < 0.5 {
-                return;
-            }
-            let Ok(qty) = compute_order_qty(&sizing, &instrument, candidate.price, balance) else {
-                return;
-            };
-            let mut depth = [Fixed::ZERO; 10];
-            for (slot, size) in depth.iter_mut().zip(book.sizes(candidate.side)) {
-                *slot = size;
-            }
-            let entry = EntryCheck {
-                side: candidate.side,
-                price: candidate.price,
-                qty,
-                free_balance: balance,
-                position: Fixed::ZERO,
-                liq_price: None,
-                join_side_sizes: &depth,
-            };
-            black_box(gates.check_entry(&entry).is_ok());
-            let _ = Side::Buy;
-        },
-    );
+    measure(name, calls.min(book_frames.len() * 20), |_| {
+        if next == book_frames.len() {
+            // Start the session over with a fresh book.
+            next = 0;
+            book = OrderBook::new(symbol, 50);
+        }
+        frame.fill(book_frames[next]);
+        next += 1;
+        let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) else {
+            return;
+        };
+        book.apply(&update);
+        features.on_book(&book, update.ts);
+        features.compute(&book, &mut vector);
+        let candidate = trigger.evaluate(&vector, &book, update.ts, update.seq);
+        let candidate = match (candidate, score_every_frame, book.best_bid()) {
+            (Some(candidate), _, _) => candidate,
+            (None, true, Some(bid)) => engine::signals::Candidate {
+                id: engine::signals::SignalId::new(update.seq, feed::Side::Buy),
+                side: feed::Side::Buy,
+                ts_ms: update.ts,
+                price: bid.price,
+            },
+            _ => return,
+        };
+        if score(&vector) < 0.5 {
+            return;
+        }
+        let Ok(qty) = compute_order_qty(&sizing, &instrument, candidate.price, balance) else {
+            return;
+        };
+        let mut depth = [Fixed::ZERO; 10];
+        for (slot, size) in depth.iter_mut().zip(book.sizes(candidate.side)) {
+            *slot = size;
+        }
+        let entry = EntryCheck {
+            side: candidate.side,
+            price: candidate.price,
+            qty,
+            free_balance: balance,
+            position: Fixed::ZERO,
+            liq_price: None,
+            join_side_sizes: &depth,
+        };
+        black_box(gates.check_entry(&entry).is_ok());
+    });
 }
