@@ -14,7 +14,7 @@
 //! leaves).
 
 use super::onnx::{
-    AttributeProto, AttributeType, Dimension, DimensionValue, GraphProto, ModelProto, NodeProto,
+    AttributeProto, Dimension, DimensionValue, GraphProto, ModelProto, NodeProto,
     OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, TypeProtoTensor,
     ValueInfoProto, data_type,
 };
@@ -180,20 +180,20 @@ impl TreeEnsemble {
             op_type: "TreeEnsembleClassifier".to_owned(),
             domain: "ai.onnx.ml".to_owned(),
             attribute: vec![
-                ints("class_ids", a.class_ids),
-                ints("class_nodeids", a.class_node_ids),
-                ints("class_treeids", a.class_tree_ids),
-                floats("class_weights", a.class_weights),
-                ints("classlabels_int64s", vec![0, 1]),
-                ints("nodes_falsenodeids", a.false_ids),
-                ints("nodes_featureids", a.feature_ids),
-                ints("nodes_missing_value_tracks_true", a.missing_true),
-                strings("nodes_modes", a.modes),
-                ints("nodes_nodeids", a.node_ids),
-                ints("nodes_treeids", a.tree_ids),
-                ints("nodes_truenodeids", a.true_ids),
-                floats("nodes_values", a.values),
-                string("post_transform", "LOGISTIC"),
+                AttributeProto::ints("class_ids", a.class_ids),
+                AttributeProto::ints("class_nodeids", a.class_node_ids),
+                AttributeProto::ints("class_treeids", a.class_tree_ids),
+                AttributeProto::floats("class_weights", a.class_weights),
+                AttributeProto::ints("classlabels_int64s", vec![0, 1]),
+                AttributeProto::ints("nodes_falsenodeids", a.false_ids),
+                AttributeProto::ints("nodes_featureids", a.feature_ids),
+                AttributeProto::ints("nodes_missing_value_tracks_true", a.missing_true),
+                AttributeProto::strings("nodes_modes", a.modes),
+                AttributeProto::ints("nodes_nodeids", a.node_ids),
+                AttributeProto::ints("nodes_treeids", a.tree_ids),
+                AttributeProto::ints("nodes_truenodeids", a.true_ids),
+                AttributeProto::floats("nodes_values", a.values),
+                AttributeProto::string("post_transform", "LOGISTIC"),
             ],
             ..NodeProto::default()
         };
@@ -423,29 +423,10 @@ impl TreeEnsemble {
                 }
             }
         }
-        if let Some(width) = graph
-            .input
-            .first()
-            .and_then(|input| {
-                input
-                    .r#type
-                    .as_ref()?
-                    .tensor_type
-                    .as_ref()?
-                    .shape
-                    .as_ref()?
-                    .dim
-                    .get(1)
-                    .cloned()
-            })
-            .and_then(|dim| match dim.value {
-                Some(DimensionValue::DimValue(width)) => usize::try_from(width).ok(),
-                _ => None,
-            })
-        {
-            n_features = n_features.max(width);
-        }
-        Ok(TreeEnsemble { n_features, trees })
+        Ok(TreeEnsemble {
+            n_features: n_features.max(input_width),
+            trees,
+        })
     }
 }
 
@@ -463,42 +444,6 @@ struct Attributes {
     class_node_ids: Vec<i64>,
     class_ids: Vec<i64>,
     class_weights: Vec<f32>,
-}
-
-fn ints(name: &str, ints: Vec<i64>) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        ints,
-        r#type: AttributeType::Ints as i32,
-        ..AttributeProto::default()
-    }
-}
-
-fn floats(name: &str, floats: Vec<f32>) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        floats,
-        r#type: AttributeType::Floats as i32,
-        ..AttributeProto::default()
-    }
-}
-
-fn strings(name: &str, strings: Vec<Vec<u8>>) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        strings,
-        r#type: AttributeType::Strings as i32,
-        ..AttributeProto::default()
-    }
-}
-
-fn string(name: &str, value: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        s: value.as_bytes().to_vec(),
-        r#type: AttributeType::String as i32,
-        ..AttributeProto::default()
-    }
 }
 
 fn tensor_info(name: &str, elem_type: i32, dims: &[Option<i64>]) -> ValueInfoProto {

@@ -124,6 +124,68 @@ pub struct AttributeProto {
     pub r#type: i32,
 }
 
+impl AttributeProto {
+    /// An INT attribute.
+    pub fn int(name: &str, i: i64) -> Self {
+        AttributeProto {
+            name: name.to_owned(),
+            i,
+            r#type: AttributeType::Int as i32,
+            ..Self::default()
+        }
+    }
+
+    /// An INTS attribute.
+    pub fn ints(name: &str, ints: Vec<i64>) -> Self {
+        AttributeProto {
+            name: name.to_owned(),
+            ints,
+            r#type: AttributeType::Ints as i32,
+            ..Self::default()
+        }
+    }
+
+    /// A FLOATS attribute.
+    pub fn floats(name: &str, floats: Vec<f32>) -> Self {
+        AttributeProto {
+            name: name.to_owned(),
+            floats,
+            r#type: AttributeType::Floats as i32,
+            ..Self::default()
+        }
+    }
+
+    /// A STRING attribute.
+    pub fn string(name: &str, value: &str) -> Self {
+        AttributeProto {
+            name: name.to_owned(),
+            s: value.as_bytes().to_vec(),
+            r#type: AttributeType::String as i32,
+            ..Self::default()
+        }
+    }
+
+    /// A STRINGS attribute.
+    pub fn strings(name: &str, strings: Vec<Vec<u8>>) -> Self {
+        AttributeProto {
+            name: name.to_owned(),
+            strings,
+            r#type: AttributeType::Strings as i32,
+            ..Self::default()
+        }
+    }
+
+    /// A TENSOR attribute.
+    pub fn tensor(name: &str, t: TensorProto) -> Self {
+        AttributeProto {
+            name: name.to_owned(),
+            t: Some(t),
+            r#type: AttributeType::Tensor as i32,
+            ..Self::default()
+        }
+    }
+}
+
 /// `TensorProto` (the dense subset).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {

@@ -9,7 +9,7 @@
 //! NONE and follows the node with a standard `Sigmoid`; the reader accepts that, or LOGISTIC.
 
 use super::ensemble::{ModelError, Tree, TreeEnsemble, TreeNode, f32_at_or_below};
-use super::onnx::{AttributeProto, AttributeType, NodeProto, TensorProto, data_type};
+use super::onnx::{AttributeProto, NodeProto, TensorProto, data_type};
 
 /// `post_transform` value of NONE.
 const NONE: i64 = 0;
@@ -77,9 +77,9 @@ pub(crate) fn node(ensemble: &TreeEnsemble, input: &str, output: &str) -> NodePr
         op_type: "TreeEnsemble".to_owned(),
         domain: "ai.onnx.ml".to_owned(),
         attribute: vec![
-            int("aggregate_function", SUM),
-            ints("leaf_targetids", vec![0; leaf_count]),
-            tensor(
+            AttributeProto::int("aggregate_function", SUM),
+            AttributeProto::ints("leaf_targetids", vec![0; leaf_count]),
+            AttributeProto::tensor(
                 "leaf_weights",
                 TensorProto {
                     dims: vec![leaf_count as i64],
@@ -88,12 +88,12 @@ pub(crate) fn node(ensemble: &TreeEnsemble, input: &str, output: &str) -> NodePr
                     ..TensorProto::default()
                 },
             ),
-            int("n_targets", 1),
-            ints("nodes_falseleafs", false_leafs),
-            ints("nodes_falsenodeids", false_ids),
-            ints("nodes_featureids", features),
-            ints("nodes_missing_value_tracks_true", missing),
-            tensor(
+            AttributeProto::int("n_targets", 1),
+            AttributeProto::ints("nodes_falseleafs", false_leafs),
+            AttributeProto::ints("nodes_falsenodeids", false_ids),
+            AttributeProto::ints("nodes_featureids", features),
+            AttributeProto::ints("nodes_missing_value_tracks_true", missing),
+            AttributeProto::tensor(
                 "nodes_modes",
                 TensorProto {
                     dims: vec![modes.len() as i64],
@@ -102,7 +102,7 @@ pub(crate) fn node(ensemble: &TreeEnsemble, input: &str, output: &str) -> NodePr
                     ..TensorProto::default()
                 },
             ),
-            tensor(
+            AttributeProto::tensor(
                 "nodes_splits",
                 TensorProto {
                     dims: vec![splits.len() as i64],
@@ -111,10 +111,10 @@ pub(crate) fn node(ensemble: &TreeEnsemble, input: &str, output: &str) -> NodePr
                     ..TensorProto::default()
                 },
             ),
-            ints("nodes_trueleafs", true_leafs),
-            ints("nodes_truenodeids", true_ids),
-            int("post_transform", NONE),
-            ints("tree_roots", roots),
+            AttributeProto::ints("nodes_trueleafs", true_leafs),
+            AttributeProto::ints("nodes_truenodeids", true_ids),
+            AttributeProto::int("post_transform", NONE),
+            AttributeProto::ints("tree_roots", roots),
         ],
         ..NodeProto::default()
     }
@@ -267,31 +267,4 @@ fn floats_of_tensor(
             .collect());
     }
     Err(ModelError::BadAttribute(name, "not a float tensor"))
-}
-
-fn int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        i,
-        r#type: AttributeType::Int as i32,
-        ..AttributeProto::default()
-    }
-}
-
-fn ints(name: &str, ints: Vec<i64>) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        ints,
-        r#type: AttributeType::Ints as i32,
-        ..AttributeProto::default()
-    }
-}
-
-fn tensor(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto {
-        name: name.to_owned(),
-        t: Some(t),
-        r#type: AttributeType::Tensor as i32,
-        ..AttributeProto::default()
-    }
 }
