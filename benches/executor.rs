@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use engine::config::{Config, Symbols};
+use engine::config::Config;
 use engine::executor::{EntryCheck, GateRules, Side, SizingRules, compute_order_qty};
 use feed::Fixed;
 
@@ -11,18 +11,9 @@ fn fx(text: &str) -> Fixed {
     text.parse().unwrap_or(Fixed::ZERO)
 }
 
-fn btcusdt() -> feed::Instrument {
-    let text = include_str!("../config/symbols.yml");
-    let symbols: Symbols = match serde_yaml_ng::from_str(text) {
-        Ok(symbols) => symbols,
-        Err(err) => panic!("config/symbols.yml: {err}"),
-    };
-    symbols.symbols["BTCUSDT"]
-}
-
 fn executor(c: &mut Criterion) {
     let config = Config::default();
-    let instrument = btcusdt();
+    let instrument = benches::btcusdt();
     let sizing =
         SizingRules::from_config(&config.executor.sizing).unwrap_or_else(|e| panic!("{e}"));
     let gates = GateRules::from_config(&config).unwrap_or_else(|e| panic!("{e}"));

@@ -17,7 +17,7 @@ use engine::model::{NativeModel, write_onnx};
 use engine::signals::{SignalEngine, SignalRules};
 use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::sim::{MarketSim, Regime, SimConfig};
-use feed::{Fixed, FrameBuf, Instrument, OrderBook};
+use feed::{Fixed, FrameBuf, OrderBook};
 use hdrhistogram::Histogram;
 
 fn calls() -> usize {
@@ -175,15 +175,7 @@ fn decode_to_decision(
         return;
     };
     let fx = |text: &str| text.parse::<Fixed>().unwrap_or_default();
-    let instrument = Instrument {
-        tick_size: fx("0.1"),
-        qty_step: fx("0.001"),
-        min_qty: fx("0.001"),
-        max_qty: fx("1190"),
-        min_notional: fx("5"),
-        maker_fee_rate: fx("0.0002"),
-        taker_fee_rate: fx("0.00055"),
-    };
+    let instrument = benches::btcusdt();
     let mut decoder = PublicDecoder::new();
     let mut frame = FrameBuf::with_capacity(1 << 20);
     let mut book = OrderBook::new(symbol, 50);

@@ -34,19 +34,6 @@ fn frames(minutes: u64) -> Vec<Vec<u8>> {
     frames
 }
 
-fn btcusdt() -> Instrument {
-    let fx = |text: &str| text.parse::<Fixed>().unwrap_or_default();
-    Instrument {
-        tick_size: fx("0.1"),
-        qty_step: fx("0.001"),
-        min_qty: fx("0.001"),
-        max_qty: fx("1190"),
-        min_notional: fx("5"),
-        maker_fee_rate: fx("0.0002"),
-        taker_fee_rate: fx("0.00055"),
-    }
-}
-
 /// What the path decided, to check it did real work.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
@@ -86,7 +73,7 @@ impl<S: FnMut(&[f32]) -> f32> HotPath<S> {
             gates: GateRules::from_config(&config).unwrap_or_else(|err| panic!("{err}")),
             sizing: SizingRules::from_config(&config.executor.sizing)
                 .unwrap_or_else(|err| panic!("{err}")),
-            instrument: btcusdt(),
+            instrument: tests::shipped_instrument("BTCUSDT"),
             score,
         }
     }

@@ -12,6 +12,18 @@ pub fn shipped_config() -> PathBuf {
     workspace_root().join("config/app.yml")
 }
 
+/// The shipped reference data of `symbol` (from config/symbols.yml).
+pub fn shipped_instrument(symbol: &str) -> feed::Instrument {
+    let loaded = engine::config::load_with_env(&shipped_config(), None, &|_| None)
+        .unwrap_or_else(|err| panic!("{err}"));
+    loaded
+        .symbols
+        .symbols
+        .get(symbol)
+        .copied()
+        .unwrap_or_else(|| panic!("{symbol} is not in symbols.yml"))
+}
+
 pub mod allocations {
     //! A global allocator that counts, for tests that prove a path allocates nothing.
     //!

@@ -11,34 +11,9 @@ use engine::model::{ModelError, NativeModel, TreeEnsemble, TreeNode, read_onnx, 
 /// What the model gives with LightGBM's decisions (f64 thresholds), summed like ORT (f32, in
 /// tree order): equal to the native score only if every comparison went the same way.
 fn reference_score(model: &TreeEnsemble, row: &[f32]) -> f32 {
-    let mut sum = 0.0_f32;
-    for tree in &model.trees {
-        let mut index = 0;
-        loop {
-            match tree.nodes[index] {
-                TreeNode::Leaf { value } => {
-                    sum += value as f32;
-                    break;
-                }
-                TreeNode::Branch {
-                    feature,
-                    threshold,
-                    yes,
-                    no,
-                    missing_yes,
-                } => {
-                    let x = row[feature as usize];
-                    let go_yes = if x.is_nan() {
-                        missing_yes
-                    } else {
-                        f64::from(x) <= threshold
-                    };
-                    index = if go_yes { yes } else { no } as usize;
-                }
-            }
-        }
-    }
-    sum
+    model
+        .leaf_values(row)
+        .fold(0.0_f32, |sum, value| sum + value as f32)
 }
 
 #[test]

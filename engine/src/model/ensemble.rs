@@ -104,17 +104,14 @@ pub fn logistic(score: f32) -> f32 {
 }
 
 impl TreeEnsemble {
-    /// The probability as LightGBM computes it: f64 comparisons, f64 sum, f64 logistic.
-    pub fn predict_reference(&self, row: &[f32]) -> f64 {
-        let mut score = 0.0;
-        for tree in &self.trees {
+    /// The leaf value each tree gives `row`, in tree order, deciding every branch as LightGBM
+    /// does (`x <= threshold` in f64; NaN follows `missing_yes`).
+    pub fn leaf_values<'a>(&'a self, row: &'a [f32]) -> impl Iterator<Item = f64> + 'a {
+        self.trees.iter().map(move |tree| {
             let mut index = 0;
             loop {
                 match tree.nodes[index] {
-                    TreeNode::Leaf { value } => {
-                        score += value;
-                        break;
-                    }
+                    TreeNode::Leaf { value } => break value,
                     TreeNode::Branch {
                         feature,
                         threshold,
@@ -132,7 +129,12 @@ impl TreeEnsemble {
                     }
                 }
             }
-        }
+        })
+    }
+
+    /// The probability as LightGBM computes it: f64 comparisons, f64 sum, f64 logistic.
+    pub fn predict_reference(&self, row: &[f32]) -> f64 {
+        let score: f64 = self.leaf_values(row).sum();
         1.0 / (1.0 + (-score).exp())
     }
 
