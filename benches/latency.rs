@@ -8,16 +8,16 @@
 
 use std::hint::black_box;
 
-use engine::config::{Config, Signals};
-use engine::executor::{EntryCheck, GateRules, SizingRules, compute_order_qty};
-use engine::features::{FEATURE_COUNT, FeatureEngine};
+use engine::config::Config;
+use engine::features::{FEATURE_COUNT, FeatureEngine, FeatureVector};
 use engine::model::ort_backend::{OrtScorer, load_runtime};
 use engine::model::synthetic::{boundary_rows, generate};
 use engine::model::{NativeModel, write_onnx};
-use engine::signals::{SignalEngine, SignalRules};
+use engine::pipeline::{Account, FrameOutcome, Pipeline};
+use engine::signals::{Candidate, SignalId};
 use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::sim::{MarketSim, Regime, SimConfig};
-use feed::{Fixed, FrameBuf, OrderBook};
+use feed::{Fixed, FrameBuf, OrderBook, Side};
 use hdrhistogram::Histogram;
 
 fn calls() -> usize {
@@ -150,8 +150,10 @@ fn main() {
     }
 }
 
-/// Decode to decision: decode, book, features, trigger, score, size, gate, for consecutive
-/// orderbook.50 frames of the session (each frame is one call; most end at the trigger).
+/// Decode to decision through `engine::pipeline` (decode, book, features, trigger, score, size,
+/// gate) for consecutive orderbook.50 frames of the session, each frame one call (most end at
+/// the trigger). The session is replayed as often as needed, each time on a fresh pipeline
+/// (built inside the timed call: about twenty of the samples).
 ///
 /// With `score_every_frame`, the trigger is bypassed and every frame is scored as a buy at the
 /// bid: the full path for a delta that produces a candidate.
@@ -161,73 +163,47 @@ fn decode_to_decision(
     frames: &[Vec<u8>],
     symbol: feed::Symbol,
     score_every_frame: bool,
-    mut score: impl FnMut(&[f32]) -> f32,
+    mut score: impl FnMut(&FeatureVector) -> f32,
 ) {
     let book_frames: Vec<&Vec<u8>> = frames
         .iter()
         .filter(|bytes| bytes.starts_with(b"{\"topic\":\"orderbook"))
         .collect();
-    let engine_config = Config::default();
-    let Ok(gates) = GateRules::from_config(&engine_config) else {
-        return;
+    let new_pipeline = || {
+        Pipeline::new(&Config::default(), symbol, benches::btcusdt(), 0.5)
+            .unwrap_or_else(|err| panic!("{err}"))
     };
-    let Ok(sizing) = SizingRules::from_config(&engine_config.executor.sizing) else {
-        return;
-    };
-    let fx = |text: &str| text.parse::<Fixed>().unwrap_or_default();
-    let instrument = benches::btcusdt();
-    let mut decoder = PublicDecoder::new();
+    let mut pipeline = new_pipeline();
     let mut frame = FrameBuf::with_capacity(1 << 20);
-    let mut book = OrderBook::new(symbol, 50);
-    let mut features = FeatureEngine::new();
-    let mut vector = [0.0_f32; FEATURE_COUNT];
-    let mut trigger = SignalEngine::new(SignalRules::from_config(&Signals::default()));
-    let balance = fx("5000");
+    let account = Account {
+        free_balance: Fixed::from_int(5_000).unwrap_or_default(),
+        position: Fixed::ZERO,
+        liq_price: None,
+    };
     let mut next = 0;
     measure(name, calls.min(book_frames.len() * 20), |_| {
         if next == book_frames.len() {
-            // Start the session over with a fresh book.
             next = 0;
-            book = OrderBook::new(symbol, 50);
+            pipeline = new_pipeline();
         }
         frame.fill(book_frames[next]);
         next += 1;
-        let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) else {
-            return;
-        };
-        book.apply(&update);
-        features.on_book(&book, update.ts);
-        features.compute(&book, &mut vector);
-        let candidate = trigger.evaluate(&vector, &book, update.ts, update.seq);
-        let candidate = match (candidate, score_every_frame, book.best_bid()) {
-            (Some(candidate), _, _) => candidate,
-            (None, true, Some(bid)) => engine::signals::Candidate {
-                id: engine::signals::SignalId::new(update.seq, feed::Side::Buy),
-                side: feed::Side::Buy,
-                ts_ms: update.ts,
-                price: bid.price,
-            },
-            _ => return,
-        };
-        if score(&vector) < 0.5 {
+        if !score_every_frame {
+            black_box(pipeline.on_frame_decide(&mut frame, &account, &mut score));
             return;
         }
-        let Ok(qty) = compute_order_qty(&sizing, &instrument, candidate.price, balance) else {
+        let FrameOutcome::Book { ts_ms, seq } = pipeline.on_frame(&mut frame) else {
             return;
         };
-        let mut depth = [Fixed::ZERO; 10];
-        for (slot, size) in depth.iter_mut().zip(book.sizes(candidate.side)) {
-            *slot = size;
-        }
-        let entry = EntryCheck {
-            side: candidate.side,
-            price: candidate.price,
-            qty,
-            free_balance: balance,
-            position: Fixed::ZERO,
-            liq_price: None,
-            join_side_sizes: &depth,
+        let Some(bid) = pipeline.book().best_bid() else {
+            return;
         };
-        black_box(gates.check_entry(&entry).is_ok());
+        let candidate = Candidate {
+            id: SignalId::new(seq, Side::Buy),
+            side: Side::Buy,
+            ts_ms,
+            price: bid.price,
+        };
+        black_box(pipeline.decide(candidate, &account, &mut score));
     });
 }

@@ -1,16 +1,15 @@
 //! The hot path allocates nothing once warm: decode, book, features, candidates, scoring, gates
-//! and sizing over simulated frames of every regime, under a counting global allocator.
+//! and sizing (engine::pipeline) over simulated frames of every regime, under a counting global
+//! allocator.
 
-use engine::config::{Config, Signals};
-use engine::executor::{EntryCheck, GateRules, SizingRules, compute_order_qty};
-use engine::features::{FEATURE_COUNT, FeatureEngine};
+use engine::config::Config;
+use engine::features::{FEATURE_COUNT, FeatureVector};
 use engine::model::ort_backend::{OrtScorer, load_runtime};
 use engine::model::synthetic::generate;
 use engine::model::{NativeModel, write_onnx};
-use engine::signals::{SignalEngine, SignalRules};
-use feed::bybit::{PublicDecoder, PublicMessage};
+use engine::pipeline::{Account, Pipeline};
 use feed::sim::{MarketSim, Regime, SimConfig};
-use feed::{Fixed, FrameBuf, Instrument, OrderBook, Side, Symbol};
+use feed::{Fixed, FrameBuf, Symbol};
 use tests::allocations::{CountingAllocator, count};
 
 #[global_allocator]
@@ -35,7 +34,7 @@ fn frames(minutes: u64) -> Vec<Vec<u8>> {
 }
 
 /// What the path decided, to check it did real work.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Tally {
     events: u64,
     candidates: u64,
@@ -43,96 +42,52 @@ struct Tally {
     orders: u64,
 }
 
-/// The hot path over `frames`, scoring with `score`.
-struct HotPath<S> {
-    decoder: PublicDecoder,
-    frame: FrameBuf,
-    book: OrderBook,
-    features: FeatureEngine,
-    vector: [f32; FEATURE_COUNT],
-    trigger: SignalEngine,
-    gates: GateRules,
-    sizing: SizingRules,
-    instrument: Instrument,
-    score: S,
+fn pipeline() -> Pipeline {
+    let Ok(symbol) = Symbol::new("BTCUSDT") else {
+        panic!("symbol")
+    };
+    Pipeline::new(
+        &Config::default(),
+        symbol,
+        tests::shipped_instrument("BTCUSDT"),
+        0.5,
+    )
+    .unwrap_or_else(|err| panic!("{err}"))
 }
 
-impl<S: FnMut(&[f32]) -> f32> HotPath<S> {
-    fn new(score: S) -> Self {
-        let config = Config::default();
-        let Ok(symbol) = Symbol::new("BTCUSDT") else {
-            panic!("symbol")
+fn run(
+    pipeline: &mut Pipeline,
+    frame: &mut FrameBuf,
+    frames: &[Vec<u8>],
+    score: &mut impl FnMut(&FeatureVector) -> f32,
+) -> Tally {
+    let account = Account {
+        free_balance: Fixed::from_int(5_000).unwrap_or_default(),
+        position: Fixed::ZERO,
+        liq_price: None,
+    };
+    let mut tally = Tally::default();
+    for bytes in frames {
+        tally.events += 1;
+        frame.fill(bytes);
+        let Some(decision) = pipeline.on_frame_decide(frame, &account, score) else {
+            continue;
         };
-        HotPath {
-            decoder: PublicDecoder::new(),
-            frame: FrameBuf::with_capacity(1 << 20),
-            book: OrderBook::new(symbol, 50),
-            features: FeatureEngine::new(),
-            vector: [0.0; FEATURE_COUNT],
-            trigger: SignalEngine::new(SignalRules::from_config(&Signals::default())),
-            gates: GateRules::from_config(&config).unwrap_or_else(|err| panic!("{err}")),
-            sizing: SizingRules::from_config(&config.executor.sizing)
-                .unwrap_or_else(|err| panic!("{err}")),
-            instrument: tests::shipped_instrument("BTCUSDT"),
-            score,
+        tally.candidates += 1;
+        if decision.score >= 0.5 {
+            tally.approved += 1;
+        }
+        if decision.order_qty.is_ok() {
+            tally.orders += 1;
         }
     }
-
-    fn run(&mut self, frames: &[Vec<u8>]) -> Tally {
-        let mut tally = Tally::default();
-        let balance = Fixed::from_int(5_000).unwrap_or_default();
-        for bytes in frames {
-            tally.events += 1;
-            self.frame.fill(bytes);
-            match self.decoder.decode(&mut self.frame) {
-                Ok(PublicMessage::Book(update)) => {
-                    self.book.apply(&update);
-                    if !self.book.is_valid() {
-                        continue;
-                    }
-                    self.features.on_book(&self.book, update.ts);
-                    self.features.compute(&self.book, &mut self.vector);
-                    let Some(candidate) =
-                        self.trigger
-                            .evaluate(&self.vector, &self.book, update.ts, update.seq)
-                    else {
-                        continue;
-                    };
-                    tally.candidates += 1;
-                    if (self.score)(&self.vector) < 0.5 {
-                        continue;
-                    }
-                    tally.approved += 1;
-                    let Ok(qty) =
-                        compute_order_qty(&self.sizing, &self.instrument, candidate.price, balance)
-                    else {
-                        continue;
-                    };
-                    let mut depth = [Fixed::ZERO; 10];
-                    for (slot, size) in depth.iter_mut().zip(self.book.sizes(candidate.side)) {
-                        *slot = size;
-                    }
-                    let entry = EntryCheck {
-                        side: candidate.side,
-                        price: candidate.price,
-                        qty,
-                        free_balance: balance,
-                        position: Fixed::ZERO,
-                        liq_price: None,
-                        join_side_sizes: &depth,
-                    };
-                    if self.gates.check_entry(&entry).is_ok() {
-                        tally.orders += 1;
-                    }
-                }
-                Ok(PublicMessage::Trades(batch)) => self.features.on_trades(batch.trades),
-                Ok(_) => {}
-                Err(err) => panic!("{err}"),
-            }
-        }
-        let _ = Side::Buy;
-        tally
-    }
+    assert_eq!(pipeline.decoder().stats().total_errors(), 0);
+    assert_eq!(
+        pipeline.feature_overflows(),
+        0,
+        "windows are large enough for these rates"
+    );
+    tally
 }
 
 /// One test function, so that nothing else in this binary allocates while counting (the count
@@ -140,13 +95,16 @@ impl<S: FnMut(&[f32]) -> f32> HotPath<S> {
 #[test]
 fn hot_path_allocates_nothing() {
     let frames = frames(30);
+    let warm_up = frames.len() / 10;
+    let mut frame = FrameBuf::with_capacity(1 << 20);
 
     // Native scoring.
     let model = NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42));
-    let mut path = HotPath::new(|row: &[f32]| model.predict(row));
-    let warm_up = frames.len() / 10;
-    path.run(&frames[..warm_up]);
-    let (tally, allocations, deallocations) = count(|| path.run(&frames[warm_up..]));
+    let mut score = |row: &FeatureVector| model.predict(row);
+    let mut path = pipeline();
+    run(&mut path, &mut frame, &frames[..warm_up], &mut score);
+    let (tally, allocations, deallocations) =
+        count(|| run(&mut path, &mut frame, &frames[warm_up..], &mut score));
     eprintln!("native: {tally:?}, allocations {allocations}, deallocations {deallocations}");
     assert!(tally.events >= 100_000, "{tally:?}");
     assert!(
@@ -165,16 +123,14 @@ fn hot_path_allocates_nothing() {
     let onnx = write_onnx(&generate(200, 31, FEATURE_COUNT, 42), &[]);
     let mut ort =
         OrtScorer::new(&environment, &onnx, FEATURE_COUNT).unwrap_or_else(|err| panic!("{err}"));
-    let mut path = HotPath::new(|row: &[f32]| ort.predict(row).unwrap_or(f32::NAN));
-    path.run(&frames[..warm_up]);
-    let (ort_tally, allocations, deallocations) = count(|| path.run(&frames[warm_up..]));
+    let mut score = |row: &FeatureVector| ort.predict(row).unwrap_or(f32::NAN);
+    let mut path = pipeline();
+    run(&mut path, &mut frame, &frames[..warm_up], &mut score);
+    let (ort_tally, allocations, deallocations) =
+        count(|| run(&mut path, &mut frame, &frames[warm_up..], &mut score));
     eprintln!(
         "onnx runtime: {ort_tally:?}, Rust-side allocations {allocations}, deallocations {deallocations}"
     );
-    assert_eq!(
-        (ort_tally.candidates, ort_tally.approved),
-        (tally.candidates, tally.approved),
-        "both backends decide alike"
-    );
+    assert_eq!(ort_tally, tally, "both backends decide alike");
     assert_eq!((allocations, deallocations), (0, 0), "{ort_tally:?}");
 }

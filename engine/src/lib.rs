@@ -4,11 +4,14 @@
 //! - [`config`]: the one configuration file, its profiles and its strict loader;
 //! - [`executor`]: order sizing and the gates an entry must pass;
 //! - [`features`]: the feature set, computed incrementally from book and trade events;
-//! - [`signals`]: the rule that proposes candidate entries to be scored.
+//! - [`signals`]: the rule that proposes candidate entries to be scored;
+//! - [`model`]: tree-ensemble models, their ONNX form and the two scoring backends;
+//! - [`pipeline`]: the hot path of one symbol, from a frame to a decision.
 
 pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod features;
 pub mod model;
+pub mod pipeline;
 pub mod signals;

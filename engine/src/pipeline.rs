@@ -1,0 +1,325 @@
+//! The hot path for one symbol, from a received frame to a decision: decode, book, features,
+//! candidate trigger, score, sizing and gates. Nothing allocates after construction.
+//!
+//! The scorer is passed in per call (native evaluator, ONNX Runtime, or anything that maps a
+//! feature vector to a probability), so the same pipeline serves trading, replay, tests and
+//! benches.
+
+use feed::bybit::{DecodeError, PublicDecoder, PublicMessage};
+use feed::{Fixed, FrameBuf, Instrument, OrderBook, Symbol};
+
+use crate::config::Config;
+use crate::executor::{
+    EntryCheck, GateReject, GateRules, SizingReject, SizingRules, UnrepresentableValue,
+    compute_order_qty,
+};
+use crate::features::{FEATURE_COUNT, FeatureEngine, FeatureVector};
+use crate::signals::{Candidate, SignalEngine, SignalRules};
+
+/// What the account looks like to the gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// Free balance, USD.
+    pub free_balance: Fixed,
+    /// Current position, signed (positive long).
+    pub position: Fixed,
+    /// Liquidation price of the position, if the venue reports one.
+    pub liq_price: Option<Fixed>,
+}
+
+/// Why a scored candidate did not become an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The score was below the entry threshold.
+    Score,
+    /// Sizing produced no quantity.
+    Sizing(SizingReject),
+    /// A gate refused the entry.
+    Gate(GateReject),
+}
+
+/// The outcome for one candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// The candidate.
+    pub candidate: Candidate,
+    /// Its score.
+    pub score: f32,
+    /// The quantity of the post-only order to place, or why there is none.
+    pub order_qty: Result<Fixed, Rejection>,
+}
+
+/// What one frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameOutcome {
+    /// A book update applied to a valid book; features are current.
+    Book {
+        /// Event time, ms.
+        ts_ms: u64,
+        /// Cross sequence of the message.
+        seq: u64,
+    },
+    /// Anything else that decoded (trades feed the features; other messages change nothing).
+    Other,
+    /// A book update that left the book invalid (a resync is due), or one for another book.
+    BookNotValid,
+    /// The frame did not decode (counted by the decoder).
+    Error(DecodeError),
+}
+
+/// The hot path of one symbol.
+pub struct Pipeline {
+    decoder: PublicDecoder,
+    book: OrderBook,
+    features: FeatureEngine,
+    vector: FeatureVector,
+    trigger: SignalEngine,
+    gates: GateRules,
+    sizing: SizingRules,
+    instrument: Instrument,
+    tau_entry: f32,
+    /// The resting sizes the liquidity gate reads, reused.
+    join_sizes: Vec<Fixed>,
+}
+
+impl Pipeline {
+    /// A pipeline for `symbol` with `config`, the instrument's rules and the entry threshold.
+    pub fn new(
+        config: &Config,
+        symbol: Symbol,
+        instrument: Instrument,
+        tau_entry: f32,
+    ) -> Result<Pipeline, UnrepresentableValue> {
+        let gates = GateRules::from_config(config)?;
+        let levels = gates.liquidity.map_or(0, |rule| usize::from(rule.levels));
+        Ok(Pipeline {
+            decoder: PublicDecoder::new(),
+            book: OrderBook::new(symbol, usize::from(config.engine.book_depth)),
+            features: FeatureEngine::new(),
+            vector: [0.0; FEATURE_COUNT],
+            trigger: SignalEngine::new(SignalRules::from_config(&config.signals)),
+            gates,
+            sizing: SizingRules::from_config(&config.executor.sizing)?,
+            instrument,
+            tau_entry,
+            join_sizes: Vec::with_capacity(levels),
+        })
+    }
+
+    /// The book.
+    pub const fn book(&self) -> &OrderBook {
+        &self.book
+    }
+
+    /// The feature vector after the last book update.
+    pub const fn features(&self) -> &FeatureVector {
+        &self.vector
+    }
+
+    /// Feature-window events dropped early because a window was full (0 at realistic rates).
+    pub fn feature_overflows(&self) -> u64 {
+        self.features.overflowed()
+    }
+
+    /// The decoder (for its counters).
+    pub const fn decoder(&self) -> &PublicDecoder {
+        &self.decoder
+    }
+
+    /// Decodes `frame` and brings the book and features up to date.
+    pub fn on_frame(&mut self, frame: &mut FrameBuf) -> FrameOutcome {
+        match self.decoder.decode(frame) {
+            Ok(PublicMessage::Book(update)) => {
+                self.book.apply(&update);
+                if !self.book.is_valid() {
+                    return FrameOutcome::BookNotValid;
+                }
+                self.features.on_book(&self.book, update.ts);
+                self.features.compute(&self.book, &mut self.vector);
+                FrameOutcome::Book {
+                    ts_ms: update.ts,
+                    seq: update.seq,
+                }
+            }
+            Ok(PublicMessage::Trades(batch)) => {
+                self.features.on_trades(batch.trades);
+                FrameOutcome::Other
+            }
+            Ok(_) => FrameOutcome::Other,
+            Err(err) => FrameOutcome::Error(err),
+        }
+    }
+
+    /// Decodes `frame` and, when it brings a candidate, scores, sizes and gates it.
+    pub fn on_frame_decide(
+        &mut self,
+        frame: &mut FrameBuf,
+        account: &Account,
+        score: &mut impl FnMut(&FeatureVector) -> f32,
+    ) -> Option<Decision> {
+        let FrameOutcome::Book { ts_ms, seq } = self.on_frame(frame) else {
+            return None;
+        };
+        let candidate = self
+            .trigger
+            .evaluate(&self.vector, &self.book, ts_ms, seq)?;
+        Some(self.decide(candidate, account, score))
+    }
+
+    /// Scores, sizes and gates `candidate` on the current book and features.
+    pub fn decide(
+        &mut self,
+        candidate: Candidate,
+        account: &Account,
+        score: &mut impl FnMut(&FeatureVector) -> f32,
+    ) -> Decision {
+        let probability = score(&self.vector);
+        let order_qty = self.size_and_gate(&candidate, probability, account);
+        Decision {
+            candidate,
+            score: probability,
+            order_qty,
+        }
+    }
+
+    fn size_and_gate(
+        &mut self,
+        candidate: &Candidate,
+        probability: f32,
+        account: &Account,
+    ) -> Result<Fixed, Rejection> {
+        if probability.is_nan() || probability < self.tau_entry {
+            return Err(Rejection::Score);
+        }
+        let qty = compute_order_qty(
+            &self.sizing,
+            &self.instrument,
+            candidate.price,
+            account.free_balance,
+        )
+        .map_err(Rejection::Sizing)?;
+        self.join_sizes.clear();
+        let levels = self.join_sizes.capacity();
+        self.join_sizes
+            .extend(self.book.sizes(candidate.side).take(levels));
+        let entry = EntryCheck {
+            side: candidate.side,
+            price: candidate.price,
+            qty,
+            free_balance: account.free_balance,
+            position: account.position,
+            liq_price: account.liq_price,
+            join_side_sizes: &self.join_sizes,
+        };
+        self.gates.check_entry(&entry).map_err(Rejection::Gate)?;
+        Ok(qty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::SizingReject;
+    use crate::signals::SignalId;
+    use feed::Side;
+    use feed::sim::{MarketSim, Regime, SimConfig};
+
+    fn fx(text: &str) -> Fixed {
+        text.parse().unwrap()
+    }
+
+    fn btcusdt() -> Instrument {
+        Instrument {
+            tick_size: fx("0.1"),
+            qty_step: fx("0.001"),
+            min_qty: fx("0.001"),
+            max_qty: fx("1190"),
+            min_notional: fx("5"),
+            maker_fee_rate: fx("0.0002"),
+            taker_fee_rate: fx("0.00055"),
+        }
+    }
+
+    /// A pipeline fed one simulated minute, and a buy candidate at its best bid.
+    fn warmed_up() -> (Pipeline, Candidate) {
+        let config = SimConfig {
+            duration_ms: 60_000,
+            ..SimConfig::btcusdt(Regime::Normal, 1_767_225_600_000, 1)
+        };
+        let mut pipeline =
+            Pipeline::new(&Config::default(), config.symbol, btcusdt(), 0.6).unwrap();
+        let (mut sim, mut out, mut frame) =
+            (MarketSim::new(config), Vec::new(), FrameBuf::default());
+        let mut last = None;
+        while sim.next_frame(&mut out).is_some() {
+            frame.fill(&out);
+            if let FrameOutcome::Book { ts_ms, seq } = pipeline.on_frame(&mut frame) {
+                last = Some((ts_ms, seq));
+            }
+        }
+        let (ts_ms, seq) = last.unwrap();
+        let price = pipeline.book().best_bid().unwrap().price;
+        (
+            pipeline,
+            Candidate {
+                id: SignalId::new(seq, Side::Buy),
+                side: Side::Buy,
+                ts_ms,
+                price,
+            },
+        )
+    }
+
+    fn account(balance: &str) -> Account {
+        Account {
+            free_balance: fx(balance),
+            position: Fixed::ZERO,
+            liq_price: None,
+        }
+    }
+
+    #[test]
+    fn a_good_score_with_room_becomes_an_order_of_the_sized_qty() {
+        let (mut pipeline, candidate) = warmed_up();
+        let decision = pipeline.decide(candidate, &account("5000"), &mut |_| 0.9);
+        let sizing = SizingRules::from_config(&Config::default().executor.sizing).unwrap();
+        let expected = compute_order_qty(&sizing, &btcusdt(), candidate.price, fx("5000")).unwrap();
+        assert_eq!(
+            decision,
+            Decision {
+                candidate,
+                score: 0.9,
+                order_qty: Ok(expected)
+            }
+        );
+        assert!(expected.is_positive());
+    }
+
+    #[test]
+    fn each_stage_rejects_with_its_reason() {
+        let (mut pipeline, candidate) = warmed_up();
+        let rejected = |pipeline: &mut Pipeline, balance: &str, score: f32| {
+            pipeline
+                .decide(candidate, &account(balance), &mut |_| score)
+                .order_qty
+        };
+        assert_eq!(rejected(&mut pipeline, "5000", 0.59), Err(Rejection::Score));
+        assert_eq!(
+            rejected(&mut pipeline, "5000", f32::NAN),
+            Err(Rejection::Score)
+        );
+        assert_eq!(
+            rejected(&mut pipeline, "0", 0.9),
+            Err(Rejection::Sizing(SizingReject::NoBudget {
+                free_balance: Fixed::ZERO
+            }))
+        );
+        assert_eq!(
+            rejected(&mut pipeline, "100", 0.9),
+            Err(Rejection::Gate(GateReject::FreeBalanceBelowMin {
+                free: fx("100"),
+                min: fx("200")
+            }))
+        );
+    }
+}
