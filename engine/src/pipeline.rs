@@ -5,7 +5,7 @@
 //! feature vector to a probability), so the same pipeline serves trading, replay, tests and
 //! benches.
 
-use feed::bybit::{DecodeError, PublicDecoder, PublicMessage};
+use feed::bybit::{DecodeError, PublicDecoder, PublicMessage, Trade};
 use feed::{Fixed, FrameBuf, Instrument, OrderBook, Symbol};
 
 use crate::config::Config;
@@ -128,6 +128,16 @@ impl Pipeline {
 
     /// Decodes `frame` and brings the book and features up to date.
     pub fn on_frame(&mut self, frame: &mut FrameBuf) -> FrameOutcome {
+        self.on_frame_observing(frame, |_| {})
+    }
+
+    /// [`Pipeline::on_frame`], handing every decoded batch of trades to `on_trades` as well
+    /// (the archive records them next to the candidates).
+    pub fn on_frame_observing(
+        &mut self,
+        frame: &mut FrameBuf,
+        mut on_trades: impl FnMut(&[Trade]),
+    ) -> FrameOutcome {
         match self.decoder.decode(frame) {
             Ok(PublicMessage::Book(update)) => {
                 self.book.apply(&update);
@@ -143,11 +153,18 @@ impl Pipeline {
             }
             Ok(PublicMessage::Trades(batch)) => {
                 self.features.on_trades(batch.trades);
+                on_trades(batch.trades);
                 FrameOutcome::Other
             }
             Ok(_) => FrameOutcome::Other,
             Err(err) => FrameOutcome::Error(err),
         }
+    }
+
+    /// The candidate the trigger proposes after the book update `(ts_ms, seq)` that
+    /// [`Pipeline::on_frame`] reported, if any.
+    pub fn candidate(&mut self, ts_ms: u64, seq: u64) -> Option<Candidate> {
+        self.trigger.evaluate(&self.vector, &self.book, ts_ms, seq)
     }
 
     /// Decodes `frame` and, when it brings a candidate, scores, sizes and gates it.
@@ -160,9 +177,7 @@ impl Pipeline {
         let FrameOutcome::Book { ts_ms, seq } = self.on_frame(frame) else {
             return None;
         };
-        let candidate = self
-            .trigger
-            .evaluate(&self.vector, &self.book, ts_ms, seq)?;
+        let candidate = self.candidate(ts_ms, seq)?;
         Some(self.decide(candidate, account, score))
     }
 

@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use feed::Fixed;
 
+mod archive;
 mod decode;
+mod label;
 mod parity;
 mod synth;
+mod table;
 mod validate_config;
 
 /// Offline toolkit of the trading engine: configuration, data, models.
@@ -32,6 +35,13 @@ enum Command {
     /// Score rows with ONNX Runtime and the native evaluator and compare; exit 1 on any
     /// difference above 1e-6.
     Parity(parity::Args),
+    /// Replay recorded days through the engine's decoder, book, features and trigger into the
+    /// parquet archive: candidates with features, book tops and trades, one partition per
+    /// symbol and day.
+    DumpParquet(archive::Args),
+    /// Label every archived candidate as a post-only entry at the touch (queue-aware fill,
+    /// take-profit before stop, net of maker fees) and rebuild data/training.parquet.
+    Label(label::Args),
 }
 
 /// Parses a decimal argument exactly.
@@ -47,6 +57,8 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Parity(args) => parity::run(&args),
+        Command::DumpParquet(args) => archive::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Label(args) => label::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

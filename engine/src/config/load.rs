@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::interpolate::interpolate_str;
 use super::schema::{join, schema_of, validate};
-use super::types::{Config, RolloutMode, Symbols, UnknownLiqPrice};
+use super::types::{Config, HumanDuration, RolloutMode, Symbols, UnknownLiqPrice};
 
 /// File name of the instrument reference data, looked up beside the main config file.
 pub const SYMBOLS_FILE: &str = "symbols.yml";
@@ -476,6 +476,25 @@ fn check_cross_field_rules(
             format!(
                 "{} is above ai_scorer.shadow.tau_entry {}",
                 shadow.tau_hold, shadow.tau_entry
+            ),
+        ));
+    }
+
+    let (labeling, training) = (&config.labeling, &config.training);
+    let label_reach = labeling.fill_horizon.get() + labeling.hold_horizon.get();
+    if all_sound(&[
+        "training.embargo",
+        "labeling.fill_horizon",
+        "labeling.hold_horizon",
+    ]) && training.embargo.get() < label_reach
+    {
+        issues.push(ConfigIssue::new(
+            "training.embargo",
+            format!(
+                "{} is shorter than labeling.fill_horizon + labeling.hold_horizon = {}: labels \
+                 of training rows would reach into the validation block",
+                training.embargo,
+                HumanDuration::from(label_reach)
             ),
         ));
     }

@@ -38,6 +38,10 @@ pub struct Config {
     pub executor: Executor,
     /// The rule that proposes candidate entries to be scored.
     pub signals: Signals,
+    /// How candidates are labeled for training: horizons and targets.
+    pub labeling: Labeling,
+    /// How models are trained and their thresholds chosen.
+    pub training: Training,
     /// Scoring backend and shadow scoring.
     pub ai_scorer: AiScorer,
     /// Threads, CPU layout, rings and latency budgets of the runtime.
@@ -522,6 +526,93 @@ impl Default for Signals {
 }
 
 // ---------------------------------------------------------------------------------------------
+// labeling
+
+/// `labeling`: what a good candidate is. Each candidate is a post-only entry at the touch on its
+/// side; it must fill within `fill_horizon` (queue-aware), then reach the take-profit before the
+/// stop (`risk.assumed_sl_pct`) within `hold_horizon`, net of maker fees on both legs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Labeling {
+    /// An entry not filled this long after the candidate is a miss (label 0).
+    pub fill_horizon: HumanDuration,
+    /// After the fill, the take-profit must be reached before the stop within this time.
+    pub hold_horizon: HumanDuration,
+    /// Take-profit distance from the entry price, a fraction of it (gross of fees).
+    #[schemars(extend("exclusiveMinimum" = 0.0, "maximum" = 0.1))]
+    pub take_profit_pct: f64,
+}
+
+impl Default for Labeling {
+    fn default() -> Self {
+        Labeling {
+            fill_horizon: HumanDuration::from_secs(5),
+            hold_horizon: HumanDuration::from_secs(60),
+            take_profit_pct: 0.001,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// training
+
+/// `training`: the LightGBM run and the threshold rules of `toolkit train`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Training {
+    /// Share of each day, at its end, held out for validation (walk-forward by time).
+    #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 1.0))]
+    pub validation_fraction: f64,
+    /// Training rows this close before a validation block are dropped; at least
+    /// `labeling.fill_horizon + labeling.hold_horizon`, so no label reaches across the split.
+    pub embargo: HumanDuration,
+    /// Boosting rounds at most.
+    #[schemars(range(min = 1, max = 100_000))]
+    pub num_iterations: u32,
+    /// Shrinkage of each tree.
+    #[schemars(extend("exclusiveMinimum" = 0.0, "maximum" = 1.0))]
+    pub learning_rate: f64,
+    /// Leaves per tree.
+    #[schemars(range(min = 2, max = 4096))]
+    pub num_leaves: u32,
+    /// Rows per leaf at least.
+    #[schemars(range(min = 1))]
+    pub min_data_in_leaf: u32,
+    /// Share of features each tree sees.
+    #[schemars(extend("exclusiveMinimum" = 0.0, "maximum" = 1.0))]
+    pub feature_fraction: f64,
+    /// Stop when the validation log-loss has not improved for this many rounds.
+    #[schemars(range(min = 1))]
+    pub early_stopping_rounds: u32,
+    /// Seed of every random choice LightGBM makes.
+    pub seed: u64,
+    /// tau_entry is the lowest threshold whose validation precision reaches this.
+    #[schemars(extend("exclusiveMinimum" = 0.0, "maximum" = 1.0))]
+    pub precision_target: f64,
+    /// ... with at least this many validation candidates approved at it.
+    #[schemars(range(min = 1))]
+    pub min_approved: u32,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Training {
+            validation_fraction: 0.25,
+            embargo: HumanDuration::from_secs(120),
+            num_iterations: 400,
+            learning_rate: 0.05,
+            num_leaves: 31,
+            min_data_in_leaf: 50,
+            feature_fraction: 0.9,
+            early_stopping_rounds: 40,
+            seed: 42,
+            precision_target: 0.6,
+            min_approved: 50,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // ai_scorer
 
 /// `ai_scorer`.
@@ -708,8 +799,12 @@ pub struct Paths {
     pub data: PathBuf,
     /// Journal segments of recorded frames.
     pub journal: PathBuf,
-    /// The parquet archive.
+    /// The parquet archive: candidates with their features.
     pub parquet: PathBuf,
+    /// Book tops and trades of each archived partition.
+    pub market: PathBuf,
+    /// Labels of each archived partition.
+    pub labels: PathBuf,
     /// Trained model output directories.
     pub models: PathBuf,
     /// The model registry (manifest and active/shadow slots).
@@ -722,6 +817,8 @@ impl Default for Paths {
             data: PathBuf::from("data"),
             journal: PathBuf::from("data/journal"),
             parquet: PathBuf::from("data/parquet"),
+            market: PathBuf::from("data/market"),
+            labels: PathBuf::from("data/labels"),
             models: PathBuf::from("models"),
             registry: PathBuf::from("models/registry"),
         }
@@ -755,6 +852,12 @@ impl HumanDuration {
     /// The duration.
     pub const fn get(self) -> Duration {
         self.0
+    }
+}
+
+impl From<Duration> for HumanDuration {
+    fn from(duration: Duration) -> Self {
+        HumanDuration(duration)
     }
 }
 
