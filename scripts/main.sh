@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job, end to end on built-in defaults (paper mode).
 #
-# For now: validate the configuration and every profile, walk through how the engine sizes and
-# gates entries, simulate three market days (normal, event, high-vol) into journals, read one
-# back through the decoder and the book, and record the simulator live for a few seconds.
-# Outputs go to data/ (see the summary at the end).
+# Validates the configuration and every profile, walks through how the engine sizes and gates
+# entries, simulates three market days (normal, event, high-vol) into journals, reads one back
+# through the decoder and the book, records the simulator live for a few seconds, then runs the
+# model pipeline: parquet archive, labels, LightGBM training with ONNX export and parity, the
+# release check, and promotion of the model to the registry's active slot. Outputs go to data/,
+# models/ and docs/model_card.md (see the summary at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -57,6 +59,39 @@ echo "== recording the simulator live for 5 s"
 rm -rf data/collect
 "$engine" collect --feed sim --duration 5 --out data/collect
 
+step() {
+    echo
+    echo "== $1"
+    step_started=$SECONDS
+}
+took() {
+    echo "($(( SECONDS - step_started )) s)"
+}
+
+step "archive: the journals replayed through the engine's pipeline into parquet"
+"$toolkit" dump-parquet
+took
+
+step "labels: post-only entries at the touch, queue-aware, net of maker fees"
+"$toolkit" label
+took
+
+step "training: LightGBM, ONNX export, parity with LightGBM on every validation row"
+rm -rf models/candidate
+"$toolkit" train --data data/training.parquet --output-dir models/candidate
+took
+
+step "release check (benchmark: the previous models/latest)"
+"$toolkit" release-check --model models/candidate
+took
+
+step "promotion to the registry's active slot"
+model_id=$(python3 -c 'import json; print(json.load(open("models/candidate/model.json"))["id"])')
+"$toolkit" promote --to active --id "$model_id" --model models/candidate --notes "main job"
+rm -rf models/latest
+mv models/candidate models/latest
+took
+
 echo
 echo "== outputs"
 echo "effective configuration:     data/effective-config.yml"
@@ -65,3 +100,9 @@ echo "configuration JSON Schema:   $toolkit validate-config --schema"
 echo "simulated days (journals):   ${days[*]}"
 echo "first day, decoded:          data/decoded-2026-01-01.jsonl"
 echo "live recording:              data/collect"
+echo "parquet archive:             data/parquet/symbol=BTCUSDT/date=*/ (candidates, _partition.json)"
+echo "market tables:               data/market/symbol=BTCUSDT/date=*/ (tops, trades)"
+echo "labels:                      data/labels/symbol=BTCUSDT/date=*/, data/training.parquet"
+echo "trained model:               models/latest/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png)"
+echo "model card:                  docs/model_card.md"
+echo "registry:                    models/registry/ (manifest.json, active -> $model_id)"

@@ -40,7 +40,43 @@ os.replace(os.path.join(target, name + ".part"), os.path.join(target, name))
 PY
 fi
 
+# Debian packages: libclang-dev (lightgbm3-sys generates its bindings with bindgen) and
+# fonts-dejavu-core (the charts of `toolkit train`).
+missing=()
+for package in libclang-dev fonts-dejavu-core; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q "${missing[@]}" >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+# CMake >= 3.28 for LightGBM (Debian's 3.25 is too old), from PyPI; .cargo/config.toml points
+# the build at it.
+CMAKE_BIN=.runtime/cmake/cmake/data/bin/cmake
+if [ ! -x "$CMAKE_BIN" ]; then
+    echo "setup: fetching cmake from PyPI"
+    rm -rf .runtime/cmake
+    python3 -m pip install --quiet --disable-pip-version-check --target .runtime/cmake \
+        "cmake>=3.28,<4"
+fi
+
+# pyarrow, with which the tests read the parquet archive back as a Python user would.
+PYARROW_VERSION=22.0.0
+if [ ! -f ".runtime/python/pyarrow-$PYARROW_VERSION.installed" ]; then
+    echo "setup: fetching pyarrow $PYARROW_VERSION from PyPI"
+    rm -rf .runtime/python
+    python3 -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+        --target .runtime/python "pyarrow==$PYARROW_VERSION"
+    touch ".runtime/python/pyarrow-$PYARROW_VERSION.installed"
+fi
+
 # Crates come from crates.io through Cargo.lock; fetch them once so the build steps that follow
 # do not interleave downloads with compilation.
 cargo fetch --locked --quiet
-echo "setup: $(cargo --version), $(rustc --version | cut -d' ' -f1-2), onnxruntime $ORT_VERSION at $ORT_LIB"
+echo "setup: $(cargo --version), $(rustc --version | cut -d' ' -f1-2), onnxruntime $ORT_VERSION at $ORT_LIB, $($CMAKE_BIN --version | head -n 1)"

@@ -5,8 +5,10 @@
 //! computed a second time here, so the archive holds exactly what the engine would have seen.
 //!
 //! A partition is one symbol and day. It is written as
-//! - `paths.parquet/symbol=S/date=D/part-N.parquet`: one row per candidate (time, symbol, signal
-//!   id, side, entry price, every feature in schema order, best bid and ask, mid);
+//! - `paths.parquet/symbol=S/date=D/part-N.parquet`: one row per candidate (time, signal id,
+//!   side, entry price, every feature in schema order, best bid and ask, mid; the symbol and
+//!   the day are the hive partition keys of the path, as pyarrow, polars, DuckDB and Spark
+//!   expect, and are not repeated inside the files);
 //! - `paths.market/symbol=S/date=D/tops-N.parquet` and `trades-N.parquet`: the top of book after
 //!   every book update and every trade, what labeling needs;
 //! - `paths.parquet/symbol=S/date=D/_partition.json`: the sidecar (schema hash, feature names,
@@ -389,7 +391,6 @@ impl Tables {
     fn new(candidates_dir: PathBuf, market_dir: PathBuf) -> Tables {
         let mut candidate_columns = named(&[
             ("ts", Column::TimestampMs(Vec::new())),
-            ("symbol", Column::Str(Vec::new())),
             ("signal_id", Column::I64(Vec::new())),
             ("side", Column::Str(Vec::new())),
             ("price", Column::F64(Vec::new())),
@@ -533,14 +534,13 @@ fn dump_partition(
         let features = *pipeline.features();
         let columns = &mut tables.candidates.columns;
         push_i64(&mut columns[0].1, candidate.ts_ms as i64);
-        push_str(&mut columns[1].1, &partition.symbol);
-        push_i64(&mut columns[2].1, candidate.id.0 as i64);
-        push_str(&mut columns[3].1, side_name(candidate.side));
-        push_f64(&mut columns[4].1, candidate.price.to_f64());
+        push_i64(&mut columns[1].1, candidate.id.0 as i64);
+        push_str(&mut columns[2].1, side_name(candidate.side));
+        push_f64(&mut columns[3].1, candidate.price.to_f64());
         for (index, value) in features.iter().enumerate() {
-            push_f32(&mut columns[5 + index].1, *value);
+            push_f32(&mut columns[4 + index].1, *value);
         }
-        let after = 5 + FEATURE_NAMES.len();
+        let after = 4 + FEATURE_NAMES.len();
         push_f64(&mut columns[after].1, bid_price);
         push_f64(&mut columns[after + 1].1, ask_price);
         push_f64(&mut columns[after + 2].1, (bid_price + ask_price) / 2.0);

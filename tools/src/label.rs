@@ -431,7 +431,12 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             labeled += 1;
             labels
         };
-        let mut rows = candidates;
+        let mut rows = Table::new();
+        rows.push(
+            "symbol",
+            Column::Str(vec![partition.symbol.clone(); candidates.rows()]),
+        )?;
+        rows.join_columns(candidates)?;
         rows.join_columns(labels)?;
         training.append(&known_rows(&rows)?)?;
         used.push(TrainingPartition {

@@ -9,8 +9,12 @@ mod archive;
 mod decode;
 mod label;
 mod parity;
+mod promote;
+mod release_check;
+mod runtime;
 mod synth;
 mod table;
+mod train;
 mod validate_config;
 
 /// Offline toolkit of the trading engine: configuration, data, models.
@@ -42,6 +46,13 @@ enum Command {
     /// Label every archived candidate as a post-only entry at the touch (queue-aware fill,
     /// take-profit before stop, net of maker fees) and rebuild data/training.parquet.
     Label(label::Args),
+    /// Train a LightGBM model on data/training.parquet, export it to ONNX with exact parity,
+    /// and write its metadata, registry record, charts and model card.
+    Train(train::Args),
+    /// The release checklist of a trained model as a table; exit 1 on any failure.
+    ReleaseCheck(release_check::Args),
+    /// Copy a trained model into the registry and point the active or shadow slot at it.
+    Promote(promote::Args),
 }
 
 /// Parses a decimal argument exactly.
@@ -59,6 +70,9 @@ fn main() -> ExitCode {
         Command::Parity(args) => parity::run(&args),
         Command::DumpParquet(args) => archive::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Label(args) => label::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Train(args) => train::run(&args),
+        Command::ReleaseCheck(args) => release_check::run(&args),
+        Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -29,13 +29,8 @@ pub(crate) struct Args {
     /// other columns are ignored, nulls become NaN); --rows then caps how many are read.
     #[arg(long, value_name = "PARQUET")]
     data: Option<PathBuf>,
-    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else what scripts/setup.sh installs).
-    #[arg(
-        long,
-        env = "ORT_DYLIB_PATH",
-        default_value = ".runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1"
-    )]
-    onnxruntime: PathBuf,
+    #[command(flatten)]
+    onnxruntime: crate::runtime::OnnxRuntimeArg,
 }
 
 /// Exit 0 when every row agrees within 1e-6, 1 otherwise.
@@ -51,7 +46,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             ensemble.n_features
         );
     }
-    let environment = load_runtime(&args.onnxruntime)?;
+    let environment = load_runtime(&args.onnxruntime.path)?;
     let ort = OrtScorer::new(&environment, &bytes, FEATURE_COUNT)?;
     let mut checker = ParityChecker::new(NativeModel::compile(&ensemble), ort, PARITY_TOLERANCE);
     let rows = match &args.data {

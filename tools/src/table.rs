@@ -196,17 +196,6 @@ impl Table {
         }
     }
 
-    /// The optional double column called `name`.
-    pub(crate) fn opt_f64s(&self, name: &str) -> Result<&[Option<f64>]> {
-        match self.column(name)? {
-            Column::OptF64(values) => Ok(values),
-            other => bail!(
-                "column {name} is {}, not optional double",
-                other.type_name()
-            ),
-        }
-    }
-
     /// The text column called `name`.
     pub(crate) fn strs(&self, name: &str) -> Result<&[String]> {
         match self.column(name)? {

@@ -5,7 +5,9 @@
 //! sitting between the two then goes the wrong way. The writer here rounds every threshold
 //! **down** to the largest f32 not above it: for an f32 feature `x`, `x <= t` and
 //! `x <= round_down(t)` then agree for every `x`, so the ONNX model decides every comparison
-//! exactly as LightGBM does.
+//! exactly as LightGBM does. One more LightGBM rule needs the same care: it reads inputs with
+//! `|x| <= 1e-35` as 0, so a threshold inside that band moves to the band's edge
+//! ([`f32_threshold`]).
 //!
 //! The ONNX form is what onnxmltools emits for a LightGBM binary model with `zipmap=False`: one
 //! `ai.onnx.ml` `TreeEnsembleClassifier` node with input `input` (float `[N, F]`), outputs
@@ -97,6 +99,25 @@ pub fn f32_at_or_below(value: f64) -> f32 {
     }
 }
 
+/// LightGBM reads every input with `|x| <= 1e-35` (this f32) as 0.0 when it predicts: its
+/// dense-row reader keeps only values beyond this bound.
+pub const LIGHTGBM_ZERO_BAND: f32 = 1e-35;
+
+/// The f32 threshold under which an f32 input compares (`x <= t`) exactly as LightGBM compares
+/// it against `threshold` in f64, its zero band included: the largest f32 not above
+/// `threshold`, except for thresholds inside the band, which move to its edge (`x` in the band
+/// is 0 to LightGBM, so it goes left exactly when `0 <= threshold`).
+pub fn f32_threshold(threshold: f64) -> f32 {
+    let band = f64::from(LIGHTGBM_ZERO_BAND);
+    if (0.0..band).contains(&threshold) {
+        LIGHTGBM_ZERO_BAND
+    } else if (-band..0.0).contains(&threshold) {
+        (-LIGHTGBM_ZERO_BAND).next_down()
+    } else {
+        f32_at_or_below(threshold)
+    }
+}
+
 /// ORT's logistic: `1 / (1 + exp(-|s|))`, mirrored for negative scores.
 pub fn logistic(score: f32) -> f32 {
     let value = 1.0 / (1.0 + (-score.abs()).exp());
@@ -105,7 +126,8 @@ pub fn logistic(score: f32) -> f32 {
 
 impl TreeEnsemble {
     /// The leaf value each tree gives `row`, in tree order, deciding every branch as LightGBM
-    /// does (`x <= threshold` in f64; NaN follows `missing_yes`).
+    /// does (`x <= threshold` in f64, inputs in the zero band read as 0; NaN follows
+    /// `missing_yes`).
     pub fn leaf_values<'a>(&'a self, row: &'a [f32]) -> impl Iterator<Item = f64> + 'a {
         self.trees.iter().map(move |tree| {
             let mut index = 0;
@@ -119,7 +141,10 @@ impl TreeEnsemble {
                         no,
                         missing_yes,
                     } => {
-                        let x = row[feature as usize];
+                        let mut x = row[feature as usize];
+                        if x.abs() <= LIGHTGBM_ZERO_BAND {
+                            x = 0.0;
+                        }
                         let go_yes = if x.is_nan() {
                             missing_yes
                         } else {
@@ -154,7 +179,7 @@ impl TreeEnsemble {
                         missing_yes,
                     } => {
                         a.feature_ids.push(i64::from(feature));
-                        a.values.push(f32_at_or_below(threshold));
+                        a.values.push(f32_threshold(threshold));
                         a.modes.push(b"BRANCH_LEQ".to_vec());
                         a.true_ids.push(i64::from(yes));
                         a.false_ids.push(i64::from(no));
@@ -486,6 +511,44 @@ mod tests {
         // Every f32 compares the same way against both.
         for x in [0.1_f32.next_down(), 0.1_f32, 0.1_f32.next_up()] {
             assert_eq!(f64::from(x) <= 0.1, x <= down);
+        }
+    }
+
+    #[test]
+    fn thresholds_inside_lightgbms_zero_band_move_to_its_edge() {
+        let band = LIGHTGBM_ZERO_BAND;
+        // LightGBM reads x as 0 when |x| <= band.
+        let lightgbm = |x: f32, t: f64| {
+            let x = if x.abs() <= band { 0.0 } else { f64::from(x) };
+            x <= t
+        };
+        let inputs = [
+            -band.next_down().next_down(),
+            (-band).next_down(),
+            -band,
+            -1e-36,
+            0.0,
+            1e-36,
+            band,
+            band.next_up(),
+        ];
+        for threshold in [
+            -f64::from(band),
+            -1e-36,
+            0.0,
+            1e-36,
+            5e-36,
+            f64::from(band),
+            1e-30,
+        ] {
+            let exported = f32_threshold(threshold);
+            for x in inputs {
+                assert_eq!(
+                    x <= exported,
+                    lightgbm(x, threshold),
+                    "x {x:e}, t {threshold:e}"
+                );
+            }
         }
     }
 

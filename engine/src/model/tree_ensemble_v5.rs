@@ -8,7 +8,7 @@
 //! `post_transform` (both return the raw score with LOGISTIC set), so the writer leaves it at
 //! NONE and follows the node with a standard `Sigmoid`; the reader accepts that, or LOGISTIC.
 
-use super::ensemble::{ModelError, Tree, TreeEnsemble, TreeNode, f32_at_or_below};
+use super::ensemble::{ModelError, Tree, TreeEnsemble, TreeNode, f32_at_or_below, f32_threshold};
 use super::onnx::{AttributeProto, NodeProto, TensorProto, data_type};
 
 /// `post_transform` value of NONE.
@@ -54,7 +54,7 @@ pub(crate) fn node(ensemble: &TreeEnsemble, input: &str, output: &str) -> NodePr
                     missing_yes,
                 } => {
                     features.push(i64::from(feature));
-                    splits.push(f32_at_or_below(threshold));
+                    splits.push(f32_threshold(threshold));
                     modes.push(BRANCH_LEQ);
                     missing.push(i64::from(missing_yes));
                     let (yes, yes_leaf) = slots[yes as usize];

@@ -1,0 +1,241 @@
+//! The model registry on disk: `registry/<model_id>/` (model.onnx, model.json, artifacts/),
+//! `registry/manifest.json` (every promoted model, oldest first) and the `active` and `shadow`
+//! slots, symbolic links to a model directory that are replaced atomically.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name of a model's registry record, next to its `model.onnx`.
+pub const MODEL_INFO_FILE: &str = "model.json";
+/// File name of the ONNX model.
+pub const MODEL_FILE: &str = "model.onnx";
+/// File name of the manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Why the registry could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A file is not the JSON it should be.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The decision thresholds of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Enter at a score at or above this.
+    pub tau_entry: f64,
+    /// Exit a position when the score falls below this.
+    pub tau_hold: f64,
+}
+
+/// A histogram of a reference distribution: `counts[i]` values fell in bin `i`, the bins cut at
+/// `edges` (bin 0 is below `edges[0]`, the last bin at or above the last edge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// What was counted (a feature name, or `score`).
+    pub name: String,
+    /// Inner bin edges, ascending.
+    pub edges: Vec<f64>,
+    /// Values per bin; one more than the edges.
+    pub counts: Vec<u64>,
+}
+
+/// `model.json`: what the registry and the engine need to know about a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Model id.
+    pub id: String,
+    /// When it was trained, RFC 3339.
+    pub created_at: String,
+    /// The feature schema hash it was trained on.
+    pub schema_hash: String,
+    /// Input features, in order.
+    pub feature_names: Vec<String>,
+    /// Thresholds.
+    pub thresholds: Thresholds,
+    /// Validation metrics: name to value (pr_auc, roc_auc, log_loss, precision_at_entry, ...).
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// First and last candidate time of the training data, ms since the epoch.
+    pub training_window_ms: [i64; 2],
+    /// Reference distributions of every feature and of the score, for PSI/KS drift.
+    pub reference: Vec<Histogram>,
+}
+
+impl ModelInfo {
+    /// Reads `dir/model.json`.
+    pub fn read(dir: &Path) -> Result<ModelInfo, RegistryError> {
+        read_json(&dir.join(MODEL_INFO_FILE))
+    }
+}
+
+/// One line of the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Model id.
+    pub id: String,
+    /// When it was trained.
+    pub created_at: String,
+    /// Its feature schema hash.
+    pub schema_hash: String,
+    /// Its thresholds.
+    pub thresholds: Thresholds,
+    /// Its directory, relative to the registry.
+    pub path: PathBuf,
+    /// Free text: where it came from, why it was promoted.
+    pub notes: String,
+}
+
+/// A registry slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Slot {
+    /// The model the engine trades with.
+    Active,
+    /// The model scored alongside, without trading.
+    Shadow,
+}
+
+impl Slot {
+    /// The slot's link name in the registry.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Slot::Active => "active",
+            Slot::Shadow => "shadow",
+        }
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RegistryError> {
+    let text = fs::read_to_string(path).map_err(io_error(path))?;
+    serde_json::from_str(&text).map_err(|err| RegistryError::Format {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })
+}
+
+/// Writes `value` as JSON to `path` through a temporary file renamed into place.
+pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<(), RegistryError> {
+    let text = serde_json::to_string_pretty(value).map_err(|err| RegistryError::Format {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })? + "\n";
+    let temporary = path.with_extension("json.tmp");
+    fs::write(&temporary, text).map_err(io_error(&temporary))?;
+    fs::rename(&temporary, path).map_err(io_error(path))
+}
+
+/// The manifest's entries, oldest first (none when there is no manifest yet).
+pub fn read_manifest(registry: &Path) -> Result<Vec<ManifestEntry>, RegistryError> {
+    let path = registry.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    read_json(&path)
+}
+
+/// Appends `entry` to the manifest, atomically (a reader sees the old or the new manifest).
+pub fn append_manifest(registry: &Path, entry: ManifestEntry) -> Result<(), RegistryError> {
+    let mut entries = read_manifest(registry)?;
+    entries.push(entry);
+    write_json_atomically(&registry.join(MANIFEST_FILE), &entries)
+}
+
+/// Points `slot` at the model directory `registry/<id>`, replacing the link atomically.
+pub fn set_slot(registry: &Path, slot: Slot, id: &str) -> Result<(), RegistryError> {
+    let link = registry.join(slot.name());
+    let temporary = registry.join(format!(".{}.tmp", slot.name()));
+    match fs::remove_file(&temporary) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(io_error(&temporary)(err)),
+        _ => {}
+    }
+    std::os::unix::fs::symlink(id, &temporary).map_err(io_error(&temporary))?;
+    fs::rename(&temporary, &link).map_err(io_error(&link))
+}
+
+/// The model id `slot` points at, if set.
+pub fn read_slot(registry: &Path, slot: Slot) -> Result<Option<String>, RegistryError> {
+    let link = registry.join(slot.name());
+    match fs::read_link(&link) {
+        Ok(target) => Ok(target
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(io_error(&link)(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> ManifestEntry {
+        ManifestEntry {
+            id: id.to_owned(),
+            created_at: "2026-01-04T00:00:00Z".to_owned(),
+            schema_hash: "abc".to_owned(),
+            thresholds: Thresholds {
+                tau_entry: 0.6,
+                tau_hold: 0.4,
+            },
+            path: PathBuf::from(id),
+            notes: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_manifest_grows_and_slots_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path();
+        assert_eq!(read_manifest(registry).unwrap(), Vec::new());
+        assert_eq!(read_slot(registry, Slot::Active).unwrap(), None);
+        append_manifest(registry, entry("m1")).unwrap();
+        append_manifest(registry, entry("m2")).unwrap();
+        assert_eq!(
+            read_manifest(registry).unwrap(),
+            vec![entry("m1"), entry("m2")]
+        );
+        set_slot(registry, Slot::Active, "m1").unwrap();
+        set_slot(registry, Slot::Active, "m2").unwrap();
+        set_slot(registry, Slot::Shadow, "m1").unwrap();
+        assert_eq!(
+            read_slot(registry, Slot::Active).unwrap().as_deref(),
+            Some("m2")
+        );
+        assert_eq!(
+            read_slot(registry, Slot::Shadow).unwrap().as_deref(),
+            Some("m1")
+        );
+    }
+
+    #[test]
+    fn a_broken_manifest_is_a_format_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(MANIFEST_FILE), "{").unwrap();
+        let err = read_manifest(dir.path()).unwrap_err();
+        assert!(matches!(err, RegistryError::Format { .. }), "{err}");
+        assert!(err.to_string().contains("manifest.json"), "{err}");
+    }
+}

@@ -1,0 +1,749 @@
+//! `toolkit train`: a LightGBM binary model on the labeled candidates, exported to ONNX by the
+//! project's own writer, checked for exact parity, with its metadata, registry record, charts
+//! and model card.
+//!
+//! Steps:
+//! 1. Split walk-forward by time, day by day: the last `training.validation_fraction` of each day
+//!    is validation; training rows within `training.embargo` before it are dropped, so no label
+//!    (which looks `fill_horizon + hold_horizon` ahead) reaches into the validation block. Every
+//!    day, and so every regime, is in both folds.
+//! 2. Train with early stopping on the validation log-loss (single-threaded and deterministic:
+//!    the same data and config give the same trees).
+//! 3. Export: LightGBM's text model, read into a tree ensemble, written as ONNX with every
+//!    threshold rounded down to f32. LightGBM, the native evaluator and ONNX Runtime then score
+//!    every validation row; a difference above 1e-6 fails the run before anything final is
+//!    written.
+//! 4. Thresholds: tau_entry is the lowest score whose validation precision reaches
+//!    `training.precision_target` with at least `training.min_approved` approvals; tau_hold the
+//!    lowest whose precision reaches break-even, `(sl + 2 fee) / (tp + sl)`, no higher than
+//!    tau_entry.
+//! 5. Write `model.onnx`, `model.txt`, `lgbm_meta.json`, `model.json`, `pr_curve.png`,
+//!    `score_histogram.png` into the output directory (through a temporary directory renamed
+//!    into place) and the model card.
+
+mod card;
+mod lightgbm_text;
+mod metrics;
+mod plots;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use engine::cli::ConfigArgs;
+use engine::config::Config;
+use engine::features::{FEATURE_COUNT, FEATURE_NAMES, FEATURE_SCHEMA_HASH};
+use engine::model::NativeModel;
+use engine::model::ort_backend::{OrtScorer, load_runtime};
+use engine::model::registry::{Histogram, ModelInfo, Thresholds};
+use lightgbm3::{Booster, Dataset};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::label::{TRAINING_SIDECAR, TrainingSidecar, sha256_hex};
+use crate::runtime::OnnxRuntimeArg;
+use crate::table::{self, Table};
+
+pub(crate) use metrics::Metrics;
+
+/// Largest difference tolerated between LightGBM, the native evaluator and ONNX Runtime.
+pub(crate) const PARITY_TOLERANCE: f64 = 1e-6;
+/// File names in a model directory.
+pub(crate) const META_FILE: &str = "lgbm_meta.json";
+const TEXT_MODEL_FILE: &str = "model.txt";
+const PR_CURVE_FILE: &str = "pr_curve.png";
+const SCORE_HISTOGRAM_FILE: &str = "score_histogram.png";
+/// Bins of the reference histograms.
+const FEATURE_BINS: usize = 10;
+const SCORE_BINS: usize = 20;
+
+/// Arguments of `train`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The labeled candidates (`toolkit label` writes them).
+    #[arg(long, default_value = "data/training.parquet")]
+    data: PathBuf,
+    /// Where the model and its artifacts go (replaced as a whole).
+    #[arg(long, default_value = "models/latest")]
+    output_dir: PathBuf,
+    /// Where the generated model card goes.
+    #[arg(long, default_value = "docs/model_card.md")]
+    model_card: PathBuf,
+    /// Boosting rounds at most (default: training.num_iterations).
+    #[arg(long)]
+    num_iterations: Option<u32>,
+    /// Learning rate (default: training.learning_rate).
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Leaves per tree (default: training.num_leaves).
+    #[arg(long)]
+    num_leaves: Option<u32>,
+    #[command(flatten)]
+    onnxruntime: OnnxRuntimeArg,
+}
+
+/// `lgbm_meta.json`: everything about a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    /// Model id.
+    pub(crate) model_id: String,
+    /// When it was trained, RFC 3339.
+    pub(crate) created_at: String,
+    /// Input features, in order, and their schema hash.
+    pub(crate) feature_names: Vec<String>,
+    pub(crate) schema_hash: String,
+    /// Thresholds and how they were chosen.
+    pub(crate) thresholds: ThresholdChoice,
+    /// Validation metrics, overall and per regime; training fold size.
+    pub(crate) metrics: MetricsReport,
+    /// The split.
+    pub(crate) training_window: Window,
+    /// LightGBM parameters as passed, the best iteration and the trees kept.
+    pub(crate) parameters: Value,
+    pub(crate) best_iteration: u32,
+    /// Where the data came from.
+    pub(crate) data: DataInfo,
+    /// Parity of the exported model on the validation fold.
+    pub(crate) parity: Parity,
+    /// Reference histograms of every feature (training fold) and of the score (validation).
+    pub(crate) reference: Reference,
+    /// Seconds per step.
+    pub(crate) timings_s: BTreeMap<String, f64>,
+}
+
+/// Thresholds and the rule behind them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ThresholdChoice {
+    /// Enter at or above.
+    pub(crate) tau_entry: f64,
+    /// Hold at or above.
+    pub(crate) tau_hold: f64,
+    /// The precision tau_entry aims for, and whether a threshold reached it.
+    pub(crate) precision_target: f64,
+    pub(crate) target_met: bool,
+    /// Least approvals at tau_entry.
+    pub(crate) min_approved: u32,
+    /// Precision at which a trade breaks even after fees: what tau_hold aims for.
+    pub(crate) breakeven_precision: f64,
+}
+
+/// Metrics of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MetricsReport {
+    /// Validation fold.
+    pub(crate) validation: Metrics,
+    /// Validation fold by regime.
+    pub(crate) by_regime: BTreeMap<String, Metrics>,
+    /// Rows and positives of the training fold.
+    pub(crate) train_rows: u64,
+    pub(crate) train_positives: u64,
+}
+
+/// The split in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Window {
+    /// First and last candidate time of all the data, ms since the epoch.
+    pub(crate) data_ms: [i64; 2],
+    /// Where each day's validation block starts.
+    pub(crate) validation_starts_ms: Vec<i64>,
+    /// Embargo, ms, and the validation share of each day.
+    pub(crate) embargo_ms: u64,
+    pub(crate) validation_fraction: f64,
+    /// Training rows dropped by the embargo.
+    pub(crate) embargoed_rows: u64,
+}
+
+/// The training data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DataInfo {
+    /// The file, its SHA-256 and rows.
+    pub(crate) path: PathBuf,
+    pub(crate) sha256: String,
+    pub(crate) rows: u64,
+    /// The archive partitions it was built from.
+    pub(crate) source: TrainingSidecar,
+}
+
+/// Parity of the export.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Parity {
+    /// Rows compared.
+    pub(crate) rows: u64,
+    /// Largest |LightGBM - native| and |LightGBM - ONNX Runtime|.
+    pub(crate) max_diff_native: f64,
+    pub(crate) max_diff_onnxruntime: f64,
+}
+
+/// Reference distributions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Reference {
+    /// One per feature, in order.
+    pub(crate) features: Vec<Histogram>,
+    /// The validation scores.
+    pub(crate) score: Histogram,
+}
+
+impl Meta {
+    /// Reads `dir/lgbm_meta.json`.
+    pub(crate) fn read(path: &Path) -> Result<Meta> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// Rows of the training set, as the trainer needs them.
+struct Rows {
+    /// Row-major features.
+    features: Vec<f32>,
+    labels: Vec<bool>,
+    ts: Vec<i64>,
+    regimes: Vec<String>,
+    symbols: Vec<String>,
+}
+
+impl Rows {
+    fn read(data: &Table) -> Result<Rows> {
+        let columns = FEATURE_NAMES
+            .iter()
+            .map(|name| data.f32s(name))
+            .collect::<Result<Vec<_>>>()?;
+        let mut features = Vec::with_capacity(data.rows() * FEATURE_COUNT);
+        for row in 0..data.rows() {
+            features.extend(columns.iter().map(|column| column[row]));
+        }
+        Ok(Rows {
+            features,
+            labels: data.i64s("label")?.iter().map(|&v| v == 1).collect(),
+            ts: data.i64s("ts")?.to_vec(),
+            regimes: data.strs("regime")?.to_vec(),
+            symbols: data.strs("symbol")?.to_vec(),
+        })
+    }
+
+    fn row(&self, index: usize) -> &[f32] {
+        &self.features[index * FEATURE_COUNT..(index + 1) * FEATURE_COUNT]
+    }
+
+    fn gather(&self, indices: &[usize]) -> Vec<f32> {
+        indices
+            .iter()
+            .flat_map(|&i| self.row(i).iter().copied())
+            .collect()
+    }
+}
+
+/// The walk-forward split: training and validation row indices.
+struct Split {
+    train: Vec<usize>,
+    validation: Vec<usize>,
+    window: Window,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Splits each day (and symbol) by time: its last `fraction` is validation, and training rows
+/// within `embargo_ms` before that are dropped.
+fn split(rows: &Rows, fraction: f64, embargo_ms: u64) -> Split {
+    let mut days: BTreeMap<(&str, i64), Vec<usize>> = BTreeMap::new();
+    for (index, &ts) in rows.ts.iter().enumerate() {
+        days.entry((rows.symbols[index].as_str(), ts.div_euclid(DAY_MS)))
+            .or_default()
+            .push(index);
+    }
+    let (mut train, mut validation, mut starts, mut embargoed) =
+        (Vec::new(), Vec::new(), Vec::new(), 0);
+    for indices in days.values() {
+        let first = indices.iter().map(|&i| rows.ts[i]).min().unwrap_or(0);
+        let last = indices.iter().map(|&i| rows.ts[i]).max().unwrap_or(0);
+        let start = last - ((last - first) as f64 * fraction) as i64;
+        starts.push(start);
+        for &index in indices {
+            let ts = rows.ts[index];
+            if ts >= start {
+                validation.push(index);
+            } else if ts >= start - embargo_ms as i64 {
+                embargoed += 1;
+            } else {
+                train.push(index);
+            }
+        }
+    }
+    let data_ms = [
+        rows.ts.iter().copied().min().unwrap_or(0),
+        rows.ts.iter().copied().max().unwrap_or(0),
+    ];
+    Split {
+        train,
+        validation,
+        window: Window {
+            data_ms,
+            validation_starts_ms: starts,
+            embargo_ms,
+            validation_fraction: fraction,
+            embargoed_rows: embargoed,
+        },
+    }
+}
+
+fn lgbm(err: lightgbm3::Error) -> anyhow::Error {
+    anyhow!("LightGBM: {err}")
+}
+
+/// Times the steps of the run.
+struct Stopwatch(Instant, BTreeMap<String, f64>);
+
+impl Stopwatch {
+    fn lap(&mut self, step: &str) {
+        self.1
+            .insert(step.to_owned(), self.0.elapsed().as_secs_f64());
+        self.0 = Instant::now();
+    }
+}
+
+pub(crate) fn run(args: &Args) -> Result<ExitCode> {
+    let loaded = args.config.load()?;
+    let config = &loaded.config;
+    let mut clock = Stopwatch(Instant::now(), BTreeMap::new());
+    let bytes = fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let data = table::read(&args.data)?;
+    let sidecar_path = args
+        .data
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(TRAINING_SIDECAR);
+    let source: TrainingSidecar = serde_json::from_str(
+        &fs::read_to_string(&sidecar_path)
+            .with_context(|| format!("reading {}", sidecar_path.display()))?,
+    )
+    .with_context(|| format!("reading {}", sidecar_path.display()))?;
+    if source.schema_hash != FEATURE_SCHEMA_HASH {
+        bail!(
+            "{} was built with feature schema {}, the engine's is {FEATURE_SCHEMA_HASH}",
+            args.data.display(),
+            source.schema_hash
+        );
+    }
+    let rows = Rows::read(&data).with_context(|| format!("reading {}", args.data.display()))?;
+    let training = &config.training;
+    let embargo_ms = u64::try_from(training.embargo.get().as_millis()).unwrap_or(u64::MAX);
+    let split = split(&rows, training.validation_fraction, embargo_ms);
+    ensure!(
+        split.train.len() >= 100 && split.validation.len() >= 100,
+        "too little data: {} training and {} validation rows (100 each at least)",
+        split.train.len(),
+        split.validation.len()
+    );
+    clock.lap("read");
+
+    let parameters = json!({
+        "objective": "binary",
+        "metric": "binary_logloss",
+        "num_iterations": args.num_iterations.unwrap_or(training.num_iterations),
+        "learning_rate": args.learning_rate.unwrap_or(training.learning_rate),
+        "num_leaves": args.num_leaves.unwrap_or(training.num_leaves),
+        "min_data_in_leaf": training.min_data_in_leaf,
+        "feature_fraction": training.feature_fraction,
+        "early_stopping_rounds": training.early_stopping_rounds,
+        "seed": training.seed,
+        "deterministic": true,
+        "force_row_wise": true,
+        "num_threads": 1,
+        "verbosity": -1,
+    });
+    let (train_x, validation_x) = (rows.gather(&split.train), rows.gather(&split.validation));
+    let label_values = |indices: &[usize]| -> Vec<f32> {
+        indices
+            .iter()
+            .map(|&i| f32::from(u8::from(rows.labels[i])))
+            .collect()
+    };
+    let width = i32::try_from(FEATURE_COUNT)?;
+    let names: Vec<String> = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let mut train_set =
+        Dataset::from_slice(&train_x, &label_values(&split.train), width, true).map_err(lgbm)?;
+    train_set.set_feature_names(&names).map_err(lgbm)?;
+    let validation_set = Dataset::from_slice_with_reference(
+        &validation_x,
+        &label_values(&split.validation),
+        width,
+        true,
+        Some(&train_set),
+    )
+    .map_err(lgbm)?;
+    let booster =
+        Booster::train_with_valid(train_set, Some(validation_set), &parameters).map_err(lgbm)?;
+    let best_iteration = u32::try_from(booster.num_iterations())?;
+    clock.lap("train");
+
+    // Export and parity before anything final is written.
+    let model_text = booster.save_string().map_err(lgbm)?;
+    let ensemble = lightgbm_text::parse(&model_text).context("reading LightGBM's model")?;
+    ensure!(
+        ensemble.n_features == FEATURE_COUNT,
+        "LightGBM's model takes {} features, the feature set has {FEATURE_COUNT}",
+        ensemble.n_features
+    );
+    let reference_scores = booster.predict(&validation_x, width, true).map_err(lgbm)?;
+    let created = jiff::Timestamp::now();
+    let provisional_onnx = engine::model::write_onnx(&ensemble, &[]);
+    let model_id = format!(
+        "lgbm-{}-{}",
+        created.strftime("%Y%m%dT%H%M%SZ"),
+        &sha256_hex(&provisional_onnx)[..8]
+    );
+    let validation_labels: Vec<bool> = split.validation.iter().map(|&i| rows.labels[i]).collect();
+    let (tau_entry, tau_hold, choice) = thresholds(
+        config,
+        &loaded.symbols,
+        &rows,
+        &reference_scores,
+        &validation_labels,
+    )?;
+    let onnx = engine::model::write_onnx(
+        &ensemble,
+        &[
+            ("model_id", &model_id),
+            ("feature_schema_hash", FEATURE_SCHEMA_HASH),
+            ("tau_entry", &tau_entry.to_string()),
+            ("tau_hold", &tau_hold.to_string()),
+        ],
+    );
+    let parity = check_parity(&onnx, &ensemble, &validation_x, &reference_scores, args)?;
+    clock.lap("export_and_parity");
+
+    let by_regime = per_regime(&split, &rows, &reference_scores, tau_entry, tau_hold);
+    let validation = metrics::evaluate(&reference_scores, &validation_labels, tau_entry, tau_hold);
+    let train_positives = split.train.iter().filter(|&&i| rows.labels[i]).count() as u64;
+    let reference = Reference {
+        features: FEATURE_NAMES
+            .iter()
+            .enumerate()
+            .map(|(feature, name)| {
+                let values: Vec<f64> = split
+                    .train
+                    .iter()
+                    .map(|&i| f64::from(rows.row(i)[feature]))
+                    .collect();
+                metrics::quantile_histogram(name, &values, FEATURE_BINS)
+            })
+            .collect(),
+        score: metrics::unit_histogram("score", &reference_scores, SCORE_BINS),
+    };
+    let meta = Meta {
+        model_id: model_id.clone(),
+        created_at: created.to_string(),
+        feature_names: names.clone(),
+        schema_hash: FEATURE_SCHEMA_HASH.to_owned(),
+        thresholds: choice,
+        metrics: MetricsReport {
+            validation,
+            by_regime,
+            train_rows: split.train.len() as u64,
+            train_positives,
+        },
+        training_window: split.window.clone(),
+        parameters: parameters.clone(),
+        best_iteration,
+        data: DataInfo {
+            path: args.data.clone(),
+            sha256: sha256_hex(&bytes),
+            rows: data.rows() as u64,
+            source,
+        },
+        parity,
+        reference,
+        timings_s: BTreeMap::new(),
+    };
+    let info = model_info(&meta);
+    let staging = crate::table::temporary_path(&args.output_dir);
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("clearing {}", staging.display()))?;
+    }
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    fs::write(staging.join(engine::model::registry::MODEL_FILE), &onnx)?;
+    fs::write(staging.join(TEXT_MODEL_FILE), &model_text)?;
+    let curve = metrics::pr_curve(&reference_scores, &validation_labels);
+    let positive_rate = validation.positives as f64 / validation.support.max(1) as f64;
+    plots::pr_curve(
+        &staging.join(PR_CURVE_FILE),
+        &curve,
+        positive_rate,
+        (validation.at_entry.precision, validation.at_entry.recall),
+        validation.pr_auc,
+    )?;
+    plots::score_histogram(
+        &staging.join(SCORE_HISTOGRAM_FILE),
+        &reference_scores,
+        &validation_labels,
+        tau_entry,
+        tau_hold,
+    )?;
+    clock.lap("artifacts");
+    let meta = Meta {
+        timings_s: clock.1.clone(),
+        ..meta
+    };
+    crate::archive::write_json_atomically(&staging.join(META_FILE), &meta)?;
+    crate::archive::write_json_atomically(
+        &staging.join(engine::model::registry::MODEL_INFO_FILE),
+        &info,
+    )?;
+    if args.output_dir.exists() {
+        fs::remove_dir_all(&args.output_dir)
+            .with_context(|| format!("replacing {}", args.output_dir.display()))?;
+    }
+    if let Some(parent) = args.output_dir.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::rename(&staging, &args.output_dir)
+        .with_context(|| format!("moving the model into {}", args.output_dir.display()))?;
+    card::write(&args.model_card, &meta, &args.output_dir)?;
+    print_summary(&meta, &args.output_dir, &args.model_card);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// tau_entry and tau_hold by the documented rules.
+fn thresholds(
+    config: &Config,
+    symbols: &engine::config::Symbols,
+    rows: &Rows,
+    scores: &[f64],
+    labels: &[bool],
+) -> Result<(f64, f64, ThresholdChoice)> {
+    let training = &config.training;
+    let symbol = rows.symbols.first().context("no rows")?;
+    let fee = symbols
+        .symbols
+        .get(symbol)
+        .with_context(|| format!("{symbol} has no entry in symbols.yml"))?
+        .maker_fee_rate
+        .to_f64();
+    let (tp, sl) = (config.labeling.take_profit_pct, config.risk.assumed_sl_pct);
+    let breakeven = (sl + 2.0 * fee) / (tp + sl);
+    let min_approved = u64::from(training.min_approved);
+    let reached =
+        metrics::lowest_threshold_reaching(scores, labels, training.precision_target, min_approved);
+    // Without a threshold reaching the target: the most selective one that still approves
+    // min_approved rows.
+    let tau_entry = reached.unwrap_or_else(|| {
+        let mut sorted = scores.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let index = usize::try_from(min_approved)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
+        sorted
+            .get(index.min(sorted.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(1.0)
+    });
+    let tau_hold = metrics::lowest_threshold_reaching(scores, labels, breakeven, min_approved)
+        .unwrap_or(tau_entry)
+        .min(tau_entry);
+    Ok((
+        tau_entry,
+        tau_hold,
+        ThresholdChoice {
+            tau_entry,
+            tau_hold,
+            precision_target: training.precision_target,
+            target_met: reached.is_some(),
+            min_approved: training.min_approved,
+            breakeven_precision: breakeven,
+        },
+    ))
+}
+
+fn per_regime(
+    split: &Split,
+    rows: &Rows,
+    scores: &[f64],
+    tau_entry: f64,
+    tau_hold: f64,
+) -> BTreeMap<String, Metrics> {
+    let mut groups: BTreeMap<&str, (Vec<f64>, Vec<bool>)> = BTreeMap::new();
+    for (position, &index) in split.validation.iter().enumerate() {
+        let group = groups.entry(rows.regimes[index].as_str()).or_default();
+        group.0.push(scores[position]);
+        group.1.push(rows.labels[index]);
+    }
+    groups
+        .into_iter()
+        .map(|(regime, (scores, labels))| {
+            (
+                regime.to_owned(),
+                metrics::evaluate(&scores, &labels, tau_entry, tau_hold),
+            )
+        })
+        .collect()
+}
+
+/// Scores every validation row with the native evaluator and ONNX Runtime and compares both
+/// with LightGBM; the first row beyond the tolerance fails the run.
+fn check_parity(
+    onnx: &[u8],
+    ensemble: &engine::model::TreeEnsemble,
+    rows: &[f32],
+    reference: &[f64],
+    args: &Args,
+) -> Result<Parity> {
+    let environment = load_runtime(&args.onnxruntime.path)?;
+    let mut ort = OrtScorer::new(&environment, onnx, FEATURE_COUNT)?;
+    let native = NativeModel::compile(ensemble);
+    let (mut max_native, mut max_ort) = (0.0_f64, 0.0_f64);
+    for (index, (row, &lightgbm)) in rows.chunks_exact(FEATURE_COUNT).zip(reference).enumerate() {
+        let native_score = f64::from(native.predict(row));
+        let ort_score = f64::from(ort.predict(row)?);
+        let (native_diff, ort_diff) = (
+            (native_score - lightgbm).abs(),
+            (ort_score - lightgbm).abs(),
+        );
+        if native_diff > PARITY_TOLERANCE || ort_diff > PARITY_TOLERANCE {
+            bail!(
+                "parity failed on validation row {index}: LightGBM {lightgbm}, native \
+                 {native_score}, ONNX Runtime {ort_score} (tolerance {PARITY_TOLERANCE:e}); \
+                 row {row:?}"
+            );
+        }
+        max_native = max_native.max(native_diff);
+        max_ort = max_ort.max(ort_diff);
+    }
+    Ok(Parity {
+        rows: reference.len() as u64,
+        max_diff_native: max_native,
+        max_diff_onnxruntime: max_ort,
+    })
+}
+
+fn model_info(meta: &Meta) -> ModelInfo {
+    let validation = &meta.metrics.validation;
+    let metrics = BTreeMap::from([
+        ("pr_auc".to_owned(), validation.pr_auc),
+        ("roc_auc".to_owned(), validation.roc_auc),
+        ("log_loss".to_owned(), validation.log_loss),
+        (
+            "precision_at_entry".to_owned(),
+            validation.at_entry.precision,
+        ),
+        ("recall_at_entry".to_owned(), validation.at_entry.recall),
+        (
+            "positive_rate".to_owned(),
+            validation.positives as f64 / validation.support.max(1) as f64,
+        ),
+    ]);
+    let mut reference = meta.reference.features.clone();
+    reference.push(meta.reference.score.clone());
+    ModelInfo {
+        id: meta.model_id.clone(),
+        created_at: meta.created_at.clone(),
+        schema_hash: meta.schema_hash.clone(),
+        feature_names: meta.feature_names.clone(),
+        thresholds: Thresholds {
+            tau_entry: meta.thresholds.tau_entry,
+            tau_hold: meta.thresholds.tau_hold,
+        },
+        metrics,
+        training_window_ms: meta.training_window.data_ms,
+        reference,
+    }
+}
+
+fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
+    let validation = &meta.metrics.validation;
+    println!("model {} -> {}", meta.model_id, dir.display());
+    println!(
+        "  data: {} rows ({} training, {} validation, {} embargoed), {} trees",
+        meta.data.rows,
+        meta.metrics.train_rows,
+        validation.support,
+        meta.training_window.embargoed_rows,
+        meta.best_iteration
+    );
+    println!(
+        "  validation: PR-AUC {:.4} (positive rate {:.4}), ROC-AUC {:.4}, log-loss {:.4}",
+        validation.pr_auc,
+        validation.positives as f64 / validation.support.max(1) as f64,
+        validation.roc_auc,
+        validation.log_loss
+    );
+    println!(
+        "  tau_entry {:.4}: precision {:.4}, recall {:.4}, {} approved{}",
+        meta.thresholds.tau_entry,
+        validation.at_entry.precision,
+        validation.at_entry.recall,
+        validation.at_entry.approved,
+        if meta.thresholds.target_met {
+            String::new()
+        } else {
+            format!(
+                " (the precision target {} was not reached)",
+                meta.thresholds.precision_target
+            )
+        }
+    );
+    println!(
+        "  tau_hold {:.4} (break-even precision {:.4})",
+        meta.thresholds.tau_hold, meta.thresholds.breakeven_precision
+    );
+    for (regime, metrics) in &meta.metrics.by_regime {
+        println!(
+            "  {regime:<9} PR-AUC {:.4} (positive rate {:.4}), precision at tau_entry {:.4} over {}",
+            metrics.pr_auc,
+            metrics.positives as f64 / metrics.support.max(1) as f64,
+            metrics.at_entry.precision,
+            metrics.at_entry.approved
+        );
+    }
+    println!(
+        "  parity on {} rows: max |LightGBM - native| {:e}, max |LightGBM - ONNX Runtime| {:e}",
+        meta.parity.rows, meta.parity.max_diff_native, meta.parity.max_diff_onnxruntime
+    );
+    println!("  model card: {}", card.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_keeps_an_embargo_before_each_days_validation_block() {
+        // Two days, a row every minute for 100 minutes each.
+        let mut ts = Vec::new();
+        for day in [0, 1] {
+            for minute in 0..100 {
+                ts.push(day * DAY_MS + minute * 60_000);
+            }
+        }
+        let rows = Rows {
+            features: vec![0.0; ts.len() * FEATURE_COUNT],
+            labels: vec![false; ts.len()],
+            regimes: vec![String::new(); ts.len()],
+            symbols: vec!["BTCUSDT".to_owned(); ts.len()],
+            ts,
+        };
+        let split = split(&rows, 0.25, 120_000);
+        // Validation: minutes 75..=99 (the block starts at 99 - 24.75 = minute 74.25);
+        // embargo drops minutes 73 and 74 (74.25 - 2 minutes = 72.25).
+        assert_eq!(split.validation.len(), 2 * 25);
+        assert_eq!(split.window.embargoed_rows, 2 * 2);
+        assert_eq!(split.train.len(), 2 * 73);
+        let last_train = split
+            .train
+            .iter()
+            .map(|&i| rows.ts[i] % DAY_MS)
+            .max()
+            .unwrap();
+        let first_validation = split
+            .validation
+            .iter()
+            .map(|&i| rows.ts[i] % DAY_MS)
+            .min()
+            .unwrap();
+        assert!(first_validation - last_train > 120_000);
+    }
+}

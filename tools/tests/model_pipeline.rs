@@ -1,0 +1,295 @@
+//! The offline model pipeline end to end on three short simulated days: `dump-parquet`,
+//! `label`, `train`, `release-check` and `promote`, each run as a user runs it, in a scratch
+//! working directory with the shipped configuration.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH};
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn toolkit(dir: &Path, args: &[&str]) -> Output {
+    let config = workspace().join("config/app.yml");
+    let runtime = workspace().join(".runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1");
+    let mut full: Vec<&str> = args.to_vec();
+    if !matches!(args[0], "release-check") {
+        full.extend(["--config", config.to_str().unwrap()]);
+    }
+    Command::new(env!("CARGO_BIN_EXE_toolkit"))
+        .args(&full)
+        .current_dir(dir)
+        .env("ORT_DYLIB_PATH", runtime)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// What pyarrow (installed by scripts/setup.sh) reads back from a candidate file: every column
+/// with its type, and the rows that break an invariant the columns must keep.
+const PYARROW_CHECK: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+table = pq.read_table(sys.argv[1], partitioning=None)
+rows = table.to_pylist()
+broken = 0
+for row in rows:
+    bid, ask = row["best_bid"], row["best_ask"]
+    touch = bid if row["side"] == "buy" else ask
+    spread_bps = (ask - bid) / ((bid + ask) / 2) * 1e4
+    if (row["mid"] != (bid + ask) / 2 or row["price"] != touch
+            or row["signal_id"] % 2 != (0 if row["side"] == "buy" else 1)
+            or abs(row["spread_bps"] - spread_bps) > 1e-3 * max(1.0, spread_bps)):
+        broken += 1
+print(json.dumps({
+    "columns": [[f.name, str(f.type)] for f in table.schema],
+    "rows": table.num_rows,
+    "broken": broken,
+    "first_ts": rows[0]["ts"].isoformat() if rows else None,
+}))
+"#;
+
+#[test]
+fn three_simulated_days_become_a_promoted_model() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    ok(toolkit(
+        dir,
+        &[
+            "synth",
+            "--hours",
+            "0.5",
+            "--seed",
+            "11",
+            "--out",
+            "data/journal",
+        ],
+    ));
+
+    // The archive.
+    let dumped = ok(toolkit(dir, &["dump-parquet"]));
+    assert!(dumped.contains("dumped 3 partitions"), "{dumped}");
+    let partition = dir.join("data/parquet/symbol=BTCUSDT/date=2026-01-02");
+    let sidecar = json(&partition.join("_partition.json"));
+    assert_eq!(sidecar["schema_hash"], FEATURE_SCHEMA_HASH);
+    assert_eq!(sidecar["regime"], "event");
+    assert_eq!(
+        sidecar["feature_names"].as_array().unwrap().len(),
+        FEATURE_NAMES.len()
+    );
+    assert_eq!(sidecar["rows"]["decode_errors"], 0);
+    let candidates = sidecar["rows"]["candidates"].as_u64().unwrap();
+    assert!(candidates > 100, "{sidecar}");
+    assert!(
+        dir.join("data/market/symbol=BTCUSDT/date=2026-01-02/tops-0.parquet")
+            .exists()
+    );
+    let again = ok(toolkit(dir, &["dump-parquet"]));
+    assert!(again.contains("3 partitions complete already"), "{again}");
+    let only_one = ok(toolkit(
+        dir,
+        &[
+            "dump-parquet",
+            "--force",
+            "--from",
+            "2026-01-02",
+            "--to",
+            "2026-01-02",
+        ],
+    ));
+    assert!(only_one.contains("dumped 1 partitions"), "{only_one}");
+
+    // pyarrow reads every column back.
+    let read = Command::new("python3")
+        .args(["-c", PYARROW_CHECK])
+        .arg(partition.join("part-0.parquet"))
+        .env("PYTHONPATH", workspace().join(".runtime/python"))
+        .output()
+        .unwrap();
+    let read: Value = serde_json::from_str(&ok(read)).unwrap();
+    let mut expected = vec![
+        ("ts", "timestamp[ms, tz=UTC]"),
+        ("signal_id", "int64"),
+        ("side", "string"),
+        ("price", "double"),
+    ];
+    expected.extend(FEATURE_NAMES.iter().map(|name| (*name, "float")));
+    expected.extend([
+        ("best_bid", "double"),
+        ("best_ask", "double"),
+        ("mid", "double"),
+    ]);
+    let expected: Vec<Value> = expected
+        .into_iter()
+        .map(|(name, kind)| serde_json::json!([name, kind]))
+        .collect();
+    assert_eq!(read["columns"], Value::Array(expected));
+    assert_eq!(read["rows"].as_u64(), Some(candidates));
+    assert_eq!(read["broken"], 0);
+    assert!(
+        read["first_ts"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-02T00:"),
+        "{read}"
+    );
+
+    // Labels, incrementally.
+    let labeled = ok(toolkit(dir, &["label"]));
+    assert!(
+        labeled.contains("labeled 3 partitions (0 up to date already)"),
+        "{labeled}"
+    );
+    let relabeled = ok(toolkit(dir, &["label"]));
+    assert!(
+        relabeled.contains("labeled 0 partitions (3 up to date already)"),
+        "{relabeled}"
+    );
+    let training = json(&dir.join("data/training.json"));
+    assert_eq!(training["partitions"].as_array().unwrap().len(), 3);
+    assert!(training["positives"].as_u64().unwrap() > 0);
+
+    // Training, with parity on every validation row.
+    let trained = ok(toolkit(
+        dir,
+        &[
+            "train",
+            "--output-dir",
+            "models/latest",
+            "--model-card",
+            "docs/model_card.md",
+        ],
+    ));
+    let model = dir.join("models/latest");
+    for file in [
+        "model.onnx",
+        "model.txt",
+        "lgbm_meta.json",
+        "model.json",
+        "pr_curve.png",
+        "score_histogram.png",
+    ] {
+        assert!(model.join(file).exists(), "{file} missing; {trained}");
+    }
+    let meta = json(&model.join("lgbm_meta.json"));
+    assert_eq!(meta["schema_hash"], FEATURE_SCHEMA_HASH);
+    assert!(meta["parity"]["max_diff_native"].as_f64().unwrap() <= 1e-6);
+    assert!(meta["parity"]["max_diff_onnxruntime"].as_f64().unwrap() <= 1e-6);
+    assert_eq!(
+        meta["parity"]["rows"],
+        meta["metrics"]["validation"]["support"]
+    );
+    assert_eq!(
+        meta["reference"]["features"].as_array().unwrap().len(),
+        FEATURE_NAMES.len()
+    );
+    let regimes: Vec<&String> = meta["metrics"]["by_regime"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(regimes, ["event", "high-vol", "normal"]);
+    let thresholds = &meta["thresholds"];
+    assert!(thresholds["tau_hold"].as_f64() <= thresholds["tau_entry"].as_f64());
+    let card = fs::read_to_string(dir.join("docs/model_card.md")).unwrap();
+    assert!(
+        card.contains("## Intended use") && card.contains("| high-vol |"),
+        "{card}"
+    );
+
+    // The release check: the model is its own benchmark here, so those rows are skipped; the
+    // canary row is never a pass.
+    let checked = ok(toolkit(
+        dir,
+        &["release-check", "--model", "models/latest", "--seed", "3"],
+    ));
+    assert!(checked.contains("| feature schema hash"), "{checked}");
+    assert!(
+        checked.contains("is this model's own metadata"),
+        "{checked}"
+    );
+    assert!(
+        checked
+            .lines()
+            .any(|l| l.contains("ONNX parity") && l.contains("PASS")),
+        "{checked}"
+    );
+    assert!(
+        checked
+            .lines()
+            .any(|l| l.contains("canary gates") && l.contains("not run")),
+        "{checked}"
+    );
+
+    // A benchmark it does not reach fails the check.
+    let mut better = meta.clone();
+    better["model_id"] = Value::from("better");
+    better["metrics"]["validation"]["pr_auc"] = Value::from(1.0);
+    fs::write(dir.join("better.json"), better.to_string()).unwrap();
+    let failed = toolkit(
+        dir,
+        &[
+            "release-check",
+            "--model",
+            "models/latest",
+            "--benchmark",
+            "better.json",
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let failed = String::from_utf8(failed.stdout).unwrap();
+    assert!(
+        failed
+            .lines()
+            .any(|l| l.contains("PR-AUC >= benchmark") && l.contains("FAIL")),
+        "{failed}"
+    );
+
+    // Promotion.
+    let id = meta["model_id"].as_str().unwrap();
+    ok(toolkit(dir, &["promote", "--to", "active", "--id", id]));
+    ok(toolkit(dir, &["promote", "--to", "shadow", "--id", id]));
+    let registry = dir.join("models/registry");
+    assert_eq!(
+        fs::read_link(registry.join("active")).unwrap(),
+        Path::new(id)
+    );
+    assert_eq!(
+        fs::read_link(registry.join("shadow")).unwrap(),
+        Path::new(id)
+    );
+    assert!(registry.join(id).join("model.onnx").exists());
+    assert!(registry.join(id).join("artifacts/lgbm_meta.json").exists());
+    let manifest = json(&registry.join("manifest.json"));
+    assert_eq!(manifest.as_array().unwrap().len(), 1);
+    assert_eq!(manifest[0]["id"], id);
+    assert_eq!(manifest[0]["schema_hash"], FEATURE_SCHEMA_HASH);
+
+    // An id the model directory does not hold is refused, and the slot stays.
+    let wrong = toolkit(dir, &["promote", "--to", "active", "--id", "lgbm-nope"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("not lgbm-nope"));
+    assert_eq!(
+        fs::read_link(registry.join("active")).unwrap(),
+        Path::new(id)
+    );
+}
