@@ -251,6 +251,17 @@ fn cross_field_rules_name_their_keys() {
             "0.6 is above ai_scorer.shadow.tau_entry 0.5"
         )]
     );
+    assert_eq!(
+        issues_of(
+            "labeling:\n  hold_horizon: 5m\ntraining:\n  embargo: 1m\n",
+            &[]
+        ),
+        [issue(
+            "training.embargo",
+            "1m is shorter than labeling.fill_horizon + labeling.hold_horizon = 5m 5s: labels \
+             of training rows would reach into the validation block"
+        )]
+    );
     let guard = issues_of(
         "risk:\n  assumed_sl_pct: 0.004\nexecutor:\n  sizing:\n    leverage: 100\n",
         &[],

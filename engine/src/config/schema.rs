@@ -201,6 +201,8 @@ mod tests {
                 "risk",
                 "executor",
                 "signals",
+                "labeling",
+                "training",
                 "ai_scorer",
                 "engine",
                 "metrics",
