@@ -24,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use engine::cli::ConfigArgs;
 use engine::config::Config;
 use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH};
+use engine::model::registry::write_json_atomically;
 use engine::pipeline::{FrameOutcome, Pipeline};
 use feed::journal::{JournalReader, OnCorrupt};
 use feed::{FrameBuf, Instrument, Side, Symbol};
@@ -579,27 +580,14 @@ fn dump_partition(
 
 /// The regime of a simulated day, from the `session.json` that `toolkit synth` leaves.
 fn read_regime(journal: &Path) -> Result<Option<String>> {
-    #[derive(Deserialize)]
-    struct Session {
-        regime: String,
-    }
     let path = journal.join(crate::synth::SESSION_FILE);
     match fs::read_to_string(&path) {
         Ok(text) => {
-            let session: Session = serde_json::from_str(&text)
+            let session: crate::synth::Session = serde_json::from_str(&text)
                 .with_context(|| format!("reading {}", path.display()))?;
             Ok(Some(session.regime))
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
     }
-}
-
-/// Writes `value` as pretty JSON to `path` through a temporary file renamed into place.
-pub(crate) fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<()> {
-    let temporary = table::temporary_path(path);
-    let text = serde_json::to_string_pretty(value)? + "\n";
-    fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
-    fs::rename(&temporary, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
 }

@@ -32,8 +32,9 @@ use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH, Feature};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::archive::{self, Partition, Sidecar, write_json_atomically};
+use crate::archive::{self, Partition, Sidecar};
 use crate::table::{self, Column, Table};
+use engine::model::registry::write_json_atomically;
 
 /// File name of the labels of a partition.
 const LABEL_FILE: &str = "labels-0.parquet";

@@ -489,8 +489,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         timings_s: clock.1.clone(),
         ..meta
     };
-    crate::archive::write_json_atomically(&staging.join(META_FILE), &meta)?;
-    crate::archive::write_json_atomically(
+    engine::model::registry::write_json_atomically(&staging.join(META_FILE), &meta)?;
+    engine::model::registry::write_json_atomically(
         &staging.join(engine::model::registry::MODEL_INFO_FILE),
         &info,
     )?;
