@@ -115,6 +115,11 @@ impl Fixed {
         }
     }
 
+    /// `self + rhs`, clamped at the `i64` range.
+    pub const fn saturating_add(self, rhs: Fixed) -> Fixed {
+        Fixed(self.0.saturating_add(rhs.0))
+    }
+
     /// `self - rhs`, clamped at the `i64` range.
     pub const fn saturating_sub(self, rhs: Fixed) -> Fixed {
         Fixed(self.0.saturating_sub(rhs.0))

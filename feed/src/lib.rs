@@ -2,7 +2,8 @@
 //!
 //! This crate knows nothing of the engine. It holds the exact decimal type every price and size
 //! is carried in ([`Fixed`]), the venue's trading rules per symbol ([`Instrument`]), and the
-//! Bybit v5 public stream decoder ([`bybit`]).
+//! Bybit v5 public stream decoder ([`bybit`]), and the paper venue that fills orders
+//! against the market without sending them anywhere ([`paper`]).
 
 pub mod book;
 pub mod bybit;
@@ -10,6 +11,7 @@ pub mod fixed;
 pub mod frame;
 pub mod instrument;
 pub mod journal;
+pub mod paper;
 pub mod side;
 pub mod sim;
 pub mod text;

@@ -44,6 +44,10 @@ pub struct Config {
     pub training: Training,
     /// Scoring backend and shadow scoring.
     pub ai_scorer: AiScorer,
+    /// How decisions become orders and how positions are exited.
+    pub strategy: Strategy,
+    /// The paper venue: simulated fills, latency and starting balance.
+    pub paper: Paper,
     /// Threads, CPU layout, rings and latency budgets of the runtime.
     pub engine: EngineLayout,
     /// The Prometheus endpoint.
@@ -660,6 +664,81 @@ impl Default for Shadow {
             use_threshold_from_meta: true,
             tau_entry: 0.6,
             tau_hold: 0.5,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// strategy
+
+/// `strategy`: the order rules of `engine run`. Entries are post-only limits at the touch of
+/// their side; exits are reduce-only post-only limits: a take-profit at
+/// `labeling.take_profit_pct` from the entry (the target the model was trained on), and an
+/// exit at the touch when the stop (`risk.assumed_sl_pct`) is crossed, when the re-scored
+/// position falls below tau_hold, or when it has been held `max_hold`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Strategy {
+    /// A working entry not filled this long after it was first placed is cancelled.
+    pub entry_ttl: HumanDuration,
+    /// An entry the touch moved away from is re-placed at the new touch at most this many
+    /// times (each re-placement joins the back of the queue).
+    #[schemars(range(max = 100))]
+    pub max_reprices: u32,
+    /// A position held this long is exited at the touch.
+    pub max_hold: HumanDuration,
+    /// How often an open position is re-scored against tau_hold.
+    pub hold_check_interval: HumanDuration,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy {
+            entry_ttl: HumanDuration::from_secs(5),
+            max_reprices: 3,
+            max_hold: HumanDuration::from_secs(60),
+            hold_check_interval: HumanDuration::from_secs(1),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// paper
+
+/// `paper`: the paper venue. An order or cancel reaches it `latency_min` plus a log-normal
+/// delay (median `latency_median`, shape `latency_sigma`) after it is sent, in the order sent.
+/// A resting order waits behind the size that was at its price when it arrived; trades at its
+/// price eat that queue first, and each decrease of the level that trades do not explain is a
+/// cancel ahead of it with probability `cancel_ahead_probability`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paper {
+    /// Wallet balance at start, USD.
+    #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 1_000_000_000.0))]
+    pub initial_balance_usd: f64,
+    /// Least time from sending an order or cancel to its arrival at the venue.
+    pub latency_min: HumanDuration,
+    /// Median of the log-normal part of the latency, added to `latency_min`.
+    pub latency_median: HumanDuration,
+    /// Shape (sigma of the log) of the log-normal part.
+    #[schemars(range(min = 0.0, max = 3.0))]
+    pub latency_sigma: f64,
+    /// Chance that a decrease of the order's level not explained by trades was ahead of it.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub cancel_ahead_probability: f64,
+    /// Seed of the latency and queue draws: the same seed and feed give the same fills.
+    pub seed: u64,
+}
+
+impl Default for Paper {
+    fn default() -> Self {
+        Paper {
+            initial_balance_usd: 10_000.0,
+            latency_min: HumanDuration::from(Duration::from_millis(2)),
+            latency_median: HumanDuration::from(Duration::from_millis(15)),
+            latency_sigma: 0.5,
+            cancel_ahead_probability: 0.5,
+            seed: 7,
         }
     }
 }
