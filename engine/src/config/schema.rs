@@ -204,6 +204,8 @@ mod tests {
                 "labeling",
                 "training",
                 "ai_scorer",
+                "strategy",
+                "paper",
                 "engine",
                 "metrics",
                 "paths"
