@@ -25,3 +25,231 @@ impl ConfigArgs {
         load(&self.config, self.profile.as_deref())
     }
 }
+
+/// `--onnxruntime PATH`: the ONNX Runtime library, for every command that scores with it.
+#[derive(Debug, Clone, Args)]
+pub struct OnnxRuntimeArg {
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else what scripts/setup.sh installs).
+    #[arg(
+        long = "onnxruntime",
+        env = "ORT_DYLIB_PATH",
+        default_value = ".runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1"
+    )]
+    pub path: PathBuf,
+}
+
+/// `--feed`: where the market comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedArg {
+    /// `sim`: the market simulator.
+    Sim,
+    /// `replay:DIR`: a journal directory.
+    Replay(PathBuf),
+    /// `bybit`: the live Bybit v5 public stream.
+    Bybit,
+}
+
+/// Parses `sim`, `replay:DIR` or `bybit`.
+pub fn parse_feed(text: &str) -> Result<FeedArg, String> {
+    match text {
+        "sim" => Ok(FeedArg::Sim),
+        "bybit" => Ok(FeedArg::Bybit),
+        _ => match text.strip_prefix("replay:") {
+            Some(dir) if !dir.is_empty() => Ok(FeedArg::Replay(PathBuf::from(dir))),
+            _ => Err(format!("{text:?}: expected sim, replay:DIR or bybit")),
+        },
+    }
+}
+
+/// `--pace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaceArg {
+    /// At the market's pace (the simulator in real time; a replay at recorded pace).
+    RealTime,
+    /// As fast as the hot thread goes.
+    Fast,
+}
+
+/// Arguments of `engine run` (and of `toolkit profile -- ...`).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The configuration and profile.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Trading mode; default: exchange.mode of the configuration (EXCHANGE_MODE), else paper.
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::config::Mode>,
+    /// The market: sim (the simulator), replay:DIR (a journal) or bybit (the live stream).
+    #[arg(long, default_value = "sim", value_parser = parse_feed)]
+    pub feed: FeedArg,
+    /// Pace; default: real time for sim, fast for a replay.
+    #[arg(long, value_enum)]
+    pub pace: Option<PaceArg>,
+    /// Stop after this many seconds of market time (default: until the feed ends, Ctrl-C or
+    /// SIGTERM).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Prometheus endpoint (default: metrics.listen; port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Directory for the decision log and the final metrics (default: paths.data/runs/TIME).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Simulator regime: normal, event or high-vol.
+    #[arg(long, default_value = "normal", value_parser = parse_regime)]
+    pub regime: feed::sim::Regime,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Real mode: a file holding `BYBIT_API_KEY=...` and `BYBIT_API_SECRET=...` lines,
+    /// readable by its owner only (default: those variables in the environment).
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// The ONNX Runtime library.
+    #[command(flatten)]
+    pub onnxruntime: OnnxRuntimeArg,
+}
+
+fn parse_regime(text: &str) -> Result<feed::sim::Regime, String> {
+    feed::sim::Regime::from_name(text)
+        .ok_or_else(|| format!("unknown regime {text:?} (normal, event, high-vol)"))
+}
+
+/// Why `engine run` does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunArgsError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Real mode without credentials.
+    #[error("real mode needs credentials: {0}")]
+    Credentials(String),
+    /// Real mode is not available yet.
+    #[error(
+        "real mode needs the live Bybit venue (private stream, order entry, reconciliation), \
+         which this build does not have yet; nothing was sent. Run in paper mode."
+    )]
+    RealModeUnavailable,
+    /// The live feed is not available yet.
+    #[error(
+        "--feed bybit needs the live Bybit WebSocket client, which this build does not have \
+         yet; use --feed sim or --feed replay:DIR"
+    )]
+    LiveFeedUnavailable,
+    /// A bad argument.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Checks that real-mode credentials exist, without ever showing them.
+pub fn check_credentials(
+    file: Option<&std::path::Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), RunArgsError> {
+    const KEY: &str = "BYBIT_API_KEY";
+    const SECRET: &str = "BYBIT_API_SECRET";
+    let present = |value: Option<String>| value.is_some_and(|value| !value.trim().is_empty());
+    let Some(file) = file else {
+        return if present(env(KEY)) && present(env(SECRET)) {
+            Ok(())
+        } else {
+            Err(RunArgsError::Credentials(format!(
+                "set {KEY} and {SECRET} in the environment, or pass --credentials FILE"
+            )))
+        };
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let shown = file.display();
+    let metadata = std::fs::metadata(file)
+        .map_err(|err| RunArgsError::Credentials(format!("{shown}: {err}")))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return Err(RunArgsError::Credentials(format!(
+            "{shown} is readable by others (mode {:o}); chmod 600 it",
+            metadata.permissions().mode() & 0o777
+        )));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| RunArgsError::Credentials(format!("{shown}: {err}")))?;
+    let has = |name: &str| {
+        text.lines().any(|line| {
+            line.split_once('=')
+                .is_some_and(|(key, value)| key.trim() == name && !value.trim().is_empty())
+        })
+    };
+    if has(KEY) && has(SECRET) {
+        Ok(())
+    } else {
+        Err(RunArgsError::Credentials(format!(
+            "{shown} must hold {KEY}=... and {SECRET}=... lines"
+        )))
+    }
+}
+
+impl RunArgs {
+    /// The run these arguments describe, with the configuration loaded and checked.
+    pub fn spec(&self) -> Result<crate::runtime::RunSpec, RunArgsError> {
+        use crate::runtime::source::Pace;
+        use crate::runtime::{FeedSpec, RunSpec};
+
+        let loaded = self.config.load()?;
+        let config = loaded.config;
+        let mode = self.mode.unwrap_or(config.exchange.mode);
+        if mode == crate::config::Mode::Real {
+            check_credentials(self.credentials.as_deref(), &|name| std::env::var(name).ok())?;
+            return Err(RunArgsError::RealModeUnavailable);
+        }
+        if let Some(seconds) = self.duration
+            && !(seconds > 0.0 && seconds.is_finite())
+        {
+            return Err(RunArgsError::Invalid(format!(
+                "--duration {seconds}: must be a positive number of seconds"
+            )));
+        }
+        let symbol_name = config
+            .exchange
+            .symbols
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let instrument = *loaded.symbols.symbols.get(&symbol_name).ok_or_else(|| {
+            RunArgsError::Invalid(format!("{symbol_name} has no entry in symbols.yml"))
+        })?;
+        let symbol = feed::Symbol::new(&symbol_name)
+            .map_err(|_| RunArgsError::Invalid(format!("symbol {symbol_name:?} is too long")))?;
+        let (feed, default_pace) = match &self.feed {
+            FeedArg::Bybit => return Err(RunArgsError::LiveFeedUnavailable),
+            FeedArg::Sim => (
+                FeedSpec::Sim {
+                    regime: self.regime,
+                    seed: self.seed,
+                    start_ms: 1_767_225_600_000,
+                    start_price: feed::Fixed::from_int(60_000).unwrap_or_default(),
+                },
+                Pace::RealTime,
+            ),
+            FeedArg::Replay(dir) => (FeedSpec::Replay { dir: dir.clone() }, Pace::AsFastAsPossible),
+        };
+        let pace = match self.pace {
+            Some(PaceArg::RealTime) => Pace::RealTime,
+            Some(PaceArg::Fast) => Pace::AsFastAsPossible,
+            None => default_pace,
+        };
+        let out_dir = self.out.clone().unwrap_or_else(|| {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .replace([':', '-'], "");
+            config.paths.data.join("runs").join(stamp)
+        });
+        Ok(RunSpec {
+            metrics_addr: self.metrics_addr.unwrap_or(config.metrics.listen),
+            symbol,
+            instrument,
+            feed,
+            pace,
+            duration: self.duration.map(std::time::Duration::from_secs_f64),
+            out_dir,
+            onnxruntime: self.onnxruntime.path.clone(),
+            config,
+        })
+    }
+}

@@ -6,7 +6,8 @@
 //! - [`features`]: the feature set, computed incrementally from book and trade events;
 //! - [`signals`]: the rule that proposes candidate entries to be scored;
 //! - [`model`]: tree-ensemble models, their ONNX form and the two scoring backends;
-//! - [`pipeline`]: the hot path of one symbol, from a frame to a decision.
+//! - [`pipeline`]: the hot path of one symbol, from a frame to a decision;
+//! - [`runtime`]: the running engine: the pinned hot thread, the cold-path threads, the rings.
 
 pub mod cli;
 pub mod config;
@@ -14,4 +15,5 @@ pub mod executor;
 pub mod features;
 pub mod model;
 pub mod pipeline;
+pub mod runtime;
 pub mod signals;

@@ -19,6 +19,9 @@ enum Command {
     /// Show how one entry would be sized and gated under the effective configuration, step by
     /// step, without placing anything.
     Size(cmd::size::SizeArgs),
+    /// Run the engine: the pinned hot path with the cold-path threads, paper trading on the
+    /// simulated or replayed market, `/metrics` served while it runs.
+    Run(engine::cli::RunArgs),
     /// Record a live feed to a journal (`sim` plays the market simulator in real time).
     Collect(cmd::collect::CollectArgs),
 }
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Size(args) => cmd::size::run(&args),
         Command::Collect(args) => cmd::collect::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

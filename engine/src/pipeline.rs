@@ -67,6 +67,17 @@ pub enum FrameOutcome {
     Error(DecodeError),
 }
 
+/// A stage of [`Pipeline::on_frame_staged`], reported as it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The frame is decoded (or refused).
+    Decode,
+    /// The book update is applied.
+    Book,
+    /// The features are up to date.
+    Features,
+}
+
 /// The hot path of one symbol.
 pub struct Pipeline {
     decoder: PublicDecoder,
@@ -106,6 +117,16 @@ impl Pipeline {
         })
     }
 
+    /// The entry threshold.
+    pub const fn tau_entry(&self) -> f32 {
+        self.tau_entry
+    }
+
+    /// Sets the entry threshold (the runtime's, per model and route).
+    pub fn set_tau_entry(&mut self, tau_entry: f32) {
+        self.tau_entry = tau_entry;
+    }
+
     /// The book.
     pub const fn book(&self) -> &OrderBook {
         &self.book
@@ -136,16 +157,31 @@ impl Pipeline {
     pub fn on_frame_observing(
         &mut self,
         frame: &mut FrameBuf,
-        mut on_trades: impl FnMut(&[Trade]),
+        on_trades: impl FnMut(&[Trade]),
     ) -> FrameOutcome {
-        match self.decoder.decode(frame) {
+        self.on_frame_staged(frame, on_trades, |_| {})
+    }
+
+    /// [`Pipeline::on_frame_observing`], calling `stamp` as each stage ends (the runtime times
+    /// the stages with it).
+    pub fn on_frame_staged(
+        &mut self,
+        frame: &mut FrameBuf,
+        mut on_trades: impl FnMut(&[Trade]),
+        mut stamp: impl FnMut(Stage),
+    ) -> FrameOutcome {
+        let decoded = self.decoder.decode(frame);
+        stamp(Stage::Decode);
+        match decoded {
             Ok(PublicMessage::Book(update)) => {
                 self.book.apply(&update);
+                stamp(Stage::Book);
                 if !self.book.is_valid() {
                     return FrameOutcome::BookNotValid;
                 }
                 self.features.on_book(&self.book, update.ts);
                 self.features.compute(&self.book, &mut self.vector);
+                stamp(Stage::Features);
                 FrameOutcome::Book {
                     ts_ms: update.ts,
                     seq: update.seq,

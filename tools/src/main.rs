@@ -11,7 +11,6 @@ mod label;
 mod parity;
 mod promote;
 mod release_check;
-mod runtime;
 mod synth;
 mod table;
 mod train;

@@ -30,7 +30,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PARQUET")]
     data: Option<PathBuf>,
     #[command(flatten)]
-    onnxruntime: crate::runtime::OnnxRuntimeArg,
+    onnxruntime: engine::cli::OnnxRuntimeArg,
 }
 
 /// Exit 0 when every row agrees within 1e-6, 1 otherwise.

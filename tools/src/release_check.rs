@@ -14,7 +14,7 @@ use engine::model::{NativeModel, read_onnx};
 use lightgbm3::Booster;
 
 use crate::archive::Sidecar;
-use crate::runtime::OnnxRuntimeArg;
+use engine::cli::OnnxRuntimeArg;
 use crate::train::{META_FILE, Meta, PARITY_TOLERANCE};
 
 /// Rows of the fresh parity sample.

@@ -118,7 +118,7 @@ impl Exchange {
 }
 
 /// Trading mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Simulated fills against the live, replayed or simulated market.
@@ -250,6 +250,17 @@ pub enum RolloutMode {
     Full,
 }
 
+impl RolloutMode {
+    /// The mode as the configuration spells it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            RolloutMode::Disabled => "disabled",
+            RolloutMode::Canary => "canary",
+            RolloutMode::Full => "full",
+        }
+    }
+}
+
 /// `rollout_guard`: when a canary is rolled back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -321,6 +332,8 @@ pub struct PrecisionHalt {
     /// Halt entries when the rolling winrate over a full window is below this.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub floor: f64,
+    /// A precision halt lifts after this long, with the route's window started afresh.
+    pub resume_after: HumanDuration,
 }
 
 impl Default for PrecisionHalt {
@@ -328,6 +341,7 @@ impl Default for PrecisionHalt {
         PrecisionHalt {
             window: 200,
             floor: 0.45,
+            resume_after: HumanDuration::from_secs(15 * 60),
         }
     }
 }
@@ -784,7 +798,7 @@ impl Default for EngineLayout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rings {
-    /// Metric deltas, hot to metrics thread.
+    /// Counter snapshots (one every 250 ms of market time), hot to metrics thread.
     #[schemars(range(min = 2, max = 16_777_216))]
     pub metrics: u32,
     /// Closed-trade outcomes, hot to supervisor.
@@ -796,7 +810,10 @@ pub struct Rings {
     /// Raw frames to record, hot to journal writer.
     #[schemars(range(min = 2, max = 16_777_216))]
     pub journal: u32,
-    /// Control messages (halt, resume, thresholds, balance), cold to hot.
+    /// Decision and fill log records, hot to log writer.
+    #[schemars(range(min = 2, max = 16_777_216))]
+    pub log: u32,
+    /// Control messages (halt, resume, rollout), cold to hot.
     #[schemars(range(min = 2, max = 16_777_216))]
     pub control: u32,
 }
@@ -804,10 +821,11 @@ pub struct Rings {
 impl Default for Rings {
     fn default() -> Self {
         Rings {
-            metrics: 65_536,
+            metrics: 1024,
             trades: 4096,
             samples: 4096,
             journal: 65_536,
+            log: 65_536,
             control: 256,
         }
     }

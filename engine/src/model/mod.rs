@@ -15,6 +15,38 @@ pub use native::NativeModel;
 
 use prost::Message;
 
+use crate::features::FeatureVector;
+
+/// A model that scores one feature vector on the hot path, whatever its backend.
+pub trait Scorer: Send {
+    /// The probability of class 1; NaN when the backend failed (a NaN never passes a
+    /// threshold).
+    fn score(&mut self, row: &FeatureVector) -> f32;
+
+    /// The backend's name: `native` or `onnx`.
+    fn backend(&self) -> &'static str;
+}
+
+impl Scorer for NativeModel {
+    fn score(&mut self, row: &FeatureVector) -> f32 {
+        self.predict(row)
+    }
+
+    fn backend(&self) -> &'static str {
+        "native"
+    }
+}
+
+impl Scorer for ort_backend::OrtScorer {
+    fn score(&mut self, row: &FeatureVector) -> f32 {
+        self.predict(row).unwrap_or(f32::NAN)
+    }
+
+    fn backend(&self) -> &'static str {
+        "onnx"
+    }
+}
+
 /// Reads a model from ONNX protobuf bytes.
 pub fn read_onnx(bytes: &[u8]) -> Result<TreeEnsemble, ModelError> {
     let model =

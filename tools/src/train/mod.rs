@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::label::{TRAINING_SIDECAR, TrainingSidecar, sha256_hex};
-use crate::runtime::OnnxRuntimeArg;
+use engine::cli::OnnxRuntimeArg;
 use crate::table::{self, Table};
 
 pub(crate) use metrics::Metrics;

@@ -1,0 +1,628 @@
+//! The hot loop: one thread that polls its source and runs, per frame, the paper venue's
+//! clock, decode, book, features, the order manager, candidates, routing, scoring, gates,
+//! sizing and orders. Nothing here allocates, locks or blocks once warm; what the cold path
+//! needs leaves on rings, and what it sends back (control, new models) is read between two
+//! frames.
+//!
+//! Market time is the receive time of the frame being handled. Every decision depends only on
+//! the frames and the market time, so a replay of the same journal with the same seed makes
+//! the same decisions. The one input from another thread that changes decisions is the
+//! supervisor's control; in [`Lockstep`] the hot thread waits for the supervisor to have
+//! handled each event it sent before going on, so that control lands on the same frame in
+//! every replay (a replay has no market to keep up with, so the wait costs nothing real).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use feed::paper::{OrderId, OrderRequest, PaperVenue, VenueEvent};
+use feed::{Fixed, FrameBuf};
+use rtrb::Consumer;
+
+use crate::config::RolloutMode;
+use crate::model::Scorer;
+use crate::pipeline::{Account, FrameOutcome, Pipeline, Stage};
+use crate::signals::SignalId;
+
+use super::rings::{
+    CancelReason, Control, LogRecord, ModelSwap, Outbox, Outcome, Purpose, Route, Sample,
+    SupervisorEvent,
+};
+use super::source::{Poll, Source, SourceError};
+use super::stats::{
+    HotStats, REJECT_ENTRY_WORKING, REJECT_HALTED, REJECT_POSITION_BUSY, StageHistograms,
+    TimedStage, rejection_index,
+};
+use super::trader::{Blocked, OrderSink, Trader};
+
+/// The mid is sampled for the supervisor this often, in market time (ns).
+pub const MARKET_SAMPLE_NS: u64 = 100_000_000;
+/// Counters and latency histograms go to the metrics thread this often, in market time (ns).
+pub const PUBLISH_NS: u64 = 250_000_000;
+
+/// The rings of the hot thread.
+pub struct HotRings {
+    /// Counter snapshots, to metrics.
+    pub stats: Outbox<HotStats>,
+    /// Full latency histograms, to metrics.
+    pub latency: Outbox<Box<StageHistograms>>,
+    /// Empty latency histograms, back from metrics.
+    pub latency_spare: Consumer<Box<StageHistograms>>,
+    /// Closed trades and mid samples, to the supervisor.
+    pub supervisor: Outbox<SupervisorEvent>,
+    /// Scored candidates, to shadow scoring.
+    pub shadow: Outbox<Sample>,
+    /// Scored candidates, to the parity checker.
+    pub parity: Outbox<Sample>,
+    /// The decision and fill log.
+    pub log: Outbox<LogRecord>,
+    /// Control, from the supervisor.
+    pub control: Consumer<Control>,
+    /// New models, from the registry.
+    pub models: Consumer<ModelSwap>,
+    /// Replaced models, back to the registry to be dropped there.
+    pub retired: Outbox<ModelSwap>,
+}
+
+/// Waits for the supervisor after every event sent to it (deterministic replays).
+pub struct Lockstep {
+    /// Events the supervisor has handled (`u64::MAX` once it is gone).
+    pub handled: Arc<AtomicU64>,
+    /// Events sent.
+    pub sent: u64,
+}
+
+/// Settings of the hot loop beyond the pipeline's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HotSettings {
+    /// `executor.sizing.leverage`, for the margin the free balance is net of.
+    pub leverage: f64,
+    /// `rollout.mode` at start.
+    pub rollout: RolloutMode,
+    /// `rollout.canary_fraction`.
+    pub canary_fraction: f64,
+    /// `rollout.rng_seed`.
+    pub rng_seed: u64,
+    /// Stop after this much market time, ns.
+    pub duration_ns: Option<u64>,
+    /// Spin when idle (else sleep 50 us).
+    pub busy_poll: bool,
+}
+
+/// Why the hot loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The source was exhausted.
+    EndOfFeed,
+    /// `--duration` of market time passed.
+    Duration,
+    /// Ctrl-C, SIGTERM, or the runtime asked.
+    Signal,
+}
+
+/// What the hot loop reports at the end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HotReport {
+    /// Final counters.
+    pub stats: HotStats,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Cancels sent at shutdown.
+    pub cancels_at_shutdown: usize,
+    /// Orders still resting at the venue after shutdown (0: every working order cancelled).
+    pub resting_after_shutdown: usize,
+    /// Position left open at shutdown (maker-only: not flattened).
+    pub open_position: Fixed,
+}
+
+struct ModelSlot {
+    id: String,
+    scorer: Box<dyn Scorer>,
+    tau_entry: f32,
+    tau_hold: f32,
+}
+
+impl From<ModelSwap> for ModelSlot {
+    fn from(swap: ModelSwap) -> Self {
+        ModelSlot {
+            id: swap.id,
+            scorer: swap.scorer,
+            tau_entry: swap.tau_entry,
+            tau_hold: swap.tau_hold,
+        }
+    }
+}
+
+/// The route of `signal`: a deterministic hash of its id and `seed` against `fraction`.
+pub fn route_of(signal: SignalId, seed: u64, mode: RolloutMode, fraction: f64) -> Route {
+    match mode {
+        RolloutMode::Disabled => Route::Active,
+        RolloutMode::Full => Route::Canary,
+        RolloutMode::Canary => {
+            // splitmix64 of the id keyed by the seed: uniform on [0, 1).
+            let mut z = signal.0 ^ seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
+            if unit < fraction {
+                Route::Canary
+            } else {
+                Route::Active
+            }
+        }
+    }
+}
+
+/// Orders from the order manager to the paper venue, logged and counted.
+struct PaperSink<'a> {
+    venue: &'a mut PaperVenue,
+    log: &'a mut Outbox<LogRecord>,
+    stats: &'a mut HotStats,
+}
+
+impl OrderSink for PaperSink<'_> {
+    fn place(&mut self, order: OrderRequest, purpose: Purpose, now_ns: u64) {
+        self.stats.orders += 1;
+        if purpose == Purpose::Entry {
+            self.stats.entries += 1;
+        }
+        self.log.push(LogRecord::Place {
+            ts_ns: now_ns,
+            order,
+            purpose,
+        });
+        self.venue.submit(order, now_ns);
+    }
+
+    fn cancel(&mut self, id: OrderId, reason: CancelReason, now_ns: u64) {
+        self.stats.cancels += 1;
+        self.log.push(LogRecord::Cancel {
+            ts_ns: now_ns,
+            id,
+            reason,
+        });
+        self.venue.cancel(id, now_ns);
+    }
+}
+
+/// The hot loop of one symbol in paper mode.
+pub struct HotLoop {
+    source: Source,
+    frame: FrameBuf,
+    pipeline: Pipeline,
+    venue: PaperVenue,
+    trader: Trader,
+    active: ModelSlot,
+    canary: Option<ModelSlot>,
+    settings: HotSettings,
+    rollout: RolloutMode,
+    stats: HotStats,
+    clock: quanta::Clock,
+    stages: Box<StageHistograms>,
+    rings: HotRings,
+    lockstep: Option<Lockstep>,
+    events: Vec<VenueEvent>,
+    now_ns: u64,
+    end_ns: Option<u64>,
+    next_publish_ns: u64,
+    next_market_ns: u64,
+}
+
+impl HotLoop {
+    /// A hot loop trading with `active` (and `canary`, if any) from the start.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: Source,
+        pipeline: Pipeline,
+        venue: PaperVenue,
+        trader: Trader,
+        active: ModelSwap,
+        settings: HotSettings,
+        rings: HotRings,
+        lockstep: Option<Lockstep>,
+    ) -> HotLoop {
+        HotLoop {
+            source,
+            frame: FrameBuf::with_capacity(1 << 20),
+            pipeline,
+            venue,
+            trader,
+            active: active.into(),
+            canary: None,
+            rollout: settings.rollout,
+            settings,
+            stats: HotStats::default(),
+            clock: quanta::Clock::new(),
+            stages: Box::new(StageHistograms::new()),
+            rings,
+            lockstep,
+            events: Vec::with_capacity(feed::paper::MAX_EVENTS),
+            now_ns: 0,
+            end_ns: None,
+            next_publish_ns: 0,
+            next_market_ns: 0,
+        }
+    }
+
+    /// The active model's id.
+    pub fn active_model(&self) -> &str {
+        &self.active.id
+    }
+
+    /// Runs until the source ends, the duration passes or `stop` is set; then cancels every
+    /// working order, publishes the last counters and reports.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<HotReport, SourceError> {
+        let reason = loop {
+            if stop.load(Ordering::Relaxed) {
+                break StopReason::Signal;
+            }
+            self.poll_cold();
+            match self.source.poll(&mut self.frame)? {
+                Poll::Frame { recv_ns } => {
+                    let end = *self
+                        .end_ns
+                        .get_or_insert_with(|| self.settings.duration_ns.map_or(u64::MAX, |d| recv_ns.saturating_add(d)));
+                    if recv_ns >= end {
+                        break StopReason::Duration;
+                    }
+                    self.on_frame(recv_ns);
+                }
+                Poll::Idle if self.settings.busy_poll => std::hint::spin_loop(),
+                Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
+                Poll::End => break StopReason::EndOfFeed,
+            }
+        };
+        Ok(self.shut_down(reason))
+    }
+
+    /// Handles one frame received at `recv_ns`.
+    pub fn on_frame(&mut self, recv_ns: u64) {
+        let start = self.clock.raw();
+        self.now_ns = recv_ns;
+        if self.stats.frames == 0 {
+            self.stats.first_market_ns = recv_ns;
+            self.next_publish_ns = recv_ns + PUBLISH_NS;
+            self.next_market_ns = recv_ns;
+        }
+        self.stats.frames += 1;
+        self.stats.market_ns = recv_ns;
+        self.venue.advance(recv_ns, self.pipeline.book());
+
+        let clock = &self.clock;
+        let venue = &mut self.venue;
+        let mut marks = [start; 3];
+        let outcome = self.pipeline.on_frame_staged(
+            &mut self.frame,
+            |trades| venue.on_trades(trades, recv_ns),
+            |stage| {
+                marks[match stage {
+                    Stage::Decode => 0,
+                    Stage::Book => 1,
+                    Stage::Features => 2,
+                }] = clock.raw();
+            },
+        );
+        self.stages
+            .record(TimedStage::Decode, clock.delta_as_nanos(start, marks[0]));
+        if let FrameOutcome::Book { ts_ms, seq } = outcome {
+            self.stages
+                .record(TimedStage::Book, clock.delta_as_nanos(marks[0], marks[1]));
+            self.stages
+                .record(TimedStage::Features, clock.delta_as_nanos(marks[1], marks[2]));
+            self.venue.on_book(self.pipeline.book(), recv_ns);
+            self.handle_venue_events();
+            self.trader.on_book(self.pipeline.book(), recv_ns, &mut PaperSink {
+                venue: &mut self.venue,
+                log: &mut self.rings.log,
+                stats: &mut self.stats,
+            });
+            self.check_hold(recv_ns);
+            if let Some(candidate) = self.pipeline.candidate(ts_ms, seq) {
+                self.decide(candidate, start);
+            }
+            if recv_ns >= self.next_market_ns {
+                self.next_market_ns = recv_ns + MARKET_SAMPLE_NS;
+                if let Some(mid) = self.pipeline.book().mid() {
+                    self.to_supervisor(SupervisorEvent::Market {
+                        ts_ns: recv_ns,
+                        mid: mid.to_f64(),
+                    });
+                }
+            }
+        } else if matches!(outcome, FrameOutcome::BookNotValid) {
+            self.stages
+                .record(TimedStage::Book, clock.delta_as_nanos(marks[0], marks[1]));
+        }
+        self.handle_venue_events();
+        if recv_ns >= self.next_publish_ns {
+            self.next_publish_ns = recv_ns + PUBLISH_NS;
+            self.publish();
+        }
+        let end = self.clock.raw();
+        self.stages
+            .record(TimedStage::Frame, self.clock.delta_as_nanos(start, end));
+    }
+
+    fn check_hold(&mut self, now_ns: u64) {
+        if !self.trader.hold_check_due(now_ns) {
+            return;
+        }
+        let slot = match (self.trader.trip_route(), self.canary.as_mut()) {
+            (Some(Route::Canary), Some(canary)) => canary,
+            _ => &mut self.active,
+        };
+        let score = slot.scorer.score(self.pipeline.features());
+        self.trader.on_hold_score(
+            score,
+            slot.tau_hold,
+            self.pipeline.book(),
+            now_ns,
+            &mut PaperSink {
+                venue: &mut self.venue,
+                log: &mut self.rings.log,
+                stats: &mut self.stats,
+            },
+        );
+    }
+
+    fn decide(&mut self, candidate: crate::signals::Candidate, frame_start: u64) {
+        let route = match self.canary {
+            Some(_) => route_of(
+                candidate.id,
+                self.settings.rng_seed,
+                self.rollout,
+                self.settings.canary_fraction,
+            ),
+            None => Route::Active,
+        };
+        self.stats.candidates[route.index()] += 1;
+        let account = self.account();
+        let slot = match (route, self.canary.as_mut()) {
+            (Route::Canary, Some(canary)) => canary,
+            _ => &mut self.active,
+        };
+        self.pipeline.set_tau_entry(slot.tau_entry);
+        let clock = &self.clock;
+        let score_start = clock.raw();
+        let mut scored = score_start;
+        let decision = self.pipeline.decide(candidate, &account, &mut |row| {
+            let score = slot.scorer.score(row);
+            scored = clock.raw();
+            score
+        });
+        let decided = clock.raw();
+        self.stages
+            .record(TimedStage::Score, clock.delta_as_nanos(score_start, scored));
+        self.stages
+            .record(TimedStage::Gates, clock.delta_as_nanos(scored, decided));
+        self.stages
+            .record(TimedStage::Decision, clock.delta_as_nanos(frame_start, decided));
+
+        let sample = Sample {
+            ts_ns: self.now_ns,
+            signal: candidate.id,
+            features: *self.pipeline.features(),
+            score: decision.score,
+            route,
+        };
+        self.rings.shadow.push(sample);
+        self.rings.parity.push(sample);
+
+        let outcome = match decision.order_qty {
+            Err(rejection) => {
+                self.stats.rejections[rejection_index(&rejection)] += 1;
+                Outcome::Rejected(rejection)
+            }
+            Ok(_) if self.stats.halts != 0 => {
+                self.stats.rejections[REJECT_HALTED] += 1;
+                Outcome::Halted
+            }
+            Ok(qty) => {
+                let placed = self.trader.enter(
+                    candidate.side,
+                    candidate.price,
+                    qty,
+                    route,
+                    self.now_ns,
+                    &mut PaperSink {
+                        venue: &mut self.venue,
+                        log: &mut self.rings.log,
+                        stats: &mut self.stats,
+                    },
+                );
+                match placed {
+                    Ok(order) => Outcome::Placed { order },
+                    Err(Blocked::EntryWorking) => {
+                        self.stats.rejections[REJECT_ENTRY_WORKING] += 1;
+                        Outcome::EntryWorking
+                    }
+                    Err(Blocked::PositionBusy) => {
+                        self.stats.rejections[REJECT_POSITION_BUSY] += 1;
+                        Outcome::PositionBusy
+                    }
+                }
+            }
+        };
+        self.rings.log.push(LogRecord::Decision {
+            ts_ns: self.now_ns,
+            signal: candidate.id,
+            side: candidate.side,
+            price: candidate.price,
+            score: decision.score,
+            route,
+            outcome,
+        });
+    }
+
+    /// The account the gates see: the free balance is the equity at the mid net of the margin
+    /// of the position and of the working entries at `executor.sizing.leverage`.
+    fn account(&self) -> Account {
+        let account = self.venue.account();
+        let mid = self.pipeline.book().mid().unwrap_or(account.entry_price);
+        let leverage = self.settings.leverage.max(1.0);
+        let margin = (account.position.abs().to_f64() * mid.to_f64()
+            + self.trader.working_entry_notional())
+            / leverage;
+        let free = account.balance.to_f64() + account.unrealized(mid) - margin;
+        Account {
+            free_balance: Fixed::from_f64(free.max(0.0)).unwrap_or(Fixed::ZERO),
+            position: account.position,
+            liq_price: None,
+        }
+    }
+
+    fn handle_venue_events(&mut self) {
+        loop {
+            self.events.clear();
+            let events = &mut self.events;
+            self.venue.drain_events(|event| events.push(event));
+            if self.events.is_empty() {
+                return;
+            }
+            for index in 0..self.events.len() {
+                let event = self.events[index];
+                match event {
+                    VenueEvent::Filled(_) => self.stats.fills += 1,
+                    VenueEvent::Rejected { .. } => self.stats.venue_rejects += 1,
+                    VenueEvent::Accepted { .. } | VenueEvent::Cancelled { .. } => {}
+                }
+                self.rings.log.push(LogRecord::Venue(event));
+                let closed = self.trader.on_venue_event(
+                    &event,
+                    self.pipeline.book(),
+                    self.now_ns,
+                    &mut PaperSink {
+                        venue: &mut self.venue,
+                        log: &mut self.rings.log,
+                        stats: &mut self.stats,
+                    },
+                );
+                if let Some(trade) = closed {
+                    let route = trade.route.index();
+                    self.stats.closed_trades[route] += 1;
+                    self.stats.wins[route] += u64::from(trade.win());
+                    self.to_supervisor(SupervisorEvent::Trade(trade));
+                }
+            }
+        }
+    }
+
+    /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies
+    /// what it answered.
+    fn to_supervisor(&mut self, event: SupervisorEvent) {
+        if !self.rings.supervisor.push(event) {
+            return;
+        }
+        if let Some(lockstep) = self.lockstep.as_mut() {
+            lockstep.sent += 1;
+            while lockstep.handled.load(Ordering::Acquire) < lockstep.sent {
+                std::hint::spin_loop();
+            }
+            self.poll_control();
+        }
+    }
+
+    /// Reads control and new models from the cold path.
+    fn poll_cold(&mut self) {
+        self.poll_control();
+        // A replaced model must go back on the retired ring: take a new one only when it can.
+        if self.rings.retired.has_room()
+            && let Ok(swap) = self.rings.models.pop()
+        {
+            self.stats.model_swaps += 1;
+            let route = swap.route;
+            let incoming = ModelSlot::from(swap);
+            let outgoing = match route {
+                Route::Active => Some(std::mem::replace(&mut self.active, incoming)),
+                Route::Canary => self.canary.replace(incoming),
+            };
+            if let Some(old) = outgoing {
+                self.rings.retired.push(ModelSwap {
+                    route,
+                    id: old.id,
+                    scorer: old.scorer,
+                    tau_entry: old.tau_entry,
+                    tau_hold: old.tau_hold,
+                });
+            }
+        }
+    }
+
+    fn poll_control(&mut self) {
+        while let Ok(control) = self.rings.control.pop() {
+            match control {
+                Control::Halt(reason) => self.stats.halts |= reason.bit(),
+                Control::Resume(reason) => self.stats.halts &= !reason.bit(),
+                Control::Rollout(mode) => self.rollout = mode,
+            }
+            self.rings.log.push(LogRecord::Control {
+                ts_ns: self.now_ns,
+                control,
+            });
+        }
+    }
+
+    /// Pushes the counters, and the latency histograms when an empty set is back.
+    fn publish(&mut self) {
+        self.refresh_stats();
+        self.rings.stats.push(self.stats);
+        if self.rings.latency.has_room()
+            && let Ok(spare) = self.rings.latency_spare.pop()
+        {
+            let full = std::mem::replace(&mut self.stages, spare);
+            self.rings.latency.push(full);
+        }
+    }
+
+    fn refresh_stats(&mut self) {
+        let stats = &mut self.stats;
+        stats.set_decoder(self.pipeline.decoder().stats());
+        stats.book_resyncs = self.pipeline.book().resyncs();
+        stats.feature_overflows = self.pipeline.feature_overflows();
+        stats.entries_filled = self.trader.entries_filled();
+        let account = self.venue.account();
+        let mid = self.pipeline.book().mid().unwrap_or(account.entry_price);
+        stats.position = account.position.to_f64();
+        stats.balance = account.balance.to_f64();
+        stats.realized_pnl = account.realized.to_f64();
+        stats.fees = account.fees.to_f64();
+        stats.unrealized_pnl = account.unrealized(mid);
+        stats.markouts = *self.venue.markouts();
+        stats.ring_drops = [
+            self.rings.stats.dropped(),
+            self.rings.latency.dropped(),
+            self.rings.supervisor.dropped(),
+            self.rings.shadow.dropped(),
+            self.rings.parity.dropped(),
+            self.rings.log.dropped(),
+            self.rings.retired.dropped(),
+        ];
+    }
+
+    /// Cancels every working order and lets the venue confirm the cancels (paper: the venue's
+    /// clock runs on until nothing is in flight), then publishes the last counters.
+    fn shut_down(mut self, stop: StopReason) -> HotReport {
+        let now = self.now_ns;
+        let cancels_at_shutdown = self.trader.cancel_all(
+            now,
+            &mut PaperSink {
+                venue: &mut self.venue,
+                log: &mut self.rings.log,
+                stats: &mut self.stats,
+            },
+        );
+        self.venue.advance(u64::MAX, self.pipeline.book());
+        self.handle_venue_events();
+        self.refresh_stats();
+        self.rings.stats.push(self.stats);
+        let stages = std::mem::take(&mut self.stages);
+        self.rings.latency.push(stages);
+        HotReport {
+            stats: self.stats,
+            stop,
+            cancels_at_shutdown,
+            resting_after_shutdown: self.venue.resting_orders(),
+            open_position: self.venue.account().position,
+        }
+    }
+}

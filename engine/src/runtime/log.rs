@@ -1,0 +1,206 @@
+//! The decision and fill log: every candidate and what became of it, every order and cancel
+//! sent, every venue event and every control message that took effect, one JSON object a
+//! line, in market time. Written on the cold path from the hot thread's log ring; its SHA-256
+//! is printed at exit, so two replays of one journal can be compared by their hashes.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use feed::paper::{OrderRequest, VenueEvent};
+use rtrb::Consumer;
+use sha2::{Digest, Sha256};
+
+use super::rings::{Control, LogRecord, Outcome};
+use crate::pipeline::Rejection;
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Lines written.
+    pub records: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+/// Why the log could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("decision log {path}: {source}")]
+pub struct LogError {
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    pub source: std::io::Error,
+}
+
+/// Writes the log ring to `path` until `done` is set and the ring is drained.
+pub fn run(path: &Path, mut records: Consumer<LogRecord>, done: &AtomicBool) -> Result<LogReport, LogError> {
+    let error = |source| LogError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = BufWriter::new(File::create(path).map_err(error)?);
+    let mut hasher = Sha256::new();
+    let mut line = String::with_capacity(512);
+    let mut count = 0_u64;
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let mut wrote = false;
+        while let Ok(record) = records.pop() {
+            line.clear();
+            format_record(&record, &mut line);
+            line.push('\n');
+            hasher.update(line.as_bytes());
+            out.write_all(line.as_bytes()).map_err(error)?;
+            count += 1;
+            wrote = true;
+        }
+        if finished && records.is_empty() {
+            break;
+        }
+        if !wrote {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    out.flush().map_err(error)?;
+    Ok(LogReport {
+        path: path.to_path_buf(),
+        records: count,
+        sha256: hasher
+            .finalize()
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            }),
+    })
+}
+
+fn order_fields(line: &mut String, order: &OrderRequest) {
+    let _ = write!(
+        line,
+        "\"id\":{},\"side\":\"{}\",\"price\":\"{}\",\"qty\":\"{}\",\"reduce_only\":{}",
+        order.id.0,
+        order.side.as_str(),
+        order.price,
+        order.qty,
+        order.reduce_only
+    );
+}
+
+fn rejection_label(rejection: &Rejection) -> &'static str {
+    match rejection {
+        Rejection::Score => "score",
+        Rejection::Sizing(reject) => reject.label(),
+        Rejection::Gate(reject) => reject.label(),
+    }
+}
+
+/// One record as a JSON object.
+pub fn format_record(record: &LogRecord, line: &mut String) {
+    match record {
+        LogRecord::Decision {
+            ts_ns,
+            signal,
+            side,
+            price,
+            score,
+            route,
+            outcome,
+        } => {
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"decision\",\"signal\":{},\"side\":\"{}\",\"price\":\"{price}\",\"score\":{score},\"route\":\"{}\",\"outcome\":",
+                signal.0,
+                side.as_str(),
+                route.label()
+            );
+            match outcome {
+                Outcome::Placed { order } => {
+                    let _ = write!(line, "\"placed\",\"order\":{},\"qty\":\"{}\"}}", order.id.0, order.qty);
+                }
+                Outcome::Rejected(rejection) => {
+                    let _ = write!(line, "\"rejected\",\"reason\":\"{}\"}}", rejection_label(rejection));
+                }
+                Outcome::Halted => line.push_str("\"halted\"}"),
+                Outcome::EntryWorking => line.push_str("\"entry_working\"}"),
+                Outcome::PositionBusy => line.push_str("\"position_busy\"}"),
+            }
+        }
+        LogRecord::Place {
+            ts_ns,
+            order,
+            purpose,
+        } => {
+            let _ = write!(line, "{{\"ts_ns\":{ts_ns},\"type\":\"place\",\"purpose\":\"{}\",", purpose.label());
+            order_fields(line, order);
+            line.push('}');
+        }
+        LogRecord::Cancel { ts_ns, id, reason } => {
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"cancel\",\"id\":{},\"reason\":\"{}\"}}",
+                id.0,
+                reason.label()
+            );
+        }
+        LogRecord::Venue(event) => match event {
+            VenueEvent::Accepted {
+                id,
+                queue_ahead,
+                ts_ns,
+            } => {
+                let _ = write!(
+                    line,
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"accepted\",\"id\":{},\"queue_ahead\":\"{queue_ahead}\"}}",
+                    id.0
+                );
+            }
+            VenueEvent::Rejected { id, reason, ts_ns } => {
+                let _ = write!(
+                    line,
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"rejected\",\"id\":{},\"reason\":\"{}\"}}",
+                    id.0,
+                    reason.label()
+                );
+            }
+            VenueEvent::Cancelled { id, filled, ts_ns } => {
+                let _ = write!(
+                    line,
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"cancelled\",\"id\":{},\"filled\":\"{filled}\"}}",
+                    id.0
+                );
+            }
+            VenueEvent::Filled(fill) => {
+                let _ = write!(
+                    line,
+                    "{{\"ts_ns\":{},\"type\":\"fill\",\"id\":{},\"side\":\"{}\",\"price\":\"{}\",\"qty\":\"{}\",\"leaves_qty\":\"{}\",\"fee\":\"{}\",\"realized\":\"{}\"}}",
+                    fill.ts_ns,
+                    fill.id.0,
+                    fill.side.as_str(),
+                    fill.price,
+                    fill.qty,
+                    fill.leaves_qty,
+                    fill.fee,
+                    fill.realized
+                );
+            }
+        },
+        LogRecord::Control { ts_ns, control } => {
+            let (kind, detail) = match control {
+                Control::Halt(reason) => ("halt", reason.label()),
+                Control::Resume(reason) => ("resume", reason.label()),
+                Control::Rollout(mode) => ("rollout", mode.label()),
+            };
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"control\",\"control\":\"{kind}\",\"detail\":\"{detail}\"}}"
+            );
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The metrics thread: drains the hot thread's counters and latency histograms, samples the
+//! process's resident memory, and serves all of it with the cold path's board as Prometheus
+//! text at `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use feed::bybit::MessageKind;
+use rtrb::{Consumer, Producer};
+
+use super::board::{Board, SCORE_BUCKETS, SharedBoard};
+use super::rings::{HaltReason, Route};
+use super::stats::{HotStats, REJECT_REASONS, RINGS, StageHistograms, TimedStage};
+use crate::config::RolloutMode;
+
+/// Latency quantiles exported per stage.
+pub const QUANTILES: [f64; 4] = [0.5, 0.99, 0.999, 1.0];
+
+/// Resident memory of this process, bytes: everything (`VmRSS`) and the anonymous part
+/// (`RssAnon`: heap and stacks, without the pages of mapped files such as journal segments).
+/// Zeros where /proc/self/status is not there.
+pub fn resident_bytes() -> Resident {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| {
+                let kb = line.strip_prefix(name)?.trim().strip_suffix("kB")?;
+                kb.trim().parse::<u64>().ok()
+            })
+            .map_or(0, |kb| kb * 1024)
+    };
+    Resident {
+        total: field("VmRSS:"),
+        anonymous: field("RssAnon:"),
+    }
+}
+
+/// Resident memory, bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resident {
+    /// All resident pages.
+    pub total: u64,
+    /// Anonymous resident pages (heap, stacks).
+    pub anonymous: u64,
+}
+
+/// Resident memory at two points of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RssReport {
+    /// When the first minute of market time had passed (zeros if it never did).
+    pub after_first_minute: Resident,
+    /// At the last sample.
+    pub last: Resident,
+    /// Largest anonymous sample, bytes.
+    pub peak_anonymous: u64,
+}
+
+/// What the metrics thread knows at the end.
+pub struct MetricsReport {
+    /// Latency of every stage over the whole run.
+    pub latency: StageHistograms,
+    /// The last counters.
+    pub stats: HotStats,
+    /// Resident memory.
+    pub rss: RssReport,
+    /// The last exposition.
+    pub text: String,
+}
+
+/// The metrics thread's inputs.
+pub struct MetricsInputs {
+    /// Counter snapshots from the hot thread.
+    pub stats: Consumer<HotStats>,
+    /// Full histograms from the hot thread.
+    pub latency: Consumer<Box<StageHistograms>>,
+    /// Empty histograms back to the hot thread.
+    pub spare: Producer<Box<StageHistograms>>,
+    /// The cold path's board.
+    pub board: SharedBoard,
+    /// The HTTP server (already bound).
+    pub server: tiny_http::Server,
+    /// Set when the hot thread has finished: drain and return.
+    pub done: Arc<AtomicBool>,
+}
+
+/// Runs the metrics thread until `done` is set and the rings are drained.
+pub fn run(mut inputs: MetricsInputs) -> MetricsReport {
+    let mut latency = StageHistograms::new();
+    let mut stats = HotStats::default();
+    let mut rss = RssReport::default();
+    let mut next_rss = Instant::now();
+    loop {
+        let finished = inputs.done.load(Ordering::Acquire);
+        while let Ok(snapshot) = inputs.stats.pop() {
+            stats = snapshot;
+            if rss.after_first_minute.total == 0
+                && stats.market_ns.saturating_sub(stats.first_market_ns) >= 60_000_000_000
+            {
+                rss.after_first_minute = resident_bytes();
+            }
+        }
+        while let Ok(mut histograms) = inputs.latency.pop() {
+            latency.merge(&histograms);
+            histograms.reset();
+            // The hot thread holds one set and the ring two more: a full ring means a set
+            // too many, dropped here on the cold side.
+            let _ = inputs.spare.push(histograms);
+        }
+        if Instant::now() >= next_rss {
+            next_rss += Duration::from_secs(1);
+            rss.last = resident_bytes();
+            rss.peak_anonymous = rss.peak_anonymous.max(rss.last.anonymous);
+        }
+        if finished && inputs.stats.is_empty() && inputs.latency.is_empty() {
+            break;
+        }
+        match inputs.server.recv_timeout(Duration::from_millis(20)) {
+            Ok(Some(request)) => {
+                let response = if request.url() == "/metrics" {
+                    let text = render(&stats, &latency, &inputs.board.lock(), rss.last);
+                    tiny_http::Response::from_string(text)
+                        .with_header(content_type("text/plain; version=0.0.4; charset=utf-8"))
+                } else {
+                    tiny_http::Response::from_string("not found: try /metrics\n")
+                        .with_status_code(404)
+                        .with_header(content_type("text/plain; charset=utf-8"))
+                };
+                // A client that went away is its own problem.
+                let _ = request.respond(response);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                eprintln!("metrics: {err}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    rss.last = resident_bytes();
+    rss.peak_anonymous = rss.peak_anonymous.max(rss.last.anonymous);
+    let text = render(&stats, &latency, &inputs.board.lock(), rss.last);
+    MetricsReport {
+        latency,
+        stats,
+        rss,
+        text,
+    }
+}
+
+fn content_type(value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(&b"Content-Type"[..], value.as_bytes())
+        .unwrap_or_else(|()| unreachable!("a valid header"))
+}
+
+/// Prometheus text exposition, family by family.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (index, (key, text)) in labels.iter().enumerate() {
+                if index > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{key}=\"");
+                for c in text.chars() {
+                    match c {
+                        '\\' => self.0.push_str("\\\\"),
+                        '"' => self.0.push_str("\\\""),
+                        '\n' => self.0.push_str("\\n"),
+                        c => self.0.push(c),
+                    }
+                }
+                self.0.push('"');
+            }
+            self.0.push('}');
+        }
+        if value.is_nan() {
+            self.0.push_str(" NaN\n");
+        } else if value.is_infinite() {
+            self.0
+                .push_str(if value > 0.0 { " +Inf\n" } else { " -Inf\n" });
+        } else {
+            let _ = writeln!(self.0, " {value}");
+        }
+    }
+
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+/// The exposition of everything known.
+pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: Resident) -> String {
+    let mut out = Exposition(String::with_capacity(16 * 1024));
+    let route_label = |route: Route| route.label();
+
+    // The original's names.
+    out.single(
+        "winrate_baseline_active",
+        "gauge",
+        "Rolling winrate of closed trades routed to the active model (0 with none).",
+        board.winrate[Route::Active.index()],
+    );
+    out.single(
+        "winrate_canary",
+        "gauge",
+        "Rolling winrate of closed trades routed to the canary (0 with none).",
+        board.winrate[Route::Canary.index()],
+    );
+    out.single(
+        "sample_canary",
+        "gauge",
+        "Closed canary trades in the rolling window.",
+        board.window_samples[Route::Canary.index()] as f64,
+    );
+    out.single(
+        "onnx_parity_fail_total",
+        "counter",
+        "Live feature vectors on which ONNX Runtime and the native evaluator disagreed.",
+        board.onnx_parity_fail_total as f64,
+    );
+    out.family(
+        "model_active_id",
+        "gauge",
+        "The active model, as the label id (value 1).",
+    );
+    out.sample(
+        "model_active_id",
+        &[("id", &board.active_id), ("backend", board.backend)],
+        1.0,
+    );
+    out.family(
+        "model_shadow_id",
+        "gauge",
+        "The shadow model, as the label id (value 1; 0 with id=\"\" when the slot is empty).",
+    );
+    match &board.shadow_id {
+        Some(id) => out.sample("model_shadow_id", &[("id", id)], 1.0),
+        None => out.sample("model_shadow_id", &[("id", "")], 0.0),
+    }
+    out.single(
+        "shadow_signals_evaluated_total",
+        "counter",
+        "Signals the shadow model scored.",
+        board.shadow_evaluated as f64,
+    );
+    out.single(
+        "shadow_signals_approved_total",
+        "counter",
+        "Signals the shadow model would have approved (score >= its tau_entry).",
+        board.shadow_approved as f64,
+    );
+    out.family(
+        "shadow_score_distribution",
+        "histogram",
+        "Scores the shadow model gave live signals.",
+    );
+    let mut cumulative = 0;
+    for (index, edge) in SCORE_BUCKETS.iter().enumerate() {
+        cumulative += board.shadow_buckets[index];
+        out.sample(
+            "shadow_score_distribution_bucket",
+            &[("split", "online"), ("le", &edge.to_string())],
+            cumulative as f64,
+        );
+    }
+    cumulative += board.shadow_buckets[SCORE_BUCKETS.len()];
+    out.sample(
+        "shadow_score_distribution_bucket",
+        &[("split", "online"), ("le", "+Inf")],
+        cumulative as f64,
+    );
+    out.sample(
+        "shadow_score_distribution_sum",
+        &[("split", "online")],
+        board.shadow_score_sum,
+    );
+    out.sample(
+        "shadow_score_distribution_count",
+        &[("split", "online")],
+        cumulative as f64,
+    );
+    out.family(
+        "tau_entry_current",
+        "gauge",
+        "Entry threshold of each model in use.",
+    );
+    for (model, tau) in &board.tau_entry {
+        out.sample("tau_entry_current", &[("model", model)], *tau);
+    }
+    out.single(
+        "mode_switch_total",
+        "counter",
+        "Mode changes (halts, resumes, rollout changes, rollbacks), each logged as MODE_SWITCH.",
+        board.mode_switch_total as f64,
+    );
+    out.single(
+        "rollback_total",
+        "counter",
+        "Canary rollbacks.",
+        board.rollback_total as f64,
+    );
+
+    // Rollout and halts.
+    out.family(
+        "rollout_mode",
+        "gauge",
+        "The rollout mode in force (value 1 on its label).",
+    );
+    for mode in [RolloutMode::Disabled, RolloutMode::Canary, RolloutMode::Full] {
+        let label = mode.label();
+        let value = f64::from(u8::from(board.rollout == mode));
+        out.sample("rollout_mode", &[("mode", label)], value);
+    }
+    out.family("halted", "gauge", "1 while entries are halted for the reason.");
+    for reason in [HaltReason::Precision, HaltReason::Volatility] {
+        let value = f64::from(u8::from(stats.halts & reason.bit() != 0));
+        out.sample("halted", &[("reason", reason.label())], value);
+    }
+    out.single(
+        "realized_vol_bps",
+        "gauge",
+        "Realized volatility of the mid over risk.volatility_halt.window, basis points.",
+        board.realized_vol_bps,
+    );
+
+    // Feed.
+    out.family(
+        "feed_messages_total",
+        "counter",
+        "Messages decoded, by topic.",
+    );
+    for (index, kind) in MessageKind::ALL.into_iter().enumerate() {
+        out.sample(
+            "feed_messages_total",
+            &[("topic", kind.label())],
+            stats.decoded[index] as f64,
+        );
+    }
+    out.family(
+        "feed_decode_errors_total",
+        "counter",
+        "Frames that did not decode, counted and dropped, by topic.",
+    );
+    for (index, kind) in MessageKind::ALL.into_iter().enumerate() {
+        out.sample(
+            "feed_decode_errors_total",
+            &[("topic", kind.label())],
+            stats.decode_errors[index] as f64,
+        );
+    }
+    out.single(
+        "feed_frames_total",
+        "counter",
+        "Frames handled by the hot thread.",
+        stats.frames as f64,
+    );
+    out.single(
+        "book_resyncs_total",
+        "counter",
+        "Book resyncs (gap, crossed book, fresh snapshot).",
+        stats.book_resyncs as f64,
+    );
+    out.single(
+        "feature_window_overflows_total",
+        "counter",
+        "Feature-window events dropped early because a window was full.",
+        stats.feature_overflows as f64,
+    );
+    out.single(
+        "market_time_seconds",
+        "gauge",
+        "Market time of the last frame, seconds since the epoch.",
+        stats.market_ns as f64 / 1e9,
+    );
+
+    // Decisions and orders.
+    out.family(
+        "candidates_total",
+        "counter",
+        "Candidates proposed by the trigger, by route.",
+    );
+    for route in Route::ALL {
+        out.sample(
+            "candidates_total",
+            &[("route", route_label(route))],
+            stats.candidates[route.index()] as f64,
+        );
+    }
+    out.family(
+        "candidate_rejections_total",
+        "counter",
+        "Candidates that did not become orders, by reason (score, halts, sizing, gates).",
+    );
+    for (index, reason) in REJECT_REASONS.iter().enumerate() {
+        out.sample(
+            "candidate_rejections_total",
+            &[("reason", reason)],
+            stats.rejections[index] as f64,
+        );
+    }
+    out.single(
+        "orders_total",
+        "counter",
+        "Orders sent: entries, reprices, take-profits and exits.",
+        stats.orders as f64,
+    );
+    out.single(
+        "entries_total",
+        "counter",
+        "Entries sent (first placements).",
+        stats.entries as f64,
+    );
+    out.single(
+        "cancels_total",
+        "counter",
+        "Cancels sent.",
+        stats.cancels as f64,
+    );
+    out.single(
+        "venue_rejects_total",
+        "counter",
+        "Orders the venue refused or cancelled (post-only cross, reduce-only).",
+        stats.venue_rejects as f64,
+    );
+    out.single("fills_total", "counter", "Fills.", stats.fills as f64);
+    out.single(
+        "fill_rate",
+        "gauge",
+        "Entries that filled at least partly, over entries sent.",
+        stats.fill_rate(),
+    );
+    out.family(
+        "closed_trades_total",
+        "counter",
+        "Round trips closed, by route.",
+    );
+    for route in Route::ALL {
+        out.sample(
+            "closed_trades_total",
+            &[("route", route_label(route))],
+            stats.closed(route) as f64,
+        );
+    }
+    out.family(
+        "markout_bps",
+        "gauge",
+        "Average markout of fills, basis points, by horizon.",
+    );
+    for (markout, horizon) in stats.markouts.iter().zip(["1s", "5s", "30s"]) {
+        out.sample("markout_bps", &[("horizon", horizon)], markout.mean_bps());
+    }
+    out.family("pnl_usd", "gauge", "PnL, USD: realized (before fees), fees, net, unrealized.");
+    out.sample("pnl_usd", &[("kind", "realized")], stats.realized_pnl);
+    out.sample("pnl_usd", &[("kind", "fees")], stats.fees);
+    out.sample("pnl_usd", &[("kind", "net")], stats.net_pnl());
+    out.sample("pnl_usd", &[("kind", "unrealized")], stats.unrealized_pnl);
+    out.single(
+        "position",
+        "gauge",
+        "Net position, base units (positive long).",
+        stats.position,
+    );
+    out.single(
+        "balance_usd",
+        "gauge",
+        "Wallet balance at the paper venue, USD.",
+        stats.balance,
+    );
+
+    // Runtime.
+    out.family(
+        "ring_drops_total",
+        "counter",
+        "Messages dropped by the hot thread because a ring was full, by ring.",
+    );
+    for (index, ring) in RINGS.iter().enumerate() {
+        out.sample(
+            "ring_drops_total",
+            &[("ring", ring)],
+            stats.ring_drops[index] as f64,
+        );
+    }
+    out.family(
+        "stage_latency_ns",
+        "gauge",
+        "Hot-path stage latency over the run, nanoseconds, by stage and quantile (1 = max).",
+    );
+    for stage in TimedStage::ALL {
+        let histogram = latency.get(stage);
+        for quantile in QUANTILES {
+            let value = if histogram.is_empty() {
+                0
+            } else {
+                histogram.value_at_quantile(quantile)
+            };
+            out.sample(
+                "stage_latency_ns",
+                &[("stage", stage.label()), ("quantile", &quantile.to_string())],
+                value as f64,
+            );
+        }
+    }
+    out.single(
+        "model_swaps_total",
+        "counter",
+        "Models swapped in on the hot thread after start.",
+        stats.model_swaps as f64,
+    );
+    out.single(
+        "model_loads_total",
+        "counter",
+        "Models loaded, checked and handed to the hot thread.",
+        board.model_loads as f64,
+    );
+    out.single(
+        "model_load_failures_total",
+        "counter",
+        "Models refused (schema, parity, unreadable); the running model is kept.",
+        board.model_load_failures as f64,
+    );
+    out.single(
+        "parity_rows_compared_total",
+        "counter",
+        "Live feature vectors scored by both backends.",
+        board.parity_compared as f64,
+    );
+    out.single(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the engine (VmRSS), bytes.",
+        rss.total as f64,
+    );
+    out.single(
+        "process_resident_anonymous_memory_bytes",
+        "gauge",
+        "Anonymous resident memory of the engine (RssAnon: heap and stacks), bytes.",
+        rss.anonymous as f64,
+    );
+    out.0
+}

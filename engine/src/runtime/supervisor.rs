@@ -1,0 +1,309 @@
+//! The supervisor: watches closed trades and the mid on the cold path and tells the hot thread
+//! when to halt, resume, or roll a canary back. Every decision is a `MODE_SWITCH`.
+//!
+//! - **Rolling winrate** per route over the last `risk.precision.window` closed trades.
+//! - **Precision halt:** a route whose window is full and whose winrate is below
+//!   `risk.precision.floor` halts entries for `risk.precision.resume_after`; the windows then
+//!   start afresh.
+//! - **Volatility halt:** realized volatility of the mid, sampled every 100 ms of market time,
+//!   over `risk.volatility_halt.window` (square root of the sum of squared log returns, in basis
+//!   points). Above `max_realized_vol_bps` entries halt; they resume once it has stayed at or
+//!   under the limit for `resume_after`.
+//! - **Canary rollback:** with a canary trading, once `rollout_guard.min_samples` canary trades
+//!   are in its window and its winrate is below the active model's by more than
+//!   `rollout_guard.winrate_delta`, routing goes back to the active model alone. The configured
+//!   rollout resumes, with a fresh canary window, after `rollout_guard.cooldown`.
+//!
+//! Time is market time from the events themselves, so a replay supervises the same way.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rtrb::{Consumer, Producer};
+
+use super::board::SharedBoard;
+use super::rings::{ClosedTrade, Control, HaltReason, Route, SupervisorEvent};
+use crate::config::{Config, RolloutMode};
+
+/// The supervisor's rules, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupervisorRules {
+    /// Closed trades in the rolling window.
+    pub window: usize,
+    /// Precision floor.
+    pub floor: f64,
+    /// Precision halt length, ns.
+    pub precision_resume_ns: u64,
+    /// Whether the volatility halt runs.
+    pub vol_enabled: bool,
+    /// Volatility window, ns.
+    pub vol_window_ns: u64,
+    /// Volatility limit, bps.
+    pub vol_max_bps: f64,
+    /// Calm needed to resume, ns.
+    pub vol_resume_ns: u64,
+    /// The configured rollout.
+    pub rollout: RolloutMode,
+    /// Winrate gap that rolls a canary back.
+    pub winrate_delta: f64,
+    /// Canary trades needed before comparing.
+    pub min_samples: usize,
+    /// No canary for this long after a rollback, ns.
+    pub cooldown_ns: u64,
+}
+
+impl SupervisorRules {
+    /// The rules of `config`.
+    pub fn from_config(config: &Config) -> SupervisorRules {
+        let risk = &config.risk;
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        SupervisorRules {
+            window: risk.precision.window as usize,
+            floor: risk.precision.floor,
+            precision_resume_ns: nanos(risk.precision.resume_after.get()),
+            vol_enabled: risk.volatility_halt.enabled,
+            vol_window_ns: nanos(risk.volatility_halt.window.get()),
+            vol_max_bps: risk.volatility_halt.max_realized_vol_bps,
+            vol_resume_ns: nanos(risk.volatility_halt.resume_after.get()),
+            rollout: config.rollout.mode,
+            winrate_delta: config.rollout_guard.winrate_delta,
+            min_samples: config.rollout_guard.min_samples as usize,
+            cooldown_ns: nanos(config.rollout_guard.cooldown.get()),
+        }
+    }
+}
+
+/// Supervision state.
+pub struct Supervisor {
+    rules: SupervisorRules,
+    /// Wins of the last closed trades, per route.
+    windows: [VecDeque<bool>; 2],
+    halts: u8,
+    precision_until_ns: u64,
+    /// (time, mid) samples inside the volatility window, and the sum of squared log returns.
+    mids: VecDeque<(u64, f64, f64)>,
+    sum_squares: f64,
+    calm_since_ns: Option<u64>,
+    rollout: RolloutMode,
+    cooldown_until_ns: Option<u64>,
+}
+
+impl Supervisor {
+    /// A supervisor with nothing seen yet.
+    pub fn new(rules: SupervisorRules) -> Supervisor {
+        Supervisor {
+            windows: [
+                VecDeque::with_capacity(rules.window),
+                VecDeque::with_capacity(rules.window),
+            ],
+            halts: 0,
+            precision_until_ns: 0,
+            mids: VecDeque::new(),
+            sum_squares: 0.0,
+            calm_since_ns: None,
+            rollout: rules.rollout,
+            cooldown_until_ns: None,
+            rules,
+        }
+    }
+
+    /// The rolling winrate of `route` (0 with no trades).
+    pub fn winrate(&self, route: Route) -> f64 {
+        let window = &self.windows[route.index()];
+        if window.is_empty() {
+            0.0
+        } else {
+            window.iter().filter(|&&win| win).count() as f64 / window.len() as f64
+        }
+    }
+
+    /// Realized volatility over the window, bps.
+    pub fn realized_vol_bps(&self) -> f64 {
+        self.sum_squares.max(0.0).sqrt() * 1e4
+    }
+
+    /// Handles one event; the control messages it calls for go to `send`.
+    pub fn on_event(
+        &mut self,
+        event: &SupervisorEvent,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
+        match *event {
+            SupervisorEvent::Trade(trade) => self.on_trade(&trade, board, send),
+            SupervisorEvent::Market { ts_ns, mid } => self.on_mid(ts_ns, mid, board, send),
+        }
+        let mut board = board.lock();
+        for route in Route::ALL {
+            board.winrate[route.index()] = self.winrate(route);
+            board.window_samples[route.index()] = self.windows[route.index()].len() as u64;
+        }
+        board.halts = self.halts;
+        board.rollout = self.rollout;
+        board.realized_vol_bps = self.realized_vol_bps();
+    }
+
+    fn on_trade(&mut self, trade: &ClosedTrade, board: &SharedBoard, send: &mut impl FnMut(Control)) {
+        let window = &mut self.windows[trade.route.index()];
+        if window.len() == self.rules.window {
+            window.pop_front();
+        }
+        window.push_back(trade.win());
+        let ts_ms = trade.ts_ns / 1_000_000;
+
+        if self.halts & HaltReason::Precision.bit() == 0
+            && window.len() == self.rules.window
+            && self.winrate(trade.route) < self.rules.floor
+        {
+            self.halts |= HaltReason::Precision.bit();
+            self.precision_until_ns = trade.ts_ns.saturating_add(self.rules.precision_resume_ns);
+            send(Control::Halt(HaltReason::Precision));
+            let detail = format!(
+                "precision: {} winrate {:.3} over {} trades < floor {}",
+                trade.route.label(),
+                self.winrate(trade.route),
+                self.rules.window,
+                self.rules.floor
+            );
+            board.lock().mode_switch(ts_ms, "halt", detail);
+        }
+
+        let canary = self.windows[Route::Canary.index()].len();
+        if self.rollout != RolloutMode::Disabled
+            && canary >= self.rules.min_samples
+            && !self.windows[Route::Active.index()].is_empty()
+            && self.winrate(Route::Canary) < self.winrate(Route::Active) - self.rules.winrate_delta
+        {
+            let detail = format!(
+                "canary winrate {:.3} < active {:.3} - {} over {canary} trades",
+                self.winrate(Route::Canary),
+                self.winrate(Route::Active),
+                self.rules.winrate_delta
+            );
+            self.rollout = RolloutMode::Disabled;
+            self.cooldown_until_ns = Some(trade.ts_ns.saturating_add(self.rules.cooldown_ns));
+            self.windows[Route::Canary.index()].clear();
+            send(Control::Rollout(RolloutMode::Disabled));
+            let mut board = board.lock();
+            board.rollback_total += 1;
+            board.mode_switch(ts_ms, "rollback", detail);
+        }
+    }
+
+    fn on_mid(&mut self, ts_ns: u64, mid: f64, board: &SharedBoard, send: &mut impl FnMut(Control)) {
+        let ts_ms = ts_ns / 1_000_000;
+        if self.halts & HaltReason::Precision.bit() != 0 && ts_ns >= self.precision_until_ns {
+            self.halts &= !HaltReason::Precision.bit();
+            for window in &mut self.windows {
+                window.clear();
+            }
+            send(Control::Resume(HaltReason::Precision));
+            board.lock().mode_switch(ts_ms, "resume", "precision".to_owned());
+        }
+        if let Some(until) = self.cooldown_until_ns
+            && ts_ns >= until
+        {
+            self.cooldown_until_ns = None;
+            if self.rules.rollout != RolloutMode::Disabled {
+                self.rollout = self.rules.rollout;
+                send(Control::Rollout(self.rollout));
+                board
+                    .lock()
+                    .mode_switch(ts_ms, "rollout", format!("{} after cooldown", self.rollout.label()));
+            }
+        }
+
+        if !(mid > 0.0) {
+            return;
+        }
+        let squared = self
+            .mids
+            .back()
+            .map_or(0.0, |&(_, previous, _)| (mid / previous).ln().powi(2));
+        self.mids.push_back((ts_ns, mid, squared));
+        self.sum_squares += squared;
+        while self
+            .mids
+            .front()
+            .is_some_and(|&(ts, _, _)| ts + self.rules.vol_window_ns < ts_ns)
+        {
+            if let Some((_, _, dropped)) = self.mids.pop_front() {
+                self.sum_squares -= dropped;
+            }
+        }
+        if !self.rules.vol_enabled {
+            return;
+        }
+        let vol = self.realized_vol_bps();
+        let halted = self.halts & HaltReason::Volatility.bit() != 0;
+        if vol > self.rules.vol_max_bps {
+            self.calm_since_ns = None;
+            if !halted {
+                self.halts |= HaltReason::Volatility.bit();
+                send(Control::Halt(HaltReason::Volatility));
+                let detail = format!("volatility: {vol:.1} bps > {} bps", self.rules.vol_max_bps);
+                board.lock().mode_switch(ts_ms, "halt", detail);
+            }
+        } else if halted {
+            let since = *self.calm_since_ns.get_or_insert(ts_ns);
+            if ts_ns >= since + self.rules.vol_resume_ns {
+                self.halts &= !HaltReason::Volatility.bit();
+                self.calm_since_ns = None;
+                send(Control::Resume(HaltReason::Volatility));
+                board.lock().mode_switch(ts_ms, "resume", "volatility".to_owned());
+            }
+        }
+    }
+}
+
+/// The supervisor thread's inputs.
+pub struct SupervisorInputs {
+    /// Events from the hot thread.
+    pub events: Consumer<SupervisorEvent>,
+    /// Control to the hot thread.
+    pub control: Producer<Control>,
+    /// Events handled, for lockstep (set to `u64::MAX` when the thread ends).
+    pub handled: Arc<AtomicU64>,
+    /// Set when the hot thread has finished.
+    pub done: Arc<AtomicBool>,
+    /// The board.
+    pub board: SharedBoard,
+    /// Spin instead of sleeping when idle (lockstep: the hot thread waits on every event).
+    pub spin: bool,
+}
+
+/// Runs the supervisor until the hot thread is done and the ring is drained.
+pub fn run(mut supervisor: Supervisor, mut inputs: SupervisorInputs) {
+    /// Marks the supervisor gone however the thread ends, so a hot thread in lockstep never
+    /// waits for it forever.
+    struct Gone(Arc<AtomicU64>);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            self.0.store(u64::MAX, Ordering::Release);
+        }
+    }
+    let _gone = Gone(Arc::clone(&inputs.handled));
+    let mut dropped_controls = 0_u64;
+    loop {
+        let finished = inputs.done.load(Ordering::Acquire);
+        match inputs.events.pop() {
+            Ok(event) => {
+                let control = &mut inputs.control;
+                supervisor.on_event(&event, &inputs.board, &mut |message| {
+                    if control.push(message).is_err() {
+                        dropped_controls += 1;
+                    }
+                });
+                inputs.handled.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(_) if finished => break,
+            Err(_) if inputs.spin => std::thread::yield_now(),
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    if dropped_controls > 0 {
+        eprintln!("supervisor: {dropped_controls} control messages dropped (control ring full)");
+    }
+}

@@ -1,0 +1,614 @@
+//! The order manager: turns approved decisions into post-only orders and manages the position
+//! they open, on the hot thread, without allocating.
+//!
+//! # Entries
+//!
+//! - An approved candidate becomes a post-only limit at the touch of its side (the best bid for
+//!   a buy), unless an entry on that side is already working, or a position on the other side
+//!   is open, or the position is being exited. One working entry per side at most; the gates
+//!   (max position among them) have been passed before.
+//! - **Reprice:** when the touch moves away from a working entry (a higher best bid for a buy),
+//!   the entry is cancelled and, once the venue confirms the cancel, placed again at the new
+//!   touch, at the back of its queue. At most `strategy.max_reprices` times; after that an entry
+//!   the touch left behind is cancelled. An entry is never moved toward the other side.
+//! - **Cancel:** an entry not filled `strategy.entry_ttl` after it was first placed is
+//!   cancelled. When an entry fills, the other side's working entry is cancelled.
+//!
+//! # Exits
+//!
+//! Every exit is a reduce-only post-only limit.
+//!
+//! - **Take-profit:** while a position is open, a take-profit rests for its whole size at
+//!   `labeling.take_profit_pct` from the average entry price (rounded to the tick away from the
+//!   entry), the target the model was trained on. It is replaced when the position grows.
+//! - **Exit at the touch:** the take-profit is cancelled and the position offered at the touch
+//!   of the exit side (the best ask for a long) when the mid crosses the stop at
+//!   `risk.assumed_sl_pct` from the entry, when the position re-scored every
+//!   `strategy.hold_check_interval` falls below tau_hold, or when it has been held
+//!   `strategy.max_hold`. The exit follows the touch until it fills.
+//!
+//! What maker-only means for stops: there is no stop-market order. A stop here is a passive
+//! order at the touch, so it is not guaranteed to fill: in a fast market the price can run
+//! past the stop before the exit fills, and the loss can exceed `risk.assumed_sl_pct`. The
+//! exit keeps following the touch until it does fill.
+//!
+//! A round trip runs from flat to flat; its PnL net of fees and its route are reported when
+//! it closes.
+
+use feed::paper::{Fill, OrderId, OrderRequest, VenueEvent};
+use feed::{Fixed, OrderBook, Side};
+
+use super::rings::{CancelReason, ClosedTrade, ExitReason, Purpose, Route};
+
+/// Where the order manager sends orders and cancels.
+pub trait OrderSink {
+    /// Sends `order` at market time `now_ns`.
+    fn place(&mut self, order: OrderRequest, purpose: Purpose, now_ns: u64);
+    /// Sends a cancel of `id` at market time `now_ns`.
+    fn cancel(&mut self, id: OrderId, reason: CancelReason, now_ns: u64);
+}
+
+/// The order rules, from `strategy`, `labeling.take_profit_pct` and `risk.assumed_sl_pct`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraderRules {
+    /// Entries are cancelled this long after they were first placed, ns.
+    pub entry_ttl_ns: u64,
+    /// Reprices per entry at most.
+    pub max_reprices: u32,
+    /// Positions are exited after this long, ns.
+    pub max_hold_ns: u64,
+    /// Open positions are re-scored this often, ns.
+    pub hold_check_ns: u64,
+    /// Take-profit distance, a fraction of the entry price.
+    pub take_profit: f64,
+    /// Stop distance, a fraction of the entry price.
+    pub stop: f64,
+    /// The instrument's tick size.
+    pub tick: Fixed,
+}
+
+/// What the manager does next with a working order once its cancel is confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterCancel {
+    /// Nothing.
+    Forget,
+    /// Place the entry again at the touch.
+    Reprice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Working {
+    order: OrderRequest,
+    purpose: Purpose,
+    route: Route,
+    /// When the first order of this entry was placed (reprices keep it), ns.
+    first_placed_ns: u64,
+    reprices: u32,
+    /// A cancel was sent; what to do when it is confirmed.
+    cancelling: Option<AfterCancel>,
+    /// Quantity filled so far.
+    filled: Fixed,
+    /// Some of the entry filled (kept across reprices).
+    entry_filled: bool,
+}
+
+/// A round trip in progress.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Trip {
+    route: Route,
+    side: Side,
+    opened_ns: u64,
+    entered: Fixed,
+    /// Realized PnL before fees and fees, USD, raw units.
+    realized: i64,
+    fees: i64,
+}
+
+/// The order manager of one symbol.
+#[derive(Debug)]
+pub struct Trader {
+    rules: TraderRules,
+    next_id: u64,
+    /// Working entries, by side (buy, sell).
+    entries: [Option<Working>; 2],
+    /// The working take-profit or exit.
+    exit: Option<Working>,
+    /// Net position and its average entry price, as the fills built them.
+    position: Fixed,
+    entry_price: Fixed,
+    cost: i128,
+    trip: Option<Trip>,
+    /// Set once an exit at the touch has begun.
+    exiting: Option<ExitReason>,
+    next_hold_check_ns: u64,
+    /// Shutting down: no new orders.
+    closing: bool,
+    /// Entries that filled at least partly.
+    entries_filled: u64,
+}
+
+const fn side_index(side: Side) -> usize {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
+}
+
+/// The touch an order on `side` joins.
+fn touch(book: &OrderBook, side: Side) -> Option<Fixed> {
+    match side {
+        Side::Buy => book.best_bid(),
+        Side::Sell => book.best_ask(),
+    }
+    .map(|level| level.price)
+}
+
+impl Trader {
+    /// A manager with no orders and no position; order ids start at 1.
+    pub fn new(rules: TraderRules) -> Trader {
+        Trader {
+            rules,
+            next_id: 1,
+            entries: [None, None],
+            exit: None,
+            position: Fixed::ZERO,
+            entry_price: Fixed::ZERO,
+            cost: 0,
+            trip: None,
+            exiting: None,
+            next_hold_check_ns: 0,
+            closing: false,
+            entries_filled: 0,
+        }
+    }
+
+    /// Entries (counting their reprices as one) that filled at least partly.
+    pub const fn entries_filled(&self) -> u64 {
+        self.entries_filled
+    }
+
+    /// The route of the open position's round trip, if a position is open.
+    pub fn trip_route(&self) -> Option<Route> {
+        self.trip.map(|trip| trip.route)
+    }
+
+    /// Net position (positive long).
+    pub const fn position(&self) -> Fixed {
+        self.position
+    }
+
+    /// Orders working (sent and not known to be done).
+    pub fn working_orders(&self) -> usize {
+        self.entries.iter().flatten().count() + usize::from(self.exit.is_some())
+    }
+
+    /// Quantity x price of the working entries (what they would add to the position).
+    pub fn working_entry_notional(&self) -> f64 {
+        self.entries
+            .iter()
+            .flatten()
+            .map(|working| {
+                working.order.qty.saturating_sub(working.filled).to_f64()
+                    * working.order.price.to_f64()
+            })
+            .sum()
+    }
+
+    /// Why an entry on `side` cannot be placed now, if it cannot.
+    pub fn entry_blocked(&self, side: Side) -> Option<Blocked> {
+        if self.entries[side_index(side)].is_some() {
+            return Some(Blocked::EntryWorking);
+        }
+        let opposite = match side {
+            Side::Buy => self.position.raw() < 0,
+            Side::Sell => self.position.is_positive(),
+        };
+        if opposite || self.exiting.is_some() {
+            return Some(Blocked::PositionBusy);
+        }
+        None
+    }
+
+    /// Places an entry of `qty` at `price` on `side` for `route`, unless it is blocked.
+    pub fn enter(
+        &mut self,
+        side: Side,
+        price: Fixed,
+        qty: Fixed,
+        route: Route,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) -> Result<OrderRequest, Blocked> {
+        if let Some(blocked) = self.entry_blocked(side) {
+            return Err(blocked);
+        }
+        let order = self.order(side, price, qty, false);
+        self.entries[side_index(side)] = Some(Working {
+            order,
+            purpose: Purpose::Entry,
+            route,
+            first_placed_ns: now_ns,
+            reprices: 0,
+            cancelling: None,
+            filled: Fixed::ZERO,
+            entry_filled: false,
+        });
+        sink.place(order, Purpose::Entry, now_ns);
+        Ok(order)
+    }
+
+    /// True when the open position is due to be re-scored against tau_hold.
+    pub fn hold_check_due(&mut self, now_ns: u64) -> bool {
+        if self.position.is_zero() || self.exiting.is_some() || now_ns < self.next_hold_check_ns {
+            return false;
+        }
+        self.next_hold_check_ns = now_ns + self.rules.hold_check_ns;
+        true
+    }
+
+    /// The position re-scored: below `tau_hold` it is exited at the touch.
+    pub fn on_hold_score(
+        &mut self,
+        score: f32,
+        tau_hold: f32,
+        book: &OrderBook,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) {
+        // A NaN score (a failed backend) exits too: no score, no reason to hold.
+        if !(score >= tau_hold) {
+            self.begin_exit(ExitReason::Score, book, now_ns, sink);
+        }
+    }
+
+    /// The book moved: entries expire, follow the touch or are left; the position gets its
+    /// take-profit, or is exited when the stop or max hold says so.
+    pub fn on_book(&mut self, book: &OrderBook, now_ns: u64, sink: &mut impl OrderSink) {
+        for side in [Side::Buy, Side::Sell] {
+            let Some(working) = self.entries[side_index(side)] else {
+                continue;
+            };
+            if working.cancelling.is_some() {
+                continue;
+            }
+            let Some(touch) = touch(book, side) else {
+                continue;
+            };
+            let behind = match side {
+                Side::Buy => touch > working.order.price,
+                Side::Sell => touch < working.order.price,
+            };
+            let (reason, after) = if now_ns >= working.first_placed_ns + self.rules.entry_ttl_ns {
+                (CancelReason::Ttl, AfterCancel::Forget)
+            } else if behind && working.reprices < self.rules.max_reprices {
+                (CancelReason::Reprice, AfterCancel::Reprice)
+            } else if behind {
+                (CancelReason::LeftBehind, AfterCancel::Forget)
+            } else {
+                continue;
+            };
+            self.cancel_entry(side, reason, after, now_ns, sink);
+        }
+        self.manage_position(book, now_ns, sink);
+    }
+
+    /// A venue event for one of the manager's orders; a round trip that closed with it is
+    /// returned.
+    pub fn on_venue_event(
+        &mut self,
+        event: &VenueEvent,
+        book: &OrderBook,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) -> Option<ClosedTrade> {
+        match *event {
+            VenueEvent::Accepted { .. } => None,
+            VenueEvent::Rejected { id, .. } => {
+                // Gone: an exit is placed again by manage_position, an entry is not retried.
+                self.forget(id);
+                self.manage_position(book, now_ns, sink);
+                None
+            }
+            VenueEvent::Cancelled { id, .. } => {
+                if let Some(side) = self.entry_side(id) {
+                    let working = self.entries[side_index(side)].take();
+                    if let Some(working) = working
+                        && working.cancelling == Some(AfterCancel::Reprice)
+                        && !self.closing
+                        && self.entry_blocked(side).is_none()
+                        && let Some(price) = touch(book, side)
+                    {
+                        let qty = working.order.qty.saturating_sub(working.filled);
+                        let order = self.order(side, price, qty, false);
+                        self.entries[side_index(side)] = Some(Working {
+                            order,
+                            purpose: Purpose::Reprice,
+                            reprices: working.reprices + 1,
+                            cancelling: None,
+                            filled: Fixed::ZERO,
+                            ..working
+                        });
+                        sink.place(order, Purpose::Reprice, now_ns);
+                    }
+                } else if self.exit.is_some_and(|exit| exit.order.id == id) {
+                    self.exit = None;
+                }
+                self.manage_position(book, now_ns, sink);
+                None
+            }
+            VenueEvent::Filled(fill) => {
+                let closed = self.on_fill(&fill, now_ns, sink);
+                self.manage_position(book, now_ns, sink);
+                closed
+            }
+        }
+    }
+
+    /// Cancels every working order (shutdown); returns how many cancels were sent.
+    pub fn cancel_all(&mut self, now_ns: u64, sink: &mut impl OrderSink) -> usize {
+        self.closing = true;
+        let mut sent = 0;
+        for working in self.entries.iter_mut().flatten().chain(self.exit.as_mut()) {
+            if working.cancelling.is_none() {
+                working.cancelling = Some(AfterCancel::Forget);
+                sink.cancel(working.order.id, CancelReason::Shutdown, now_ns);
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    fn order(&mut self, side: Side, price: Fixed, qty: Fixed, reduce_only: bool) -> OrderRequest {
+        let id = OrderId(self.next_id);
+        self.next_id += 1;
+        OrderRequest {
+            id,
+            side,
+            price,
+            qty,
+            reduce_only,
+        }
+    }
+
+    fn entry_side(&self, id: OrderId) -> Option<Side> {
+        [Side::Buy, Side::Sell].into_iter().find(|&side| {
+            self.entries[side_index(side)].is_some_and(|working| working.order.id == id)
+        })
+    }
+
+    fn forget(&mut self, id: OrderId) {
+        if let Some(side) = self.entry_side(id) {
+            self.entries[side_index(side)] = None;
+        } else if self.exit.is_some_and(|exit| exit.order.id == id) {
+            self.exit = None;
+        }
+    }
+
+    fn cancel_entry(
+        &mut self,
+        side: Side,
+        reason: CancelReason,
+        after: AfterCancel,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) {
+        if let Some(working) = self.entries[side_index(side)].as_mut()
+            && working.cancelling.is_none()
+        {
+            working.cancelling = Some(after);
+            sink.cancel(working.order.id, reason, now_ns);
+        }
+    }
+
+    fn cancel_exit(&mut self, reason: CancelReason, now_ns: u64, sink: &mut impl OrderSink) {
+        if let Some(exit) = self.exit.as_mut()
+            && exit.cancelling.is_none()
+        {
+            exit.cancelling = Some(AfterCancel::Forget);
+            sink.cancel(exit.order.id, reason, now_ns);
+        }
+    }
+
+    fn on_fill(&mut self, fill: &Fill, now_ns: u64, sink: &mut impl OrderSink) -> Option<ClosedTrade> {
+        let mut route = Route::Active;
+        if let Some(side) = self.entry_side(fill.id) {
+            let index = side_index(side);
+            if let Some(working) = self.entries[index].as_mut() {
+                if !working.entry_filled {
+                    working.entry_filled = true;
+                    self.entries_filled += 1;
+                }
+                working.filled = working.filled.saturating_add(fill.qty);
+                route = working.route;
+            }
+            if !fill.leaves_qty.is_positive() {
+                self.entries[index] = None;
+            }
+            // The other side's entry would now reduce the position: not what it was for.
+            self.cancel_entry(side.opposite(), CancelReason::Superseded, AfterCancel::Forget, now_ns, sink);
+        } else if let Some(exit) = self.exit.as_mut()
+            && exit.order.id == fill.id
+        {
+            exit.filled = exit.filled.saturating_add(fill.qty);
+            if !fill.leaves_qty.is_positive() {
+                self.exit = None;
+            }
+        }
+
+        let was_flat = self.position.is_zero();
+        self.book_fill(fill.side, fill.price, fill.qty);
+        if was_flat {
+            self.trip = Some(Trip {
+                route,
+                side: fill.side,
+                opened_ns: now_ns,
+                entered: Fixed::ZERO,
+                realized: 0,
+                fees: 0,
+            });
+            self.next_hold_check_ns = now_ns + self.rules.hold_check_ns;
+        }
+        let trip = self.trip.as_mut()?;
+        if fill.side == trip.side {
+            trip.entered = trip.entered.saturating_add(fill.qty);
+        }
+        trip.realized = trip.realized.saturating_add(fill.realized.raw());
+        trip.fees = trip.fees.saturating_add(fill.fee.raw());
+        if !self.position.is_zero() {
+            return None;
+        }
+        let trip = self.trip.take()?;
+        self.exiting = None;
+        self.cancel_exit(CancelReason::Superseded, now_ns, sink);
+        Some(ClosedTrade {
+            ts_ns: now_ns,
+            route: trip.route,
+            side: trip.side,
+            qty: trip.entered,
+            pnl: Fixed::from_raw(trip.realized.saturating_sub(trip.fees)).to_f64(),
+        })
+    }
+
+    /// Position and average entry price after a fill (as the venue books them).
+    fn book_fill(&mut self, side: Side, price: Fixed, qty: Fixed) {
+        let signed = Fixed::from_raw(qty.raw() * side.sign());
+        let position = self.position;
+        let increases = position.is_zero() || (position.raw() > 0) == (signed.raw() > 0);
+        if increases {
+            self.cost += price.wide_mul(qty);
+        } else {
+            let open = position.abs();
+            let closed = qty.min(open);
+            self.cost -= self.cost * i128::from(closed.raw()) / i128::from(open.raw());
+            let flipped = qty.saturating_sub(closed);
+            if flipped.is_positive() {
+                self.cost = price.wide_mul(flipped);
+            }
+        }
+        self.position = position.saturating_add(signed);
+        self.entry_price = if self.position.is_zero() {
+            self.cost = 0;
+            Fixed::ZERO
+        } else {
+            Fixed::from_raw((self.cost / i128::from(self.position.abs().raw())) as i64)
+        };
+    }
+
+    fn begin_exit(&mut self, reason: ExitReason, book: &OrderBook, now_ns: u64, sink: &mut impl OrderSink) {
+        if self.position.is_zero() || self.exiting.is_some() {
+            return;
+        }
+        self.exiting = Some(reason);
+        for side in [Side::Buy, Side::Sell] {
+            self.cancel_entry(side, CancelReason::Superseded, AfterCancel::Forget, now_ns, sink);
+        }
+        self.cancel_exit(CancelReason::Replace, now_ns, sink);
+        self.manage_position(book, now_ns, sink);
+    }
+
+    /// Keeps the right exit order working for the position.
+    fn manage_position(&mut self, book: &OrderBook, now_ns: u64, sink: &mut impl OrderSink) {
+        if self.position.is_zero() || self.closing {
+            return;
+        }
+        let long = self.position.is_positive();
+        let exit_side = if long { Side::Sell } else { Side::Buy };
+        let size = self.position.abs();
+        if self.exiting.is_none() {
+            let entry = self.entry_price.to_f64();
+            let stop_hit = book.mid().is_some_and(|mid| {
+                let mid = mid.to_f64();
+                if long {
+                    mid <= entry * (1.0 - self.rules.stop)
+                } else {
+                    mid >= entry * (1.0 + self.rules.stop)
+                }
+            });
+            let held_too_long = self
+                .trip
+                .is_some_and(|trip| now_ns >= trip.opened_ns + self.rules.max_hold_ns);
+            if stop_hit || held_too_long {
+                let reason = if stop_hit {
+                    ExitReason::Stop
+                } else {
+                    ExitReason::MaxHold
+                };
+                return self.begin_exit(reason, book, now_ns, sink);
+            }
+        }
+        match (self.exiting, self.exit) {
+            // Waiting for a cancel to be confirmed.
+            (_, Some(exit)) if exit.cancelling.is_some() => {}
+            // The take-profit rests; replace it when the position grew.
+            (None, Some(exit)) => {
+                if exit.order.qty.saturating_sub(exit.filled) != size {
+                    self.cancel_exit(CancelReason::Replace, now_ns, sink);
+                }
+            }
+            (None, None) => {
+                let price = self.take_profit_price(long);
+                self.place_exit(exit_side, price, size, Purpose::TakeProfit, now_ns, sink);
+            }
+            // An exit at the touch follows the touch when it is left behind (a sell above
+            // the best ask, a buy below the best bid).
+            (Some(_), Some(exit)) => {
+                let behind = touch(book, exit_side).is_some_and(|touch| match exit_side {
+                    Side::Sell => touch < exit.order.price,
+                    Side::Buy => touch > exit.order.price,
+                });
+                if behind {
+                    self.cancel_exit(CancelReason::Replace, now_ns, sink);
+                }
+            }
+            (Some(reason), None) => {
+                if let Some(price) = touch(book, exit_side) {
+                    self.place_exit(exit_side, price, size, Purpose::Exit(reason), now_ns, sink);
+                }
+            }
+        }
+    }
+
+    /// The take-profit price, rounded to the tick away from the entry.
+    fn take_profit_price(&self, long: bool) -> Fixed {
+        let tick = self.rules.tick.raw().max(1) as f64;
+        let entry = self.entry_price.raw() as f64;
+        let ticks = if long {
+            (entry * (1.0 + self.rules.take_profit) / tick).ceil()
+        } else {
+            (entry * (1.0 - self.rules.take_profit) / tick).floor()
+        };
+        Fixed::from_raw((ticks * tick) as i64)
+    }
+
+    fn place_exit(
+        &mut self,
+        side: Side,
+        price: Fixed,
+        qty: Fixed,
+        purpose: Purpose,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) {
+        let order = self.order(side, price, qty, true);
+        self.exit = Some(Working {
+            order,
+            purpose,
+            route: self.trip.map_or(Route::Active, |trip| trip.route),
+            first_placed_ns: now_ns,
+            reprices: 0,
+            cancelling: None,
+            filled: Fixed::ZERO,
+            entry_filled: false,
+        });
+        sink.place(order, purpose, now_ns);
+    }
+}
+
+/// Why an entry was not placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// An entry on that side is working.
+    EntryWorking,
+    /// A position on the other side is open, or the position is being exited.
+    PositionBusy,
+}
