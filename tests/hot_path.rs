@@ -115,9 +115,7 @@ fn hot_path_allocates_nothing() {
 
     // ONNX Runtime scoring: no Rust-side allocation either (ONNX Runtime's own C++ allocations
     // do not go through the Rust allocator and are not counted here).
-    let library = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1");
-    let library = std::env::var_os("ORT_DYLIB_PATH").map_or(library, std::path::PathBuf::from);
+    let library = tests::onnxruntime_library();
     let environment =
         load_runtime(&library).unwrap_or_else(|err| panic!("{err} (run scripts/setup.sh)"));
     let onnx = write_onnx(&generate(200, 31, FEATURE_COUNT, 42), &[]);

@@ -86,3 +86,11 @@ pub mod allocations {
         )
     }
 }
+
+/// The ONNX Runtime library scripts/setup.sh installs (or ORT_DYLIB_PATH).
+pub fn onnxruntime_library() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH").map_or_else(
+        || workspace_root().join(".runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1"),
+        PathBuf::from,
+    )
+}

@@ -195,7 +195,9 @@ impl RunArgs {
         let config = loaded.config;
         let mode = self.mode.unwrap_or(config.exchange.mode);
         if mode == crate::config::Mode::Real {
-            check_credentials(self.credentials.as_deref(), &|name| std::env::var(name).ok())?;
+            check_credentials(self.credentials.as_deref(), &|name| {
+                std::env::var(name).ok()
+            })?;
             return Err(RunArgsError::RealModeUnavailable);
         }
         if let Some(seconds) = self.duration
@@ -205,12 +207,7 @@ impl RunArgs {
                 "--duration {seconds}: must be a positive number of seconds"
             )));
         }
-        let symbol_name = config
-            .exchange
-            .symbols
-            .first()
-            .cloned()
-            .unwrap_or_default();
+        let symbol_name = config.exchange.symbols.first().cloned().unwrap_or_default();
         let instrument = *loaded.symbols.symbols.get(&symbol_name).ok_or_else(|| {
             RunArgsError::Invalid(format!("{symbol_name} has no entry in symbols.yml"))
         })?;
@@ -227,7 +224,10 @@ impl RunArgs {
                 },
                 Pace::RealTime,
             ),
-            FeedArg::Replay(dir) => (FeedSpec::Replay { dir: dir.clone() }, Pace::AsFastAsPossible),
+            FeedArg::Replay(dir) => (
+                FeedSpec::Replay { dir: dir.clone() },
+                Pace::AsFastAsPossible,
+            ),
         };
         let pace = match self.pace {
             Some(PaceArg::RealTime) => Pace::RealTime,

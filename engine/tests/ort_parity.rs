@@ -22,7 +22,7 @@ fn library() -> PathBuf {
 }
 
 fn environment() -> &'static Environment {
-    static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+    static ENVIRONMENT: OnceLock<std::sync::Arc<Environment>> = OnceLock::new();
     ENVIRONMENT
         .get_or_init(|| load_runtime(&library()).expect("ONNX Runtime (run scripts/setup.sh)"))
 }

@@ -740,6 +740,7 @@ mod tests {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         id: u64,
         side: Side,
@@ -950,8 +951,8 @@ mod tests {
             0,
         );
         venue.submit(buy(2, "100.0", "1"), 0);
-        venue.cancel(OrderId(2), 1 * MS);
-        venue.cancel(OrderId(9), 1 * MS);
+        venue.cancel(OrderId(2), MS);
+        venue.cancel(OrderId(9), MS);
         venue.advance(30 * MS, &book);
         assert_eq!(
             events(&mut venue),
@@ -989,7 +990,7 @@ mod tests {
         });
         venue.submit(buy(1, "99.9", "0.4"), 0);
         venue.advance(0, &book);
-        venue.on_trades(&[trade(Side::Sell, "99.8", "1")], 1 * MS);
+        venue.on_trades(&[trade(Side::Sell, "99.8", "1")], MS);
         // Exit: a reduce-only sell of 1 (more than the 0.4 held) at 100.2.
         venue.submit(
             OrderRequest {
@@ -1011,7 +1012,7 @@ mod tests {
                     queue_ahead: fx("3"),
                     ts_ns: 0
                 },
-                fill(1, Side::Buy, "99.9", "0.4", "0", "0.007992", "0", 1 * MS),
+                fill(1, Side::Buy, "99.9", "0.4", "0", "0.007992", "0", MS),
                 VenueEvent::Accepted {
                     id: OrderId(2),
                     queue_ahead: fx("4"),

@@ -14,8 +14,8 @@ use engine::model::{NativeModel, read_onnx};
 use lightgbm3::Booster;
 
 use crate::archive::Sidecar;
-use engine::cli::OnnxRuntimeArg;
 use crate::train::{META_FILE, Meta, PARITY_TOLERANCE};
+use engine::cli::OnnxRuntimeArg;
 
 /// Rows of the fresh parity sample.
 const PARITY_ROWS: usize = 20_000;

@@ -8,6 +8,7 @@
 //! Rust-side allocation; ONNX Runtime itself still makes about 15 C++ allocations a run.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ort::environment::Environment;
 use ort::memory::Allocator;
@@ -47,8 +48,30 @@ where
     }
 }
 
-/// Loads the ONNX Runtime library at `path` and builds its environment (once per process).
-pub fn load_runtime(path: &Path) -> Result<Environment, OrtError> {
+/// The process's ONNX Runtime environment and the library it was loaded from.
+static ENVIRONMENT: std::sync::Mutex<Option<(std::path::PathBuf, Arc<Environment>)>> =
+    std::sync::Mutex::new(None);
+
+/// Loads the ONNX Runtime library at `path` and builds its environment. ONNX Runtime allows
+/// one environment per process: later calls with the same path share it, and a call with
+/// another path is an error.
+pub fn load_runtime(path: &Path) -> Result<Arc<Environment>, OrtError> {
+    let mut loaded = ENVIRONMENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((loaded_path, environment)) = loaded.as_ref() {
+        return if loaded_path == path {
+            Ok(Arc::clone(environment))
+        } else {
+            Err(OrtError::Library {
+                path: path.display().to_string(),
+                message: format!(
+                    "this process already loaded ONNX Runtime from {}",
+                    loaded_path.display()
+                ),
+            })
+        };
+    }
     if !path.is_file() {
         return Err(OrtError::Library {
             path: path.display().to_string(),
@@ -59,7 +82,9 @@ pub fn load_runtime(path: &Path) -> Result<Environment, OrtError> {
         path: path.display().to_string(),
         message: err.to_string(),
     })?;
-    Ok(builder.with_name("engine").build()?)
+    let environment = Arc::new(builder.with_name("engine").build()?);
+    *loaded = Some((path.to_path_buf(), Arc::clone(&environment)));
+    Ok(environment)
 }
 
 /// A session scoring one row at a time.

@@ -6,6 +6,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::ensemble::{Tree, TreeEnsemble, TreeNode};
+use super::registry::{
+    MODEL_FILE, MODEL_INFO_FILE, ModelInfo, RegistryError, Slot, Thresholds, set_slot,
+    write_json_atomically,
+};
+use crate::features::{FEATURE_COUNT, FEATURE_NAMES, FEATURE_SCHEMA_HASH};
 
 /// `n_trees` trees of `n_leaves` leaves each over `n_features` features, from `seed`.
 ///
@@ -95,4 +100,40 @@ pub fn boundary_rows(model: &TreeEnsemble, count: usize, seed: u64) -> Vec<Vec<f
             row
         })
         .collect()
+}
+
+/// Puts the synthetic model of `seed` (200 trees of 31 leaves over the engine's features) into
+/// `registry` as model `id` with `thresholds`, and points `slot` at it: a registry for
+/// end-to-end runs of the engine before any model is trained.
+pub fn promote_synthetic(
+    registry: &std::path::Path,
+    id: &str,
+    seed: u64,
+    thresholds: Thresholds,
+    slot: Slot,
+) -> Result<(), RegistryError> {
+    let dir = registry.join(id);
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| RegistryError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let onnx = super::write_onnx(&generate(200, 31, FEATURE_COUNT, seed), &[]);
+    let file = dir.join(MODEL_FILE);
+    std::fs::write(&file, onnx).map_err(io(&file))?;
+    let info = ModelInfo {
+        id: id.to_owned(),
+        created_at: "2026-01-01T00:00:00Z".to_owned(),
+        schema_hash: FEATURE_SCHEMA_HASH.to_owned(),
+        feature_names: FEATURE_NAMES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
+        thresholds,
+        metrics: Default::default(),
+        training_window_ms: [0, 0],
+        reference: Vec::new(),
+    };
+    write_json_atomically(&dir.join(MODEL_INFO_FILE), &info)?;
+    set_slot(registry, slot, id)
 }

@@ -142,6 +142,8 @@ impl SharedBoard {
 
     /// Locks it (a thread that panicked while holding it left it readable: take it anyway).
     pub fn lock(&self) -> MutexGuard<'_, Board> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -132,6 +132,12 @@ impl From<ModelSwap> for ModelSlot {
     }
 }
 
+/// The first time after `now` on the grid `tick + k x period` (a periodic task that keeps its
+/// phase however the frames fall).
+const fn next_tick(tick: u64, now: u64, period: u64) -> u64 {
+    tick + ((now - tick) / period + 1) * period
+}
+
 /// The route of `signal`: a deterministic hash of its id and `seed` against `fraction`.
 pub fn route_of(signal: SignalId, seed: u64, mode: RolloutMode, fraction: f64) -> Route {
     match mode {
@@ -259,9 +265,11 @@ impl HotLoop {
             self.poll_cold();
             match self.source.poll(&mut self.frame)? {
                 Poll::Frame { recv_ns } => {
-                    let end = *self
-                        .end_ns
-                        .get_or_insert_with(|| self.settings.duration_ns.map_or(u64::MAX, |d| recv_ns.saturating_add(d)));
+                    let end = *self.end_ns.get_or_insert_with(|| {
+                        self.settings
+                            .duration_ns
+                            .map_or(u64::MAX, |d| recv_ns.saturating_add(d))
+                    });
                     if recv_ns >= end {
                         break StopReason::Duration;
                     }
@@ -307,23 +315,29 @@ impl HotLoop {
         if let FrameOutcome::Book { ts_ms, seq } = outcome {
             self.stages
                 .record(TimedStage::Book, clock.delta_as_nanos(marks[0], marks[1]));
-            self.stages
-                .record(TimedStage::Features, clock.delta_as_nanos(marks[1], marks[2]));
+            self.stages.record(
+                TimedStage::Features,
+                clock.delta_as_nanos(marks[1], marks[2]),
+            );
             self.venue.on_book(self.pipeline.book(), recv_ns);
             self.handle_venue_events();
-            self.trader.on_book(self.pipeline.book(), recv_ns, &mut PaperSink {
-                venue: &mut self.venue,
-                log: &mut self.rings.log,
-                stats: &mut self.stats,
-            });
+            self.trader.on_book(
+                self.pipeline.book(),
+                recv_ns,
+                &mut PaperSink {
+                    venue: &mut self.venue,
+                    log: &mut self.rings.log,
+                    stats: &mut self.stats,
+                },
+            );
             self.check_hold(recv_ns);
             if let Some(candidate) = self.pipeline.candidate(ts_ms, seq) {
                 self.decide(candidate, start);
             }
             if recv_ns >= self.next_market_ns {
-                self.next_market_ns = recv_ns + MARKET_SAMPLE_NS;
+                self.next_market_ns = next_tick(self.next_market_ns, recv_ns, MARKET_SAMPLE_NS);
                 if let Some(mid) = self.pipeline.book().mid() {
-                    self.to_supervisor(SupervisorEvent::Market {
+                    self.send_to_supervisor(SupervisorEvent::Market {
                         ts_ns: recv_ns,
                         mid: mid.to_f64(),
                     });
@@ -335,7 +349,7 @@ impl HotLoop {
         }
         self.handle_venue_events();
         if recv_ns >= self.next_publish_ns {
-            self.next_publish_ns = recv_ns + PUBLISH_NS;
+            self.next_publish_ns = next_tick(self.next_publish_ns, recv_ns, PUBLISH_NS);
             self.publish();
         }
         let end = self.clock.raw();
@@ -395,8 +409,10 @@ impl HotLoop {
             .record(TimedStage::Score, clock.delta_as_nanos(score_start, scored));
         self.stages
             .record(TimedStage::Gates, clock.delta_as_nanos(scored, decided));
-        self.stages
-            .record(TimedStage::Decision, clock.delta_as_nanos(frame_start, decided));
+        self.stages.record(
+            TimedStage::Decision,
+            clock.delta_as_nanos(frame_start, decided),
+        );
 
         let sample = Sample {
             ts_ns: self.now_ns,
@@ -501,7 +517,7 @@ impl HotLoop {
                     let route = trade.route.index();
                     self.stats.closed_trades[route] += 1;
                     self.stats.wins[route] += u64::from(trade.win());
-                    self.to_supervisor(SupervisorEvent::Trade(trade));
+                    self.send_to_supervisor(SupervisorEvent::Trade(trade));
                 }
             }
         }
@@ -509,7 +525,7 @@ impl HotLoop {
 
     /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies
     /// what it answered.
-    fn to_supervisor(&mut self, event: SupervisorEvent) {
+    fn send_to_supervisor(&mut self, event: SupervisorEvent) {
         if !self.rings.supervisor.push(event) {
             return;
         }
@@ -617,6 +633,8 @@ impl HotLoop {
         self.rings.stats.push(self.stats);
         let stages = std::mem::take(&mut self.stages);
         self.rings.latency.push(stages);
+        // The report counts the last pushes too.
+        self.refresh_stats();
         HotReport {
             stats: self.stats,
             stop,
@@ -624,5 +642,170 @@ impl HotLoop {
             resting_after_shutdown: self.venue.resting_orders(),
             open_position: self.venue.account().position,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::features::FEATURE_COUNT;
+    use crate::model::NativeModel;
+    use crate::model::synthetic::generate;
+    use crate::runtime::rings::ring;
+    use crate::runtime::source::{Pace, SimSource};
+    use crate::runtime::trader::TraderRules;
+    use feed::paper::PaperConfig;
+    use feed::sim::{MarketSim, Regime, SimConfig};
+    use feed::{Instrument, Symbol};
+
+    fn fx(text: &str) -> Fixed {
+        text.parse().unwrap()
+    }
+
+    fn btcusdt() -> Instrument {
+        Instrument {
+            tick_size: fx("0.1"),
+            qty_step: fx("0.001"),
+            min_qty: fx("0.001"),
+            max_qty: fx("1190"),
+            min_notional: fx("5"),
+            maker_fee_rate: fx("0.0002"),
+            taker_fee_rate: fx("0.00055"),
+        }
+    }
+
+    #[test]
+    fn routing_is_a_deterministic_share_of_signal_ids() {
+        let canary = |seed| {
+            (0..10_000_u64)
+                .filter(|&id| {
+                    route_of(SignalId(id), seed, RolloutMode::Canary, 0.1) == Route::Canary
+                })
+                .count()
+        };
+        assert_eq!(canary(1337), canary(1337));
+        assert_eq!(canary(1337), 1018);
+        assert_eq!(canary(7), 960);
+        assert_eq!(
+            route_of(SignalId(5), 1, RolloutMode::Disabled, 1.0),
+            Route::Active
+        );
+        assert_eq!(
+            route_of(SignalId(5), 1, RolloutMode::Full, 0.0),
+            Route::Canary
+        );
+    }
+
+    /// Every ring's consumer is held but never read: the hot thread runs through ten
+    /// simulated minutes anyway, dropping and counting what does not fit.
+    #[test]
+    fn a_stalled_cold_path_drops_and_counts_and_never_blocks_the_hot_thread() {
+        let minutes = 10;
+        let config = SimConfig {
+            duration_ms: minutes * 60_000 + 1000,
+            ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 3)
+        };
+        // The frames inside the run's ten minutes of market time.
+        let mut sim = MarketSim::new(config);
+        let (mut frames, mut first, mut buffer) = (0_u64, None, Vec::new());
+        // Counters are published once per 250 ms period a frame falls in after the first,
+        // and once more at shutdown: once per period that holds a frame.
+        let mut periods = std::collections::BTreeSet::new();
+        while let Some(frame) = sim.next_frame(&mut buffer) {
+            let first = *first.get_or_insert(frame.recv_ns);
+            if frame.recv_ns < first + minutes * 60_000_000_000 {
+                frames += 1;
+                periods.insert((frame.recv_ns - first) / PUBLISH_NS);
+            }
+        }
+
+        let capacity = 8;
+        let (stats, _stats_held) = ring(capacity);
+        let (latency, _latency_held) = ring(capacity);
+        let (_spare_held, latency_spare) = rtrb::RingBuffer::new(capacity);
+        let (supervisor, _supervisor_held) = ring(capacity);
+        let (shadow, _shadow_held) = ring(capacity);
+        let (parity, _parity_held) = ring(capacity);
+        let (log, _log_held) = ring(capacity);
+        let (_control_held, control) = rtrb::RingBuffer::new(capacity);
+        let (_models_held, models) = rtrb::RingBuffer::new(capacity);
+        let (retired, _retired_held) = ring(capacity);
+        let rings = HotRings {
+            stats,
+            latency,
+            latency_spare,
+            supervisor,
+            shadow,
+            parity,
+            log,
+            control,
+            models,
+            retired,
+        };
+        let model = ModelSwap {
+            route: Route::Active,
+            id: "synthetic".to_owned(),
+            scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
+            tau_entry: 0.5,
+            tau_hold: 0.4,
+        };
+        let trader = Trader::new(TraderRules {
+            entry_ttl_ns: 5_000_000_000,
+            max_reprices: 3,
+            max_hold_ns: 60_000_000_000,
+            hold_check_ns: 1_000_000_000,
+            take_profit: 0.001,
+            stop: 0.003,
+            tick: fx("0.1"),
+        });
+        let venue = PaperVenue::new(PaperConfig {
+            initial_balance: fx("10000"),
+            maker_fee_rate: fx("0.0002"),
+            latency_min_ns: 2_000_000,
+            latency_median_ns: 15_000_000,
+            latency_sigma: 0.5,
+            cancel_ahead_probability: 0.5,
+            seed: 7,
+        });
+        let pipeline = Pipeline::new(
+            &Config::default(),
+            Symbol::new("BTCUSDT").unwrap(),
+            btcusdt(),
+            0.5,
+        )
+        .unwrap();
+        let hot = HotLoop::new(
+            Source::Sim(Box::new(SimSource::new(config, Pace::AsFastAsPossible))),
+            pipeline,
+            venue,
+            trader,
+            model,
+            HotSettings {
+                leverage: 10.0,
+                rollout: RolloutMode::Disabled,
+                canary_fraction: 0.1,
+                rng_seed: 1337,
+                duration_ns: Some(minutes * 60_000_000_000),
+                busy_poll: true,
+            },
+            rings,
+            None,
+        );
+        let report = hot.run(&AtomicBool::new(false)).unwrap();
+        let stats = report.stats;
+        assert_eq!(report.stop, StopReason::Duration);
+        assert_eq!(stats.frames, frames);
+        // metrics, latency, trades, shadow, parity, log, retired.
+        let [metrics, latency, trades, shadow, parity, log, retired] = stats.ring_drops;
+        assert_eq!(metrics, periods.len() as u64 - capacity as u64);
+        assert_eq!(
+            latency, 0,
+            "histograms rotate only when a spare set is back"
+        );
+        assert!(trades > 0 && log > 0, "{stats:?}");
+        assert_eq!(shadow, stats.total_candidates() - capacity as u64);
+        assert_eq!(parity, shadow);
+        assert_eq!(retired, 0);
     }
 }

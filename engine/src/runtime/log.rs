@@ -39,7 +39,11 @@ pub struct LogError {
 }
 
 /// Writes the log ring to `path` until `done` is set and the ring is drained.
-pub fn run(path: &Path, mut records: Consumer<LogRecord>, done: &AtomicBool) -> Result<LogReport, LogError> {
+pub fn run(
+    path: &Path,
+    mut records: Consumer<LogRecord>,
+    done: &AtomicBool,
+) -> Result<LogReport, LogError> {
     let error = |source| LogError {
         path: path.to_path_buf(),
         source,
@@ -122,10 +126,18 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
             );
             match outcome {
                 Outcome::Placed { order } => {
-                    let _ = write!(line, "\"placed\",\"order\":{},\"qty\":\"{}\"}}", order.id.0, order.qty);
+                    let _ = write!(
+                        line,
+                        "\"placed\",\"order\":{},\"qty\":\"{}\"}}",
+                        order.id.0, order.qty
+                    );
                 }
                 Outcome::Rejected(rejection) => {
-                    let _ = write!(line, "\"rejected\",\"reason\":\"{}\"}}", rejection_label(rejection));
+                    let _ = write!(
+                        line,
+                        "\"rejected\",\"reason\":\"{}\"}}",
+                        rejection_label(rejection)
+                    );
                 }
                 Outcome::Halted => line.push_str("\"halted\"}"),
                 Outcome::EntryWorking => line.push_str("\"entry_working\"}"),
@@ -137,7 +149,11 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
             order,
             purpose,
         } => {
-            let _ = write!(line, "{{\"ts_ns\":{ts_ns},\"type\":\"place\",\"purpose\":\"{}\",", purpose.label());
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"place\",\"purpose\":\"{}\",",
+                purpose.label()
+            );
             order_fields(line, order);
             line.push('}');
         }

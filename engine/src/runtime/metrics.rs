@@ -318,12 +318,20 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         "gauge",
         "The rollout mode in force (value 1 on its label).",
     );
-    for mode in [RolloutMode::Disabled, RolloutMode::Canary, RolloutMode::Full] {
+    for mode in [
+        RolloutMode::Disabled,
+        RolloutMode::Canary,
+        RolloutMode::Full,
+    ] {
         let label = mode.label();
         let value = f64::from(u8::from(board.rollout == mode));
         out.sample("rollout_mode", &[("mode", label)], value);
     }
-    out.family("halted", "gauge", "1 while entries are halted for the reason.");
+    out.family(
+        "halted",
+        "gauge",
+        "1 while entries are halted for the reason.",
+    );
     for reason in [HaltReason::Precision, HaltReason::Volatility] {
         let value = f64::from(u8::from(stats.halts & reason.bit() != 0));
         out.sample("halted", &[("reason", reason.label())], value);
@@ -461,7 +469,11 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
     for (markout, horizon) in stats.markouts.iter().zip(["1s", "5s", "30s"]) {
         out.sample("markout_bps", &[("horizon", horizon)], markout.mean_bps());
     }
-    out.family("pnl_usd", "gauge", "PnL, USD: realized (before fees), fees, net, unrealized.");
+    out.family(
+        "pnl_usd",
+        "gauge",
+        "PnL, USD: realized (before fees), fees, net, unrealized.",
+    );
     out.sample("pnl_usd", &[("kind", "realized")], stats.realized_pnl);
     out.sample("pnl_usd", &[("kind", "fees")], stats.fees);
     out.sample("pnl_usd", &[("kind", "net")], stats.net_pnl());
@@ -507,7 +519,10 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
             };
             out.sample(
                 "stage_latency_ns",
-                &[("stage", stage.label()), ("quantile", &quantile.to_string())],
+                &[
+                    ("stage", stage.label()),
+                    ("quantile", &quantile.to_string()),
+                ],
                 value as f64,
             );
         }

@@ -224,7 +224,7 @@ pub fn run(
     // ONNX Runtime: required to score with it; for parity checks otherwise.
     let backend = config.ai_scorer.backend;
     let environment = match load_runtime(&spec.onnxruntime) {
-        Ok(environment) => Some(Arc::new(environment)),
+        Ok(environment) => Some(environment),
         Err(err) if backend == ScorerBackend::Native => {
             eprintln!("warning: {err}; parity checks are off");
             None
@@ -261,12 +261,20 @@ pub fn run(
     };
     let parity_checker = env.map(|env| active.parity_checker(env)).transpose()?;
 
-    let mut board = Board::new(active.info.id.clone(), active_swap.scorer.backend(), rollout);
-    board.tau_entry.insert(active.info.id.clone(), active.info.thresholds.tau_entry);
+    let mut board = Board::new(
+        active.info.id.clone(),
+        active_swap.scorer.backend(),
+        rollout,
+    );
+    board
+        .tau_entry
+        .insert(active.info.id.clone(), active.info.thresholds.tau_entry);
     if let Some(model) = &shadow {
         board.shadow_id = Some(model.info.id.clone());
         let taus = models::shadow_thresholds(&model.info, &config.ai_scorer.shadow);
-        board.tau_entry.insert(model.info.id.clone(), f64::from(taus.0));
+        board
+            .tau_entry
+            .insert(model.info.id.clone(), f64::from(taus.0));
     }
     board.model_loads = 1 + u64::from(canary_swap.is_some());
     board.model_load_failures = load_failures;
@@ -279,7 +287,10 @@ pub fn run(
     };
     let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
     let venue = PaperVenue::new(PaperConfig {
-        initial_balance: fixed("paper.initial_balance_usd", config.paper.initial_balance_usd)?,
+        initial_balance: fixed(
+            "paper.initial_balance_usd",
+            config.paper.initial_balance_usd,
+        )?,
         maker_fee_rate: spec.instrument.maker_fee_rate,
         latency_min_ns: nanos(config.paper.latency_min.get()),
         latency_median_ns: nanos(config.paper.latency_median.get()),
@@ -302,20 +313,20 @@ pub fn run(
             seed,
             start_ms,
             start_price,
-        } => Source::Sim(SimSource::new(
+        } => Source::Sim(Box::new(SimSource::new(
             SimConfig {
                 symbol: spec.symbol,
                 tick_size: spec.instrument.tick_size,
                 qty_step: spec.instrument.qty_step,
                 start_price: *start_price,
-                duration_ms: spec
-                    .duration
-                    .map_or(365 * 86_400_000, |duration| duration.as_millis() as u64 + 1000),
+                duration_ms: spec.duration.map_or(365 * 86_400_000, |duration| {
+                    duration.as_millis() as u64 + 1000
+                }),
                 ..SimConfig::btcusdt(*regime, *start_ms, *seed)
             },
             spec.pace,
-        )),
-        FeedSpec::Replay { dir } => Source::Replay(ReplaySource::open(dir, spec.pace)?),
+        ))),
+        FeedSpec::Replay { dir } => Source::Replay(Box::new(ReplaySource::open(dir, spec.pace)?)),
     };
 
     // Rings.
@@ -357,10 +368,7 @@ pub fn run(
         addr: spec.metrics_addr,
         message: err.to_string(),
     })?;
-    let metrics_addr = server
-        .server_addr()
-        .to_ip()
-        .unwrap_or(spec.metrics_addr);
+    let metrics_addr = server.server_addr().to_ip().unwrap_or(spec.metrics_addr);
     let started = Started {
         metrics_url: format!("http://{metrics_addr}/metrics"),
         active_id: active.info.id.clone(),

@@ -43,7 +43,9 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
     /// The slot is empty.
-    #[error("the registry {registry} has no {slot} model (toolkit promote --to {slot} puts one there)")]
+    #[error(
+        "the registry {registry} has no {slot} model (toolkit promote --to {slot} puts one there)"
+    )]
     EmptySlot {
         /// The registry.
         registry: PathBuf,
@@ -70,7 +72,9 @@ pub enum ModelLoadError {
         source: ModelError,
     },
     /// The model was trained on another feature schema.
-    #[error("model {id} was trained on feature schema {found}; the engine's is {FEATURE_SCHEMA_HASH}")]
+    #[error(
+        "model {id} was trained on feature schema {found}; the engine's is {FEATURE_SCHEMA_HASH}"
+    )]
     Schema {
         /// Model id.
         id: String,
@@ -86,7 +90,9 @@ pub enum ModelLoadError {
         found: usize,
     },
     /// Thresholds out of range or out of order.
-    #[error("model {id}: thresholds tau_entry {tau_entry} and tau_hold {tau_hold} must lie in [0, 1] with tau_hold <= tau_entry")]
+    #[error(
+        "model {id}: thresholds tau_entry {tau_entry} and tau_hold {tau_hold} must lie in [0, 1] with tau_hold <= tau_entry"
+    )]
     Thresholds {
         /// Model id.
         id: String,
@@ -96,7 +102,9 @@ pub enum ModelLoadError {
         tau_hold: f64,
     },
     /// The two backends disagree.
-    #[error("model {id}: ONNX Runtime and the native evaluator disagree on {mismatches} of {rows} rows (max difference {max_difference:e})")]
+    #[error(
+        "model {id}: ONNX Runtime and the native evaluator disagree on {mismatches} of {rows} rows (max difference {max_difference:e})"
+    )]
     Parity {
         /// Model id.
         id: String,
@@ -149,7 +157,10 @@ impl CheckedModel {
     }
 
     /// A parity checker of the model's two backends.
-    pub fn parity_checker(&self, environment: &Environment) -> Result<ParityChecker, ModelLoadError> {
+    pub fn parity_checker(
+        &self,
+        environment: &Environment,
+    ) -> Result<ParityChecker, ModelLoadError> {
         Ok(ParityChecker::new(
             self.native(),
             self.ort(environment)?,
@@ -197,7 +208,10 @@ pub fn load_slot(
 }
 
 /// Reads and checks the model in `dir` (model.json and model.onnx).
-pub fn load_model(dir: &Path, environment: Option<&Environment>) -> Result<CheckedModel, ModelLoadError> {
+pub fn load_model(
+    dir: &Path,
+    environment: Option<&Environment>,
+) -> Result<CheckedModel, ModelLoadError> {
     let info = ModelInfo::read(dir)?;
     if info.schema_hash != FEATURE_SCHEMA_HASH {
         return Err(ModelLoadError::Schema {
@@ -206,7 +220,10 @@ pub fn load_model(dir: &Path, environment: Option<&Environment>) -> Result<Check
         });
     }
     let (tau_entry, tau_hold) = (info.thresholds.tau_entry, info.thresholds.tau_hold);
-    if !((0.0..=1.0).contains(&tau_entry) && (0.0..=1.0).contains(&tau_hold) && tau_hold <= tau_entry) {
+    if !((0.0..=1.0).contains(&tau_entry)
+        && (0.0..=1.0).contains(&tau_hold)
+        && tau_hold <= tau_entry)
+    {
         return Err(ModelLoadError::Thresholds {
             id: info.id,
             tau_entry,
@@ -253,7 +270,10 @@ pub fn load_model(dir: &Path, environment: Option<&Environment>) -> Result<Check
 /// The thresholds a shadow (or canary) model uses: its metadata's, or the configured ones.
 pub fn shadow_thresholds(info: &ModelInfo, shadow: &Shadow) -> (f32, f32) {
     if shadow.use_threshold_from_meta {
-        (info.thresholds.tau_entry as f32, info.thresholds.tau_hold as f32)
+        (
+            info.thresholds.tau_entry as f32,
+            info.thresholds.tau_hold as f32,
+        )
     } else {
         (shadow.tau_entry as f32, shadow.tau_hold as f32)
     }
@@ -330,7 +350,10 @@ pub fn run_registry(mut inputs: RegistryInputs) {
                 && let Some((_, native, (tau_entry, _))) = shadow.as_mut()
             {
                 let score = native.predict(&sample.features);
-                inputs.board.lock().record_shadow_score(score, score >= *tau_entry);
+                inputs
+                    .board
+                    .lock()
+                    .record_shadow_score(score, score >= *tau_entry);
             }
         }
         while !pending.is_empty() {
@@ -348,14 +371,23 @@ pub fn run_registry(mut inputs: RegistryInputs) {
         if Instant::now() >= next_watch {
             next_watch = Instant::now() + WATCH_INTERVAL;
             watch_active(&inputs, environment, &mut active_id, &mut pending);
-            watch_shadow(&inputs, environment, &mut shadow_slot, &mut shadow, &mut pending);
+            watch_shadow(
+                &inputs,
+                environment,
+                &mut shadow_slot,
+                &mut shadow,
+                &mut pending,
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 fn refuse(board: &SharedBoard, slot: Slot, err: &ModelLoadError) {
-    eprintln!("registry: {} model refused, the running one is kept: {err}", slot.name());
+    eprintln!(
+        "registry: {} model refused, the running one is kept: {err}",
+        slot.name()
+    );
     board.lock().model_load_failures += 1;
 }
 
@@ -380,8 +412,16 @@ fn watch_active(
             model.info.thresholds.tau_entry as f32,
             model.info.thresholds.tau_hold as f32,
         );
-        let swap = swap(&model, Route::Active, thresholds, inputs.backend, environment)?;
-        let checker = environment.map(|environment| model.parity_checker(environment)).transpose()?;
+        let swap = swap(
+            &model,
+            Route::Active,
+            thresholds,
+            inputs.backend,
+            environment,
+        )?;
+        let checker = environment
+            .map(|environment| model.parity_checker(environment))
+            .transpose()?;
         Ok((model, swap, checker))
     });
     match loaded {
@@ -392,7 +432,9 @@ fn watch_active(
             }
             let mut board = inputs.board.lock();
             board.active_id = model.info.id.clone();
-            board.tau_entry.insert(model.info.id.clone(), model.info.thresholds.tau_entry);
+            board
+                .tau_entry
+                .insert(model.info.id.clone(), model.info.thresholds.tau_entry);
             pending.push(swap);
         }
         Err(err) => refuse(&inputs.board, Slot::Active, &err),
@@ -427,7 +469,9 @@ fn watch_shadow(
             eprintln!("registry: shadow model {} loaded", model.id());
             let mut board = inputs.board.lock();
             board.shadow_id = Some(model.info.id.clone());
-            board.tau_entry.insert(model.info.id.clone(), f64::from(taus.0));
+            board
+                .tau_entry
+                .insert(model.info.id.clone(), f64::from(taus.0));
             *shadow = Some((model.info.id.clone(), model.native(), taus));
             pending.extend(canary);
         }

@@ -49,9 +49,9 @@ pub enum SourceError {
 /// A source of frames.
 pub enum Source {
     /// The market simulator.
-    Sim(SimSource),
+    Sim(Box<SimSource>),
     /// A journal.
-    Replay(ReplaySource),
+    Replay(Box<ReplaySource>),
 }
 
 impl Source {
@@ -114,9 +114,7 @@ impl SimSource {
                 None => return Poll::End,
             },
         };
-        if self.pace == Pace::RealTime
-            && self.anchor.wall_of(monotonic_ns(&self.clock)) < recv_ns
-        {
+        if self.pace == Pace::RealTime && self.anchor.wall_of(monotonic_ns(&self.clock)) < recv_ns {
             self.pending = Some(recv_ns);
             return Poll::Idle;
         }

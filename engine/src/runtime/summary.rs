@@ -180,7 +180,11 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
     let _ = writeln!(
         out,
         "\nlatency ({}hot thread):",
-        if report.hot_pinned { "pinned " } else { "unpinned " }
+        if report.hot_pinned {
+            "pinned "
+        } else {
+            "unpinned "
+        }
     );
     out.push_str(&latency_table(&report.metrics.latency, budget));
     out

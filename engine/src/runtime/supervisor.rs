@@ -145,7 +145,12 @@ impl Supervisor {
         board.realized_vol_bps = self.realized_vol_bps();
     }
 
-    fn on_trade(&mut self, trade: &ClosedTrade, board: &SharedBoard, send: &mut impl FnMut(Control)) {
+    fn on_trade(
+        &mut self,
+        trade: &ClosedTrade,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
         let window = &mut self.windows[trade.route.index()];
         if window.len() == self.rules.window {
             window.pop_front();
@@ -192,7 +197,13 @@ impl Supervisor {
         }
     }
 
-    fn on_mid(&mut self, ts_ns: u64, mid: f64, board: &SharedBoard, send: &mut impl FnMut(Control)) {
+    fn on_mid(
+        &mut self,
+        ts_ns: u64,
+        mid: f64,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
         let ts_ms = ts_ns / 1_000_000;
         if self.halts & HaltReason::Precision.bit() != 0 && ts_ns >= self.precision_until_ns {
             self.halts &= !HaltReason::Precision.bit();
@@ -200,7 +211,9 @@ impl Supervisor {
                 window.clear();
             }
             send(Control::Resume(HaltReason::Precision));
-            board.lock().mode_switch(ts_ms, "resume", "precision".to_owned());
+            board
+                .lock()
+                .mode_switch(ts_ms, "resume", "precision".to_owned());
         }
         if let Some(until) = self.cooldown_until_ns
             && ts_ns >= until
@@ -209,13 +222,15 @@ impl Supervisor {
             if self.rules.rollout != RolloutMode::Disabled {
                 self.rollout = self.rules.rollout;
                 send(Control::Rollout(self.rollout));
-                board
-                    .lock()
-                    .mode_switch(ts_ms, "rollout", format!("{} after cooldown", self.rollout.label()));
+                board.lock().mode_switch(
+                    ts_ms,
+                    "rollout",
+                    format!("{} after cooldown", self.rollout.label()),
+                );
             }
         }
 
-        if !(mid > 0.0) {
+        if mid.is_nan() || mid <= 0.0 {
             return;
         }
         let squared = self
@@ -252,7 +267,9 @@ impl Supervisor {
                 self.halts &= !HaltReason::Volatility.bit();
                 self.calm_since_ns = None;
                 send(Control::Resume(HaltReason::Volatility));
-                board.lock().mode_switch(ts_ms, "resume", "volatility".to_owned());
+                board
+                    .lock()
+                    .mode_switch(ts_ms, "resume", "volatility".to_owned());
             }
         }
     }

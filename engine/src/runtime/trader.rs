@@ -256,7 +256,7 @@ impl Trader {
         sink: &mut impl OrderSink,
     ) {
         // A NaN score (a failed backend) exits too: no score, no reason to hold.
-        if !(score >= tau_hold) {
+        if score.is_nan() || score < tau_hold {
             self.begin_exit(ExitReason::Score, book, now_ns, sink);
         }
     }
@@ -409,7 +409,12 @@ impl Trader {
         }
     }
 
-    fn on_fill(&mut self, fill: &Fill, now_ns: u64, sink: &mut impl OrderSink) -> Option<ClosedTrade> {
+    fn on_fill(
+        &mut self,
+        fill: &Fill,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) -> Option<ClosedTrade> {
         let mut route = Route::Active;
         if let Some(side) = self.entry_side(fill.id) {
             let index = side_index(side);
@@ -425,7 +430,13 @@ impl Trader {
                 self.entries[index] = None;
             }
             // The other side's entry would now reduce the position: not what it was for.
-            self.cancel_entry(side.opposite(), CancelReason::Superseded, AfterCancel::Forget, now_ns, sink);
+            self.cancel_entry(
+                side.opposite(),
+                CancelReason::Superseded,
+                AfterCancel::Forget,
+                now_ns,
+                sink,
+            );
         } else if let Some(exit) = self.exit.as_mut()
             && exit.order.id == fill.id
         {
@@ -494,13 +505,25 @@ impl Trader {
         };
     }
 
-    fn begin_exit(&mut self, reason: ExitReason, book: &OrderBook, now_ns: u64, sink: &mut impl OrderSink) {
+    fn begin_exit(
+        &mut self,
+        reason: ExitReason,
+        book: &OrderBook,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) {
         if self.position.is_zero() || self.exiting.is_some() {
             return;
         }
         self.exiting = Some(reason);
         for side in [Side::Buy, Side::Sell] {
-            self.cancel_entry(side, CancelReason::Superseded, AfterCancel::Forget, now_ns, sink);
+            self.cancel_entry(
+                side,
+                CancelReason::Superseded,
+                AfterCancel::Forget,
+                now_ns,
+                sink,
+            );
         }
         self.cancel_exit(CancelReason::Replace, now_ns, sink);
         self.manage_position(book, now_ns, sink);

@@ -44,8 +44,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::label::{TRAINING_SIDECAR, TrainingSidecar, sha256_hex};
-use engine::cli::OnnxRuntimeArg;
 use crate::table::{self, Table};
+use engine::cli::OnnxRuntimeArg;
 
 pub(crate) use metrics::Metrics;
 

@@ -1,0 +1,347 @@
+//! The engine end to end: paper trading on a simulated session with its metrics and log,
+//! replay determinism, a cold path that stalls, and `/metrics` served over loopback while it
+//! runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use engine::config::Config;
+use engine::model::registry::{Slot, Thresholds};
+use engine::model::synthetic::promote_synthetic;
+use engine::runtime::source::Pace;
+use engine::runtime::{FeedSpec, RunReport, RunSpec, run};
+use feed::journal::{ClockAnchor, JournalOptions, JournalWriter, StreamId};
+use feed::sim::{MarketSim, Regime, SimConfig};
+use feed::{Fixed, Symbol};
+
+const START_MS: u64 = 1_767_225_600_000;
+
+/// A configuration whose registry holds the synthetic model (tau_entry 0.5, tau_hold 0.4).
+fn config(dir: &Path) -> Config {
+    let registry = dir.join("registry");
+    let thresholds = Thresholds {
+        tau_entry: 0.5,
+        tau_hold: 0.4,
+    };
+    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
+    let mut config = Config::default();
+    config.paths.registry = registry;
+    config
+}
+
+fn spec(config: Config, feed: FeedSpec, pace: Pace, minutes: u64, out: PathBuf) -> RunSpec {
+    RunSpec {
+        config,
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        instrument: tests::shipped_instrument("BTCUSDT"),
+        feed,
+        pace,
+        duration: Some(Duration::from_secs(minutes * 60)),
+        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        out_dir: out,
+        onnxruntime: tests::onnxruntime_library(),
+    }
+}
+
+fn sim(regime: Regime) -> FeedSpec {
+    FeedSpec::Sim {
+        regime,
+        seed: 5,
+        start_ms: START_MS,
+        start_price: Fixed::from_int(60_000).unwrap(),
+    }
+}
+
+fn run_to_end(spec: RunSpec) -> RunReport {
+    run(spec, Arc::new(AtomicBool::new(false)), |_| {}).unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn log_lines(report: &RunReport) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(&report.log.path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Samples of a Prometheus exposition: `name{labels}` to value.
+fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let lines = text.lines().map(|line| Ok(line.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    scrape
+        .samples
+        .into_iter()
+        .map(|sample| {
+            let mut labels: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            labels.sort();
+            let value = match sample.value {
+                prometheus_parse::Value::Counter(value)
+                | prometheus_parse::Value::Gauge(value)
+                | prometheus_parse::Value::Untyped(value) => value,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.last().map_or(0.0, |bucket| bucket.count)
+                }
+                prometheus_parse::Value::Summary(_) => f64::NAN,
+            };
+            (format!("{}{{{}}}", sample.metric, labels.join(",")), value)
+        })
+        .collect()
+}
+
+#[test]
+fn a_simulated_session_trades_fills_and_reports_it_in_its_log_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let report = run_to_end(spec(
+        config(dir.path()),
+        sim(Regime::HighVol),
+        Pace::AsFastAsPossible,
+        20,
+        out.clone(),
+    ));
+    let stats = report.hot.stats;
+    eprintln!(
+        "{}",
+        engine::runtime::summary::format(&report, &Config::default().engine.latency_budget_ns)
+    );
+
+    // It traded.
+    assert!(stats.frames > 10_000, "{stats:?}");
+    assert!(stats.total_candidates() > 50, "{stats:?}");
+    assert!(stats.entries > 0 && stats.fills > 0, "{stats:?}");
+    assert!(stats.closed_trades[0] > 0, "{stats:?}");
+    assert_eq!(stats.decode_errors, [0; 5]);
+    assert_eq!(stats.ring_drops, [0; 7]);
+
+    // The log holds every decision, order and fill the counters counted.
+    let lines = log_lines(&report);
+    let count = |kind: &str| lines.iter().filter(|line| line["type"] == kind).count() as u64;
+    assert_eq!(count("decision"), stats.total_candidates());
+    assert_eq!(count("fill"), stats.fills);
+    assert_eq!(count("place"), stats.orders);
+    assert_eq!(count("cancel"), stats.cancels);
+    assert_eq!(count("rejected"), stats.venue_rejects);
+    assert_eq!(report.log.records, lines.len() as u64);
+    let entries = lines
+        .iter()
+        .filter(|line| line["purpose"] == "entry")
+        .count() as u64;
+    assert_eq!(entries, stats.entries);
+
+    // Every order ended: filled, cancelled or refused; nothing rests at the venue.
+    let placed: BTreeSet<u64> = lines
+        .iter()
+        .filter(|line| line["type"] == "place")
+        .map(|line| line["id"].as_u64().unwrap())
+        .collect();
+    let ended: BTreeSet<u64> = lines
+        .iter()
+        .filter(|line| {
+            line["type"] == "cancelled"
+                || line["type"] == "rejected"
+                || (line["type"] == "fill" && line["leaves_qty"] == "0")
+        })
+        .map(|line| line["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(placed, ended);
+    assert_eq!(report.hot.resting_after_shutdown, 0);
+    // Post-only and reduce-only by construction: entries never reduce, exits always do.
+    for line in lines.iter().filter(|line| line["type"] == "place") {
+        let exit = line["purpose"] != "entry" && line["purpose"] != "reprice";
+        assert_eq!(line["reduce_only"], exit, "{line}");
+    }
+
+    // The final exposition, as written next to the log, says the same.
+    let text = std::fs::read_to_string(out.join("metrics.prom")).unwrap();
+    let metrics = parse_metrics(&text);
+    let metric = |key: &str| *metrics.get(key).unwrap_or_else(|| panic!("{key} missing"));
+    assert_eq!(metric("fills_total{}"), stats.fills as f64);
+    assert_eq!(metric("orders_total{}"), stats.orders as f64);
+    assert_eq!(metric("entries_total{}"), stats.entries as f64);
+    assert_eq!(
+        metric("candidates_total{route=active}"),
+        stats.candidates[0] as f64
+    );
+    assert_eq!(metric("candidates_total{route=canary}"), 0.0);
+    assert_eq!(
+        metric("closed_trades_total{route=active}"),
+        stats.closed_trades[0] as f64
+    );
+    assert_eq!(metric("fill_rate{}"), stats.fill_rate());
+    assert_eq!(
+        metric("feed_messages_total{topic=orderbook}"),
+        stats.decoded[0] as f64
+    );
+    assert_eq!(metric("model_active_id{backend=onnx,id=synthetic-42}"), 1.0);
+    assert_eq!(metric("model_shadow_id{id=}"), 0.0);
+    assert_eq!(metric("tau_entry_current{model=synthetic-42}"), 0.5);
+    assert_eq!(metric("winrate_canary{}"), 0.0);
+    assert_eq!(metric("sample_canary{}"), 0.0);
+    assert_eq!(metric("shadow_signals_evaluated_total{}"), 0.0);
+    assert_eq!(metric("shadow_signals_approved_total{}"), 0.0);
+    assert_eq!(metric("rollback_total{}"), 0.0);
+    assert_eq!(metric("onnx_parity_fail_total{}"), 0.0);
+    assert_eq!(
+        metric("parity_rows_compared_total{}"),
+        stats.candidates[0] as f64
+    );
+    assert_eq!(
+        metric("mode_switch_total{}"),
+        report.board.mode_switch_total as f64
+    );
+    assert_eq!(metric("winrate_baseline_active{}"), report.board.winrate[0]);
+    assert!(metric("stage_latency_ns{quantile=0.5,stage=decode}") > 0.0);
+    assert!(text.contains("shadow_score_distribution_bucket{split=\"online\",le=\"+Inf\"} 0"));
+}
+
+/// Writes `minutes` of the simulator into a journal, as `toolkit synth` does.
+fn journal(dir: &Path, regime: Regime, minutes: u64) {
+    let config = SimConfig {
+        duration_ms: minutes * 60_000,
+        ..SimConfig::btcusdt(regime, START_MS, 9)
+    };
+    let anchor = ClockAnchor {
+        mono_ns: 1_000_000_000,
+        wall_ns: START_MS * 1_000_000,
+    };
+    let (mut writer, _) =
+        JournalWriter::open(dir, JournalOptions::with_segment_mib(16), anchor).unwrap();
+    let (mut sim, mut frame) = (MarketSim::new(config), Vec::new());
+    while let Some(produced) = sim.next_frame(&mut frame) {
+        let mono_ns = anchor.mono_ns + (produced.recv_ns - anchor.wall_ns);
+        writer
+            .append(mono_ns, StreamId::PUBLIC_LINEAR, &frame)
+            .unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+#[test]
+fn replaying_a_journal_twice_makes_the_same_decisions_and_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_dir = dir.path().join("journal");
+    journal(&journal_dir, Regime::HighVol, 15);
+    let config = config(dir.path());
+    let replay = |name: &str| {
+        run_to_end(spec(
+            config.clone(),
+            FeedSpec::Replay {
+                dir: journal_dir.clone(),
+            },
+            Pace::AsFastAsPossible,
+            60,
+            dir.path().join(name),
+        ))
+    };
+    let (first, second) = (replay("first"), replay("second"));
+    assert!(first.hot.stats.fills > 0, "{:?}", first.hot.stats);
+    assert_eq!(first.log.sha256, second.log.sha256);
+    assert_eq!(first.log.records, second.log.records);
+    assert_eq!(
+        std::fs::read(&first.log.path).unwrap(),
+        std::fs::read(&second.log.path).unwrap()
+    );
+    assert_eq!(first.hot.stats.fills, second.hot.stats.fills);
+    assert_eq!(first.hot.stats.balance, second.hot.stats.balance);
+}
+
+fn scrape(addr: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+#[test]
+fn metrics_are_served_over_loopback_while_the_engine_runs_and_a_stop_shuts_it_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(
+        config(dir.path()),
+        sim(Regime::HighVol),
+        Pace::RealTime,
+        60,
+        dir.path().join("run"),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (url_sender, url) = std::sync::mpsc::channel();
+    let engine = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || {
+            run(spec, stop, |started| {
+                url_sender.send(started.metrics_url.clone()).unwrap();
+            })
+        }
+    });
+    let url = url.recv_timeout(Duration::from_secs(60)).unwrap();
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    // Let some market time pass, then scrape until the feed has been counted.
+    let mut metrics = BTreeMap::new();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let response = scrape(&addr).unwrap();
+        assert!(response.starts_with("HTTP/1.0 200 OK"), "{response}");
+        let body = response.split("\r\n\r\n").nth(1).unwrap();
+        metrics = parse_metrics(body);
+        if metrics["feed_frames_total{}"] > 0.0 {
+            break;
+        }
+    }
+    for name in [
+        "winrate_baseline_active{}",
+        "winrate_canary{}",
+        "sample_canary{}",
+        "onnx_parity_fail_total{}",
+        "model_active_id{backend=onnx,id=synthetic-42}",
+        "model_shadow_id{id=}",
+        "shadow_signals_evaluated_total{}",
+        "shadow_signals_approved_total{}",
+        "shadow_score_distribution{split=online}",
+        "tau_entry_current{model=synthetic-42}",
+        "mode_switch_total{}",
+        "rollback_total{}",
+        "ring_drops_total{ring=log}",
+        "stage_latency_ns{quantile=0.99,stage=decision}",
+        "pnl_usd{kind=net}",
+        "markout_bps{horizon=5s}",
+        "candidate_rejections_total{reason=liquidity_by_side}",
+        "book_resyncs_total{}",
+    ] {
+        assert!(
+            metrics.contains_key(name),
+            "{name} missing from {metrics:?}"
+        );
+    }
+    assert!(metrics["feed_frames_total{}"] > 0.0, "{metrics:?}");
+    let not_found = scrape(&addr).map(|_| ()).and_then(|()| {
+        let mut stream = TcpStream::connect(&addr)?;
+        stream.write_all(b"GET /other HTTP/1.0\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    });
+    assert!(not_found.unwrap().starts_with("HTTP/1.0 404"));
+
+    stop.store(true, Ordering::Relaxed);
+    let report = engine.join().unwrap().unwrap();
+    assert_eq!(report.hot.stop, engine::runtime::hot::StopReason::Signal);
+    assert_eq!(report.hot.resting_after_shutdown, 0);
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "the endpoint closes with the run"
+    );
+}
