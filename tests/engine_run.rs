@@ -1,6 +1,7 @@
 //! The engine end to end: paper trading on a simulated session with its metrics and log,
 //! replay determinism, a cold path that stalls, and `/metrics` served over loopback while it
 //! runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
