@@ -220,3 +220,77 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::rings::{Purpose, Route};
+    use crate::signals::SignalId;
+    use feed::paper::{Fill, OrderId, RejectReason};
+    use feed::{Fixed, Side};
+
+    fn line(record: &LogRecord) -> String {
+        let mut line = String::new();
+        format_record(record, &mut line);
+        line
+    }
+
+    #[test]
+    fn records_are_one_json_object_each() {
+        let order = OrderRequest {
+            id: OrderId(7),
+            side: Side::Sell,
+            price: "60000.1".parse().unwrap(),
+            qty: "0.333".parse().unwrap(),
+            reduce_only: false,
+        };
+        let decision = LogRecord::Decision {
+            ts_ns: 5,
+            signal: SignalId(21),
+            side: Side::Sell,
+            price: order.price,
+            score: 0.75,
+            route: Route::Canary,
+            outcome: Outcome::Placed { order },
+        };
+        assert_eq!(
+            line(&decision),
+            "{\"ts_ns\":5,\"type\":\"decision\",\"signal\":21,\"side\":\"Sell\",\"price\":\"60000.1\",\
+             \"score\":0.75,\"route\":\"canary\",\"outcome\":\"placed\",\"order\":7,\"qty\":\"0.333\"}"
+        );
+        let place = LogRecord::Place {
+            ts_ns: 5,
+            order,
+            purpose: Purpose::Entry,
+        };
+        assert_eq!(
+            line(&place),
+            "{\"ts_ns\":5,\"type\":\"place\",\"purpose\":\"entry\",\"id\":7,\"side\":\"Sell\",\
+             \"price\":\"60000.1\",\"qty\":\"0.333\",\"reduce_only\":false}"
+        );
+        let fill = LogRecord::Venue(VenueEvent::Filled(Fill {
+            id: OrderId(7),
+            side: Side::Sell,
+            price: order.price,
+            qty: order.qty,
+            leaves_qty: Fixed::ZERO,
+            fee: "3.99".parse().unwrap(),
+            realized: Fixed::ZERO,
+            ts_ns: 9,
+        }));
+        assert_eq!(
+            line(&fill),
+            "{\"ts_ns\":9,\"type\":\"fill\",\"id\":7,\"side\":\"Sell\",\"price\":\"60000.1\",\
+             \"qty\":\"0.333\",\"leaves_qty\":\"0\",\"fee\":\"3.99\",\"realized\":\"0\"}"
+        );
+        let rejected = LogRecord::Venue(VenueEvent::Rejected {
+            id: OrderId(7),
+            reason: RejectReason::PostOnlyWillTakeLiquidity,
+            ts_ns: 9,
+        });
+        for record in [decision, place, fill, rejected] {
+            let parsed: serde_json::Value = serde_json::from_str(&line(&record)).unwrap();
+            assert!(parsed["ts_ns"].is_u64());
+        }
+    }
+}

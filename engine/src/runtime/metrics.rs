@@ -565,3 +565,46 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
     );
     out.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_escape_their_label_values_and_spell_special_values_as_prometheus_does() {
+        let mut out = Exposition(String::new());
+        out.family("x_total", "counter", "An example.");
+        out.sample("x_total", &[("id", "a\"b\\c\nd"), ("k", "v")], 3.0);
+        out.sample("x_total", &[], 0.25);
+        out.sample("x_total", &[], f64::INFINITY);
+        out.sample("x_total", &[], f64::NAN);
+        assert_eq!(
+            out.0,
+            "# HELP x_total An example.\n# TYPE x_total counter\n\
+             x_total{id=\"a\\\"b\\\\c\\nd\",k=\"v\"} 3\nx_total 0.25\nx_total +Inf\nx_total NaN\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_run_renders_every_family_once() {
+        let board = Board::new("m1".to_owned(), "native", RolloutMode::Disabled);
+        let text = render(
+            &HotStats::default(),
+            &StageHistograms::new(),
+            &board,
+            Resident::default(),
+        );
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .map(|line| line.split(' ').next().unwrap_or_default())
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = families.iter().copied().collect();
+        assert_eq!(families.len(), unique.len());
+        assert_eq!(families.len(), 42);
+        assert!(text.contains("\nwinrate_canary 0\n"));
+        assert!(text.contains("\nsample_canary 0\n"));
+        assert!(text.contains("\nmodel_active_id{id=\"m1\",backend=\"native\"} 1\n"));
+        assert!(text.contains("\nstage_latency_ns{stage=\"decision\",quantile=\"0.99\"} 0\n"));
+    }
+}

@@ -324,3 +324,133 @@ pub fn run(mut supervisor: Supervisor, mut inputs: SupervisorInputs) {
         eprintln!("supervisor: {dropped_controls} control messages dropped (control ring full)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::board::Board;
+    use feed::{Fixed, Side};
+
+    const S: u64 = 1_000_000_000;
+
+    fn rules() -> SupervisorRules {
+        SupervisorRules {
+            window: 4,
+            floor: 0.5,
+            precision_resume_ns: 60 * S,
+            vol_enabled: true,
+            vol_window_ns: 10 * S,
+            vol_max_bps: 20.0,
+            vol_resume_ns: 5 * S,
+            rollout: RolloutMode::Canary,
+            winrate_delta: 0.2,
+            min_samples: 3,
+            cooldown_ns: 100 * S,
+        }
+    }
+
+    fn trade(ts_s: u64, route: Route, pnl: f64) -> SupervisorEvent {
+        SupervisorEvent::Trade(ClosedTrade {
+            ts_ns: ts_s * S,
+            route,
+            side: Side::Buy,
+            qty: Fixed::ONE,
+            pnl,
+        })
+    }
+
+    fn mid(ts_ms: u64, mid: f64) -> SupervisorEvent {
+        SupervisorEvent::Market {
+            ts_ns: ts_ms * 1_000_000,
+            mid,
+        }
+    }
+
+    fn feed(
+        supervisor: &mut Supervisor,
+        board: &SharedBoard,
+        events: &[SupervisorEvent],
+    ) -> Vec<Control> {
+        let mut sent = Vec::new();
+        for event in events {
+            supervisor.on_event(event, board, &mut |control| sent.push(control));
+        }
+        sent
+    }
+
+    fn board() -> SharedBoard {
+        SharedBoard::new(Board::new("m".to_owned(), "native", RolloutMode::Canary))
+    }
+
+    #[test]
+    fn a_full_window_under_the_floor_halts_and_the_halt_lifts_after_its_time() {
+        let (mut supervisor, board) = (Supervisor::new(rules()), board());
+        let active = |ts, pnl| trade(ts, Route::Active, pnl);
+        // Three trades are not a full window; the fourth makes 1 win in 4 = 0.25 < 0.5.
+        let sent = feed(
+            &mut supervisor,
+            &board,
+            &[active(1, 5.0), active(2, -1.0), active(3, -1.0)],
+        );
+        assert_eq!(sent, []);
+        let sent = feed(&mut supervisor, &board, &[active(4, -2.0)]);
+        assert_eq!(sent, [Control::Halt(HaltReason::Precision)]);
+        assert_eq!(board.lock().winrate[0], 0.25);
+        assert_eq!(feed(&mut supervisor, &board, &[mid(63_999, 100.0)]), []);
+        let sent = feed(&mut supervisor, &board, &[mid(64_000, 100.0)]);
+        assert_eq!(sent, [Control::Resume(HaltReason::Precision)]);
+        let board = board.lock();
+        assert_eq!((board.winrate[0], board.window_samples[0]), (0.0, 0));
+        assert_eq!(board.mode_switch_total, 2);
+        assert_eq!(board.halts, 0);
+    }
+
+    #[test]
+    fn volatility_over_the_limit_halts_until_it_has_been_calm_long_enough() {
+        let (mut supervisor, board) = (Supervisor::new(rules()), board());
+        // A 0.3 % jump: ln(1.003) = 29.96 bps of realized volatility.
+        let sent = feed(&mut supervisor, &board, &[mid(0, 100.0), mid(100, 100.3)]);
+        assert_eq!(sent, [Control::Halt(HaltReason::Volatility)]);
+        assert_eq!(
+            (supervisor.realized_vol_bps() * 100.0).round() / 100.0,
+            29.96
+        );
+        // The jump (the return to the 0.1 s sample) leaves the 10 s window after 10.1 s; calm
+        // from then, resumed 5 s later.
+        assert_eq!(feed(&mut supervisor, &board, &[mid(10_100, 100.3)]), []);
+        assert_eq!(feed(&mut supervisor, &board, &[mid(10_101, 100.3)]), []);
+        assert_eq!(supervisor.realized_vol_bps(), 0.0);
+        assert_eq!(feed(&mut supervisor, &board, &[mid(15_100, 100.3)]), []);
+        let sent = feed(&mut supervisor, &board, &[mid(15_101, 100.3)]);
+        assert_eq!(sent, [Control::Resume(HaltReason::Volatility)]);
+    }
+
+    #[test]
+    fn a_canary_losing_to_the_baseline_is_rolled_back_and_returns_after_the_cooldown() {
+        let (mut supervisor, board) = (Supervisor::new(rules()), board());
+        let baseline = [
+            trade(1, Route::Active, 1.0),
+            trade(2, Route::Active, 1.0),
+            trade(3, Route::Active, -1.0),
+        ];
+        assert_eq!(feed(&mut supervisor, &board, &baseline), []);
+        // Canary 1 of 3 = 0.333 < 0.667 - 0.2.
+        let canary = [
+            trade(4, Route::Canary, 1.0),
+            trade(5, Route::Canary, -1.0),
+            trade(6, Route::Canary, -1.0),
+        ];
+        let sent = feed(&mut supervisor, &board, &canary);
+        assert_eq!(sent, [Control::Rollout(RolloutMode::Disabled)]);
+        {
+            let board = board.lock();
+            assert_eq!(board.rollback_total, 1);
+            assert_eq!(board.rollout, RolloutMode::Disabled);
+            assert_eq!(board.window_samples[1], 0);
+        }
+        assert_eq!(feed(&mut supervisor, &board, &[mid(105_999, 100.0)]), []);
+        let sent = feed(&mut supervisor, &board, &[mid(106_000, 100.0)]);
+        assert_eq!(sent, [Control::Rollout(RolloutMode::Canary)]);
+        assert_eq!(board.lock().mode_switch_total, 2);
+    }
+}

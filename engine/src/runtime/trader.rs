@@ -635,3 +635,370 @@ pub enum Blocked {
     /// A position on the other side is open, or the position is being exited.
     PositionBusy,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feed::Symbol;
+    use feed::bybit::{BookUpdate, Level, UpdateKind};
+    use feed::paper::RejectReason;
+
+    fn fx(text: &str) -> Fixed {
+        text.parse().unwrap()
+    }
+
+    const S: u64 = 1_000_000_000;
+
+    fn rules() -> TraderRules {
+        TraderRules {
+            entry_ttl_ns: 5 * S,
+            max_reprices: 1,
+            max_hold_ns: 60 * S,
+            hold_check_ns: S,
+            take_profit: 0.001,
+            stop: 0.003,
+            tick: fx("0.1"),
+        }
+    }
+
+    /// A book with the given best bid and ask (size 1 each).
+    fn book(bid: &str, ask: &str) -> OrderBook {
+        let mut book = OrderBook::new(Symbol::new("BTCUSDT").unwrap(), 50);
+        let level = |price: &str| Level {
+            price: fx(price),
+            size: fx("1"),
+        };
+        book.apply(&BookUpdate {
+            symbol: book.symbol(),
+            depth: 50,
+            kind: UpdateKind::Snapshot,
+            ts: 1,
+            cts: 1,
+            update_id: 1,
+            seq: 1,
+            bids: &[level(bid)],
+            asks: &[level(ask)],
+        });
+        book
+    }
+
+    #[derive(Debug, Default)]
+    struct Recorder(Vec<String>);
+
+    impl OrderSink for Recorder {
+        fn place(&mut self, order: OrderRequest, purpose: Purpose, _: u64) {
+            self.0.push(format!(
+                "place {} {} {} {} @ {}{}",
+                order.id.0,
+                purpose.label(),
+                order.side.as_str(),
+                order.qty,
+                order.price,
+                if order.reduce_only {
+                    " reduce-only"
+                } else {
+                    ""
+                }
+            ));
+        }
+
+        fn cancel(&mut self, id: OrderId, reason: CancelReason, _: u64) {
+            self.0.push(format!("cancel {} {}", id.0, reason.label()));
+        }
+    }
+
+    fn fill(
+        id: u64,
+        side: Side,
+        price: &str,
+        qty: &str,
+        leaves: &str,
+        realized: &str,
+    ) -> VenueEvent {
+        VenueEvent::Filled(Fill {
+            id: OrderId(id),
+            side,
+            price: fx(price),
+            qty: fx(qty),
+            leaves_qty: fx(leaves),
+            fee: fx("1"),
+            realized: fx(realized),
+            ts_ns: 0,
+        })
+    }
+
+    fn cancelled(id: u64) -> VenueEvent {
+        VenueEvent::Cancelled {
+            id: OrderId(id),
+            filled: Fixed::ZERO,
+            ts_ns: 0,
+        }
+    }
+
+    #[test]
+    fn an_entry_follows_the_touch_once_then_is_left_and_expires() {
+        let (mut trader, mut sink) = (Trader::new(rules()), Recorder::default());
+        let entry = trader.enter(
+            Side::Buy,
+            fx("60000.0"),
+            fx("0.3"),
+            Route::Active,
+            0,
+            &mut sink,
+        );
+        assert_eq!(entry.map(|order| order.id), Ok(OrderId(1)));
+        assert_eq!(
+            trader.enter(
+                Side::Buy,
+                fx("60000.0"),
+                fx("0.3"),
+                Route::Active,
+                0,
+                &mut sink
+            ),
+            Err(Blocked::EntryWorking)
+        );
+        // The bid moves up: cancel, then re-place at the new touch once confirmed.
+        let higher = book("60000.5", "60000.6");
+        trader.on_book(&higher, S, &mut sink);
+        trader.on_venue_event(&cancelled(1), &higher, S, &mut sink);
+        // It moves again: no reprices left, the entry is cancelled for good.
+        let higher_still = book("60001.0", "60001.1");
+        trader.on_book(&higher_still, 2 * S, &mut sink);
+        trader.on_venue_event(&cancelled(2), &higher_still, 2 * S, &mut sink);
+        assert_eq!(trader.working_orders(), 0);
+        // A fresh entry that the touch leaves alone expires after the ttl.
+        trader
+            .enter(
+                Side::Sell,
+                fx("60001.1"),
+                fx("0.3"),
+                Route::Active,
+                3 * S,
+                &mut sink,
+            )
+            .unwrap();
+        trader.on_book(&higher_still, 7 * S, &mut sink);
+        trader.on_book(&higher_still, 8 * S, &mut sink);
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 entry Buy 0.3 @ 60000",
+                "cancel 1 reprice",
+                "place 2 reprice Buy 0.3 @ 60000.5",
+                "cancel 2 left_behind",
+                "place 3 entry Sell 0.3 @ 60001.1",
+                "cancel 3 ttl",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filled_entry_gets_its_take_profit_and_a_round_trip_reports_its_net_pnl() {
+        let (mut trader, mut sink) = (Trader::new(rules()), Recorder::default());
+        let market = book("60000.0", "60000.1");
+        trader
+            .enter(
+                Side::Buy,
+                fx("60000.0"),
+                fx("0.3"),
+                Route::Canary,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        trader
+            .enter(
+                Side::Sell,
+                fx("60000.1"),
+                fx("0.3"),
+                Route::Canary,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        // A partial fill: the sell entry is cancelled, a take-profit covers what is held.
+        assert_eq!(
+            trader.on_venue_event(
+                &fill(1, Side::Buy, "60000.0", "0.1", "0.2", "0"),
+                &market,
+                S,
+                &mut sink
+            ),
+            None
+        );
+        // The rest fills: the take-profit is replaced for the whole position.
+        trader.on_venue_event(
+            &fill(1, Side::Buy, "60000.0", "0.2", "0", "0"),
+            &market,
+            S,
+            &mut sink,
+        );
+        trader.on_venue_event(&cancelled(3), &market, S, &mut sink);
+        assert_eq!(trader.position(), fx("0.3"));
+        assert_eq!(trader.entries_filled(), 1);
+        // 60000 x 1.001 = 60060.0: the take-profit fills, the round trip closes.
+        let closed = trader.on_venue_event(
+            &fill(4, Side::Sell, "60060.0", "0.3", "0", "18"),
+            &market,
+            2 * S,
+            &mut sink,
+        );
+        assert_eq!(
+            closed,
+            Some(ClosedTrade {
+                ts_ns: 2 * S,
+                route: Route::Canary,
+                side: Side::Buy,
+                qty: fx("0.3"),
+                pnl: 15.0,
+            })
+        );
+        assert!(closed.unwrap().win());
+        assert_eq!(trader.position(), Fixed::ZERO);
+        // The superseded sell entry is working until its cancel is confirmed.
+        assert_eq!(trader.working_orders(), 1);
+        trader.on_venue_event(&cancelled(2), &market, 2 * S, &mut sink);
+        assert_eq!(trader.working_orders(), 0);
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 entry Buy 0.3 @ 60000",
+                "place 2 entry Sell 0.3 @ 60000.1",
+                "cancel 2 superseded",
+                "place 3 take_profit Sell 0.1 @ 60060 reduce-only",
+                "cancel 3 replace",
+                "place 4 take_profit Sell 0.3 @ 60060 reduce-only",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_crossed_stop_exits_at_the_touch_and_follows_it_down() {
+        let (mut trader, mut sink) = (Trader::new(rules()), Recorder::default());
+        let market = book("60000.0", "60000.1");
+        trader
+            .enter(
+                Side::Buy,
+                fx("60000.0"),
+                fx("0.3"),
+                Route::Active,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        trader.on_venue_event(
+            &fill(1, Side::Buy, "60000.0", "0.3", "0", "0"),
+            &market,
+            0,
+            &mut sink,
+        );
+        // The mid falls to the stop at 0.3 %: 60000 x 0.997 = 59820.
+        let fallen = book("59819.9", "59820.1");
+        trader.on_book(&fallen, S / 2, &mut sink);
+        trader.on_venue_event(&cancelled(2), &fallen, S / 2, &mut sink);
+        // The exit rests at the best ask; it is left behind when the ask falls, not when it rises.
+        trader.on_book(&book("59819.9", "59820.5"), S, &mut sink);
+        let lower = book("59819.0", "59819.5");
+        trader.on_book(&lower, S, &mut sink);
+        trader.on_venue_event(&cancelled(3), &lower, S, &mut sink);
+        // The post-only exit would have crossed: the venue cancelled it; it goes again.
+        let rejected = VenueEvent::Rejected {
+            id: OrderId(4),
+            reason: RejectReason::PostOnlyWillTakeLiquidity,
+            ts_ns: 0,
+        };
+        trader.on_venue_event(&rejected, &lower, S, &mut sink);
+        assert_eq!(
+            trader.enter(
+                Side::Buy,
+                fx("59819.0"),
+                fx("0.3"),
+                Route::Active,
+                S,
+                &mut sink
+            ),
+            Err(Blocked::PositionBusy)
+        );
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 entry Buy 0.3 @ 60000",
+                "place 2 take_profit Sell 0.3 @ 60060 reduce-only",
+                "cancel 2 replace",
+                "place 3 exit_stop Sell 0.3 @ 59820.1 reduce-only",
+                "cancel 3 replace",
+                "place 4 exit_stop Sell 0.3 @ 59819.5 reduce-only",
+                "place 5 exit_stop Sell 0.3 @ 59819.5 reduce-only",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_low_score_or_a_long_hold_exits_and_shutdown_cancels_everything() {
+        let (mut trader, mut sink) = (Trader::new(rules()), Recorder::default());
+        let market = book("60000.0", "60000.1");
+        trader
+            .enter(
+                Side::Sell,
+                fx("60000.1"),
+                fx("0.3"),
+                Route::Active,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        trader.on_venue_event(
+            &fill(1, Side::Sell, "60000.1", "0.3", "0", "0"),
+            &market,
+            0,
+            &mut sink,
+        );
+        assert!(!trader.hold_check_due(S / 2));
+        assert!(trader.hold_check_due(S));
+        trader.on_hold_score(0.45, 0.4, &market, S, &mut sink);
+        assert!(!trader.hold_check_due(S + 1));
+        assert!(trader.hold_check_due(2 * S));
+        trader.on_hold_score(f32::NAN, 0.4, &market, 2 * S, &mut sink);
+        trader.on_venue_event(&cancelled(2), &market, 2 * S, &mut sink);
+        assert_eq!(trader.cancel_all(3 * S, &mut sink), 1);
+        // Nothing new once shutting down.
+        trader.on_venue_event(&cancelled(3), &market, 3 * S, &mut sink);
+        assert_eq!(trader.working_orders(), 0);
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 entry Sell 0.3 @ 60000.1",
+                "place 2 take_profit Buy 0.3 @ 59940 reduce-only",
+                "cancel 2 replace",
+                "place 3 exit_score Buy 0.3 @ 60000 reduce-only",
+                "cancel 3 shutdown",
+            ]
+        );
+
+        let (mut trader, mut sink) = (Trader::new(rules()), Recorder::default());
+        trader
+            .enter(
+                Side::Buy,
+                fx("60000.0"),
+                fx("0.3"),
+                Route::Active,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        trader.on_venue_event(
+            &fill(1, Side::Buy, "60000.0", "0.3", "0", "0"),
+            &market,
+            0,
+            &mut sink,
+        );
+        trader.on_book(&market, 60 * S, &mut sink);
+        assert_eq!(sink.0[2], "cancel 2 replace");
+        trader.on_venue_event(&cancelled(2), &market, 60 * S, &mut sink);
+        assert_eq!(
+            sink.0[3],
+            "place 3 exit_max_hold Sell 0.3 @ 60000.1 reduce-only"
+        );
+    }
+}
