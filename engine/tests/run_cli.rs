@@ -1,0 +1,194 @@
+//! `engine run` from the command line: a paper run on the simulator that serves `/metrics` and
+//! stops cleanly on SIGTERM, and the refusals of real mode and of the live feed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use engine::model::registry::{Slot, Thresholds};
+use engine::model::synthetic::promote_synthetic;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn engine() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_engine"));
+    command.current_dir(root());
+    command
+}
+
+/// A profile that points the registry at a synthetic model and the data under `dir`.
+fn profile(dir: &Path) -> PathBuf {
+    let registry = dir.join("registry");
+    let thresholds = Thresholds {
+        tau_entry: 0.5,
+        tau_hold: 0.4,
+    };
+    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
+    let path = dir.join("test.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "paths:\n  data: {}\n  registry: {}\nmetrics:\n  listen: 127.0.0.1:0\n",
+            dir.join("data").display(),
+            registry.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_paper_run_serves_metrics_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile(dir.path());
+    let mut child = engine()
+        .args(["run", "--feed", "sim", "--regime", "high-vol", "--profile"])
+        .arg(&profile)
+        .env_remove("EXCHANGE_MODE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no metrics URL in {banner}"
+        );
+        banner.push_str(&line);
+        if let Some(url) = line.trim().strip_prefix("metrics: ") {
+            break url.to_owned();
+        }
+    };
+    assert!(banner.contains("mode paper"), "{banner}");
+    assert!(
+        banner.contains("model: active synthetic-42 (onnx)"),
+        "{banner}"
+    );
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap();
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.contains("\nfeed_frames_total "), "{response}");
+    assert!(
+        response.contains("\nonnx_parity_fail_total 0\n"),
+        "{response}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("== summary (stopped by signal"), "{rest}");
+    assert!(rest.contains(" left at the venue"), "{rest}");
+    assert!(
+        rest.contains("latency (pinned hot thread)") || rest.contains("latency (unpinned"),
+        "{rest}"
+    );
+    // The run's outputs are under paths.data/runs/.
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("data/runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let run = runs[0].as_ref().unwrap().path();
+    assert!(run.join("decisions.jsonl").is_file());
+    assert!(run.join("metrics.prom").is_file());
+}
+
+fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile(dir.path());
+    let mut command = engine();
+    command
+        .arg("run")
+        .args(args)
+        .arg("--profile")
+        .arg(&profile)
+        .env_remove("BYBIT_API_KEY")
+        .env_remove("BYBIT_API_SECRET")
+        .env_remove("EXCHANGE_MODE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn real_mode_needs_credentials_and_then_says_the_live_venue_is_not_there_yet() {
+    let stderr = refused(&["--mode", "real"], &[]);
+    assert!(
+        stderr.contains("set BYBIT_API_KEY and BYBIT_API_SECRET"),
+        "{stderr}"
+    );
+
+    // From EXCHANGE_MODE too, with credentials: refused without pretending, secret unshown.
+    let credentials = [
+        ("EXCHANGE_MODE", "real"),
+        ("BYBIT_API_KEY", "key-value-1"),
+        ("BYBIT_API_SECRET", "secret-value-2"),
+    ];
+    let stderr = refused(&[], &credentials);
+    assert!(
+        stderr.contains("real mode needs the live Bybit venue"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(!stderr.contains("secret-value-2") && !stderr.contains("key-value-1"));
+
+    // A credentials file readable by others is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bybit.env");
+    std::fs::write(&file, "BYBIT_API_KEY=k\nBYBIT_API_SECRET=s\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = file.to_str().unwrap();
+    let stderr = refused(&["--mode", "real", "--credentials", path], &[]);
+    assert!(stderr.contains("readable by others (mode 644)"), "{stderr}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let stderr = refused(&["--mode", "real", "--credentials", path], &[]);
+    assert!(
+        stderr.contains("real mode needs the live Bybit venue"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_live_feed_and_bad_arguments_are_refused_with_their_reason() {
+    let stderr = refused(&["--feed", "bybit"], &[]);
+    assert!(
+        stderr.contains("--feed bybit needs the live Bybit WebSocket client"),
+        "{stderr}"
+    );
+    let stderr = refused(&["--duration=0"], &[]);
+    assert!(
+        stderr.contains("--duration 0: must be a positive number"),
+        "{stderr}"
+    );
+    let stderr = refused(&["--feed", "replay:/nonexistent/journal"], &[]);
+    assert!(stderr.contains("/nonexistent/journal"), "{stderr}");
+}
