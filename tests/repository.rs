@@ -1,5 +1,5 @@
-//! Promises the repository makes about itself: CI runs exactly the README's test command, and
-//! the README gives exactly two commands.
+//! Promises the repository makes about itself: CI runs exactly the README's test command, the
+//! README gives exactly two commands, and the Grafana dashboard overlays the canary on the baseline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -62,4 +62,25 @@ fn the_scripts_are_executable() {
             .mode();
         assert_eq!(mode & 0o111, 0o111, "{script} is not executable");
     }
+}
+
+#[test]
+fn the_grafana_dashboard_overlays_the_canary_winrate_on_the_baseline() {
+    let path = tests::workspace_root().join("config/grafana-dashboard.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{err}"));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{err}"));
+    let panels = dashboard["panels"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let overlay = panels.iter().find(|panel| {
+        let exprs: Vec<&str> = panel["targets"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter_map(|target| target["expr"].as_str())
+            .collect();
+        exprs.contains(&"winrate_canary") && exprs.contains(&"winrate_baseline_active")
+    });
+    assert!(overlay.is_some(), "no panel overlays the two winrates");
 }

@@ -253,3 +253,57 @@ impl RunArgs {
         })
     }
 }
+
+/// Why `engine run` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunCommandError {
+    /// The arguments or the configuration.
+    #[error(transparent)]
+    Args(#[from] RunArgsError),
+    /// The run.
+    #[error(transparent)]
+    Run(#[from] crate::runtime::RunError),
+}
+
+/// Runs the engine as `engine run` does: prints the set-up once everything is up, runs until
+/// the feed ends, the duration passes or `stop` is set, and returns the exit summary.
+pub fn run_engine(
+    args: &RunArgs,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<String, RunCommandError> {
+    use crate::runtime::source::Pace;
+
+    let spec = args.spec()?;
+    let config = spec.config.clone();
+    let feed = match &args.feed {
+        FeedArg::Sim => format!("sim ({}, seed {})", args.regime.name(), args.seed),
+        FeedArg::Replay(dir) => format!("replay of {}", dir.display()),
+        FeedArg::Bybit => "bybit".to_owned(),
+    };
+    let pace = match spec.pace {
+        Pace::RealTime => "real time",
+        Pace::AsFastAsPossible => "as fast as possible",
+    };
+    let report = crate::runtime::run(spec, stop, |started| {
+        println!(
+            "engine run: mode paper, venue {} (paper fills), feed {feed} [{pace}]",
+            config.exchange.venue
+        );
+        println!(
+            "model: active {} ({}), shadow {}",
+            started.active_id,
+            started.backend,
+            started.shadow_id.as_deref().unwrap_or("none")
+        );
+        println!(
+            "cpu: hot thread on core {}, cold threads on cores {:?}",
+            config.engine.hot_core, config.engine.cold_cores
+        );
+        println!("metrics: {}", started.metrics_url);
+        println!("outputs: {}", started.out_dir.display());
+    })?;
+    Ok(crate::runtime::summary::format(
+        &report,
+        &config.engine.latency_budget_ns,
+    ))
+}

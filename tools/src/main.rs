@@ -9,6 +9,7 @@ mod archive;
 mod decode;
 mod label;
 mod parity;
+mod profile;
 mod promote;
 mod release_check;
 mod synth;
@@ -52,6 +53,9 @@ enum Command {
     ReleaseCheck(release_check::Args),
     /// Copy a trained model into the registry and point the active or shadow slot at it.
     Promote(promote::Args),
+    /// Run an engine entrypoint (`-- run ...`, as `engine run`) under a sampling profiler:
+    /// its per-stage latency table against the budgets, and a flamegraph SVG.
+    Profile(profile::Args),
 }
 
 /// Parses a decimal argument exactly.
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Profile(args) => profile::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
