@@ -5,8 +5,9 @@
 # entries, simulates three market days (normal, event, high-vol) into journals, reads one back
 # through the decoder and the book, records the simulator live for a few seconds, then runs the
 # model pipeline: parquet archive, labels, LightGBM training with ONNX export and parity, the
-# release check, and promotion of the model to the registry's active slot. Outputs go to data/,
-# models/ and docs/model_card.md (see the summary at the end).
+# release check, and promotion of the model to the registry's active slot; and finally runs the
+# engine in paper mode on the simulated live feed for a minute with that model, /metrics served
+# while it runs. Outputs go to data/, models/ and docs/model_card.md (see the summary at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -92,6 +93,11 @@ rm -rf models/latest
 mv models/candidate models/latest
 took
 
+step "paper trading: the engine on the simulated live feed (high-vol, real time) for ${ENGINE_SECONDS:=60} s"
+rm -rf data/runs/main
+"$engine" run --feed sim --regime high-vol --duration "$ENGINE_SECONDS" --out data/runs/main
+took
+
 echo
 echo "== outputs"
 echo "effective configuration:     data/effective-config.yml"
@@ -106,3 +112,5 @@ echo "labels:                      data/labels/symbol=BTCUSDT/date=*/, data/trai
 echo "trained model:               models/latest/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png)"
 echo "model card:                  docs/model_card.md"
 echo "registry:                    models/registry/ (manifest.json, active -> $model_id)"
+echo "paper run:                   data/runs/main/ (decisions.jsonl, metrics.prom)"
+echo "Grafana dashboard:           config/grafana-dashboard.json"

@@ -38,6 +38,8 @@ use super::trader::{Blocked, OrderSink, Trader};
 pub const MARKET_SAMPLE_NS: u64 = 100_000_000;
 /// Counters and latency histograms go to the metrics thread this often, in market time (ns).
 pub const PUBLISH_NS: u64 = 250_000_000;
+/// An idle hot thread scores once this often (wall time, ns) to keep the model warm.
+const WARM_INTERVAL_NS: u64 = 200_000;
 
 /// The rings of the hot thread.
 pub struct HotRings {
@@ -212,6 +214,8 @@ pub struct HotLoop {
     end_ns: Option<u64>,
     next_publish_ns: u64,
     next_market_ns: u64,
+    /// When the idle loop last warmed the model (raw clock).
+    last_warm: u64,
 }
 
 impl HotLoop {
@@ -247,6 +251,7 @@ impl HotLoop {
             end_ns: None,
             next_publish_ns: 0,
             next_market_ns: 0,
+            last_warm: 0,
         }
     }
 
@@ -275,7 +280,7 @@ impl HotLoop {
                     }
                     self.on_frame(recv_ns);
                 }
-                Poll::Idle if self.settings.busy_poll => std::hint::spin_loop(),
+                Poll::Idle if self.settings.busy_poll => self.keep_warm(),
                 Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
                 Poll::End => break StopReason::EndOfFeed,
             }
@@ -355,6 +360,23 @@ impl HotLoop {
         let end = self.clock.raw();
         self.stages
             .record(TimedStage::Frame, self.clock.delta_as_nanos(start, end));
+    }
+
+    /// While idle, scores the current features now and then (the result is discarded) so that
+    /// the model's code and data stay in the caches: between frames of a live feed the core
+    /// would otherwise lose them, and the next real score would pay for it many times over.
+    fn keep_warm(&mut self) {
+        let now = self.clock.raw();
+        if self.clock.delta_as_nanos(self.last_warm, now) < WARM_INTERVAL_NS {
+            std::hint::spin_loop();
+            return;
+        }
+        self.last_warm = now;
+        let features = self.pipeline.features();
+        std::hint::black_box(self.active.scorer.score(features));
+        if let Some(canary) = self.canary.as_mut() {
+            std::hint::black_box(canary.scorer.score(features));
+        }
     }
 
     fn check_hold(&mut self, now_ns: u64) {
