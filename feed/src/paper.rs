@@ -210,6 +210,62 @@ impl PaperAccount {
     }
 }
 
+/// A net position and what it cost, as fills build it: the average entry price is the cost of
+/// what is open over its size; a fill against the position realizes PnL on the part it closes
+/// (pro rata of the cost), and what goes beyond flat opens the other way at the fill price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    qty: Fixed,
+    /// Price x size of what is open, raw units squared.
+    cost: i128,
+}
+
+impl Position {
+    /// Net size, base units (positive long).
+    pub const fn qty(&self) -> Fixed {
+        self.qty
+    }
+
+    /// Average entry price (zero when flat).
+    pub fn entry_price(&self) -> Fixed {
+        if self.qty.is_zero() {
+            Fixed::ZERO
+        } else {
+            Fixed::from_raw((self.cost / i128::from(self.qty.abs().raw())) as i64)
+        }
+    }
+
+    /// Books a fill of `qty` at `price` on `side`; returns the PnL it realized, before fees,
+    /// rounded down to 10^-8.
+    pub fn apply(&mut self, side: Side, price: Fixed, qty: Fixed) -> Fixed {
+        let signed = Fixed::from_raw(qty.raw() * side.sign());
+        let open = self.qty;
+        self.qty = open.saturating_add(signed);
+        if open.is_zero() || (open.raw() > 0) == (signed.raw() > 0) {
+            self.cost += price.wide_mul(qty);
+            return Fixed::ZERO;
+        }
+        let closed = qty.min(open.abs());
+        // The entry cost of the closed part, pro rata.
+        let closed_cost = self.cost * i128::from(closed.raw()) / i128::from(open.abs().raw());
+        let exit_value = price.wide_mul(closed);
+        let realized = if open.is_positive() {
+            exit_value - closed_cost
+        } else {
+            closed_cost - exit_value
+        };
+        self.cost -= closed_cost;
+        let flipped = qty.saturating_sub(closed);
+        if flipped.is_positive() {
+            self.cost = price.wide_mul(flipped);
+        }
+        if self.qty.is_zero() {
+            self.cost = 0;
+        }
+        Fixed::from_raw(realized.div_euclid(i128::from(Fixed::SCALE)) as i64)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Message {
     New(OrderRequest),
@@ -259,8 +315,7 @@ pub struct PaperVenue {
     markouts_pending: Vec<PendingMarkout>,
     markouts: [Markout; 3],
     account: PaperAccount,
-    /// Entry cost of the position: sum of price x qty of what is open, raw units squared.
-    cost: i128,
+    position: Position,
     fills: u64,
 }
 
@@ -282,7 +337,7 @@ impl PaperVenue {
                 realized: Fixed::ZERO,
                 fees: Fixed::ZERO,
             },
-            cost: 0,
+            position: Position::default(),
             fills: 0,
             config,
         }
@@ -573,39 +628,10 @@ impl PaperVenue {
 
     /// Updates the position with a fill and returns the PnL it realized.
     fn book_fill(&mut self, side: Side, price: Fixed, qty: Fixed) -> Fixed {
+        let realized = self.position.apply(side, price, qty);
         let account = &mut self.account;
-        let signed = Fixed::from_raw(qty.raw() * side.sign());
-        let position = account.position;
-        let increases = position.is_zero() || (position.raw() > 0) == (signed.raw() > 0);
-        let mut realized = 0_i128;
-        if increases {
-            self.cost += price.wide_mul(qty);
-            account.position = position.saturating_add(signed);
-        } else {
-            let open = position.abs();
-            let closed = qty.min(open);
-            // The entry cost of the closed part, pro rata.
-            let closed_cost = self.cost * i128::from(closed.raw()) / i128::from(open.raw());
-            let exit_value = price.wide_mul(closed);
-            realized = if position.is_positive() {
-                exit_value - closed_cost
-            } else {
-                closed_cost - exit_value
-            };
-            self.cost -= closed_cost;
-            account.position = position.saturating_add(signed);
-            let flipped = qty.saturating_sub(closed);
-            if flipped.is_positive() {
-                self.cost = price.wide_mul(flipped);
-            }
-        }
-        account.entry_price = if account.position.is_zero() {
-            self.cost = 0;
-            Fixed::ZERO
-        } else {
-            Fixed::from_raw((self.cost / i128::from(account.position.abs().raw())) as i64)
-        };
-        let realized = Fixed::from_raw(realized.div_euclid(i128::from(Fixed::SCALE)) as i64);
+        account.position = self.position.qty();
+        account.entry_price = self.position.entry_price();
         account.realized = account.realized.saturating_add(realized);
         realized
     }
@@ -1068,6 +1094,32 @@ mod tests {
         assert_eq!(markouts.map(|m| m.count), [1, 1, 1]);
         let bps = markouts.map(|m| (m.mean_bps() * 1e6).round() / 1e6);
         assert_eq!(bps, [5.0, -5.0, -5.0]);
+    }
+
+    #[test]
+    fn a_position_averages_its_entries_and_realizes_what_it_closes_then_flips() {
+        let mut position = Position::default();
+        assert_eq!(position.apply(Side::Buy, fx("100"), fx("1")), Fixed::ZERO);
+        assert_eq!(position.apply(Side::Buy, fx("103"), fx("2")), Fixed::ZERO);
+        assert_eq!(
+            (position.qty(), position.entry_price()),
+            (fx("3"), fx("102"))
+        );
+        // Sell 1 at 105: +3 on the closed third.
+        assert_eq!(position.apply(Side::Sell, fx("105"), fx("1")), fx("3"));
+        assert_eq!(
+            (position.qty(), position.entry_price()),
+            (fx("2"), fx("102"))
+        );
+        // Sell 3 at 101: -2 on the 2 closed, then short 1 at 101.
+        assert_eq!(position.apply(Side::Sell, fx("101"), fx("3")), fx("-2"));
+        assert_eq!(
+            (position.qty(), position.entry_price()),
+            (fx("-1"), fx("101"))
+        );
+        // Buy 1 at 100.5: +0.5, flat.
+        assert_eq!(position.apply(Side::Buy, fx("100.5"), fx("1")), fx("0.5"));
+        assert_eq!(position, Position::default());
     }
 
     #[test]

@@ -19,7 +19,6 @@ use feed::{Fixed, FrameBuf};
 use rtrb::Consumer;
 
 use crate::config::RolloutMode;
-use crate::model::Scorer;
 use crate::pipeline::{Account, FrameOutcome, Pipeline, Stage};
 use crate::signals::SignalId;
 
@@ -116,24 +115,6 @@ pub struct HotReport {
     pub open_position: Fixed,
 }
 
-struct ModelSlot {
-    id: String,
-    scorer: Box<dyn Scorer>,
-    tau_entry: f32,
-    tau_hold: f32,
-}
-
-impl From<ModelSwap> for ModelSlot {
-    fn from(swap: ModelSwap) -> Self {
-        ModelSlot {
-            id: swap.id,
-            scorer: swap.scorer,
-            tau_entry: swap.tau_entry,
-            tau_hold: swap.tau_hold,
-        }
-    }
-}
-
 /// The first time after `now` on the grid `tick + k x period` (a periodic task that keeps its
 /// phase however the frames fall).
 const fn next_tick(tick: u64, now: u64, period: u64) -> u64 {
@@ -200,8 +181,8 @@ pub struct HotLoop {
     pipeline: Pipeline,
     venue: PaperVenue,
     trader: Trader,
-    active: ModelSlot,
-    canary: Option<ModelSlot>,
+    active: ModelSwap,
+    canary: Option<ModelSwap>,
     settings: HotSettings,
     rollout: RolloutMode,
     stats: HotStats,
@@ -237,7 +218,7 @@ impl HotLoop {
             pipeline,
             venue,
             trader,
-            active: active.into(),
+            active,
             canary: None,
             rollout: settings.rollout,
             settings,
@@ -568,20 +549,12 @@ impl HotLoop {
             && let Ok(swap) = self.rings.models.pop()
         {
             self.stats.model_swaps += 1;
-            let route = swap.route;
-            let incoming = ModelSlot::from(swap);
-            let outgoing = match route {
-                Route::Active => Some(std::mem::replace(&mut self.active, incoming)),
-                Route::Canary => self.canary.replace(incoming),
+            let outgoing = match swap.route {
+                Route::Active => Some(std::mem::replace(&mut self.active, swap)),
+                Route::Canary => self.canary.replace(swap),
             };
             if let Some(old) = outgoing {
-                self.rings.retired.push(ModelSwap {
-                    route,
-                    id: old.id,
-                    scorer: old.scorer,
-                    tau_entry: old.tau_entry,
-                    tau_hold: old.tau_hold,
-                });
+                self.rings.retired.push(old);
             }
         }
     }

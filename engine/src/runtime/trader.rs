@@ -35,7 +35,7 @@
 //! A round trip runs from flat to flat; its PnL net of fees and its route are reported when
 //! it closes.
 
-use feed::paper::{Fill, OrderId, OrderRequest, VenueEvent};
+use feed::paper::{Fill, OrderId, OrderRequest, Position, VenueEvent};
 use feed::{Fixed, OrderBook, Side};
 
 use super::rings::{CancelReason, ClosedTrade, ExitReason, Purpose, Route};
@@ -113,10 +113,8 @@ pub struct Trader {
     entries: [Option<Working>; 2],
     /// The working take-profit or exit.
     exit: Option<Working>,
-    /// Net position and its average entry price, as the fills built them.
-    position: Fixed,
-    entry_price: Fixed,
-    cost: i128,
+    /// Net position, as the fills built it (booked as the venue books it).
+    position: Position,
     trip: Option<Trip>,
     /// Set once an exit at the touch has begun.
     exiting: Option<ExitReason>,
@@ -151,9 +149,7 @@ impl Trader {
             next_id: 1,
             entries: [None, None],
             exit: None,
-            position: Fixed::ZERO,
-            entry_price: Fixed::ZERO,
-            cost: 0,
+            position: Position::default(),
             trip: None,
             exiting: None,
             next_hold_check_ns: 0,
@@ -174,7 +170,7 @@ impl Trader {
 
     /// Net position (positive long).
     pub const fn position(&self) -> Fixed {
-        self.position
+        self.position.qty()
     }
 
     /// Orders working (sent and not known to be done).
@@ -200,8 +196,8 @@ impl Trader {
             return Some(Blocked::EntryWorking);
         }
         let opposite = match side {
-            Side::Buy => self.position.raw() < 0,
-            Side::Sell => self.position.is_positive(),
+            Side::Buy => self.position.qty().raw() < 0,
+            Side::Sell => self.position.qty().is_positive(),
         };
         if opposite || self.exiting.is_some() {
             return Some(Blocked::PositionBusy);
@@ -239,7 +235,10 @@ impl Trader {
 
     /// True when the open position is due to be re-scored against tau_hold.
     pub fn hold_check_due(&mut self, now_ns: u64) -> bool {
-        if self.position.is_zero() || self.exiting.is_some() || now_ns < self.next_hold_check_ns {
+        if self.position.qty().is_zero()
+            || self.exiting.is_some()
+            || now_ns < self.next_hold_check_ns
+        {
             return false;
         }
         self.next_hold_check_ns = now_ns + self.rules.hold_check_ns;
@@ -446,8 +445,8 @@ impl Trader {
             }
         }
 
-        let was_flat = self.position.is_zero();
-        self.book_fill(fill.side, fill.price, fill.qty);
+        let was_flat = self.position.qty().is_zero();
+        self.position.apply(fill.side, fill.price, fill.qty);
         if was_flat {
             self.trip = Some(Trip {
                 route,
@@ -465,7 +464,7 @@ impl Trader {
         }
         trip.realized = trip.realized.saturating_add(fill.realized.raw());
         trip.fees = trip.fees.saturating_add(fill.fee.raw());
-        if !self.position.is_zero() {
+        if !self.position.qty().is_zero() {
             return None;
         }
         let trip = self.trip.take()?;
@@ -480,31 +479,6 @@ impl Trader {
         })
     }
 
-    /// Position and average entry price after a fill (as the venue books them).
-    fn book_fill(&mut self, side: Side, price: Fixed, qty: Fixed) {
-        let signed = Fixed::from_raw(qty.raw() * side.sign());
-        let position = self.position;
-        let increases = position.is_zero() || (position.raw() > 0) == (signed.raw() > 0);
-        if increases {
-            self.cost += price.wide_mul(qty);
-        } else {
-            let open = position.abs();
-            let closed = qty.min(open);
-            self.cost -= self.cost * i128::from(closed.raw()) / i128::from(open.raw());
-            let flipped = qty.saturating_sub(closed);
-            if flipped.is_positive() {
-                self.cost = price.wide_mul(flipped);
-            }
-        }
-        self.position = position.saturating_add(signed);
-        self.entry_price = if self.position.is_zero() {
-            self.cost = 0;
-            Fixed::ZERO
-        } else {
-            Fixed::from_raw((self.cost / i128::from(self.position.abs().raw())) as i64)
-        };
-    }
-
     fn begin_exit(
         &mut self,
         reason: ExitReason,
@@ -512,7 +486,7 @@ impl Trader {
         now_ns: u64,
         sink: &mut impl OrderSink,
     ) {
-        if self.position.is_zero() || self.exiting.is_some() {
+        if self.position.qty().is_zero() || self.exiting.is_some() {
             return;
         }
         self.exiting = Some(reason);
@@ -531,14 +505,14 @@ impl Trader {
 
     /// Keeps the right exit order working for the position.
     fn manage_position(&mut self, book: &OrderBook, now_ns: u64, sink: &mut impl OrderSink) {
-        if self.position.is_zero() || self.closing {
+        if self.position.qty().is_zero() || self.closing {
             return;
         }
-        let long = self.position.is_positive();
+        let long = self.position.qty().is_positive();
         let exit_side = if long { Side::Sell } else { Side::Buy };
-        let size = self.position.abs();
+        let size = self.position.qty().abs();
         if self.exiting.is_none() {
-            let entry = self.entry_price.to_f64();
+            let entry = self.position.entry_price().to_f64();
             let stop_hit = book.mid().is_some_and(|mid| {
                 let mid = mid.to_f64();
                 if long {
@@ -594,7 +568,7 @@ impl Trader {
     /// The take-profit price, rounded to the tick away from the entry.
     fn take_profit_price(&self, long: bool) -> Fixed {
         let tick = self.rules.tick.raw().max(1) as f64;
-        let entry = self.entry_price.raw() as f64;
+        let entry = self.position.entry_price().raw() as f64;
         let ticks = if long {
             (entry * (1.0 + self.rules.take_profit) / tick).ceil()
         } else {
