@@ -90,8 +90,7 @@ fn run(
     tally
 }
 
-/// One test function, so that nothing else in this binary allocates while counting (the count
-/// is process-wide and tests run on parallel threads).
+/// One test function: both backends in one process share ONNX Runtime's environment.
 #[test]
 fn hot_path_allocates_nothing() {
     let frames = frames(30);

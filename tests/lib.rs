@@ -29,60 +29,65 @@ pub mod allocations {
     //!
     //! A test binary installs it with
     //! `#[global_allocator] static GLOBAL: CountingAllocator = CountingAllocator;`
-    //! and wraps the code under test in [`count`].
+    //! and wraps the code under test in [`count`], which counts the allocations of the calling
+    //! thread only: other threads of the process (a simulator feeding the code under test, the
+    //! test harness) do not disturb the count.
 
     use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::cell::Cell;
 
-    static COUNTING: AtomicBool = AtomicBool::new(false);
-    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-    static DEALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        /// Whether this thread is counting, and its counts.
+        static COUNTING: Cell<bool> = const { Cell::new(false) };
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+        static DEALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
 
-    /// Forwards to the system allocator, counting calls while [`count`] runs.
+    fn tally(counter: &'static std::thread::LocalKey<Cell<u64>>) {
+        // `try_with`: a thread being torn down has no locals left, and counts nothing.
+        let _ = COUNTING.try_with(|counting| {
+            if counting.get() {
+                let _ = counter.try_with(|count| count.set(count.get() + 1));
+            }
+        });
+    }
+
+    /// Forwards to the system allocator, counting calls while [`count`] runs on this thread.
     pub struct CountingAllocator;
 
     // SAFETY: every call is forwarded unchanged to the system allocator; the counters are
-    // atomics.
+    // const-initialized thread locals, which never allocate.
     unsafe impl GlobalAlloc for CountingAllocator {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            if COUNTING.load(Ordering::Relaxed) {
-                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
+            tally(&ALLOCATIONS);
             // SAFETY: forwarded with the caller's layout.
             unsafe { System.alloc(layout) }
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            if COUNTING.load(Ordering::Relaxed) {
-                DEALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
+            tally(&DEALLOCATIONS);
             // SAFETY: forwarded with the pointer and layout the caller got from `alloc`.
             unsafe { System.dealloc(ptr, layout) }
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            if COUNTING.load(Ordering::Relaxed) {
-                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
+            tally(&ALLOCATIONS);
             // SAFETY: forwarded unchanged.
             unsafe { System.realloc(ptr, layout, new_size) }
         }
     }
 
-    /// Runs `work` and returns its result with the allocations and deallocations it made
-    /// (counted process-wide: keep other threads quiet meanwhile).
+    /// Runs `work` and returns its result with the allocations and deallocations this thread
+    /// made meanwhile.
     pub fn count<T>(work: impl FnOnce() -> T) -> (T, u64, u64) {
-        let (allocations, deallocations) = (
-            ALLOCATIONS.load(Ordering::SeqCst),
-            DEALLOCATIONS.load(Ordering::SeqCst),
-        );
-        COUNTING.store(true, Ordering::SeqCst);
+        let before = (ALLOCATIONS.with(Cell::get), DEALLOCATIONS.with(Cell::get));
+        COUNTING.with(|counting| counting.set(true));
         let result = work();
-        COUNTING.store(false, Ordering::SeqCst);
+        COUNTING.with(|counting| counting.set(false));
         (
             result,
-            ALLOCATIONS.load(Ordering::SeqCst) - allocations,
-            DEALLOCATIONS.load(Ordering::SeqCst) - deallocations,
+            ALLOCATIONS.with(Cell::get) - before.0,
+            DEALLOCATIONS.with(Cell::get) - before.1,
         )
     }
 }

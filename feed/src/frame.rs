@@ -34,6 +34,18 @@ impl FrameBuf {
         self.len = frame.len();
     }
 
+    /// Replaces the content with `first` followed by `second` (a frame that wrapped around the
+    /// end of a ring buffer).
+    pub fn fill_parts(&mut self, first: &[u8], second: &[u8]) {
+        let len = first.len() + second.len();
+        if self.bytes.len() < len + Self::PADDING {
+            self.bytes.resize(len + Self::PADDING, 0);
+        }
+        self.bytes[..first.len()].copy_from_slice(first);
+        self.bytes[first.len()..len].copy_from_slice(second);
+        self.len = len;
+    }
+
     /// The frame's bytes (as filled; decoding may rewrite escaped strings in place).
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]

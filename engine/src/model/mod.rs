@@ -6,6 +6,7 @@ pub mod native;
 pub mod onnx;
 pub mod ort_backend;
 pub mod parity;
+pub mod quickscorer;
 pub mod registry;
 pub mod synthetic;
 mod tree_ensemble_v5;

@@ -8,6 +8,7 @@
 //! other; each step is a branch-free select.
 
 use super::ensemble::{TreeEnsemble, TreeNode, logistic};
+use super::quickscorer::QuickScorer;
 
 const LEAF: u32 = 1 << 31;
 /// Trees walked together.
@@ -29,6 +30,8 @@ const MISSING_YES: u32 = 1 << 31;
 #[derive(Debug, Clone)]
 pub struct NativeModel {
     n_features: usize,
+    /// The QuickScorer layout, for ensembles whose trees have at most 32 leaves.
+    quick: Option<QuickScorer>,
     nodes: Box<[FlatNode]>,
     /// Root of each tree: a node index, or a leaf (top bit) for a single-leaf tree.
     roots: Box<[u32]>,
@@ -80,6 +83,7 @@ impl NativeModel {
         }
         NativeModel {
             n_features: ensemble.n_features,
+            quick: QuickScorer::compile(ensemble),
             nodes: nodes.into_boxed_slice(),
             roots: roots.into_boxed_slice(),
             leaves: leaves.into_boxed_slice(),
@@ -93,6 +97,14 @@ impl NativeModel {
 
     /// The raw score (sum of leaves) of one row; `row` must hold [`Self::n_features`] values.
     pub fn score(&self, row: &[f32]) -> f32 {
+        match &self.quick {
+            Some(quick) => quick.score(row),
+            None => self.walk(row),
+        }
+    }
+
+    /// The raw score by walking the trees, eight at a time (any number of leaves).
+    pub fn walk(&self, row: &[f32]) -> f32 {
         let row = &row[..self.n_features];
         let mut sum = 0.0_f32;
         let mut chunks = self.roots.chunks_exact(LANES);

@@ -56,6 +56,12 @@ static ENVIRONMENT: std::sync::Mutex<Option<(std::path::PathBuf, Arc<Environment
 /// one environment per process: later calls with the same path share it, and a call with
 /// another path is an error.
 pub fn load_runtime(path: &Path) -> Result<Arc<Environment>, OrtError> {
+    if !path.is_file() {
+        return Err(OrtError::Library {
+            path: path.display().to_string(),
+            message: "no such file".to_owned(),
+        });
+    }
     let mut loaded = ENVIRONMENT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -71,12 +77,6 @@ pub fn load_runtime(path: &Path) -> Result<Arc<Environment>, OrtError> {
                 ),
             })
         };
-    }
-    if !path.is_file() {
-        return Err(OrtError::Library {
-            path: path.display().to_string(),
-            message: "no such file".to_owned(),
-        });
     }
     let builder = ort::init_from(path).map_err(|err| OrtError::Library {
         path: path.display().to_string(),

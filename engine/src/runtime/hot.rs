@@ -14,11 +14,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use feed::paper::{OrderId, OrderRequest, PaperVenue, VenueEvent};
-use feed::{Fixed, FrameBuf};
+use std::time::Duration;
+
+use feed::paper::{OrderId, OrderRequest, PaperConfig, PaperVenue, VenueEvent};
+use feed::{Fixed, FrameBuf, Instrument, Symbol};
 use rtrb::Consumer;
 
-use crate::config::RolloutMode;
+use crate::config::{Config, RolloutMode};
+use crate::executor::UnrepresentableValue;
 use crate::pipeline::{Account, FrameOutcome, Pipeline, Stage};
 use crate::signals::SignalId;
 
@@ -31,7 +34,7 @@ use super::stats::{
     HotStats, REJECT_ENTRY_WORKING, REJECT_HALTED, REJECT_POSITION_BUSY, StageHistograms,
     TimedStage, rejection_index,
 };
-use super::trader::{Blocked, OrderSink, Trader};
+use super::trader::{Blocked, OrderSink, Trader, TraderRules};
 
 /// The mid is sampled for the supervisor this often, in market time (ns).
 pub const MARKET_SAMPLE_NS: u64 = 100_000_000;
@@ -236,6 +239,61 @@ impl HotLoop {
         }
     }
 
+    /// The hot loop of `config` in paper mode: the pipeline of `symbol`, the paper venue
+    /// (`paper`, the instrument's maker fee) and the order manager (`strategy`,
+    /// `labeling.take_profit_pct`, `risk.assumed_sl_pct`), trading with `active` from the start
+    /// and stopping after `duration` of market time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn paper(
+        config: &Config,
+        symbol: Symbol,
+        instrument: Instrument,
+        source: Source,
+        active: ModelSwap,
+        duration: Option<Duration>,
+        rings: HotRings,
+        lockstep: Option<Lockstep>,
+    ) -> Result<HotLoop, UnrepresentableValue> {
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        let paper = &config.paper;
+        let initial_balance =
+            Fixed::from_f64(paper.initial_balance_usd).ok_or(UnrepresentableValue {
+                key: "paper.initial_balance_usd",
+                value: paper.initial_balance_usd,
+            })?;
+        let venue = PaperVenue::new(PaperConfig {
+            initial_balance,
+            maker_fee_rate: instrument.maker_fee_rate,
+            latency_min_ns: nanos(paper.latency_min.get()),
+            latency_median_ns: nanos(paper.latency_median.get()),
+            latency_sigma: paper.latency_sigma,
+            cancel_ahead_probability: paper.cancel_ahead_probability,
+            seed: paper.seed,
+        });
+        let strategy = &config.strategy;
+        let trader = Trader::new(TraderRules {
+            entry_ttl_ns: nanos(strategy.entry_ttl.get()),
+            max_reprices: strategy.max_reprices,
+            max_hold_ns: nanos(strategy.max_hold.get()),
+            hold_check_ns: nanos(strategy.hold_check_interval.get()),
+            take_profit: config.labeling.take_profit_pct,
+            stop: config.risk.assumed_sl_pct,
+            tick: instrument.tick_size,
+        });
+        let pipeline = Pipeline::new(config, symbol, instrument, active.tau_entry)?;
+        let settings = HotSettings {
+            leverage: config.executor.sizing.leverage,
+            rollout: config.rollout.mode,
+            canary_fraction: config.rollout.canary_fraction,
+            rng_seed: config.rollout.rng_seed,
+            duration_ns: duration.map(nanos),
+            busy_poll: config.engine.busy_poll,
+        };
+        Ok(HotLoop::new(
+            source, pipeline, venue, trader, active, settings, rings, lockstep,
+        ))
+    }
+
     /// The active model's id.
     pub fn active_model(&self) -> &str {
         &self.active.id
@@ -245,28 +303,41 @@ impl HotLoop {
     /// working order, publishes the last counters and reports.
     pub fn run(mut self, stop: &AtomicBool) -> Result<HotReport, SourceError> {
         let reason = loop {
-            if stop.load(Ordering::Relaxed) {
-                break StopReason::Signal;
-            }
-            self.poll_cold();
-            match self.source.poll(&mut self.frame)? {
-                Poll::Frame { recv_ns } => {
-                    let end = *self.end_ns.get_or_insert_with(|| {
-                        self.settings
-                            .duration_ns
-                            .map_or(u64::MAX, |d| recv_ns.saturating_add(d))
-                    });
-                    if recv_ns >= end {
-                        break StopReason::Duration;
-                    }
-                    self.on_frame(recv_ns);
-                }
-                Poll::Idle if self.settings.busy_poll => self.keep_warm(),
-                Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
-                Poll::End => break StopReason::EndOfFeed,
+            if let Some(reason) = self.step(stop)? {
+                break reason;
             }
         };
         Ok(self.shut_down(reason))
+    }
+
+    /// One turn of the loop: control and new models from the cold path, then one poll of the
+    /// source and the frame it brought, if any. `Some` when the loop is to stop.
+    pub fn step(&mut self, stop: &AtomicBool) -> Result<Option<StopReason>, SourceError> {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Some(StopReason::Signal));
+        }
+        self.poll_cold();
+        match self.source.poll(&mut self.frame)? {
+            Poll::Frame { recv_ns } => {
+                let duration = self.settings.duration_ns;
+                let end = *self.end_ns.get_or_insert_with(|| {
+                    duration.map_or(u64::MAX, |d| recv_ns.saturating_add(d))
+                });
+                if recv_ns >= end {
+                    return Ok(Some(StopReason::Duration));
+                }
+                self.on_frame(recv_ns);
+            }
+            Poll::Idle if self.settings.busy_poll => self.keep_warm(),
+            Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
+            Poll::End => return Ok(Some(StopReason::EndOfFeed)),
+        }
+        Ok(None)
+    }
+
+    /// Counters so far.
+    pub const fn stats(&self) -> &HotStats {
+        &self.stats
     }
 
     /// Handles one frame received at `recv_ns`.

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use feed::paper::{OrderId, PaperConfig, PaperVenue};
+use feed::paper::OrderId;
 use feed::sim::{Regime, SimConfig};
 use feed::{Fixed, Instrument, Symbol};
 
@@ -53,10 +53,9 @@ use crate::executor::UnrepresentableValue;
 use crate::features::FEATURE_COUNT;
 use crate::model::ort_backend::{OrtError, load_runtime};
 use crate::model::registry::Slot;
-use crate::pipeline::Pipeline;
 use crate::signals::SignalId;
 use board::{Board, SharedBoard};
-use hot::{HotLoop, HotReport, HotRings, HotSettings, Lockstep};
+use hot::{HotLoop, HotReport, HotRings, Lockstep};
 use log::{LogError, LogReport};
 use metrics::{MetricsInputs, MetricsReport};
 use models::{ModelLoadError, ParityInputs, RegistryInputs};
@@ -64,7 +63,6 @@ use rings::{CancelReason, LogRecord, Route, Sample, SupervisorEvent, ring, warme
 use source::{Pace, ReplaySource, SimSource, Source, SourceError};
 use stats::{HotStats, StageHistograms};
 use supervisor::{Supervisor, SupervisorInputs, SupervisorRules};
-use trader::{Trader, TraderRules};
 
 /// Where the market comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,32 +279,6 @@ pub fn run(
     let board = SharedBoard::new(board);
 
     // The hot path's parts.
-    let pipeline = Pipeline::new(config, spec.symbol, spec.instrument, active_thresholds.0)?;
-    let fixed = |key: &'static str, value: f64| {
-        Fixed::from_f64(value).ok_or(UnrepresentableValue { key, value })
-    };
-    let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-    let venue = PaperVenue::new(PaperConfig {
-        initial_balance: fixed(
-            "paper.initial_balance_usd",
-            config.paper.initial_balance_usd,
-        )?,
-        maker_fee_rate: spec.instrument.maker_fee_rate,
-        latency_min_ns: nanos(config.paper.latency_min.get()),
-        latency_median_ns: nanos(config.paper.latency_median.get()),
-        latency_sigma: config.paper.latency_sigma,
-        cancel_ahead_probability: config.paper.cancel_ahead_probability,
-        seed: config.paper.seed,
-    });
-    let trader = Trader::new(TraderRules {
-        entry_ttl_ns: nanos(config.strategy.entry_ttl.get()),
-        max_reprices: config.strategy.max_reprices,
-        max_hold_ns: nanos(config.strategy.max_hold.get()),
-        hold_check_ns: nanos(config.strategy.hold_check_interval.get()),
-        take_profit: config.labeling.take_profit_pct,
-        stop: config.risk.assumed_sl_pct,
-        tick: spec.instrument.tick_size,
-    });
     let source = match &spec.feed {
         FeedSpec::Sim {
             regime,
@@ -444,20 +416,13 @@ pub fn run(
 
     on_start(&started);
 
-    let hot_loop = HotLoop::new(
+    let hot_loop = HotLoop::paper(
+        config,
+        spec.symbol,
+        spec.instrument,
         source,
-        pipeline,
-        venue,
-        trader,
         active_swap,
-        HotSettings {
-            leverage: config.executor.sizing.leverage,
-            rollout,
-            canary_fraction: config.rollout.canary_fraction,
-            rng_seed: config.rollout.rng_seed,
-            duration_ns: spec.duration.map(nanos),
-            busy_poll: config.engine.busy_poll,
-        },
+        spec.duration,
         HotRings {
             stats: stats_out,
             latency: latency_out,
@@ -474,7 +439,7 @@ pub fn run(
             handled: Arc::clone(&handled),
             sent: 0,
         }),
-    );
+    )?;
     let hot_core = config.engine.hot_core;
     let hot_thread = std::thread::Builder::new()
         .name("hot".to_owned())

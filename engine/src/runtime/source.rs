@@ -3,6 +3,8 @@
 //! frame when it is due, or says it is idle.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use feed::FrameBuf;
 use feed::journal::{ClockAnchor, JournalError, JournalReader, OnCorrupt, StreamId, monotonic_ns};
@@ -72,20 +74,29 @@ impl Source {
     }
 }
 
-/// The market simulator as a source. In real time its frames carry the wall-clock times they
-/// are handed over at (the simulation starts now); as fast as possible they carry simulated
-/// times from the configured start.
+/// Bytes of the ring between the simulator's thread and the hot thread.
+const SIM_RING_BYTES: usize = 4 << 20;
+/// Bytes of a frame's header in that ring: receive time (u64) and length (u32), little-endian.
+const SIM_HEADER: usize = 12;
+
+/// The market simulator as a source. The simulator runs on a thread of its own, as an exchange
+/// would, and hands its frames over on a byte ring, as a socket would: the hot thread only
+/// copies them out (the simulator's own book allocates, the hot thread must not). In real time
+/// a frame is handed over when the wall clock reaches its receive time (the simulation starts
+/// now); as fast as possible, the ring is kept full and the frames carry simulated times from
+/// the configured start.
 pub struct SimSource {
-    sim: MarketSim,
+    frames: rtrb::Consumer<u8>,
     pace: Pace,
-    clock: quanta::Clock,
-    anchor: ClockAnchor,
-    buffer: Vec<u8>,
-    pending: Option<u64>,
+    /// Set by the simulator's thread after its last frame.
+    finished: Arc<AtomicBool>,
+    /// Set to stop the simulator's thread early.
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SimSource {
-    /// A source playing `config`.
+    /// A source playing `config`, its simulator started on a thread named `sim-feed`.
     pub fn new(config: SimConfig, pace: Pace) -> SimSource {
         let clock = quanta::Clock::new();
         let anchor = ClockAnchor::now(&clock);
@@ -96,31 +107,129 @@ impl SimSource {
             },
             Pace::AsFastAsPossible => config,
         };
+        let (producer, frames) = rtrb::RingBuffer::new(SIM_RING_BYTES);
+        let finished = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("sim-feed".to_owned())
+            .spawn({
+                let (finished, stop) = (Arc::clone(&finished), Arc::clone(&stop));
+                move || {
+                    produce(
+                        MarketSim::new(config),
+                        producer,
+                        pace,
+                        (clock, anchor),
+                        &stop,
+                    );
+                    finished.store(true, Ordering::Release);
+                }
+            });
+        let thread = match thread {
+            Ok(thread) => Some(thread),
+            Err(err) => {
+                // No thread, no frames: the source ends at once, and says why.
+                eprintln!("sim-feed: cannot start the simulator's thread: {err}");
+                finished.store(true, Ordering::Release);
+                None
+            }
+        };
         SimSource {
-            sim: MarketSim::new(config),
+            frames,
             pace,
-            clock,
-            anchor,
-            buffer: Vec::with_capacity(64 * 1024),
-            pending: None,
+            finished,
+            stop,
+            thread,
         }
     }
 
     fn poll(&mut self, frame: &mut FrameBuf) -> Poll {
-        let recv_ns = match self.pending {
-            Some(recv_ns) => recv_ns,
-            None => match self.sim.next_frame(&mut self.buffer) {
-                Some(produced) => produced.recv_ns,
-                None => return Poll::End,
-            },
-        };
-        if self.pace == Pace::RealTime && self.anchor.wall_of(monotonic_ns(&self.clock)) < recv_ns {
-            self.pending = Some(recv_ns);
-            return Poll::Idle;
+        // Read the flag first: once it is set, every frame is in the ring.
+        let finished = self.finished.load(Ordering::Acquire);
+        if self.frames.slots() < SIM_HEADER {
+            return if finished { Poll::End } else { Poll::Idle };
         }
-        self.pending = None;
-        frame.fill(&self.buffer);
+        let mut header = [0_u8; SIM_HEADER];
+        if let Ok(chunk) = self.frames.read_chunk(SIM_HEADER) {
+            let (first, second) = chunk.as_slices();
+            header[..first.len()].copy_from_slice(first);
+            header[first.len()..].copy_from_slice(second);
+            chunk.commit_all();
+        }
+        let (time, len) = header.split_at(8);
+        let recv_ns = u64::from_le_bytes(time.try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+        // Header and body were committed together.
+        match self.frames.read_chunk(len) {
+            Ok(chunk) => {
+                let (first, second) = chunk.as_slices();
+                frame.fill_parts(first, second);
+                chunk.commit_all();
+            }
+            Err(_) => frame.fill(&[]),
+        }
         Poll::Frame { recv_ns }
+    }
+}
+
+impl Drop for SimSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The simulator's thread: frames into the ring, at their time in real time.
+fn produce(
+    mut sim: MarketSim,
+    mut ring: rtrb::Producer<u8>,
+    pace: Pace,
+    (clock, anchor): (quanta::Clock, ClockAnchor),
+    stop: &AtomicBool,
+) {
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    while let Some(produced) = sim.next_frame(&mut buffer) {
+        let needed = SIM_HEADER + buffer.len();
+        if needed > ring.buffer().capacity() {
+            eprintln!(
+                "sim-feed: a frame of {} bytes does not fit the ring; dropped",
+                buffer.len()
+            );
+            continue;
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let due = match pace {
+                Pace::RealTime => anchor.wall_of(monotonic_ns(&clock)) >= produced.recv_ns,
+                Pace::AsFastAsPossible => true,
+            };
+            if due && ring.slots() >= needed {
+                break;
+            }
+            match pace {
+                Pace::RealTime => {
+                    let wait = produced
+                        .recv_ns
+                        .saturating_sub(anchor.wall_of(monotonic_ns(&clock)));
+                    std::thread::sleep(std::time::Duration::from_nanos(
+                        wait.clamp(20_000, 1_000_000),
+                    ));
+                }
+                Pace::AsFastAsPossible => std::thread::yield_now(),
+            }
+        }
+        let header = produced
+            .recv_ns
+            .to_le_bytes()
+            .into_iter()
+            .chain((buffer.len() as u32).to_le_bytes());
+        if let Ok(chunk) = ring.write_chunk_uninit(needed) {
+            chunk.fill_from_iter(header.chain(buffer.iter().copied()));
+        }
     }
 }
 

@@ -1,0 +1,100 @@
+//! The engine's hot loop allocates nothing once warm: source, decode, book, features, the order
+//! manager, candidates, routing, scoring, gates, sizing, the paper venue and the rings, frame
+//! after frame of simulated high-vol market, under a counting global allocator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::atomic::AtomicBool;
+
+use engine::config::Config;
+use engine::features::FEATURE_COUNT;
+use engine::model::NativeModel;
+use engine::model::synthetic::generate;
+use engine::runtime::hot::{HotLoop, HotRings};
+use engine::runtime::rings::{ModelSwap, Route, ring};
+use engine::runtime::source::{Pace, SimSource, Source};
+use feed::Symbol;
+use feed::sim::{Regime, SimConfig};
+use tests::allocations::{CountingAllocator, count};
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// The simulator runs on its own thread, as an exchange would, and allocates there; the count is
+/// the hot thread's (this test's thread).
+#[test]
+fn the_hot_loop_allocates_nothing_once_warm() {
+    // The counter counts.
+    let ((), allocations, deallocations) = count(|| drop(std::hint::black_box(vec![0_u8; 8])));
+    assert_eq!((allocations, deallocations), (1, 1));
+
+    // Rings nobody reads: what does not fit is dropped and counted, and dropping a message
+    // frees nothing.
+    let capacity = 1 << 16;
+    let (stats, _stats) = ring(capacity);
+    let (latency, _latency) = ring(4);
+    let (_spare, latency_spare) = rtrb::RingBuffer::new(4);
+    let (supervisor, _supervisor) = ring(capacity);
+    let (shadow, _shadow) = ring(capacity);
+    let (parity, _parity) = ring(capacity);
+    let (log, _log) = ring(capacity);
+    let (_control, control) = rtrb::RingBuffer::new(16);
+    let (_models, models) = rtrb::RingBuffer::new(4);
+    let (retired, _retired) = ring(4);
+    let rings = HotRings {
+        stats,
+        latency,
+        latency_spare,
+        supervisor,
+        shadow,
+        parity,
+        log,
+        control,
+        models,
+        retired,
+    };
+    let model = ModelSwap {
+        route: Route::Active,
+        id: "synthetic".to_owned(),
+        scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
+        tau_entry: 0.5,
+        tau_hold: 0.4,
+    };
+    let sim = SimConfig {
+        duration_ms: 40 * 60_000,
+        ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
+    };
+    let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
+    let mut hot = HotLoop::paper(
+        &Config::default(),
+        Symbol::new("BTCUSDT").unwrap(),
+        tests::shipped_instrument("BTCUSDT"),
+        source,
+        model,
+        None,
+        rings,
+        None,
+    )
+    .unwrap();
+    let stop = AtomicBool::new(false);
+    let turns = |frames: u64, hot: &mut HotLoop| {
+        let start = hot.stats().frames;
+        while hot.stats().frames < start + frames {
+            assert_eq!(hot.step(&stop).unwrap(), None);
+        }
+    };
+    // Ten simulated minutes to warm up, then thirty counted.
+    turns(20_000, &mut hot);
+    let warm = *hot.stats();
+    let ((), allocations, deallocations) = count(|| turns(80_000, &mut hot));
+    let stats = *hot.stats();
+    eprintln!("{stats:?}");
+    assert!(
+        stats.total_candidates() > warm.total_candidates() + 100,
+        "{stats:?}"
+    );
+    assert!(stats.orders > warm.orders + 20, "{stats:?}");
+    assert!(stats.fills > warm.fills + 5, "{stats:?}");
+    assert!(stats.closed_trades[0] > warm.closed_trades[0], "{stats:?}");
+    assert_eq!((allocations, deallocations), (0, 0), "{stats:?}");
+}
