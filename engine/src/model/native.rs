@@ -2,7 +2,11 @@
 //! allocation, computing what ONNX Runtime computes for the same file (f32 comparisons against
 //! the stored f32 thresholds, an f32 sum in tree order, ORT's logistic).
 //!
-//! Every node is 16 bytes: threshold, feature index, and the two children, where a child with
+//! Models whose trees have at most 32 leaves (LightGBM's default is 31) are scored by
+//! QuickScorer ([`super::quickscorer`]); others by the tree walk below, which gives the same
+//! scores to the bit.
+//!
+//! In the walk every node is 16 bytes: threshold, feature index, and the two children, where a child with
 //! the top bit set is a leaf (its value in a separate array). Eight trees are walked together,
 //! one step each per round, so their independent loads overlap instead of waiting on each
 //! other; each step is a branch-free select.
