@@ -346,3 +346,143 @@ fn metrics_are_served_over_loopback_while_the_engine_runs_and_a_stop_shuts_it_do
         "the endpoint closes with the run"
     );
 }
+
+#[test]
+fn a_canary_trades_its_share_and_the_shadow_model_scores_every_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let thresholds = Thresholds {
+        tau_entry: 0.45,
+        tau_hold: 0.35,
+    };
+    promote_synthetic(
+        &config.paths.registry,
+        "synthetic-7",
+        7,
+        thresholds,
+        Slot::Shadow,
+    )
+    .unwrap();
+    config.rollout.mode = engine::config::RolloutMode::Canary;
+    config.rollout.canary_fraction = 0.5;
+    config.ai_scorer.shadow.enabled = true;
+    let report = run_to_end(spec(
+        config,
+        sim(Regime::HighVol),
+        Pace::AsFastAsPossible,
+        20,
+        dir.path().join("run"),
+    ));
+    let stats = report.hot.stats;
+    let [active, canary] = stats.candidates;
+    assert!(active > 50 && canary > 50, "{stats:?}");
+    let lines = log_lines(&report);
+    let routed = |route: &str| {
+        lines
+            .iter()
+            .filter(|line| line["type"] == "decision" && line["route"] == route)
+            .count() as u64
+    };
+    assert_eq!((routed("active"), routed("canary")), (active, canary));
+    let board = &report.board;
+    assert_eq!(board.shadow_id.as_deref(), Some("synthetic-7"));
+    assert_eq!(board.shadow_evaluated, stats.total_candidates());
+    assert_eq!(board.tau_entry.get("synthetic-7"), Some(&0.45));
+    // Parity is checked on what the active model scored.
+    assert_eq!(board.parity_compared, active);
+    let text = std::fs::read_to_string(dir.path().join("run/metrics.prom")).unwrap();
+    let metrics = parse_metrics(&text);
+    assert_eq!(metrics["model_shadow_id{id=synthetic-7}"], 1.0);
+    assert_eq!(
+        metrics["shadow_signals_evaluated_total{}"],
+        stats.total_candidates() as f64
+    );
+    assert_eq!(
+        metrics["shadow_score_distribution{split=online}"],
+        stats.total_candidates() as f64
+    );
+    assert_eq!(metrics["candidates_total{route=canary}"], canary as f64);
+    assert_eq!(metrics["rollout_mode{mode=canary}"], 1.0);
+    assert_eq!(metrics["sample_canary{}"], board.window_samples[1] as f64);
+    assert_eq!(metrics["winrate_canary{}"], board.winrate[1]);
+}
+
+/// Scrapes until `done` holds for the samples, or panics after ten seconds.
+fn wait_for(
+    addr: &str,
+    what: &str,
+    done: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    for _ in 0..200 {
+        let response = scrape(addr).unwrap();
+        let metrics = parse_metrics(response.split("\r\n\r\n").nth(1).unwrap());
+        if done(&metrics) {
+            return metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn a_new_model_in_the_active_slot_is_swapped_in_and_a_bad_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let registry = config.paths.registry.clone();
+    let spec = spec(
+        config,
+        sim(Regime::Normal),
+        Pace::RealTime,
+        60,
+        dir.path().join("run"),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (url_sender, url) = std::sync::mpsc::channel();
+    let engine = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || {
+            run(spec, stop, |started| {
+                url_sender.send(started.metrics_url.clone()).unwrap()
+            })
+        }
+    });
+    let url = url.recv_timeout(Duration::from_secs(60)).unwrap();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+
+    // A good model: checked and swapped in.
+    let thresholds = Thresholds {
+        tau_entry: 0.55,
+        tau_hold: 0.45,
+    };
+    promote_synthetic(&registry, "synthetic-9", 9, thresholds, Slot::Active).unwrap();
+    let metrics = wait_for(&addr, "the new model", |metrics| {
+        metrics.contains_key("model_active_id{backend=onnx,id=synthetic-9}")
+            && metrics["model_swaps_total{}"] == 1.0
+    });
+    assert_eq!(metrics["model_loads_total{}"], 2.0);
+    assert_eq!(metrics["tau_entry_current{model=synthetic-9}"], 0.55);
+
+    // A model trained on another feature schema: refused, the running one kept. It is made
+    // aside and moved in whole, then the slot points at it.
+    let scratch = dir.path().join("scratch");
+    promote_synthetic(&scratch, "other-schema", 3, thresholds, Slot::Active).unwrap();
+    let info_path = scratch.join("other-schema/model.json");
+    let info = std::fs::read_to_string(&info_path).unwrap();
+    let info = info.replace(engine::features::FEATURE_SCHEMA_HASH, "0000");
+    std::fs::write(&info_path, info).unwrap();
+    std::fs::rename(scratch.join("other-schema"), registry.join("other-schema")).unwrap();
+    engine::model::registry::set_slot(&registry, Slot::Active, "other-schema").unwrap();
+    let metrics = wait_for(&addr, "the refusal", |metrics| {
+        metrics["model_load_failures_total{}"] >= 1.0
+    });
+    assert!(metrics.contains_key("model_active_id{backend=onnx,id=synthetic-9}"));
+    assert_eq!(metrics["model_swaps_total{}"], 1.0);
+
+    stop.store(true, Ordering::Relaxed);
+    let report = engine.join().unwrap().unwrap();
+    assert_eq!(report.board.active_id, "synthetic-9");
+    assert_eq!(report.hot.stats.model_swaps, 1);
+}

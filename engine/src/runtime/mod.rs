@@ -244,11 +244,7 @@ pub fn run(
             None
         }
     };
-    let active_thresholds = (
-        active.info.thresholds.tau_entry as f32,
-        active.info.thresholds.tau_hold as f32,
-    );
-    let active_swap = models::swap(&active, Route::Active, active_thresholds, backend, env)?;
+    let active_swap = models::swap(&active, Route::Active, active.info.thresholds, backend, env)?;
     let rollout = config.rollout.mode;
     let canary_swap = match (&shadow, rollout) {
         (Some(model), RolloutMode::Canary | RolloutMode::Full) => {
@@ -272,7 +268,7 @@ pub fn run(
         let taus = models::shadow_thresholds(&model.info, &config.ai_scorer.shadow);
         board
             .tau_entry
-            .insert(model.info.id.clone(), f64::from(taus.0));
+            .insert(model.info.id.clone(), taus.tau_entry);
     }
     board.model_loads = 1 + u64::from(canary_swap.is_some());
     board.model_load_failures = load_failures;

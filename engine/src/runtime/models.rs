@@ -28,7 +28,7 @@ use crate::config::{RolloutMode, ScorerBackend, Shadow};
 use crate::features::{FEATURE_COUNT, FEATURE_SCHEMA_HASH, FeatureVector};
 use crate::model::ort_backend::{OrtError, OrtScorer};
 use crate::model::parity::{PARITY_TOLERANCE, ParityChecker};
-use crate::model::registry::{MODEL_FILE, ModelInfo, RegistryError, Slot, read_slot};
+use crate::model::registry::{MODEL_FILE, ModelInfo, RegistryError, Slot, Thresholds, read_slot};
 use crate::model::synthetic::boundary_rows;
 use crate::model::{ModelError, NativeModel, Scorer, TreeEnsemble, read_onnx};
 
@@ -268,14 +268,14 @@ pub fn load_model(
 }
 
 /// The thresholds a shadow (or canary) model uses: its metadata's, or the configured ones.
-pub fn shadow_thresholds(info: &ModelInfo, shadow: &Shadow) -> (f32, f32) {
+pub fn shadow_thresholds(info: &ModelInfo, shadow: &Shadow) -> Thresholds {
     if shadow.use_threshold_from_meta {
-        (
-            info.thresholds.tau_entry as f32,
-            info.thresholds.tau_hold as f32,
-        )
+        info.thresholds
     } else {
-        (shadow.tau_entry as f32, shadow.tau_hold as f32)
+        Thresholds {
+            tau_entry: shadow.tau_entry,
+            tau_hold: shadow.tau_hold,
+        }
     }
 }
 
@@ -283,7 +283,7 @@ pub fn shadow_thresholds(info: &ModelInfo, shadow: &Shadow) -> (f32, f32) {
 pub fn swap(
     model: &CheckedModel,
     route: Route,
-    (tau_entry, tau_hold): (f32, f32),
+    thresholds: Thresholds,
     backend: ScorerBackend,
     environment: Option<&Environment>,
 ) -> Result<ModelSwap, ModelLoadError> {
@@ -291,8 +291,8 @@ pub fn swap(
         route,
         id: model.info.id.clone(),
         scorer: model.scorer(backend, environment)?,
-        tau_entry,
-        tau_hold,
+        tau_entry: thresholds.tau_entry as f32,
+        tau_hold: thresholds.tau_hold as f32,
     })
 }
 
@@ -347,13 +347,11 @@ pub fn run_registry(mut inputs: RegistryInputs) {
         }
         while let Ok(sample) = inputs.samples.pop() {
             if inputs.shadow_config.enabled
-                && let Some((_, native, (tau_entry, _))) = shadow.as_mut()
+                && let Some((_, native, thresholds)) = shadow.as_ref()
             {
                 let score = native.predict(&sample.features);
-                inputs
-                    .board
-                    .lock()
-                    .record_shadow_score(score, score >= *tau_entry);
+                let approved = score >= thresholds.tau_entry as f32;
+                inputs.board.lock().record_shadow_score(score, approved);
             }
         }
         while !pending.is_empty() {
@@ -408,10 +406,7 @@ fn watch_active(
     // Tried once per change of the slot, whatever the outcome.
     *active_id = id;
     let loaded = load_slot(&inputs.registry, Slot::Active, environment).and_then(|model| {
-        let thresholds = (
-            model.info.thresholds.tau_entry as f32,
-            model.info.thresholds.tau_hold as f32,
-        );
+        let thresholds = model.info.thresholds;
         let swap = swap(
             &model,
             Route::Active,
@@ -446,7 +441,7 @@ fn watch_shadow(
     inputs: &RegistryInputs,
     environment: Option<&Environment>,
     shadow_slot: &mut Option<String>,
-    shadow: &mut Option<(String, NativeModel, (f32, f32))>,
+    shadow: &mut Option<(String, NativeModel, Thresholds)>,
     pending: &mut Vec<ModelSwap>,
 ) {
     let id = match read_slot(&inputs.registry, Slot::Shadow) {
@@ -471,7 +466,7 @@ fn watch_shadow(
             board.shadow_id = Some(model.info.id.clone());
             board
                 .tau_entry
-                .insert(model.info.id.clone(), f64::from(taus.0));
+                .insert(model.info.id.clone(), taus.tau_entry);
             *shadow = Some((model.info.id.clone(), model.native(), taus));
             pending.extend(canary);
         }
