@@ -46,6 +46,7 @@ fn spec(config: Config, feed: FeedSpec, pace: Pace, minutes: u64, out: PathBuf) 
         metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         out_dir: out,
         onnxruntime: tests::onnxruntime_library(),
+        record: None,
     }
 }
 
@@ -121,7 +122,7 @@ fn a_simulated_session_trades_fills_and_reports_it_in_its_log_and_metrics() {
     assert!(stats.entries > 0 && stats.fills > 0, "{stats:?}");
     assert!(stats.closed_trades[0] > 0, "{stats:?}");
     assert_eq!(stats.decode_errors, [0; 5]);
-    assert_eq!(stats.ring_drops, [0; 7]);
+    assert_eq!(stats.ring_drops, [0; 8]);
 
     // The log holds every decision, order and fill the counters counted.
     let lines = log_lines(&report);
@@ -227,7 +228,7 @@ fn journal(dir: &Path, regime: Regime, minutes: u64) {
 }
 
 #[test]
-fn replaying_a_journal_twice_makes_the_same_decisions_and_fills() {
+fn replaying_a_journal_twice_makes_the_same_decisions_and_fills_and_so_does_its_recording() {
     let dir = tempfile::tempdir().unwrap();
     let journal_dir = dir.path().join("journal");
     journal(&journal_dir, Regime::HighVol, 15);
@@ -245,6 +246,33 @@ fn replaying_a_journal_twice_makes_the_same_decisions_and_fills() {
     };
     let (first, second) = (replay("first"), replay("second"));
     assert!(first.hot.stats.fills > 0, "{:?}", first.hot.stats);
+    // A third run records what it receives; replaying the recording decides the same again.
+    let recorded = dir.path().join("recorded");
+    let mut recording = spec(
+        config.clone(),
+        FeedSpec::Replay {
+            dir: journal_dir.clone(),
+        },
+        Pace::AsFastAsPossible,
+        60,
+        dir.path().join("recording"),
+    );
+    recording.record = Some(recorded.clone());
+    let recording = run_to_end(recording);
+    assert_eq!(
+        recording.record.as_ref().map(|record| record.frames),
+        Some(recording.hot.stats.frames)
+    );
+    let replayed = run_to_end(spec(
+        config.clone(),
+        FeedSpec::Replay { dir: recorded },
+        Pace::AsFastAsPossible,
+        60,
+        dir.path().join("replayed"),
+    ));
+    for run in [&recording, &replayed] {
+        assert_eq!(run.log.sha256, first.log.sha256);
+    }
     assert_eq!(first.log.sha256, second.log.sha256);
     assert_eq!(first.log.records, second.log.records);
     assert_eq!(

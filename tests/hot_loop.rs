@@ -1,6 +1,6 @@
-//! The engine's hot loop allocates nothing once warm: source, decode, book, features, the order
-//! manager, candidates, routing, scoring, gates, sizing, the paper venue and the rings, frame
-//! after frame of simulated high-vol market, under a counting global allocator.
+//! The engine's hot loop allocates nothing once warm: source, recording, decode, book, features,
+//! the order manager, candidates, routing, scoring, gates, sizing, the paper venue and the rings,
+//! frame after frame of simulated high-vol market, under a counting global allocator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -65,7 +65,7 @@ fn the_hot_loop_allocates_nothing_once_warm() {
         ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
     };
     let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
-    let mut hot = HotLoop::paper(
+    let hot = HotLoop::paper(
         &Config::default(),
         Symbol::new("BTCUSDT").unwrap(),
         tests::shipped_instrument("BTCUSDT"),
@@ -76,6 +76,9 @@ fn the_hot_loop_allocates_nothing_once_warm() {
         None,
     )
     .unwrap();
+    // Recording too (nobody writes the journal: the ring fills and then drops).
+    let (recorder, _frames) = engine::runtime::recorder::recorder(1 << 20);
+    let mut hot = hot.with_recorder(recorder);
     let stop = AtomicBool::new(false);
     let turns = |frames: u64, hot: &mut HotLoop| {
         let start = hot.stats().frames;

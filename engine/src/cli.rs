@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// Directory for the decision log and the final metrics (default: paths.data/runs/TIME).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Record every frame received into a journal in this directory (replayable with
+    /// --feed replay:DIR).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
     /// Simulator regime: normal, event or high-vol.
     #[arg(long, default_value = "normal", value_parser = parse_regime)]
     pub regime: feed::sim::Regime,
@@ -249,6 +253,7 @@ impl RunArgs {
             duration: self.duration.map(std::time::Duration::from_secs_f64),
             out_dir,
             onnxruntime: self.onnxruntime.path.clone(),
+            record: self.record.clone(),
             config,
         })
     }

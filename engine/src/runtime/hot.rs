@@ -25,6 +25,7 @@ use crate::executor::UnrepresentableValue;
 use crate::pipeline::{Account, FrameOutcome, Pipeline, Stage};
 use crate::signals::SignalId;
 
+use super::recorder::FrameRecorder;
 use super::rings::{
     CancelReason, Control, LogRecord, ModelSwap, Outbox, Outcome, Purpose, Route, Sample,
     SupervisorEvent,
@@ -194,6 +195,8 @@ pub struct HotLoop {
     rings: HotRings,
     lockstep: Option<Lockstep>,
     events: Vec<VenueEvent>,
+    /// Records every frame as received, when the run records.
+    recorder: Option<FrameRecorder>,
     now_ns: u64,
     end_ns: Option<u64>,
     next_publish_ns: u64,
@@ -231,6 +234,7 @@ impl HotLoop {
             rings,
             lockstep,
             events: Vec::with_capacity(feed::paper::MAX_EVENTS),
+            recorder: None,
             now_ns: 0,
             end_ns: None,
             next_publish_ns: 0,
@@ -294,6 +298,12 @@ impl HotLoop {
         ))
     }
 
+    /// Records every frame, as received, through `recorder`.
+    pub fn with_recorder(mut self, recorder: FrameRecorder) -> HotLoop {
+        self.recorder = Some(recorder);
+        self
+    }
+
     /// The active model's id.
     pub fn active_model(&self) -> &str {
         &self.active.id
@@ -351,6 +361,9 @@ impl HotLoop {
         }
         self.stats.frames += 1;
         self.stats.market_ns = recv_ns;
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.record(recv_ns, self.frame.as_bytes());
+        }
         self.venue.advance(recv_ns, self.pipeline.book());
 
         let clock = &self.clock;
@@ -678,6 +691,7 @@ impl HotLoop {
             self.rings.parity.dropped(),
             self.rings.log.dropped(),
             self.rings.retired.dropped(),
+            self.recorder.as_ref().map_or(0, FrameRecorder::dropped),
         ];
     }
 
@@ -863,7 +877,16 @@ mod tests {
         assert_eq!(report.stop, StopReason::Duration);
         assert_eq!(stats.frames, frames);
         // metrics, latency, trades, shadow, parity, log, retired.
-        let [metrics, latency, trades, shadow, parity, log, retired] = stats.ring_drops;
+        let [
+            metrics,
+            latency,
+            trades,
+            shadow,
+            parity,
+            log,
+            retired,
+            journal,
+        ] = stats.ring_drops;
         assert_eq!(metrics, periods.len() as u64 - capacity as u64);
         assert_eq!(
             latency, 0,
@@ -872,6 +895,6 @@ mod tests {
         assert!(trades > 0 && log > 0, "{stats:?}");
         assert_eq!(shadow, stats.total_candidates() - capacity as u64);
         assert_eq!(parity, shadow);
-        assert_eq!(retired, 0);
+        assert_eq!((retired, journal), (0, 0));
     }
 }

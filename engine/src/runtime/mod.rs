@@ -20,7 +20,9 @@
 //!   canary rollback, `MODE_SWITCH` events.
 //! - **registry** and **parity** ([`models`]): model loading and checks, hot swaps, shadow
 //!   scoring, live parity.
-//! - **log writer** ([`log`]): the decision and fill log and its hash.
+//! - **log writer** ([`log`]): the decision and fill log and its hash;
+//! - **journal** ([`recorder`], with `--record DIR`): every frame as received, into a journal
+//!   that replays as the run saw it.
 //!
 //! Cold threads run on `engine.cold_cores`. Every ring is bounded; a full ring drops and
 //! counts on the hot side (`ring_drops_total`).
@@ -30,6 +32,7 @@ pub mod hot;
 pub mod log;
 pub mod metrics;
 pub mod models;
+pub mod recorder;
 pub mod rings;
 pub mod source;
 pub mod stats;
@@ -107,6 +110,8 @@ pub struct RunSpec {
     pub out_dir: PathBuf,
     /// The ONNX Runtime library.
     pub onnxruntime: PathBuf,
+    /// Record every frame received into a journal in this directory.
+    pub record: Option<PathBuf>,
 }
 
 /// What a run looks like once started.
@@ -136,6 +141,8 @@ pub struct RunReport {
     pub board: Board,
     /// The decision and fill log.
     pub log: LogReport,
+    /// The recording, if the run recorded.
+    pub record: Option<recorder::RecordReport>,
     /// Whether the hot thread ran pinned to its core.
     pub hot_pinned: bool,
 }
@@ -174,6 +181,9 @@ pub enum RunError {
     /// The decision log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// Recording failed.
+    #[error(transparent)]
+    Record(#[from] recorder::RecordError),
     /// A thread could not start or panicked.
     #[error("the {0} thread failed")]
     Thread(&'static str),
@@ -410,6 +420,19 @@ pub fn run(
         move || log::run(&path, log_in, &done)
     })?;
 
+    let (recorder, record_thread) = match &spec.record {
+        Some(dir) => {
+            // A byte ring of `engine.rings.journal` frames of 512 bytes.
+            let (recorder, frames) = recorder::recorder(capacity(sizes.journal) * 512);
+            let (dir, done) = (dir.clone(), Arc::clone(&done));
+            let thread = spawn("journal", cold_core(5), move || {
+                recorder::run(&dir, frames, &done)
+            })?;
+            (Some(recorder), Some(thread))
+        }
+        None => (None, None),
+    };
+
     on_start(&started);
 
     let hot_loop = HotLoop::paper(
@@ -436,6 +459,10 @@ pub fn run(
             sent: 0,
         }),
     )?;
+    let hot_loop = match recorder {
+        Some(recorder) => hot_loop.with_recorder(recorder),
+        None => hot_loop,
+    };
     let hot_core = config.engine.hot_core;
     let hot_thread = std::thread::Builder::new()
         .name("hot".to_owned())
@@ -452,6 +479,10 @@ pub fn run(
     join("registry", registry_thread)?;
     join("parity", parity_thread)?;
     let log = join("log", log_thread)??;
+    let record = match record_thread {
+        Some(thread) => Some(join("journal", thread)??),
+        None => None,
+    };
     let (hot, hot_pinned) = hot_result?;
     let hot = hot?;
     std::fs::write(spec.out_dir.join("metrics.prom"), &metrics.text).map_err(|source| {
@@ -467,6 +498,7 @@ pub fn run(
         metrics,
         board,
         log,
+        record,
         hot_pinned,
     })
 }

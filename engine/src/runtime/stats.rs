@@ -57,8 +57,8 @@ pub const REJECT_ENTRY_WORKING: usize = 2;
 pub const REJECT_POSITION_BUSY: usize = 3;
 
 /// The rings the hot thread pushes on, as counted in [`HotStats::ring_drops`].
-pub const RINGS: [&str; 7] = [
-    "metrics", "latency", "trades", "shadow", "parity", "log", "retired",
+pub const RINGS: [&str; 8] = [
+    "metrics", "latency", "trades", "shadow", "parity", "log", "retired", "journal",
 ];
 
 /// Cumulative counters of the hot thread.

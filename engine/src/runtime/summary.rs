@@ -159,6 +159,14 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
             drops.join(", ")
         }
     );
+    if let Some(record) = &report.record {
+        let _ = writeln!(
+            out,
+            "recorded:    {} frames into {}",
+            record.frames,
+            record.dir.display()
+        );
+    }
     let rss = &report.metrics.rss;
     let _ = writeln!(
         out,
