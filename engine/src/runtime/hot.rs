@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use std::time::Duration;
 
 use feed::paper::{OrderId, OrderRequest, PaperConfig, PaperVenue, VenueEvent};
@@ -302,11 +301,6 @@ impl HotLoop {
     pub fn with_recorder(mut self, recorder: FrameRecorder) -> HotLoop {
         self.recorder = Some(recorder);
         self
-    }
-
-    /// The active model's id.
-    pub fn active_model(&self) -> &str {
-        &self.active.id
     }
 
     /// Runs until the source ends, the duration passes or `stop` is set; then cancels every

@@ -64,14 +64,6 @@ impl Source {
             Source::Replay(replay) => replay.poll(frame),
         }
     }
-
-    /// True when frames come at the market's pace (idle polls are expected).
-    pub const fn is_real_time(&self) -> bool {
-        match self {
-            Source::Sim(sim) => matches!(sim.pace, Pace::RealTime),
-            Source::Replay(replay) => matches!(replay.pace, Pace::RealTime),
-        }
-    }
 }
 
 /// Bytes of the ring between the simulator's thread and the hot thread.
@@ -87,7 +79,6 @@ const SIM_HEADER: usize = 12;
 /// the configured start.
 pub struct SimSource {
     frames: rtrb::Consumer<u8>,
-    pace: Pace,
     /// Set by the simulator's thread after its last frame.
     finished: Arc<AtomicBool>,
     /// Set to stop the simulator's thread early.
@@ -136,7 +127,6 @@ impl SimSource {
         };
         SimSource {
             frames,
-            pace,
             finished,
             stop,
             thread,
