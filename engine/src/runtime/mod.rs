@@ -28,6 +28,7 @@
 //! counts on the hot side (`ring_drops_total`).
 
 pub mod board;
+pub mod frame_ring;
 pub mod hot;
 pub mod log;
 pub mod metrics;

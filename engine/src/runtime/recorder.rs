@@ -8,47 +8,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use feed::journal::{ClockAnchor, JournalError, JournalOptions, JournalWriter, StreamId};
-use rtrb::{Consumer, Producer, RingBuffer};
 
-/// Bytes of a frame's header on the ring: receive time (u64) and length (u32), little-endian.
-const HEADER: usize = 12;
+use super::frame_ring::{FrameReader, FrameWriter, frame_ring};
+
 /// Monotonic time the recorded journal starts at (its anchor ties it to the first frame's
 /// receive time).
 const MONO_BASE_NS: u64 = 1_000_000_000;
 
 /// The hot thread's end: frames onto the ring.
 pub struct FrameRecorder {
-    ring: Producer<u8>,
+    ring: FrameWriter,
     dropped: u64,
 }
 
-/// A recorder and the journal thread's end of its ring, `bytes` long. The ring is written
-/// through once so that its pages are resident before the first frame.
-pub fn recorder(bytes: usize) -> (FrameRecorder, Consumer<u8>) {
-    let (mut ring, mut frames) = RingBuffer::new(bytes.max(HEADER));
-    if let Ok(chunk) = ring.write_chunk_uninit(ring.slots()) {
-        chunk.fill_from_iter(std::iter::repeat(0));
-    }
-    if let Ok(chunk) = frames.read_chunk(frames.slots()) {
-        chunk.commit_all();
-    }
+/// A recorder and the journal thread's end of its ring, `bytes` long (resident from the start).
+pub fn recorder(bytes: usize) -> (FrameRecorder, FrameReader) {
+    let (ring, frames) = frame_ring(bytes, true);
     (FrameRecorder { ring, dropped: 0 }, frames)
 }
 
 impl FrameRecorder {
     /// Puts `frame`, received at `recv_ns`, on the ring; false (and counted) when it is full.
     pub fn record(&mut self, recv_ns: u64, frame: &[u8]) -> bool {
-        let needed = HEADER + frame.len();
-        let Ok(chunk) = self.ring.write_chunk_uninit(needed) else {
-            self.dropped += 1;
-            return false;
-        };
-        let header = recv_ns
-            .to_le_bytes()
-            .into_iter()
-            .chain((frame.len() as u32).to_le_bytes());
-        chunk.fill_from_iter(header.chain(frame.iter().copied()));
-        true
+        let written = self.ring.write(recv_ns, frame);
+        self.dropped += u64::from(!written);
+        written
     }
 
     /// Frames dropped because the ring was full.
@@ -80,7 +64,7 @@ pub struct RecordError {
 /// the ring is drained.
 pub fn run(
     dir: &Path,
-    mut frames: Consumer<u8>,
+    mut frames: FrameReader,
     done: &AtomicBool,
 ) -> Result<RecordReport, RecordError> {
     let error = |source| RecordError {
@@ -92,31 +76,20 @@ pub fn run(
     let mut count = 0;
     loop {
         let finished = done.load(Ordering::Acquire);
-        if frames.slots() < HEADER {
+        let mut received = None;
+        let got = frames.read(|recv_ns, first, second| {
+            frame.clear();
+            frame.extend_from_slice(first);
+            frame.extend_from_slice(second);
+            received = Some(recv_ns);
+        });
+        let Some(recv_ns) = received.filter(|_| got) else {
             if finished {
                 break;
             }
             std::thread::sleep(Duration::from_millis(2));
             continue;
-        }
-        let mut header = [0_u8; HEADER];
-        if let Ok(chunk) = frames.read_chunk(HEADER) {
-            let (first, second) = chunk.as_slices();
-            header[..first.len()].copy_from_slice(first);
-            header[first.len()..].copy_from_slice(second);
-            chunk.commit_all();
-        }
-        let (time, len) = header.split_at(8);
-        let recv_ns = u64::from_le_bytes(time.try_into().unwrap_or_default());
-        let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
-        frame.clear();
-        // Header and body were written together.
-        if let Ok(chunk) = frames.read_chunk(len) {
-            let (first, second) = chunk.as_slices();
-            frame.extend_from_slice(first);
-            frame.extend_from_slice(second);
-            chunk.commit_all();
-        }
+        };
         let (writer, anchor) = match journal.as_mut() {
             Some(open) => open,
             None => {

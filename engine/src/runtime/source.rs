@@ -5,10 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use feed::FrameBuf;
 use feed::journal::{ClockAnchor, JournalError, JournalReader, OnCorrupt, StreamId, monotonic_ns};
 use feed::sim::{MarketSim, SimConfig};
+
+use super::frame_ring::{FrameReader, FrameWriter, frame_ring};
 
 /// How fast a source plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +71,6 @@ impl Source {
 
 /// Bytes of the ring between the simulator's thread and the hot thread.
 const SIM_RING_BYTES: usize = 4 << 20;
-/// Bytes of a frame's header in that ring: receive time (u64) and length (u32), little-endian.
-const SIM_HEADER: usize = 12;
 
 /// The market simulator as a source. The simulator runs on a thread of its own, as an exchange
 /// would, and hands its frames over on a byte ring, as a socket would: the hot thread only
@@ -78,7 +79,7 @@ const SIM_HEADER: usize = 12;
 /// now); as fast as possible, the ring is kept full and the frames carry simulated times from
 /// the configured start.
 pub struct SimSource {
-    frames: rtrb::Consumer<u8>,
+    frames: FrameReader,
     /// Set by the simulator's thread after its last frame.
     finished: Arc<AtomicBool>,
     /// Set to stop the simulator's thread early.
@@ -98,7 +99,7 @@ impl SimSource {
             },
             Pace::AsFastAsPossible => config,
         };
-        let (producer, frames) = rtrb::RingBuffer::new(SIM_RING_BYTES);
+        let (producer, frames) = frame_ring(SIM_RING_BYTES, true);
         let finished = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
@@ -136,29 +137,16 @@ impl SimSource {
     fn poll(&mut self, frame: &mut FrameBuf) -> Poll {
         // Read the flag first: once it is set, every frame is in the ring.
         let finished = self.finished.load(Ordering::Acquire);
-        if self.frames.slots() < SIM_HEADER {
-            return if finished { Poll::End } else { Poll::Idle };
+        let mut received = None;
+        self.frames.read(|recv_ns, first, second| {
+            frame.fill_parts(first, second);
+            received = Some(recv_ns);
+        });
+        match received {
+            Some(recv_ns) => Poll::Frame { recv_ns },
+            None if finished => Poll::End,
+            None => Poll::Idle,
         }
-        let mut header = [0_u8; SIM_HEADER];
-        if let Ok(chunk) = self.frames.read_chunk(SIM_HEADER) {
-            let (first, second) = chunk.as_slices();
-            header[..first.len()].copy_from_slice(first);
-            header[first.len()..].copy_from_slice(second);
-            chunk.commit_all();
-        }
-        let (time, len) = header.split_at(8);
-        let recv_ns = u64::from_le_bytes(time.try_into().unwrap_or_default());
-        let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
-        // Header and body were committed together.
-        match self.frames.read_chunk(len) {
-            Ok(chunk) => {
-                let (first, second) = chunk.as_slices();
-                frame.fill_parts(first, second);
-                chunk.commit_all();
-            }
-            Err(_) => frame.fill(&[]),
-        }
-        Poll::Frame { recv_ns }
     }
 }
 
@@ -174,15 +162,14 @@ impl Drop for SimSource {
 /// The simulator's thread: frames into the ring, at their time in real time.
 fn produce(
     mut sim: MarketSim,
-    mut ring: rtrb::Producer<u8>,
+    mut ring: FrameWriter,
     pace: Pace,
     (clock, anchor): (quanta::Clock, ClockAnchor),
     stop: &AtomicBool,
 ) {
     let mut buffer = Vec::with_capacity(64 * 1024);
     while let Some(produced) = sim.next_frame(&mut buffer) {
-        let needed = SIM_HEADER + buffer.len();
-        if needed > ring.buffer().capacity() {
+        if ring.too_large(buffer.len()) {
             eprintln!(
                 "sim-feed: a frame of {} bytes does not fit the ring; dropped",
                 buffer.len()
@@ -193,32 +180,18 @@ fn produce(
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            let due = match pace {
-                Pace::RealTime => anchor.wall_of(monotonic_ns(&clock)) >= produced.recv_ns,
-                Pace::AsFastAsPossible => true,
-            };
-            if due && ring.slots() >= needed {
+            let now = anchor.wall_of(monotonic_ns(&clock));
+            let due = pace == Pace::AsFastAsPossible || now >= produced.recv_ns;
+            if due && ring.write(produced.recv_ns, &buffer) {
                 break;
             }
             match pace {
                 Pace::RealTime => {
-                    let wait = produced
-                        .recv_ns
-                        .saturating_sub(anchor.wall_of(monotonic_ns(&clock)));
-                    std::thread::sleep(std::time::Duration::from_nanos(
-                        wait.clamp(20_000, 1_000_000),
-                    ));
+                    let wait = produced.recv_ns.saturating_sub(now);
+                    std::thread::sleep(Duration::from_nanos(wait.clamp(20_000, 1_000_000)));
                 }
                 Pace::AsFastAsPossible => std::thread::yield_now(),
             }
-        }
-        let header = produced
-            .recv_ns
-            .to_le_bytes()
-            .into_iter()
-            .chain((buffer.len() as u32).to_le_bytes());
-        if let Ok(chunk) = ring.write_chunk_uninit(needed) {
-            chunk.fill_from_iter(header.chain(buffer.iter().copied()));
         }
     }
 }
