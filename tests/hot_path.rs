@@ -131,3 +131,52 @@ fn hot_path_allocates_nothing() {
     assert_eq!(ort_tally, tally, "both backends decide alike");
     assert_eq!((allocations, deallocations), (0, 0), "{ort_tally:?}");
 }
+
+/// The idle hot thread's rehearsal (`Pipeline::rehearse`, run between the frames of a live
+/// feed) changes no feature, no candidate and no counter, and allocates nothing: a pipeline
+/// that rehearses every book frame twice matches one that never does, bit for bit.
+#[test]
+fn rehearsing_between_frames_changes_nothing_and_allocates_nothing() {
+    let frames = frames(30);
+    let warm_up = frames.len() / 10;
+    let (mut plain, mut rehearsing) = (pipeline(), pipeline());
+    let (mut frame, mut copy) = (
+        FrameBuf::with_capacity(1 << 20),
+        FrameBuf::with_capacity(1 << 20),
+    );
+    let mut step = |bytes: &[u8], plain: &mut Pipeline, rehearsing: &mut Pipeline| {
+        frame.fill(bytes);
+        let expected = plain.on_frame(&mut frame);
+        frame.fill(bytes);
+        let outcome = rehearsing.on_frame(&mut frame);
+        assert_eq!(outcome, expected);
+        let mut rehearsals = 0;
+        if let engine::pipeline::FrameOutcome::Book { ts_ms, seq } = outcome {
+            for _ in 0..2 {
+                copy.fill(bytes);
+                std::hint::black_box(rehearsing.rehearse(&mut copy));
+                rehearsals += 1;
+            }
+            let features = |path: &Pipeline| path.features().map(f32::to_bits);
+            assert_eq!(features(rehearsing), features(plain));
+            assert_eq!(
+                rehearsing.candidate(ts_ms, seq),
+                plain.candidate(ts_ms, seq)
+            );
+        }
+        rehearsals
+    };
+    for bytes in &frames[..warm_up] {
+        step(bytes, &mut plain, &mut rehearsing);
+    }
+    let (rehearsals, allocations, deallocations) = count(|| {
+        frames[warm_up..]
+            .iter()
+            .map(|bytes| step(bytes, &mut plain, &mut rehearsing))
+            .sum::<u64>()
+    });
+    assert!(rehearsals > 100_000, "{rehearsals} rehearsals");
+    assert_eq!((allocations, deallocations), (0, 0));
+    assert_eq!(rehearsing.decoder().stats(), plain.decoder().stats());
+    assert_eq!(rehearsing.book().resyncs(), plain.book().resyncs());
+}

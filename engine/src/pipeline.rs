@@ -84,6 +84,9 @@ pub struct Pipeline {
     book: OrderBook,
     features: FeatureEngine,
     vector: FeatureVector,
+    /// The copy of the book that [`Pipeline::rehearse`] updates, and its features.
+    rehearsal_book: OrderBook,
+    rehearsal_vector: FeatureVector,
     trigger: SignalEngine,
     gates: GateRules,
     sizing: SizingRules,
@@ -106,6 +109,8 @@ impl Pipeline {
         Ok(Pipeline {
             decoder: PublicDecoder::new(),
             book: OrderBook::new(symbol, usize::from(config.engine.book_depth)),
+            rehearsal_book: OrderBook::new(symbol, usize::from(config.engine.book_depth)),
+            rehearsal_vector: [0.0; FEATURE_COUNT],
             features: FeatureEngine::new(),
             vector: [0.0; FEATURE_COUNT],
             trigger: SignalEngine::new(SignalRules::from_config(&config.signals)),
@@ -195,6 +200,23 @@ impl Pipeline {
             Ok(_) => FrameOutcome::Other,
             Err(err) => FrameOutcome::Error(err),
         }
+    }
+
+    /// Decodes `frame`, a copy of the last book frame [`Pipeline::on_frame`] handled, once more,
+    /// applies it to a copy of the book and computes features from it, changing nothing the
+    /// pipeline decides with: the decoder does not count it, the live book is only read, and
+    /// the features are computed read-only ([`FeatureEngine::rehearse`]; their windows keep
+    /// running sums whose rounding must not depend on when the engine was idle). The hot
+    /// thread does this while idle, so that the next frame of a live feed finds the code,
+    /// branch history and data of decode, book and features in the caches: on a shared host
+    /// they are otherwise gone within the milliseconds between two frames. Allocates nothing.
+    pub fn rehearse(&mut self, frame: &mut FrameBuf) -> u64 {
+        let Ok(PublicMessage::Book(update)) = self.decoder.decode_uncounted(frame) else {
+            return 0;
+        };
+        self.rehearsal_book.rehearse(&self.book, &update);
+        self.features
+            .rehearse(&self.rehearsal_book, &mut self.rehearsal_vector)
     }
 
     /// The candidate the trigger proposes after the book update `(ts_ms, seq)` that

@@ -204,6 +204,21 @@ impl OrderBook {
         }
     }
 
+    /// Makes this book a copy of `live` (without allocating, for a book of the same depth) and
+    /// applies `update`, the update `live` took last, once more, as if it were the next one:
+    /// the same code as a real update, on a copy. An idle hot thread does this to keep the
+    /// code, its branch history and `live`'s memory in the caches; `live` is only read.
+    pub fn rehearse(&mut self, live: &OrderBook, update: &BookUpdate<'_>) -> ApplyOutcome {
+        self.symbol = live.symbol;
+        self.depth = live.depth;
+        self.bids.levels.clone_from(&live.bids.levels);
+        self.asks.levels.clone_from(&live.asks.levels);
+        self.state = BookState::Valid;
+        self.update_id = update.update_id.wrapping_sub(1);
+        self.resync_requested = false;
+        self.apply(update)
+    }
+
     fn invalidate(&mut self, reason: InvalidReason) -> ApplyOutcome {
         self.state = BookState::Invalid(reason);
         if !self.resync_requested {

@@ -187,6 +187,13 @@ impl MidHistory {
         self.len += 1;
     }
 
+    /// Reads the oldest entry and the slot the next push writes, changing nothing (see
+    /// [`TimeWindow::touch`]).
+    fn touch(&self) -> u64 {
+        let next = (self.head + self.len) % self.times.len();
+        self.times[self.head] ^ self.times[next] ^ self.mids[next].to_bits()
+    }
+
     /// The last mid at or before `time_ms`.
     fn at_or_before(&self, time_ms: u64) -> Option<f64> {
         // Times are sorted: binary search for the last index with time <= time_ms.
@@ -314,6 +321,27 @@ impl FeatureEngine {
             window.expire(now);
         }
         self.book_updates.expire(now);
+        self.fill(book, out);
+    }
+
+    /// Runs the computation of [`FeatureEngine::compute`] into `out` without changing
+    /// anything: the windows are not expired first (so `out` may differ from what `compute`
+    /// gives, and is for throwing away), and the memory the next update writes is read. An
+    /// idle hot thread does this to keep the features' code and data in the caches; it cannot
+    /// change a later feature value, not even its rounding.
+    pub fn rehearse(&self, book: &OrderBook, out: &mut FeatureVector) -> u64 {
+        self.fill(book, out);
+        self.ofi
+            .iter()
+            .chain(&self.signed_volume)
+            .chain(&self.squared_returns)
+            .chain(std::iter::once(&self.book_updates))
+            .fold(self.mids.touch(), |acc, window| acc ^ window.touch())
+    }
+
+    /// The features of `book` from the windows as they stand.
+    fn fill(&self, book: &OrderBook, out: &mut FeatureVector) {
+        let now = self.now_ms;
         out.fill(0.0);
         let mut set = |feature: Feature, value: f64| {
             out[feature as usize] = if value.is_finite() { value as f32 } else { 0.0 };

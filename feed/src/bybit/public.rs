@@ -427,6 +427,24 @@ impl PublicDecoder {
 
     /// Decodes the frame held in `frame` (its bytes may be rewritten in place).
     pub fn decode(&mut self, frame: &mut FrameBuf) -> Result<PublicMessage<'_>, DecodeError> {
+        self.decode_counting(frame, true)
+    }
+
+    /// [`PublicDecoder::decode`] without counting the frame in [`PublicDecoder::stats`]: for
+    /// decoding once more a copy of a book or trade frame already decoded (the hot thread's
+    /// idle rehearsal). A tickers frame would be merged into the ticker state again.
+    pub fn decode_uncounted(
+        &mut self,
+        frame: &mut FrameBuf,
+    ) -> Result<PublicMessage<'_>, DecodeError> {
+        self.decode_counting(frame, false)
+    }
+
+    fn decode_counting(
+        &mut self,
+        frame: &mut FrameBuf,
+        count: bool,
+    ) -> Result<PublicMessage<'_>, DecodeError> {
         let (bytes, len) = frame.padded_mut();
         let mut tape = Tape(std::mem::take(&mut self.tape)).reset();
         let mut kind = MessageKind::Unknown;
@@ -439,11 +457,11 @@ impl PublicDecoder {
         self.tape = tape.reset().0;
         match result {
             Ok(decoded) => {
-                self.stats.decoded[kind.index()] += 1;
+                self.stats.decoded[kind.index()] += u64::from(count);
                 Ok(self.view(decoded))
             }
             Err(err) => {
-                self.stats.errors[kind.index()] += 1;
+                self.stats.errors[kind.index()] += u64::from(count);
                 Err(err)
             }
         }
