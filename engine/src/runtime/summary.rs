@@ -168,16 +168,27 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         );
     }
     let rss = &report.metrics.rss;
-    let _ = writeln!(
-        out,
-        "memory:      anonymous RSS {:.1} MiB after the first minute of market time, {:.1} MiB at \
-         the end (peak {:.1} MiB); total RSS {:.1} / {:.1} MiB",
-        mib(rss.after_first_minute.anonymous),
-        mib(rss.last.anonymous),
-        mib(rss.peak_anonymous),
-        mib(rss.after_first_minute.total),
-        mib(rss.last.total)
-    );
+    if rss.after_first_minute.total == 0 {
+        let _ = writeln!(
+            out,
+            "memory:      anonymous RSS {:.1} MiB at the end (peak {:.1} MiB), total RSS {:.1} \
+             MiB; the run was too short to compare with its first minute of market time",
+            mib(rss.last.anonymous),
+            mib(rss.peak_anonymous),
+            mib(rss.last.total)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "memory:      anonymous RSS {:.1} MiB after the first minute of market time, {:.1} \
+             MiB at the end (peak {:.1} MiB); total RSS {:.1} / {:.1} MiB",
+            mib(rss.after_first_minute.anonymous),
+            mib(rss.last.anonymous),
+            mib(rss.peak_anonymous),
+            mib(rss.after_first_minute.total),
+            mib(rss.last.total)
+        );
+    }
     let _ = writeln!(
         out,
         "log:         {} ({} records), sha256 {}",
