@@ -52,7 +52,7 @@ pub struct Resident {
 pub struct RssReport {
     /// When the first minute of market time had passed (zeros if it never did).
     pub after_first_minute: Resident,
-    /// At the last sample.
+    /// At the last sample while the hot thread ran (sampled once a second).
     pub last: Resident,
     /// Largest anonymous sample, bytes.
     pub peak_anonymous: u64,
@@ -109,7 +109,8 @@ pub fn run(mut inputs: MetricsInputs) -> MetricsReport {
             // too many, dropped here on the cold side.
             let _ = inputs.spare.push(histograms);
         }
-        if Instant::now() >= next_rss {
+        // Sampled while the hot thread runs: what it frees when it stops is not growth.
+        if !finished && Instant::now() >= next_rss {
             next_rss += Duration::from_secs(1);
             rss.last = resident_bytes();
             rss.peak_anonymous = rss.peak_anonymous.max(rss.last.anonymous);
@@ -138,8 +139,6 @@ pub fn run(mut inputs: MetricsInputs) -> MetricsReport {
             }
         }
     }
-    rss.last = resident_bytes();
-    rss.peak_anonymous = rss.peak_anonymous.max(rss.last.anonymous);
     let text = render(&stats, &latency, &inputs.board.lock(), rss.last);
     MetricsReport {
         latency,

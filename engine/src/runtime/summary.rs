@@ -171,8 +171,8 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
     if rss.after_first_minute.total == 0 {
         let _ = writeln!(
             out,
-            "memory:      anonymous RSS {:.1} MiB at the end (peak {:.1} MiB), total RSS {:.1} \
-             MiB; the run was too short to compare with its first minute of market time",
+            "memory:      anonymous RSS {:.1} MiB in the run's last second (peak {:.1} MiB), \
+             total RSS {:.1} MiB; the run was too short to compare with its first minute",
             mib(rss.last.anonymous),
             mib(rss.peak_anonymous),
             mib(rss.last.total)
@@ -181,7 +181,7 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         let _ = writeln!(
             out,
             "memory:      anonymous RSS {:.1} MiB after the first minute of market time, {:.1} \
-             MiB at the end (peak {:.1} MiB); total RSS {:.1} / {:.1} MiB",
+             MiB in the run's last second (peak {:.1} MiB); total RSS {:.1} / {:.1} MiB",
             mib(rss.after_first_minute.anonymous),
             mib(rss.last.anonymous),
             mib(rss.peak_anonymous),
