@@ -100,6 +100,7 @@ pub fn run(mut inputs: MetricsInputs) -> MetricsReport {
                 && stats.market_ns.saturating_sub(stats.first_market_ns) >= 60_000_000_000
             {
                 rss.after_first_minute = resident_bytes();
+                rss.peak_anonymous = rss.peak_anonymous.max(rss.after_first_minute.anonymous);
             }
         }
         while let Ok(mut histograms) = inputs.latency.pop() {
