@@ -11,7 +11,7 @@ use engine::features::FEATURE_COUNT;
 use engine::model::NativeModel;
 use engine::model::synthetic::generate;
 use engine::runtime::hot::{HotLoop, HotRings};
-use engine::runtime::rings::{ModelSwap, Route, ring};
+use engine::runtime::rings::{ModelSwap, Route};
 use engine::runtime::source::{Pace, SimSource, Source};
 use feed::Symbol;
 use feed::sim::{Regime, SimConfig};
@@ -30,29 +30,7 @@ fn the_hot_loop_allocates_nothing_once_warm() {
 
     // Rings nobody reads: what does not fit is dropped and counted, and dropping a message
     // frees nothing.
-    let capacity = 1 << 16;
-    let (stats, _stats) = ring(capacity);
-    let (latency, _latency) = ring(4);
-    let (_spare, latency_spare) = rtrb::RingBuffer::new(4);
-    let (supervisor, _supervisor) = ring(capacity);
-    let (shadow, _shadow) = ring(capacity);
-    let (parity, _parity) = ring(capacity);
-    let (log, _log) = ring(capacity);
-    let (_control, control) = rtrb::RingBuffer::new(16);
-    let (_models, models) = rtrb::RingBuffer::new(4);
-    let (retired, _retired) = ring(4);
-    let rings = HotRings {
-        stats,
-        latency,
-        latency_spare,
-        supervisor,
-        shadow,
-        parity,
-        log,
-        control,
-        models,
-        retired,
-    };
+    let (rings, _held) = HotRings::unread(1 << 16);
     let model = ModelSwap {
         route: Route::Active,
         id: "synthetic".to_owned(),

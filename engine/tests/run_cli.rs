@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use engine::model::registry::{Slot, Thresholds};
-use engine::model::synthetic::promote_synthetic;
+use engine::model::synthetic::scratch_profile;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -23,25 +22,9 @@ fn engine() -> Command {
     command
 }
 
-/// A profile that points the registry at a synthetic model and the data under `dir`.
+/// A profile that points the registry at the synthetic model and the data under `dir`.
 fn profile(dir: &Path) -> PathBuf {
-    let registry = dir.join("registry");
-    let thresholds = Thresholds {
-        tau_entry: 0.5,
-        tau_hold: 0.4,
-    };
-    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
-    let path = dir.join("test.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "paths:\n  data: {}\n  registry: {}\nmetrics:\n  listen: 127.0.0.1:0\n",
-            dir.join("data").display(),
-            registry.display()
-        ),
-    )
-    .unwrap();
-    path
+    scratch_profile(dir).unwrap()
 }
 
 #[test]

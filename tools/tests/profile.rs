@@ -3,11 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use engine::model::registry::{Slot, Thresholds};
-use engine::model::synthetic::promote_synthetic;
+use engine::model::synthetic::scratch_profile;
 
 fn toolkit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_toolkit"))
@@ -18,31 +17,10 @@ fn toolkit(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A profile whose registry holds the synthetic model and whose data goes under `dir`.
-fn profile(dir: &Path) -> PathBuf {
-    let registry = dir.join("registry");
-    let thresholds = Thresholds {
-        tau_entry: 0.5,
-        tau_hold: 0.4,
-    };
-    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
-    let path = dir.join("test.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "paths:\n  data: {}\n  registry: {}\nmetrics:\n  listen: 127.0.0.1:0\n",
-            dir.join("data").display(),
-            registry.display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[test]
 fn profile_runs_the_engine_prints_its_latency_table_and_writes_a_flamegraph() {
     let dir = tempfile::tempdir().unwrap();
-    let profile = profile(dir.path());
+    let profile = scratch_profile(dir.path()).unwrap();
     let flamegraph = dir.path().join("profile/flamegraph.svg");
     let output = toolkit(&[
         "profile",

@@ -137,3 +137,27 @@ pub fn promote_synthetic(
     write_json_atomically(&dir.join(MODEL_INFO_FILE), &info)?;
     set_slot(registry, slot, id)
 }
+
+/// Writes `dir/test.yml`, a profile for runs in a scratch directory: the registry
+/// `dir/registry` with the synthetic model of seed 42 active as `synthetic-42` (tau_entry 0.5,
+/// tau_hold 0.4), data under `dir/data`, `/metrics` on any free loopback port. Returns its
+/// path, for `--profile`.
+pub fn scratch_profile(dir: &std::path::Path) -> Result<std::path::PathBuf, RegistryError> {
+    let registry = dir.join("registry");
+    let thresholds = Thresholds {
+        tau_entry: 0.5,
+        tau_hold: 0.4,
+    };
+    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active)?;
+    let path = dir.join("test.yml");
+    let text = format!(
+        "paths:\n  data: {}\n  registry: {}\nmetrics:\n  listen: 127.0.0.1:0\n",
+        dir.join("data").display(),
+        registry.display()
+    );
+    std::fs::write(&path, text).map_err(|source| RegistryError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}

@@ -27,7 +27,7 @@ use crate::signals::SignalId;
 use super::recorder::FrameRecorder;
 use super::rings::{
     CancelReason, Control, LogRecord, ModelSwap, Outbox, Outcome, Purpose, Route, Sample,
-    SupervisorEvent,
+    SupervisorEvent, ring,
 };
 use super::source::{Poll, Source, SourceError};
 use super::stats::{
@@ -66,6 +66,51 @@ pub struct HotRings {
     pub models: Consumer<ModelSwap>,
     /// Replaced models, back to the registry to be dropped there.
     pub retired: Outbox<ModelSwap>,
+}
+
+/// The cold ends of rings that nobody reads: held so that the rings stay connected.
+pub type UnreadEnds = Vec<Box<dyn std::any::Any + Send>>;
+
+impl HotRings {
+    /// Rings of `capacity` messages (four for histograms, control and models) whose cold ends
+    /// are held and never read or written: a cold path that has stalled entirely.
+    pub fn unread(capacity: usize) -> (HotRings, UnreadEnds) {
+        let (stats, stats_end) = ring::<HotStats>(capacity);
+        let (latency, latency_end) = ring::<Box<StageHistograms>>(4);
+        let (spare_end, latency_spare) = rtrb::RingBuffer::<Box<StageHistograms>>::new(4);
+        let (supervisor, supervisor_end) = ring::<SupervisorEvent>(capacity);
+        let (shadow, shadow_end) = ring::<Sample>(capacity);
+        let (parity, parity_end) = ring::<Sample>(capacity);
+        let (log, log_end) = ring::<LogRecord>(capacity);
+        let (control_end, control) = rtrb::RingBuffer::<Control>::new(4);
+        let (models_end, models) = rtrb::RingBuffer::<ModelSwap>::new(4);
+        let (retired, retired_end) = ring::<ModelSwap>(4);
+        let rings = HotRings {
+            stats,
+            latency,
+            latency_spare,
+            supervisor,
+            shadow,
+            parity,
+            log,
+            control,
+            models,
+            retired,
+        };
+        let ends: UnreadEnds = vec![
+            Box::new(stats_end),
+            Box::new(latency_end),
+            Box::new(spare_end),
+            Box::new(supervisor_end),
+            Box::new(shadow_end),
+            Box::new(parity_end),
+            Box::new(log_end),
+            Box::new(control_end),
+            Box::new(models_end),
+            Box::new(retired_end),
+        ];
+        (rings, ends)
+    }
 }
 
 /// Waits for the supervisor after every event sent to it (deterministic replays).
@@ -760,7 +805,6 @@ mod tests {
     use crate::features::FEATURE_COUNT;
     use crate::model::NativeModel;
     use crate::model::synthetic::generate;
-    use crate::runtime::rings::ring;
     use crate::runtime::source::{Pace, SimSource};
     use crate::runtime::trader::TraderRules;
     use feed::paper::PaperConfig;
@@ -829,28 +873,7 @@ mod tests {
         }
 
         let capacity = 8;
-        let (stats, _stats_held) = ring(capacity);
-        let (latency, _latency_held) = ring(capacity);
-        let (_spare_held, latency_spare) = rtrb::RingBuffer::new(capacity);
-        let (supervisor, _supervisor_held) = ring(capacity);
-        let (shadow, _shadow_held) = ring(capacity);
-        let (parity, _parity_held) = ring(capacity);
-        let (log, _log_held) = ring(capacity);
-        let (_control_held, control) = rtrb::RingBuffer::new(capacity);
-        let (_models_held, models) = rtrb::RingBuffer::new(capacity);
-        let (retired, _retired_held) = ring(capacity);
-        let rings = HotRings {
-            stats,
-            latency,
-            latency_spare,
-            supervisor,
-            shadow,
-            parity,
-            log,
-            control,
-            models,
-            retired,
-        };
+        let (rings, _held) = HotRings::unread(capacity);
         let model = ModelSwap {
             route: Route::Active,
             id: "synthetic".to_owned(),
