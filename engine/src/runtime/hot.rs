@@ -493,8 +493,8 @@ impl HotLoop {
             .record(TimedStage::Frame, self.clock.delta_as_nanos(start, end));
     }
 
-    /// While idle, now and then rehearses the last book frame (decode, and book on a copy:
-    /// [`Pipeline::rehearse`]) and scores the current features (the result is discarded), so
+    /// While idle, now and then rehearses the last book frame (decode, the book on a copy, the
+    /// features read-only: [`Pipeline::rehearse`]) and scores the current features (the result is discarded), so
     /// that their code, branch history and data stay in the caches: between the frames of a
     /// live feed, milliseconds apart, a shared host's other work evicts them, and the next
     /// frame would pay for it many times over (decode 10 us instead of 1 measured here).
