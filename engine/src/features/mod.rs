@@ -16,7 +16,7 @@ pub mod window;
 use feed::bybit::Trade;
 use feed::{OrderBook, Side};
 
-use window::TimeWindow;
+use window::{TimeWindow, resident_slice};
 
 /// Version of the feature definition.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -157,8 +157,8 @@ struct MidHistory {
 impl MidHistory {
     fn new(capacity: usize) -> Self {
         MidHistory {
-            times: vec![0; capacity].into_boxed_slice(),
-            mids: vec![0.0; capacity].into_boxed_slice(),
+            times: resident_slice(capacity, 0),
+            mids: resident_slice(capacity, 0.0),
             head: 0,
             len: 0,
         }

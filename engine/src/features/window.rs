@@ -1,5 +1,19 @@
 //! A fixed-capacity rolling window over event timestamps.
 
+/// `len` copies of `value`, with every page of the buffer written once, so that it is resident
+/// from the start. A zeroed allocation is mapped lazily, page by page, as a ring first reaches
+/// it: a page fault on the hot path each time, and resident memory that creeps up for as long
+/// as the longest window takes to wrap (about half an hour for the 60 s window).
+pub(crate) fn resident_slice<T: Copy>(len: usize, value: T) -> Box<[T]> {
+    let mut slice = vec![value; len].into_boxed_slice();
+    let per_page = (4096 / std::mem::size_of::<T>().max(1)).max(1);
+    for index in (0..len).step_by(per_page) {
+        // Through `black_box`, so that the write is not dropped as a store of what is there.
+        *std::hint::black_box(&mut slice[index]) = value;
+    }
+    slice
+}
+
 /// Values stamped with event times (ms); keeps those within the last `span_ms` and their sum.
 ///
 /// The buffer is allocated once. Should more events fall within the span than it holds, the
@@ -22,8 +36,8 @@ impl TimeWindow {
         let capacity = capacity.max(1);
         TimeWindow {
             span_ms,
-            times: vec![0; capacity].into_boxed_slice(),
-            values: vec![0.0; capacity].into_boxed_slice(),
+            times: resident_slice(capacity, 0),
+            values: resident_slice(capacity, 0.0),
             head: 0,
             len: 0,
             sum: 0.0,
