@@ -168,27 +168,28 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         );
     }
     let rss = &report.metrics.rss;
-    if rss.after_first_minute.total == 0 {
-        let _ = writeln!(
+    let _ = write!(out, "memory:      anonymous RSS ");
+    let too_short = rss.after_first_minute.total == 0;
+    if !too_short {
+        let _ = write!(
             out,
-            "memory:      anonymous RSS {:.1} MiB in the run's last second (peak {:.1} MiB), \
-             total RSS {:.1} MiB; the run was too short to compare with its first minute",
-            mib(rss.last.anonymous),
-            mib(rss.peak_anonymous),
-            mib(rss.last.total)
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "memory:      anonymous RSS {:.1} MiB after the first minute of market time, {:.1} \
-             MiB in the run's last second (peak {:.1} MiB); total RSS {:.1} / {:.1} MiB",
+            "{:.1} MiB (total {:.1}) after the first minute of market time, ",
             mib(rss.after_first_minute.anonymous),
-            mib(rss.last.anonymous),
-            mib(rss.peak_anonymous),
-            mib(rss.after_first_minute.total),
-            mib(rss.last.total)
+            mib(rss.after_first_minute.total)
         );
     }
+    let _ = writeln!(
+        out,
+        "{:.1} MiB (total {:.1}) in the run's last second, peak {:.1} MiB{}",
+        mib(rss.last.anonymous),
+        mib(rss.last.total),
+        mib(rss.peak_anonymous),
+        if too_short {
+            "; the run was shorter than a minute of market time"
+        } else {
+            ""
+        }
+    );
     let _ = writeln!(
         out,
         "log:         {} ({} records), sha256 {}",
