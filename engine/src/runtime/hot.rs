@@ -364,7 +364,7 @@ impl HotLoop {
 
     /// Runs until the source ends, the duration passes or `stop` is set; then cancels every
     /// working order, publishes the last counters and reports.
-    pub fn run(mut self, stop: &AtomicBool) -> Result<HotReport, SourceError> {
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<HotReport, SourceError> {
         let reason = loop {
             if let Some(reason) = self.step(stop)? {
                 break reason;
@@ -770,7 +770,7 @@ impl HotLoop {
 
     /// Cancels every working order and lets the venue confirm the cancels (paper: the venue's
     /// clock runs on until nothing is in flight), then publishes the last counters.
-    fn shut_down(mut self, stop: StopReason) -> HotReport {
+    fn shut_down(&mut self, stop: StopReason) -> HotReport {
         let now = self.now_ns;
         let cancels_at_shutdown = self.trader.cancel_all(
             now,
@@ -906,7 +906,7 @@ mod tests {
             0.5,
         )
         .unwrap();
-        let hot = HotLoop::new(
+        let mut hot = HotLoop::new(
             Source::Sim(Box::new(SimSource::new(config, Pace::AsFastAsPossible))),
             pipeline,
             venue,

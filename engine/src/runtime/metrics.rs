@@ -52,7 +52,7 @@ pub struct Resident {
 pub struct RssReport {
     /// When the first minute of market time had passed (zeros if it never did).
     pub after_first_minute: Resident,
-    /// At the last sample while the hot thread ran (sampled once a second).
+    /// At the end of the run, before the hot loop is dropped.
     pub last: Resident,
     /// Largest anonymous sample, bytes.
     pub peak_anonymous: u64,
@@ -110,8 +110,7 @@ pub fn run(mut inputs: MetricsInputs) -> MetricsReport {
             // too many, dropped here on the cold side.
             let _ = inputs.spare.push(histograms);
         }
-        // Sampled while the hot thread runs: what it frees when it stops is not growth.
-        if !finished && Instant::now() >= next_rss {
+        if Instant::now() >= next_rss {
             next_rss += Duration::from_secs(1);
             rss.last = resident_bytes();
             rss.peak_anonymous = rss.peak_anonymous.max(rss.last.anonymous);
@@ -140,6 +139,10 @@ pub fn run(mut inputs: MetricsInputs) -> MetricsReport {
             }
         }
     }
+    // The last sample, at the end of the run: the hot loop is still held (it is dropped once
+    // this thread has ended), so what it frees then does not pass for the engine shrinking.
+    rss.last = resident_bytes();
+    rss.peak_anonymous = rss.peak_anonymous.max(rss.last.anonymous);
     let text = render(&stats, &latency, &inputs.board.lock(), rss.last);
     MetricsReport {
         latency,

@@ -469,7 +469,10 @@ pub fn run(
         .name("hot".to_owned())
         .spawn(move || {
             let pinned = pin(hot_core);
-            (hot_loop.run(&stop), pinned)
+            // The loop is handed back and dropped only once the metrics thread has taken its
+            // last memory sample: what it frees when dropped is not the running engine's.
+            let mut hot_loop = hot_loop;
+            (hot_loop.run(&stop), hot_loop, pinned)
         })
         .map_err(|_| RunError::Thread("hot"))?;
     let hot_result = join("hot", hot_thread);
@@ -484,7 +487,8 @@ pub fn run(
         Some(thread) => Some(join("journal", thread)??),
         None => None,
     };
-    let (hot, hot_pinned) = hot_result?;
+    let (hot, hot_loop, hot_pinned) = hot_result?;
+    drop(hot_loop);
     let hot = hot?;
     std::fs::write(spec.out_dir.join("metrics.prom"), &metrics.text).map_err(|source| {
         RunError::Io {

@@ -180,7 +180,7 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
     }
     let _ = writeln!(
         out,
-        "{:.1} MiB (total {:.1}) in the run's last second, peak {:.1} MiB{}",
+        "{:.1} MiB (total {:.1}) at the end, peak {:.1} MiB{}",
         mib(rss.last.anonymous),
         mib(rss.last.total),
         mib(rss.peak_anonymous),
