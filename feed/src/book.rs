@@ -50,6 +50,38 @@ pub enum InvalidReason {
     },
     /// Best bid at or above best ask.
     Crossed,
+    /// The connection the book came over was lost; the reconnect brings a snapshot.
+    Disconnected,
+}
+
+impl InvalidReason {
+    /// Every reason, in counter order (the gap's ids left out).
+    pub const ALL: [InvalidReason; 3] = [
+        InvalidReason::Gap {
+            expected: 0,
+            received: 0,
+        },
+        InvalidReason::Crossed,
+        InvalidReason::Disconnected,
+    ];
+
+    /// A stable label for metrics and logs.
+    pub const fn label(self) -> &'static str {
+        match self {
+            InvalidReason::Gap { .. } => "gap",
+            InvalidReason::Crossed => "crossed",
+            InvalidReason::Disconnected => "disconnected",
+        }
+    }
+
+    /// Position in [`InvalidReason::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            InvalidReason::Gap { .. } => 0,
+            InvalidReason::Crossed => 1,
+            InvalidReason::Disconnected => 2,
+        }
+    }
 }
 
 /// What applying one update did.
@@ -135,6 +167,7 @@ pub struct OrderBook {
     cts: u64,
     resync_requested: bool,
     resyncs: u64,
+    invalidations: [u64; InvalidReason::ALL.len()],
 }
 
 impl OrderBook {
@@ -153,6 +186,7 @@ impl OrderBook {
             cts: 0,
             resync_requested: false,
             resyncs: 0,
+            invalidations: [0; InvalidReason::ALL.len()],
         }
     }
 
@@ -219,7 +253,22 @@ impl OrderBook {
         self.apply(update)
     }
 
+    /// Marks the book stale because its connection was lost: deltas are dropped until the
+    /// next snapshot, which the reconnect brings (no resync is requested).
+    pub fn invalidate_disconnected(&mut self) {
+        if !matches!(self.state, BookState::Invalid(_)) {
+            self.invalidations[InvalidReason::Disconnected.index()] += 1;
+        }
+        self.state = BookState::Invalid(InvalidReason::Disconnected);
+    }
+
+    /// Times the book became invalid, by [`InvalidReason::index`].
+    pub const fn invalidations(&self) -> [u64; InvalidReason::ALL.len()] {
+        self.invalidations
+    }
+
     fn invalidate(&mut self, reason: InvalidReason) -> ApplyOutcome {
+        self.invalidations[reason.index()] += 1;
         self.state = BookState::Invalid(reason);
         if !self.resync_requested {
             self.resync_requested = true;

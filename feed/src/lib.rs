@@ -11,6 +11,7 @@ pub mod fixed;
 pub mod frame;
 pub mod instrument;
 pub mod journal;
+pub mod net;
 pub mod paper;
 pub mod side;
 pub mod sim;

@@ -268,6 +268,7 @@ fn top_json(book: &OrderBook) -> Value {
         BookState::AwaitingSnapshot => "awaiting_snapshot",
         BookState::Invalid(InvalidReason::Gap { .. }) => "invalid_gap",
         BookState::Invalid(InvalidReason::Crossed) => "invalid_crossed",
+        BookState::Invalid(InvalidReason::Disconnected) => "invalid_disconnected",
     };
     json!({
         "type": "top",

@@ -1,5 +1,6 @@
 //! The Bybit v5 protocol.
 
+pub mod live;
 pub mod public;
 
 pub use public::{
