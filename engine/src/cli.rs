@@ -134,12 +134,9 @@ pub enum RunArgsError {
          which this build does not have yet; nothing was sent. Run in paper mode."
     )]
     RealModeUnavailable,
-    /// The live feed is not available yet.
-    #[error(
-        "--feed bybit needs the live Bybit WebSocket client, which this build does not have \
-         yet; use --feed sim or --feed replay:DIR"
-    )]
-    LiveFeedUnavailable,
+    /// The live feed's TLS configuration could not be built.
+    #[error("exchange.tls_ca_file {0}")]
+    Tls(#[from] feed::net::TlsError),
     /// A bad argument.
     #[error("{0}")]
     Invalid(String),
@@ -218,7 +215,10 @@ impl RunArgs {
         let symbol = feed::Symbol::new(&symbol_name)
             .map_err(|_| RunArgsError::Invalid(format!("symbol {symbol_name:?} is too long")))?;
         let (feed, default_pace) = match &self.feed {
-            FeedArg::Bybit => return Err(RunArgsError::LiveFeedUnavailable),
+            FeedArg::Bybit => (
+                FeedSpec::Bybit(Box::new(live_feed_settings(&config, self.seed)?)),
+                Pace::RealTime,
+            ),
             FeedArg::Sim => (
                 FeedSpec::Sim {
                     regime: self.regime,
@@ -259,6 +259,55 @@ impl RunArgs {
     }
 }
 
+/// The live public stream's settings from the configuration: the active environment's
+/// `ws_public`, every configured symbol at `engine.book_depth`, `exchange.connection`, and
+/// `exchange.tls_ca_file` trusted besides the public roots. `seed` seeds the back-off jitter.
+pub fn live_feed_settings(
+    config: &crate::config::Config,
+    seed: u64,
+) -> Result<feed::bybit::live::FeedSettings, RunArgsError> {
+    use feed::bybit::live::{Backoff, FeedSettings, Liveness};
+
+    let exchange = &config.exchange;
+    let url = &exchange.active_endpoints().ws_public;
+    // The loader checked every endpoint; this only repeats the parse.
+    let endpoint =
+        feed::net::Endpoint::parse(url).map_err(|err| RunArgsError::Invalid(err.to_string()))?;
+    let tls = if endpoint.scheme.is_tls() {
+        Some(feed::net::client_config(exchange.tls_ca_file.as_deref())?)
+    } else {
+        None
+    };
+    let symbols = exchange
+        .symbols
+        .iter()
+        .map(|name| {
+            feed::Symbol::new(name)
+                .map_err(|_| RunArgsError::Invalid(format!("symbol {name:?} is too long")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let connection = &exchange.connection;
+    Ok(FeedSettings {
+        endpoint,
+        tls,
+        symbols,
+        depth: config.engine.book_depth,
+        liveness: Liveness {
+            ping_interval: connection.ping_interval.get(),
+            pong_timeout: connection.pong_timeout.get(),
+            stale_after: connection.stale_after.get(),
+        },
+        backoff: Backoff {
+            initial: connection.reconnect_initial.get(),
+            max: connection.reconnect_max.get(),
+            multiplier: connection.reconnect_multiplier,
+            jitter: connection.reconnect_jitter,
+        },
+        connect_timeout: connection.connect_timeout.get(),
+        seed,
+    })
+}
+
 /// Why `engine run` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunCommandError {
@@ -283,7 +332,15 @@ pub fn run_engine(
     let feed = match &args.feed {
         FeedArg::Sim => format!("sim ({}, seed {})", args.regime.name(), args.seed),
         FeedArg::Replay(dir) => format!("replay of {}", dir.display()),
-        FeedArg::Bybit => "bybit".to_owned(),
+        FeedArg::Bybit => match &spec.feed {
+            crate::runtime::FeedSpec::Bybit(live) => format!(
+                "bybit {} ({} at depth {})",
+                live.endpoint,
+                config.exchange.symbols.join(", "),
+                live.depth
+            ),
+            _ => "bybit".to_owned(),
+        },
     };
     let pace = match spec.pace {
         Pace::RealTime => "real time",

@@ -5,6 +5,7 @@
 //! feature vector to a probability), so the same pipeline serves trading, replay, tests and
 //! benches.
 
+use feed::book::ApplyOutcome;
 use feed::bybit::{DecodeError, PublicDecoder, PublicMessage, Trade};
 use feed::{Fixed, FrameBuf, Instrument, OrderBook, Symbol};
 
@@ -61,8 +62,12 @@ pub enum FrameOutcome {
     },
     /// Anything else that decoded (trades feed the features; other messages change nothing).
     Other,
-    /// A book update that left the book invalid (a resync is due), or one for another book.
-    BookNotValid,
+    /// A book update of this book that left it invalid, or that it dropped while invalid or
+    /// awaiting its snapshot.
+    BookNotValid {
+        /// Event time of the update, ms.
+        ts_ms: u64,
+    },
     /// The frame did not decode (counted by the decoder).
     Error(DecodeError),
 }
@@ -179,10 +184,13 @@ impl Pipeline {
         stamp(Stage::Decode);
         match decoded {
             Ok(PublicMessage::Book(update)) => {
-                self.book.apply(&update);
+                let applied = self.book.apply(&update);
                 stamp(Stage::Book);
+                if applied == ApplyOutcome::NotThisBook {
+                    return FrameOutcome::Other;
+                }
                 if !self.book.is_valid() {
-                    return FrameOutcome::BookNotValid;
+                    return FrameOutcome::BookNotValid { ts_ms: update.ts };
                 }
                 self.features.on_book(&self.book, update.ts);
                 self.features.compute(&self.book, &mut self.vector);
@@ -192,7 +200,7 @@ impl Pipeline {
                     seq: update.seq,
                 }
             }
-            Ok(PublicMessage::Trades(batch)) => {
+            Ok(PublicMessage::Trades(batch)) if batch.symbol == self.book.symbol() => {
                 self.features.on_trades(batch.trades);
                 on_trades(batch.trades);
                 FrameOutcome::Other
@@ -217,6 +225,17 @@ impl Pipeline {
         self.rehearsal_book.rehearse(&self.book, &update);
         self.features
             .rehearse(&self.rehearsal_book, &mut self.rehearsal_vector)
+    }
+
+    /// True once when the book asked for a resync (a gap or a crossed book): the caller asks
+    /// the source for a fresh snapshot.
+    pub fn take_resync_request(&mut self) -> bool {
+        self.book.take_resync_request()
+    }
+
+    /// Marks the book stale after a lost connection: it waits for its next snapshot.
+    pub fn invalidate_book(&mut self) {
+        self.book.invalidate_disconnected();
     }
 
     /// The candidate the trigger proposes after the book update `(ts_ms, seq)` that

@@ -161,12 +161,7 @@ fn real_mode_needs_credentials_and_then_says_the_live_venue_is_not_there_yet() {
 }
 
 #[test]
-fn the_live_feed_and_bad_arguments_are_refused_with_their_reason() {
-    let stderr = refused(&["--feed", "bybit"], &[]);
-    assert!(
-        stderr.contains("--feed bybit needs the live Bybit WebSocket client"),
-        "{stderr}"
-    );
+fn bad_arguments_are_refused_with_their_reason() {
     let stderr = refused(&["--duration=0"], &[]);
     assert!(
         stderr.contains("--duration 0: must be a positive number"),

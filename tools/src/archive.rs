@@ -501,7 +501,7 @@ fn dump_partition(
         }
         let (ts_ms, seq) = match outcome {
             FrameOutcome::Book { ts_ms, seq } => (ts_ms, seq),
-            FrameOutcome::BookNotValid => {
+            FrameOutcome::BookNotValid { .. } => {
                 counts.book_invalid += 1;
                 continue;
             }

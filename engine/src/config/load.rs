@@ -512,6 +512,60 @@ fn check_cross_field_rules(
         }
     }
 
+    for (environment, endpoints) in [
+        ("mainnet", &config.exchange.endpoints.mainnet),
+        ("testnet", &config.exchange.endpoints.testnet),
+    ] {
+        for (name, url, websocket) in [
+            ("rest", &endpoints.rest, false),
+            ("ws_public", &endpoints.ws_public, true),
+            ("ws_private", &endpoints.ws_private, true),
+            ("ws_trade", &endpoints.ws_trade, true),
+        ] {
+            let key = format!("exchange.endpoints.{environment}.{name}");
+            if !sound(&key) {
+                continue;
+            }
+            match feed::net::Endpoint::parse(url) {
+                Ok(endpoint) if endpoint.scheme.is_websocket() != websocket => {
+                    let expected = if websocket {
+                        "ws:// or wss://"
+                    } else {
+                        "http:// or https://"
+                    };
+                    issues.push(ConfigIssue::new(
+                        key,
+                        format!("{url:?}: expected a {expected} URL"),
+                    ));
+                }
+                Ok(_) => {}
+                Err(err) => issues.push(ConfigIssue::new(key, err.to_string())),
+            }
+        }
+    }
+    let connection = &config.exchange.connection;
+    if sound("exchange.connection")
+        && connection.reconnect_initial.get() > connection.reconnect_max.get()
+    {
+        issues.push(ConfigIssue::new(
+            "exchange.connection.reconnect_initial",
+            format!(
+                "{} is longer than exchange.connection.reconnect_max {}",
+                connection.reconnect_initial, connection.reconnect_max
+            ),
+        ));
+    }
+    if sound("exchange.connection") && connection.pong_timeout.get() >= connection.stale_after.get()
+    {
+        issues.push(ConfigIssue::new(
+            "exchange.connection.pong_timeout",
+            format!(
+                "{} is not shorter than exchange.connection.stale_after {}",
+                connection.pong_timeout, connection.stale_after
+            ),
+        ));
+    }
+
     let guard = &config.risk.near_liq_guard;
     let guard_keys = [
         "risk.near_liq_guard",

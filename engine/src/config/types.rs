@@ -86,8 +86,14 @@ pub struct Exchange {
     /// Receive window for signed requests, in milliseconds (Bybit's `X-BAPI-RECV-WINDOW`).
     #[schemars(range(min = 100, max = 60_000))]
     pub recv_window_ms: u32,
-    /// Endpoint URLs of mainnet and testnet.
+    /// Endpoint URLs of mainnet and testnet. `ws://` and `http://` are accepted for loopback
+    /// hosts only (the loopback venue, `toolkit venue`).
     pub endpoints: Environments,
+    /// A PEM file of certificates trusted besides the public web roots (the loopback venue's
+    /// certificate, written by `toolkit venue --tls`); verification is never turned off.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Liveness and reconnection of the WebSocket connections.
+    pub connection: Connection,
 }
 
 impl Default for Exchange {
@@ -102,6 +108,8 @@ impl Default for Exchange {
             symbols: vec!["BTCUSDT".to_owned()],
             recv_window_ms: 5000,
             endpoints: Environments::default(),
+            tls_ca_file: None,
+            connection: Connection::default(),
         }
     }
 }
@@ -113,6 +121,46 @@ impl Exchange {
             &self.endpoints.testnet
         } else {
             &self.endpoints.mainnet
+        }
+    }
+}
+
+/// `exchange.connection`: when a WebSocket connection counts as dead, and how it is remade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Connection {
+    /// `{"op":"ping"}` is sent this often (Bybit recommends 20 s).
+    pub ping_interval: HumanDuration,
+    /// A ping not answered within this means the connection is dead.
+    pub pong_timeout: HumanDuration,
+    /// No message at all for this long means the connection is dead.
+    pub stale_after: HumanDuration,
+    /// Longest a connection attempt (resolve, TCP, TLS, upgrade) may take, per step.
+    pub connect_timeout: HumanDuration,
+    /// First delay before reconnecting.
+    pub reconnect_initial: HumanDuration,
+    /// Longest delay before reconnecting; a connection that stays up this long resets the
+    /// back-off.
+    pub reconnect_max: HumanDuration,
+    /// Each failed attempt multiplies the delay by this.
+    #[schemars(range(min = 1.0, max = 10.0))]
+    pub reconnect_multiplier: f64,
+    /// Each delay is spread at random by up to this fraction either way.
+    #[schemars(range(min = 0.0, max = 0.9))]
+    pub reconnect_jitter: f64,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            ping_interval: HumanDuration::from_secs(20),
+            pong_timeout: HumanDuration::from_secs(10),
+            stale_after: HumanDuration::from_secs(30),
+            connect_timeout: HumanDuration::from_secs(10),
+            reconnect_initial: HumanDuration::from(Duration::from_millis(500)),
+            reconnect_max: HumanDuration::from_secs(30),
+            reconnect_multiplier: 2.0,
+            reconnect_jitter: 0.25,
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct ModeSwitch {
 /// What the cold path knows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Board {
+    /// The traded symbol (a metric label).
+    pub symbol: String,
     /// Id of the active model.
     pub active_id: String,
     /// Backend the hot path scores with.
@@ -75,6 +77,7 @@ impl Board {
     /// A board for a run starting with `active_id` on `backend`.
     pub fn new(active_id: String, backend: &'static str, rollout: RolloutMode) -> Board {
         Board {
+            symbol: String::new(),
             active_id,
             backend,
             shadow_id: None,

@@ -26,8 +26,8 @@ use crate::signals::SignalId;
 
 use super::recorder::FrameRecorder;
 use super::rings::{
-    CancelReason, Control, LogRecord, ModelSwap, Outbox, Outcome, Purpose, Route, Sample,
-    SupervisorEvent, ring,
+    CancelReason, Control, LogRecord, MarketEvent, ModelSwap, Outbox, Outcome, Purpose, Route,
+    Sample, SupervisorEvent, ring,
 };
 use super::source::{Poll, Source, SourceError};
 use super::stats::{
@@ -257,6 +257,9 @@ pub struct HotLoop {
     rehearsal: FrameBuf,
     /// Where a rehearsal decodes (decoding rewrites a frame in place).
     scratch: FrameBuf,
+    /// Whether the book was valid after the last book frame: entries halt (and working ones
+    /// are cancelled) from the frame that invalidates it to the snapshot that restores it.
+    book_valid: bool,
 }
 
 impl HotLoop {
@@ -298,6 +301,7 @@ impl HotLoop {
             copy: FrameBuf::with_capacity(1 << 20),
             rehearsal: FrameBuf::with_capacity(1 << 20),
             scratch: FrameBuf::with_capacity(1 << 20),
+            book_valid: false,
         }
     }
 
@@ -396,6 +400,14 @@ impl HotLoop {
                 self.keep_warm();
             }
             Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
+            Poll::Lost(reason) => {
+                self.rings.log.push(LogRecord::Market {
+                    ts_ns: self.now_ns,
+                    event: MarketEvent::LinkLost(reason),
+                });
+                self.pipeline.invalidate_book();
+                self.on_book_state();
+            }
             Poll::End => return Ok(Some(StopReason::EndOfFeed)),
         }
         Ok(None)
@@ -479,9 +491,17 @@ impl HotLoop {
                     });
                 }
             }
-        } else if matches!(outcome, FrameOutcome::BookNotValid) {
+        } else if matches!(outcome, FrameOutcome::BookNotValid { .. }) {
             self.stages
                 .record(TimedStage::Book, clock.delta_as_nanos(marks[0], marks[1]));
+        }
+        if let FrameOutcome::Book { ts_ms, .. } | FrameOutcome::BookNotValid { ts_ms } = outcome {
+            self.stages
+                .record_feed_delay(recv_ns.saturating_sub(ts_ms.saturating_mul(1_000_000)));
+            self.on_book_state();
+        }
+        if self.pipeline.take_resync_request() {
+            self.source.resync(self.pipeline.book().symbol());
         }
         self.handle_venue_events();
         if recv_ns >= self.next_publish_ns {
@@ -491,6 +511,38 @@ impl HotLoop {
         let end = self.clock.raw();
         self.stages
             .record(TimedStage::Frame, self.clock.delta_as_nanos(start, end));
+    }
+
+    /// Follows the book's validity: when it turns invalid, logs why and cancels the working
+    /// entries (no new one is made until it is valid: the pipeline proposes no candidate on an
+    /// invalid book); when a snapshot makes it valid again, logs that entries resume.
+    fn on_book_state(&mut self) {
+        let valid = self.pipeline.book().is_valid();
+        if valid == self.book_valid {
+            return;
+        }
+        self.book_valid = valid;
+        let event = match self.pipeline.book().state() {
+            feed::book::BookState::Invalid(reason) => MarketEvent::BookInvalid(reason),
+            feed::book::BookState::Valid => MarketEvent::BookValid,
+            feed::book::BookState::AwaitingSnapshot => return,
+        };
+        self.rings.log.push(LogRecord::Market {
+            ts_ns: self.now_ns,
+            event,
+        });
+        if !valid {
+            self.trader.cancel_entries(
+                CancelReason::BookInvalid,
+                self.now_ns,
+                &mut PaperSink {
+                    venue: &mut self.venue,
+                    log: &mut self.rings.log,
+                    stats: &mut self.stats,
+                },
+            );
+            self.handle_venue_events();
+        }
     }
 
     /// While idle, now and then rehearses the last book frame (decode, the book on a copy, the
@@ -746,6 +798,8 @@ impl HotLoop {
         let stats = &mut self.stats;
         stats.set_decoder(self.pipeline.decoder().stats());
         stats.book_resyncs = self.pipeline.book().resyncs();
+        stats.book_invalidations = self.pipeline.book().invalidations();
+        stats.feed = self.source.feed_stats().copied().unwrap_or_default();
         stats.feature_overflows = self.pipeline.feature_overflows();
         stats.entries_filled = self.trader.entries_filled();
         let account = self.venue.account();

@@ -14,7 +14,7 @@ use feed::paper::{OrderRequest, VenueEvent};
 use rtrb::Consumer;
 use sha2::{Digest, Sha256};
 
-use super::rings::{Control, LogRecord, Outcome};
+use super::rings::{Control, LogRecord, MarketEvent, Outcome};
 use crate::pipeline::Rejection;
 
 /// What was written.
@@ -216,6 +216,17 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
             let _ = write!(
                 line,
                 "{{\"ts_ns\":{ts_ns},\"type\":\"control\",\"control\":\"{kind}\",\"detail\":\"{detail}\"}}"
+            );
+        }
+        LogRecord::Market { ts_ns, event } => {
+            let (kind, detail) = match event {
+                MarketEvent::LinkLost(reason) => ("link_lost", reason.label()),
+                MarketEvent::BookInvalid(reason) => ("book_invalid", reason.label()),
+                MarketEvent::BookValid => ("book_valid", ""),
+            };
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"market\",\"event\":\"{kind}\",\"detail\":\"{detail}\"}}"
             );
         }
     }

@@ -377,12 +377,84 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         "Frames handled by the hot thread.",
         stats.frames as f64,
     );
-    out.single(
+    out.family(
         "book_resyncs_total",
         "counter",
-        "Book resyncs (gap, crossed book, fresh snapshot).",
-        stats.book_resyncs as f64,
+        "Times the book became invalid and waited for a fresh snapshot, by symbol and reason \
+         (gap, crossed, disconnected).",
     );
+    for reason in feed::book::InvalidReason::ALL {
+        out.sample(
+            "book_resyncs_total",
+            &[("symbol", &board.symbol), ("reason", reason.label())],
+            stats.book_invalidations[reason.index()] as f64,
+        );
+    }
+    let feed = &stats.feed;
+    out.single(
+        "feed_reconnects_total",
+        "counter",
+        "Connections to the live public stream made after a lost one.",
+        feed.reconnects as f64,
+    );
+    out.single(
+        "feed_connect_failures_total",
+        "counter",
+        "Attempts to connect to the live public stream that failed.",
+        feed.connect_failures as f64,
+    );
+    out.family(
+        "feed_disconnects_total",
+        "counter",
+        "Live connections given up, by reason (closed, error, stale, pong_timeout, \
+         subscribe_failed).",
+    );
+    for reason in feed::bybit::live::LossReason::ALL {
+        out.sample(
+            "feed_disconnects_total",
+            &[("reason", reason.label())],
+            feed.losses[reason.index()] as f64,
+        );
+    }
+    out.single(
+        "feed_connected",
+        "gauge",
+        "1 while the live public stream is connected.",
+        f64::from(u8::from(feed.connected)),
+    );
+    let stale = if feed.last_message_ns == 0 {
+        0.0
+    } else {
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64);
+        now_ns.saturating_sub(feed.last_message_ns) as f64 / 1e9
+    };
+    out.single(
+        "feed_stale_seconds",
+        "gauge",
+        "Seconds since the live public stream's last message (0 before the first).",
+        stale,
+    );
+    out.family(
+        "feed_delay_ns",
+        "gauge",
+        "Book message receive time less its exchange timestamp ts, nanoseconds, by quantile \
+         (1 = max).",
+    );
+    for quantile in QUANTILES {
+        let histogram = latency.feed_delay();
+        let value = if histogram.is_empty() {
+            0
+        } else {
+            histogram.value_at_quantile(quantile)
+        };
+        out.sample(
+            "feed_delay_ns",
+            &[("quantile", &quantile.to_string())],
+            value as f64,
+        );
+    }
     out.single(
         "feature_window_overflows_total",
         "counter",
@@ -604,7 +676,10 @@ mod tests {
             .collect();
         let unique: std::collections::BTreeSet<&str> = families.iter().copied().collect();
         assert_eq!(families.len(), unique.len());
-        assert_eq!(families.len(), 42);
+        assert_eq!(families.len(), 48);
+        assert!(text.contains("\nbook_resyncs_total{symbol=\"\",reason=\"disconnected\"} 0\n"));
+        assert!(text.contains("\nfeed_disconnects_total{reason=\"pong_timeout\"} 0\n"));
+        assert!(text.contains("\nfeed_delay_ns{quantile=\"0.99\"} 0\n"));
         assert!(text.contains("\nwinrate_canary 0\n"));
         assert!(text.contains("\nsample_canary 0\n"));
         assert!(text.contains("\nmodel_active_id{id=\"m1\",backend=\"native\"} 1\n"));

@@ -69,7 +69,7 @@ use stats::{HotStats, StageHistograms};
 use supervisor::{Supervisor, SupervisorInputs, SupervisorRules};
 
 /// Where the market comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum FeedSpec {
     /// The market simulator.
     Sim {
@@ -88,6 +88,8 @@ pub enum FeedSpec {
         /// The directory.
         dir: PathBuf,
     },
+    /// The live Bybit public stream (`exchange.endpoints`, every configured symbol).
+    Bybit(Box<feed::bybit::live::FeedSettings>),
 }
 
 /// Everything a run needs.
@@ -281,6 +283,7 @@ pub fn run(
             .tau_entry
             .insert(model.info.id.clone(), taus.tau_entry);
     }
+    board.symbol = spec.symbol.to_string();
     board.model_loads = 1 + u64::from(canary_swap.is_some());
     board.model_load_failures = load_failures;
     let board = SharedBoard::new(board);
@@ -306,6 +309,10 @@ pub fn run(
             spec.pace,
         ))),
         FeedSpec::Replay { dir } => Source::Replay(Box::new(ReplaySource::open(dir, spec.pace)?)),
+        FeedSpec::Bybit(settings) => Source::Live(Box::new(
+            feed::bybit::live::PublicFeed::new((**settings).clone())
+                .map_err(|_| RunError::Thread("feed-connect"))?,
+        )),
     };
 
     // Rings.

@@ -279,6 +279,9 @@ pub enum CancelReason {
     Replace,
     /// The engine is shutting down.
     Shutdown,
+    /// The book is out of sync (a gap, a crossed book, a lost connection): no entry works
+    /// until a fresh snapshot.
+    BookInvalid,
 }
 
 impl CancelReason {
@@ -291,6 +294,7 @@ impl CancelReason {
             CancelReason::Superseded => "superseded",
             CancelReason::Replace => "replace",
             CancelReason::Shutdown => "shutdown",
+            CancelReason::BookInvalid => "book_invalid",
         }
     }
 }
@@ -342,4 +346,22 @@ pub enum LogRecord {
         /// The message.
         control: Control,
     },
+    /// The market data's state changed: entries stop while the book cannot be trusted.
+    Market {
+        /// Market time, ns.
+        ts_ns: u64,
+        /// What happened.
+        event: MarketEvent,
+    },
+}
+
+/// A change in the state of the market data, as logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarketEvent {
+    /// The live connection was lost (the book waits for the reconnect's snapshot).
+    LinkLost(feed::bybit::live::LossReason),
+    /// The book became invalid: entries halt and working entries are cancelled.
+    BookInvalid(feed::book::InvalidReason),
+    /// A snapshot made the book valid again: entries resume.
+    BookValid,
 }

@@ -1,15 +1,17 @@
 //! Where the hot thread's frames come from: the market simulator or a journal replay, in real
-//! time or as fast as possible. A source is polled and never blocks: it hands over the next
-//! frame when it is due, or says it is idle.
+//! time or as fast as possible, or the live Bybit public stream. A source is polled and never
+//! blocks: it hands over the next frame when it is due, or says it is idle, or (the live
+//! stream) that its connection was lost.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use feed::FrameBuf;
+use feed::bybit::live::{FeedError, FeedPoll, FeedStats, LossReason, PublicFeed};
 use feed::journal::{ClockAnchor, JournalError, JournalReader, OnCorrupt, StreamId, monotonic_ns};
 use feed::sim::{MarketSim, SimConfig};
+use feed::{FrameBuf, Symbol};
 
 use super::frame_ring::{FrameReader, FrameWriter, frame_ring};
 
@@ -34,6 +36,8 @@ pub enum Poll {
     },
     /// Nothing is due yet.
     Idle,
+    /// The live connection was lost: every book is stale until its next snapshot.
+    Lost(LossReason),
     /// The source is exhausted.
     End,
 }
@@ -49,6 +53,9 @@ pub enum SourceError {
         /// The cause.
         source: JournalError,
     },
+    /// The live stream cannot go on (a refused subscription at start).
+    #[error("bybit public stream: {0}")]
+    Live(#[from] FeedError),
 }
 
 /// A source of frames.
@@ -57,6 +64,8 @@ pub enum Source {
     Sim(Box<SimSource>),
     /// A journal.
     Replay(Box<ReplaySource>),
+    /// The live Bybit public stream.
+    Live(Box<PublicFeed>),
 }
 
 impl Source {
@@ -65,6 +74,28 @@ impl Source {
         match self {
             Source::Sim(sim) => Ok(sim.poll(frame)),
             Source::Replay(replay) => replay.poll(frame),
+            Source::Live(feed) => Ok(match feed.poll(frame)? {
+                FeedPoll::Frame { recv_ns } => Poll::Frame { recv_ns },
+                FeedPoll::Idle => Poll::Idle,
+                FeedPoll::Lost(reason) => Poll::Lost(reason),
+            }),
+        }
+    }
+
+    /// Asks for a fresh snapshot of `symbol`'s book (the live stream re-subscribes it; a
+    /// simulated or replayed market has nobody to ask, and its next snapshot comes when it
+    /// comes).
+    pub fn resync(&mut self, symbol: Symbol) {
+        if let Source::Live(feed) = self {
+            feed.resync(symbol);
+        }
+    }
+
+    /// The live connection's counters (none for other sources).
+    pub fn feed_stats(&self) -> Option<&FeedStats> {
+        match self {
+            Source::Live(feed) => Some(feed.stats()),
+            Source::Sim(_) | Source::Replay(_) => None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! nanoseconds; sets of them circulate between the two threads (the hot thread records into
 //! one while the metrics thread merges and resets another), so neither allocates nor waits.
 
+use feed::bybit::live::FeedStats;
 use feed::bybit::{DecodeStats, MessageKind};
 use feed::paper::Markout;
 use hdrhistogram::Histogram;
@@ -74,8 +75,12 @@ pub struct HotStats {
     pub decoded: [u64; MessageKind::ALL.len()],
     /// Decode errors, by [`MessageKind`].
     pub decode_errors: [u64; MessageKind::ALL.len()],
-    /// Book resyncs requested (gap, crossed book, fresh snapshot).
+    /// Book resyncs requested (gap, crossed book).
     pub book_resyncs: u64,
+    /// Times the book became invalid, by [`feed::book::InvalidReason::index`].
+    pub book_invalidations: [u64; 3],
+    /// The live connection's counters (zero for a simulated or replayed market).
+    pub feed: FeedStats,
     /// Candidates proposed by the trigger, by route.
     pub candidates: [u64; 2],
     /// Candidates that were not sent, by [`REJECT_REASONS`].
@@ -223,26 +228,41 @@ impl TimedStage {
 /// Highest latency recorded, ns (higher values are clamped to it).
 const MAX_NS: u64 = 10_000_000_000;
 
-/// One histogram per [`TimedStage`], in nanoseconds.
+/// One histogram per [`TimedStage`], in nanoseconds, and one of the feed's delay (a book
+/// message's receive time less its exchange timestamp `ts`).
 pub struct StageHistograms {
     histograms: [Histogram<u64>; TimedStage::ALL.len()],
+    feed_delay: Histogram<u64>,
+}
+
+fn empty_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts.
+    Histogram::new_with_bounds(1, MAX_NS, 3)
+        .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
 }
 
 impl StageHistograms {
     /// Empty histograms (1 ns to 10 s, three significant digits).
     pub fn new() -> StageHistograms {
         StageHistograms {
-            histograms: std::array::from_fn(|_| {
-                // The bounds are constants that hdrhistogram accepts.
-                Histogram::new_with_bounds(1, MAX_NS, 3)
-                    .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
-            }),
+            histograms: std::array::from_fn(|_| empty_histogram()),
+            feed_delay: empty_histogram(),
         }
     }
 
     /// Records `ns` for `stage` (clamped to the range; never allocates).
     pub fn record(&mut self, stage: TimedStage, ns: u64) {
         self.histograms[stage as usize].saturating_record(ns.clamp(1, MAX_NS));
+    }
+
+    /// Records a feed delay of `ns` (clamped to the range; never allocates).
+    pub fn record_feed_delay(&mut self, ns: u64) {
+        self.feed_delay.saturating_record(ns.clamp(1, MAX_NS));
+    }
+
+    /// The feed delays recorded.
+    pub fn feed_delay(&self) -> &Histogram<u64> {
+        &self.feed_delay
     }
 
     /// The histogram of `stage`.
@@ -256,6 +276,7 @@ impl StageHistograms {
             // Same bounds on both sides: adding cannot fail.
             let _ = mine.add(theirs);
         }
+        let _ = self.feed_delay.add(&other.feed_delay);
     }
 
     /// Empties every histogram.
@@ -263,6 +284,7 @@ impl StageHistograms {
         for histogram in &mut self.histograms {
             histogram.reset();
         }
+        self.feed_delay.reset();
     }
 }
 

@@ -357,6 +357,24 @@ impl Trader {
         sent
     }
 
+    /// Cancels the working entries (not the exits: they only reduce the position); returns how
+    /// many cancels were sent. For a book that can no longer be trusted.
+    pub fn cancel_entries(
+        &mut self,
+        reason: CancelReason,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) -> usize {
+        let mut sent = 0;
+        for side in [Side::Buy, Side::Sell] {
+            if self.entries[side_index(side)].is_some_and(|working| working.cancelling.is_none()) {
+                self.cancel_entry(side, reason, AfterCancel::Forget, now_ns, sink);
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     fn order(&mut self, side: Side, price: Fixed, qty: Fixed, reduce_only: bool) -> OrderRequest {
         let id = OrderId(self.next_id);
         self.next_id += 1;
