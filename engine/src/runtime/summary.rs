@@ -65,6 +65,26 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         "feed:        {} frames, {errors} decode errors, {} book resyncs",
         stats.frames, stats.book_resyncs
     );
+    let feed = &stats.feed;
+    if feed.connects > 0 {
+        let invalid = stats.book_invalidations;
+        let losses = feed::bybit::live::LossReason::ALL
+            .iter()
+            .filter(|reason| feed.losses[reason.index()] > 0)
+            .map(|reason| format!("{} {}", feed.losses[reason.index()], reason.label()))
+            .collect::<Vec<_>>();
+        let losses = if losses.is_empty() {
+            "none".to_owned()
+        } else {
+            losses.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "connection:  {} reconnects ({} failed attempts); lost: {losses}; book invalid: {} gap, \
+             {} crossed, {} disconnected",
+            feed.reconnects, feed.connect_failures, invalid[0], invalid[1], invalid[2]
+        );
+    }
     let _ = writeln!(
         out,
         "candidates:  {} ({} active, {} canary), {} entries sent",
