@@ -11,10 +11,13 @@ pub mod fixed;
 pub mod frame;
 pub mod instrument;
 pub mod journal;
+pub mod markout;
+pub mod order;
 pub mod paper;
 pub mod side;
 pub mod sim;
 pub mod text;
+pub mod venue;
 
 pub use book::OrderBook;
 pub use fixed::{Fixed, ParseFixedError};
@@ -22,3 +25,4 @@ pub use frame::FrameBuf;
 pub use instrument::{Instrument, InstrumentError};
 pub use side::Side;
 pub use text::{InlineStr, Symbol};
+pub use venue::Venue;

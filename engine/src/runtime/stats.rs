@@ -7,7 +7,7 @@
 //! one while the metrics thread merges and resets another), so neither allocates nor waits.
 
 use feed::bybit::{DecodeStats, MessageKind};
-use feed::paper::Markout;
+use feed::markout::Markout;
 use hdrhistogram::Histogram;
 
 use crate::config::LatencyBudget;
