@@ -17,6 +17,7 @@ use engine::model::synthetic::promote_synthetic;
 use engine::runtime::source::Pace;
 use engine::runtime::{FeedSpec, RunReport, RunSpec, run};
 use feed::journal::{ClockAnchor, JournalOptions, JournalWriter, StreamId};
+use feed::paper::PaperVenue;
 use feed::sim::{MarketSim, Regime, SimConfig};
 use feed::{Fixed, Symbol};
 
@@ -59,8 +60,14 @@ fn sim(regime: Regime) -> FeedSpec {
     }
 }
 
+/// The paper venue of `spec`'s configuration, as `engine run` builds it.
+fn paper(spec: &RunSpec) -> PaperVenue {
+    engine::venues::paper(&spec.config, &spec.instrument).unwrap()
+}
+
 fn run_to_end(spec: RunSpec) -> RunReport {
-    run(spec, Arc::new(AtomicBool::new(false)), |_| {}).unwrap_or_else(|err| panic!("{err}"))
+    let venue = paper(&spec);
+    run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {}).unwrap_or_else(|err| panic!("{err}"))
 }
 
 fn log_lines(report: &RunReport) -> Vec<serde_json::Value> {
@@ -306,8 +313,9 @@ fn metrics_are_served_over_loopback_while_the_engine_runs_and_a_stop_shuts_it_do
     let (url_sender, url) = std::sync::mpsc::channel();
     let engine = std::thread::spawn({
         let stop = Arc::clone(&stop);
+        let venue = paper(&spec);
         move || {
-            run(spec, stop, |started| {
+            run(spec, venue, stop, |started| {
                 url_sender.send(started.metrics_url.clone()).unwrap();
             })
         }
@@ -348,7 +356,7 @@ fn metrics_are_served_over_loopback_while_the_engine_runs_and_a_stop_shuts_it_do
         "pnl_usd{kind=net}",
         "markout_bps{horizon=5s}",
         "candidate_rejections_total{reason=liquidity_by_side}",
-        "book_resyncs_total{}",
+        "book_resyncs_total{reason=gap,symbol=BTCUSDT}",
     ] {
         assert!(
             metrics.contains_key(name),
@@ -468,8 +476,9 @@ fn a_new_model_in_the_active_slot_is_swapped_in_and_a_bad_one_refused() {
     let (url_sender, url) = std::sync::mpsc::channel();
     let engine = std::thread::spawn({
         let stop = Arc::clone(&stop);
+        let venue = paper(&spec);
         move || {
-            run(spec, stop, |started| {
+            run(spec, venue, stop, |started| {
                 url_sender.send(started.metrics_url.clone()).unwrap()
             })
         }

@@ -14,6 +14,7 @@ use engine::runtime::hot::{HotLoop, HotRings};
 use engine::runtime::rings::{ModelSwap, Route};
 use engine::runtime::source::{Pace, SimSource, Source};
 use feed::Symbol;
+use feed::paper::PaperVenue;
 use feed::sim::{Regime, SimConfig};
 use tests::allocations::{CountingAllocator, count};
 
@@ -43,11 +44,14 @@ fn the_hot_loop_allocates_nothing_once_warm() {
         ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
     };
     let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
-    let hot = HotLoop::paper(
-        &Config::default(),
+    let (config, instrument) = (Config::default(), tests::shipped_instrument("BTCUSDT"));
+    let venue = engine::venues::paper(&config, &instrument).unwrap();
+    let hot = HotLoop::from_config(
+        &config,
         Symbol::new("BTCUSDT").unwrap(),
-        tests::shipped_instrument("BTCUSDT"),
+        instrument,
         source,
+        venue,
         model,
         None,
         rings,
@@ -58,7 +62,7 @@ fn the_hot_loop_allocates_nothing_once_warm() {
     let (recorder, _frames) = engine::runtime::recorder::recorder(1 << 20);
     let mut hot = hot.with_recorder(recorder);
     let stop = AtomicBool::new(false);
-    let turns = |frames: u64, hot: &mut HotLoop| {
+    let turns = |frames: u64, hot: &mut HotLoop<PaperVenue>| {
         let start = hot.stats().frames;
         while hot.stats().frames < start + frames {
             assert_eq!(hot.step(&stop).unwrap(), None);

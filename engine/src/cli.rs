@@ -346,7 +346,9 @@ pub fn run_engine(
         Pace::RealTime => "real time",
         Pace::AsFastAsPossible => "as fast as possible",
     };
-    let report = crate::runtime::run(spec, stop, |started| {
+    let venue = crate::venues::paper(&spec.config, &spec.instrument)
+        .map_err(crate::runtime::RunError::from)?;
+    let report = crate::runtime::run(spec, venue, stop, |started| {
         println!(
             "engine run: mode paper, venue {} (paper fills), feed {feed} [{pace}]",
             config.exchange.venue

@@ -7,7 +7,8 @@
 //! - [`signals`]: the rule that proposes candidate entries to be scored;
 //! - [`model`]: tree-ensemble models, their ONNX form and the two scoring backends;
 //! - [`pipeline`]: the hot path of one symbol, from a frame to a decision;
-//! - [`runtime`]: the running engine: the pinned hot thread, the cold-path threads, the rings.
+//! - [`runtime`]: the running engine: the pinned hot thread, the cold-path threads, the rings;
+//! - [`venues`]: the venues the runtime trades on, built from the configuration.
 
 pub mod cli;
 pub mod config;
@@ -17,3 +18,4 @@ pub mod model;
 pub mod pipeline;
 pub mod runtime;
 pub mod signals;
+pub mod venues;

@@ -64,7 +64,7 @@ fn the_shipped_file_is_exactly_the_defaults() {
     let loaded = load_with_env(&shipped_config(), None, &env_of(&[])).unwrap();
     assert_eq!(loaded.config, Config::default());
     let symbols: Vec<&str> = loaded.symbols.symbols.keys().map(String::as_str).collect();
-    assert_eq!(symbols, ["BTCUSDT", "ETHUSDT"]);
+    assert_eq!(symbols, ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
     let btc = loaded.symbols.symbols["BTCUSDT"];
     assert_eq!(btc.tick_size.to_string(), "0.1");
     assert_eq!(btc.qty_step.to_string(), "0.001");
@@ -235,11 +235,42 @@ fn cross_field_rules_name_their_keys() {
         )]
     );
     assert_eq!(
-        issues_of("exchange:\n  symbols: [BTCUSDT, SOLUSDT]\n", &[]),
+        issues_of("exchange:\n  symbols: [BTCUSDT, DOGEUSDT]\n", &[]),
         [issue(
             "exchange.symbols[1]",
-            r#""SOLUSDT" has no entry in symbols.yml"#
+            r#""DOGEUSDT" has no entry in symbols.yml"#
         )]
+    );
+    assert_eq!(
+        issues_of(
+            "exchange:\n  endpoints:\n    testnet:\n      rest: http://127.0.0.1:9000\n      \
+             ws_public: ws://stream.example.com/v5/public/linear\n      \
+             ws_private: ws://127.0.0.1:9000/v5/private\n      \
+             ws_trade: ws://localhost:9000/v5/trade\n",
+            &[]
+        ),
+        [issue(
+            "exchange.endpoints.testnet.ws_public",
+            "\"ws://stream.example.com/v5/public/linear\": ws:// is accepted for loopback \
+             hosts only (localhost, 127.0.0.0/8, ::1); use wss://"
+        )]
+    );
+    assert_eq!(
+        issues_of(
+            "exchange:\n  connection:\n    reconnect_initial: 1m\n    reconnect_max: 10s\n    \
+             pong_timeout: 30s\n    stale_after: 30s\n",
+            &[]
+        ),
+        [
+            issue(
+                "exchange.connection.reconnect_initial",
+                "1m is longer than exchange.connection.reconnect_max 10s"
+            ),
+            issue(
+                "exchange.connection.pong_timeout",
+                "30s is not shorter than exchange.connection.stale_after 30s"
+            ),
+        ]
     );
     assert_eq!(
         issues_of(

@@ -1,8 +1,11 @@
-//! The hot loop: one thread that polls its source and runs, per frame, the paper venue's
-//! clock, decode, book, features, the order manager, candidates, routing, scoring, gates,
+//! The hot loop: one thread that polls its source and runs, per frame, the venue's clock (a
+//! simulated venue's; a live one ignores it), decode, book, features, the order manager, candidates, routing, scoring, gates,
 //! sizing and orders. Nothing here allocates, locks or blocks once warm; what the cold path
 //! needs leaves on rings, and what it sends back (control, new models) is read between two
 //! frames.
+//!
+//! The loop drives its venue through [`Venue`] alone, generic over it: it never knows which
+//! venue it has, and no call goes through a vtable.
 //!
 //! Market time is the receive time of the frame being handled. Every decision depends only on
 //! the frames and the market time, so a replay of the same journal with the same seed makes
@@ -15,8 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use feed::paper::{OrderId, OrderRequest, PaperConfig, PaperVenue, VenueEvent};
-use feed::{Fixed, FrameBuf, Instrument, Symbol};
+use feed::markout::Markouts;
+use feed::order::{OrderId, OrderRequest, VenueEvent};
+use feed::{Fixed, FrameBuf, Instrument, Symbol, Venue};
 use rtrb::Consumer;
 
 use crate::config::{Config, RolloutMode};
@@ -191,14 +195,14 @@ pub fn route_of(signal: SignalId, seed: u64, mode: RolloutMode, fraction: f64) -
     }
 }
 
-/// Orders from the order manager to the paper venue, logged and counted.
-struct PaperSink<'a> {
-    venue: &'a mut PaperVenue,
+/// Orders from the order manager to the venue, logged and counted.
+struct VenueSink<'a, V> {
+    venue: &'a mut V,
     log: &'a mut Outbox<LogRecord>,
     stats: &'a mut HotStats,
 }
 
-impl OrderSink for PaperSink<'_> {
+impl<V: Venue> OrderSink for VenueSink<'_, V> {
     fn place(&mut self, order: OrderRequest, purpose: Purpose, now_ns: u64) {
         self.stats.orders += 1;
         if purpose == Purpose::Entry {
@@ -223,12 +227,14 @@ impl OrderSink for PaperSink<'_> {
     }
 }
 
-/// The hot loop of one symbol in paper mode.
-pub struct HotLoop {
+/// The hot loop of one symbol, trading on venue `V`.
+pub struct HotLoop<V> {
     source: Source,
     frame: FrameBuf,
     pipeline: Pipeline,
-    venue: PaperVenue,
+    venue: V,
+    /// Markouts of the venue's fills, against the mid.
+    markouts: Markouts,
     trader: Trader,
     active: ModelSwap,
     canary: Option<ModelSwap>,
@@ -262,24 +268,25 @@ pub struct HotLoop {
     book_valid: bool,
 }
 
-impl HotLoop {
-    /// A hot loop trading with `active` (and `canary`, if any) from the start.
+impl<V: Venue> HotLoop<V> {
+    /// A hot loop trading on `venue` with `active` (and `canary`, if any) from the start.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         source: Source,
         pipeline: Pipeline,
-        venue: PaperVenue,
+        venue: V,
         trader: Trader,
         active: ModelSwap,
         settings: HotSettings,
         rings: HotRings,
         lockstep: Option<Lockstep>,
-    ) -> HotLoop {
+    ) -> HotLoop<V> {
         HotLoop {
             source,
             frame: FrameBuf::with_capacity(1 << 20),
             pipeline,
             venue,
+            markouts: Markouts::new(),
             trader,
             active,
             canary: None,
@@ -290,7 +297,7 @@ impl HotLoop {
             stages: Box::new(StageHistograms::new()),
             rings,
             lockstep,
-            events: Vec::with_capacity(feed::paper::MAX_EVENTS),
+            events: Vec::with_capacity(V::MAX_EVENTS),
             recorder: None,
             now_ns: 0,
             end_ns: None,
@@ -305,47 +312,23 @@ impl HotLoop {
         }
     }
 
-    /// The hot loop of `config` in paper mode: the pipeline of `symbol`, the paper venue
-    /// (`paper`, the instrument's maker fee) and the order manager (`strategy`,
-    /// `labeling.take_profit_pct`, `risk.assumed_sl_pct`), trading with `active` from the start
-    /// and stopping after `duration` of market time.
+    /// The hot loop of `config` on `venue`: the pipeline of `symbol`, the order manager
+    /// ([`TraderRules::from_config`]) and the loop's settings, trading with `active` from the
+    /// start and stopping after `duration` of market time.
     #[allow(clippy::too_many_arguments)]
-    pub fn paper(
+    pub fn from_config(
         config: &Config,
         symbol: Symbol,
         instrument: Instrument,
         source: Source,
+        venue: V,
         active: ModelSwap,
         duration: Option<Duration>,
         rings: HotRings,
         lockstep: Option<Lockstep>,
-    ) -> Result<HotLoop, UnrepresentableValue> {
+    ) -> Result<HotLoop<V>, UnrepresentableValue> {
         let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        let paper = &config.paper;
-        let initial_balance =
-            Fixed::from_f64(paper.initial_balance_usd).ok_or(UnrepresentableValue {
-                key: "paper.initial_balance_usd",
-                value: paper.initial_balance_usd,
-            })?;
-        let venue = PaperVenue::new(PaperConfig {
-            initial_balance,
-            maker_fee_rate: instrument.maker_fee_rate,
-            latency_min_ns: nanos(paper.latency_min.get()),
-            latency_median_ns: nanos(paper.latency_median.get()),
-            latency_sigma: paper.latency_sigma,
-            cancel_ahead_probability: paper.cancel_ahead_probability,
-            seed: paper.seed,
-        });
-        let strategy = &config.strategy;
-        let trader = Trader::new(TraderRules {
-            entry_ttl_ns: nanos(strategy.entry_ttl.get()),
-            max_reprices: strategy.max_reprices,
-            max_hold_ns: nanos(strategy.max_hold.get()),
-            hold_check_ns: nanos(strategy.hold_check_interval.get()),
-            take_profit: config.labeling.take_profit_pct,
-            stop: config.risk.assumed_sl_pct,
-            tick: instrument.tick_size,
-        });
+        let trader = Trader::new(TraderRules::from_config(config, &instrument));
         let pipeline = Pipeline::new(config, symbol, instrument, active.tau_entry)?;
         let settings = HotSettings {
             leverage: config.executor.sizing.leverage,
@@ -361,7 +344,7 @@ impl HotLoop {
     }
 
     /// Records every frame, as received, through `recorder`.
-    pub fn with_recorder(mut self, recorder: FrameRecorder) -> HotLoop {
+    pub fn with_recorder(mut self, recorder: FrameRecorder) -> HotLoop<V> {
         self.recorder = Some(recorder);
         self
     }
@@ -469,10 +452,13 @@ impl HotLoop {
             );
             self.venue.on_book(self.pipeline.book(), recv_ns);
             self.handle_venue_events();
+            if let Some(mid) = self.pipeline.book().mid() {
+                self.markouts.on_mid(recv_ns, mid);
+            }
             self.trader.on_book(
                 self.pipeline.book(),
                 recv_ns,
-                &mut PaperSink {
+                &mut VenueSink {
                     venue: &mut self.venue,
                     log: &mut self.rings.log,
                     stats: &mut self.stats,
@@ -535,7 +521,7 @@ impl HotLoop {
             self.trader.cancel_entries(
                 CancelReason::BookInvalid,
                 self.now_ns,
-                &mut PaperSink {
+                &mut VenueSink {
                     venue: &mut self.venue,
                     log: &mut self.rings.log,
                     stats: &mut self.stats,
@@ -583,7 +569,7 @@ impl HotLoop {
             slot.tau_hold,
             self.pipeline.book(),
             now_ns,
-            &mut PaperSink {
+            &mut VenueSink {
                 venue: &mut self.venue,
                 log: &mut self.rings.log,
                 stats: &mut self.stats,
@@ -652,7 +638,7 @@ impl HotLoop {
                     qty,
                     route,
                     self.now_ns,
-                    &mut PaperSink {
+                    &mut VenueSink {
                         venue: &mut self.venue,
                         log: &mut self.rings.log,
                         stats: &mut self.stats,
@@ -710,7 +696,10 @@ impl HotLoop {
             for index in 0..self.events.len() {
                 let event = self.events[index];
                 match event {
-                    VenueEvent::Filled(_) => self.stats.fills += 1,
+                    VenueEvent::Filled(fill) => {
+                        self.stats.fills += 1;
+                        self.markouts.on_fill(&fill);
+                    }
                     VenueEvent::Rejected { .. } => self.stats.venue_rejects += 1,
                     VenueEvent::Accepted { .. } | VenueEvent::Cancelled { .. } => {}
                 }
@@ -719,7 +708,7 @@ impl HotLoop {
                     &event,
                     self.pipeline.book(),
                     self.now_ns,
-                    &mut PaperSink {
+                    &mut VenueSink {
                         venue: &mut self.venue,
                         log: &mut self.rings.log,
                         stats: &mut self.stats,
@@ -809,7 +798,7 @@ impl HotLoop {
         stats.realized_pnl = account.realized.to_f64();
         stats.fees = account.fees.to_f64();
         stats.unrealized_pnl = account.unrealized(mid);
-        stats.markouts = *self.venue.markouts();
+        stats.markouts = *self.markouts.averages();
         stats.ring_drops = [
             self.rings.stats.dropped(),
             self.rings.latency.dropped(),
@@ -822,19 +811,19 @@ impl HotLoop {
         ];
     }
 
-    /// Cancels every working order and lets the venue confirm the cancels (paper: the venue's
-    /// clock runs on until nothing is in flight), then publishes the last counters.
+    /// Cancels every working order and lets the venue confirm the cancels ([`Venue::settle`]),
+    /// then publishes the last counters.
     fn shut_down(&mut self, stop: StopReason) -> HotReport {
         let now = self.now_ns;
         let cancels_at_shutdown = self.trader.cancel_all(
             now,
-            &mut PaperSink {
+            &mut VenueSink {
                 venue: &mut self.venue,
                 log: &mut self.rings.log,
                 stats: &mut self.stats,
             },
         );
-        self.venue.advance(u64::MAX, self.pipeline.book());
+        self.venue.settle(self.pipeline.book());
         self.handle_venue_events();
         self.refresh_stats();
         self.rings.stats.push(self.stats);
@@ -861,7 +850,6 @@ mod tests {
     use crate::model::synthetic::generate;
     use crate::runtime::source::{Pace, SimSource};
     use crate::runtime::trader::TraderRules;
-    use feed::paper::PaperConfig;
     use feed::sim::{MarketSim, Regime, SimConfig};
     use feed::{Instrument, Symbol};
 
@@ -944,15 +932,9 @@ mod tests {
             stop: 0.003,
             tick: fx("0.1"),
         });
-        let venue = PaperVenue::new(PaperConfig {
-            initial_balance: fx("10000"),
-            maker_fee_rate: fx("0.0002"),
-            latency_min_ns: 2_000_000,
-            latency_median_ns: 15_000_000,
-            latency_sigma: 0.5,
-            cancel_ahead_probability: 0.5,
-            seed: 7,
-        });
+        // The default paper venue: 10 000 USD, latency 2 ms + log-normal (15 ms, 0.5),
+        // cancels ahead with p = 0.5, seed 7; the instrument's maker fee.
+        let venue = crate::venues::paper(&Config::default(), &btcusdt()).unwrap();
         let pipeline = Pipeline::new(
             &Config::default(),
             Symbol::new("BTCUSDT").unwrap(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use feed::paper::{OrderRequest, VenueEvent};
+use feed::order::{OrderRequest, VenueEvent};
 use rtrb::Consumer;
 use sha2::{Digest, Sha256};
 
@@ -237,7 +237,7 @@ mod tests {
     use super::*;
     use crate::runtime::rings::{Purpose, Route};
     use crate::signals::SignalId;
-    use feed::paper::{Fill, OrderId, RejectReason};
+    use feed::order::{Fill, OrderId, RejectReason};
     use feed::{Fixed, Side};
 
     fn line(record: &LogRecord) -> String {

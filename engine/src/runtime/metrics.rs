@@ -562,7 +562,7 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
     out.single(
         "balance_usd",
         "gauge",
-        "Wallet balance at the paper venue, USD.",
+        "Wallet balance at the venue, USD.",
         stats.balance,
     );
 

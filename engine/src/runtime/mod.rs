@@ -13,8 +13,8 @@
 //! ```
 //!
 //! - **hot** ([`hot`]): source → decode → book → features → order manager → candidates →
-//!   route → score → gates → sizing → orders, against the paper venue; pinned to
-//!   `engine.hot_core`, busy-polling, no allocation, lock or blocking call.
+//!   route → score → gates → sizing → orders, against whichever [`Venue`] the caller hands
+//!   [`run`]; pinned to `engine.hot_core`, busy-polling, no allocation, lock or blocking call.
 //! - **metrics** ([`metrics`]): Prometheus text at `/metrics`.
 //! - **supervisor** ([`supervisor`]): rolling winrates, precision and volatility halts,
 //!   canary rollback, `MODE_SWITCH` events.
@@ -48,9 +48,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use feed::paper::OrderId;
+use feed::order::OrderId;
 use feed::sim::{Regime, SimConfig};
-use feed::{Fixed, Instrument, Symbol};
+use feed::{Fixed, Instrument, Symbol, Venue};
 
 use crate::config::{Config, RolloutMode, ScorerBackend};
 use crate::executor::UnrepresentableValue;
@@ -219,10 +219,12 @@ fn join<T>(name: &'static str, handle: JoinHandle<T>) -> Result<T, RunError> {
     handle.join().map_err(|_| RunError::Thread(name))
 }
 
-/// Runs the engine in paper mode until the feed ends, the duration passes or `stop` is set;
-/// `on_start` is called once everything is up, before the first frame.
-pub fn run(
+/// Runs the engine on `venue` until the feed ends, the duration passes or `stop` is set;
+/// `on_start` is called once everything is up, before the first frame. The caller builds the
+/// venue (see [`crate::venues`]); the runtime never knows which one it drives.
+pub fn run<V: Venue + Send + 'static>(
     spec: RunSpec,
+    venue: V,
     stop: Arc<AtomicBool>,
     on_start: impl FnOnce(&Started),
 ) -> Result<RunReport, RunError> {
@@ -443,11 +445,12 @@ pub fn run(
 
     on_start(&started);
 
-    let hot_loop = HotLoop::paper(
+    let hot_loop = HotLoop::from_config(
         config,
         spec.symbol,
         spec.instrument,
         source,
+        venue,
         active_swap,
         spec.duration,
         HotRings {

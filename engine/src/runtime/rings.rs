@@ -5,7 +5,7 @@
 //! waits. Messages are plain `Copy` values (or boxes handed over whole), so pushing allocates
 //! nothing.
 
-use feed::paper::{OrderRequest, VenueEvent};
+use feed::order::{OrderRequest, VenueEvent};
 use feed::{Fixed, Side};
 use rtrb::{Consumer, Producer, RingBuffer};
 
@@ -333,7 +333,7 @@ pub enum LogRecord {
         /// Market time, ns.
         ts_ns: u64,
         /// The order.
-        id: feed::paper::OrderId,
+        id: feed::order::OrderId,
         /// Why.
         reason: CancelReason,
     },

@@ -8,7 +8,7 @@
 
 use feed::bybit::live::FeedStats;
 use feed::bybit::{DecodeStats, MessageKind};
-use feed::paper::Markout;
+use feed::markout::Markout;
 use hdrhistogram::Histogram;
 
 use crate::config::LatencyBudget;

@@ -35,10 +35,13 @@
 //! A round trip runs from flat to flat; its PnL net of fees and its route are reported when
 //! it closes.
 
-use feed::paper::{Fill, OrderId, OrderRequest, Position, VenueEvent};
-use feed::{Fixed, OrderBook, Side};
+use std::time::Duration;
+
+use feed::order::{Fill, OrderId, OrderRequest, Position, VenueEvent};
+use feed::{Fixed, Instrument, OrderBook, Side};
 
 use super::rings::{CancelReason, ClosedTrade, ExitReason, Purpose, Route};
+use crate::config::Config;
 
 /// Where the order manager sends orders and cancels.
 pub trait OrderSink {
@@ -65,6 +68,24 @@ pub struct TraderRules {
     pub stop: f64,
     /// The instrument's tick size.
     pub tick: Fixed,
+}
+
+impl TraderRules {
+    /// The rules of `config` (`strategy`, `labeling.take_profit_pct`, `risk.assumed_sl_pct`)
+    /// for `instrument`.
+    pub fn from_config(config: &Config, instrument: &Instrument) -> TraderRules {
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        let strategy = &config.strategy;
+        TraderRules {
+            entry_ttl_ns: nanos(strategy.entry_ttl.get()),
+            max_reprices: strategy.max_reprices,
+            max_hold_ns: nanos(strategy.max_hold.get()),
+            hold_check_ns: nanos(strategy.hold_check_interval.get()),
+            take_profit: config.labeling.take_profit_pct,
+            stop: config.risk.assumed_sl_pct,
+            tick: instrument.tick_size,
+        }
+    }
 }
 
 /// What the manager does next with a working order once its cancel is confirmed.
@@ -633,7 +654,7 @@ mod tests {
     use super::*;
     use feed::Symbol;
     use feed::bybit::{BookUpdate, Level, UpdateKind};
-    use feed::paper::RejectReason;
+    use feed::order::RejectReason;
 
     fn fx(text: &str) -> Fixed {
         text.parse().unwrap()

@@ -20,21 +20,36 @@
 //!   queue ahead is never larger than the level itself. A touch that moves through a resting
 //!   order fills it too.
 //! - **Account.** Maker fees at the instrument's rate on every fill (a negative rate is a
-//!   rebate), one net position with its average entry price, realized PnL, and markouts of every
-//!   fill at 1 s, 5 s and 30 s: `side x (mid - fill price) / fill price` in basis points.
+//!   rebate), one net position with its average entry price ([`Position`]), realized PnL.
+//!   Markouts are not the venue's business: they are measured against the market, for any
+//!   venue, by [`crate::markout`].
+//!
+//! Each model is a small type in its own file: [`latency`], [`queue`], [`fees`]. This file
+//! holds the venue itself: the messages in flight, the matching against the book and the order
+//! lifecycle. The orders and events are [`crate::order`]'s; the venue implements
+//! [`crate::venue::Venue`].
 //!
 //! Everything random comes from one ChaCha8 generator: the same seed and the same market give the
-//! same fills. Nothing allocates after construction: orders, messages in flight, events and
-//! pending markouts live in buffers of fixed capacity, and a venue that is full rejects.
+//! same fills. Nothing allocates after construction: orders, messages in flight and events live
+//! in buffers of fixed capacity, and a venue that is full rejects.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::book::OrderBook;
 use crate::bybit::Trade;
 use crate::fixed::Fixed;
+use crate::order::{Account, Fill, OrderId, OrderRequest, Position, RejectReason, VenueEvent};
 use crate::side::Side;
+use crate::venue::Venue;
+
+pub mod fees;
+pub mod latency;
+pub mod queue;
+
+use fees::MakerFee;
+use latency::LogNormalLatency;
+use queue::{QueueModel, QueuePosition, level_size};
 
 /// Orders resting or in flight at most.
 pub const MAX_ORDERS: usize = 16;
@@ -42,112 +57,6 @@ pub const MAX_ORDERS: usize = 16;
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Events waiting to be read at most (the caller drains them after every update).
 pub const MAX_EVENTS: usize = 256;
-/// Fills whose markouts are pending at most; older ones are dropped from the markouts.
-pub const MAX_PENDING_MARKOUTS: usize = 1024;
-/// Markout horizons, ns.
-pub const MARKOUT_HORIZONS_NS: [u64; 3] = [1_000_000_000, 5_000_000_000, 30_000_000_000];
-
-/// An order id, chosen by the client and unique per run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OrderId(pub u64);
-
-/// A post-only limit order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderRequest {
-    /// Client id.
-    pub id: OrderId,
-    /// Side.
-    pub side: Side,
-    /// Limit price.
-    pub price: Fixed,
-    /// Quantity, base units.
-    pub qty: Fixed,
-    /// Only ever reduces the position.
-    pub reduce_only: bool,
-}
-
-/// Why the venue refused or cancelled an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectReason {
-    /// The order would have taken liquidity (`EC_PostOnlyWillTakeLiquidity`).
-    PostOnlyWillTakeLiquidity,
-    /// A reduce-only order with nothing to reduce (Bybit's 110017).
-    ReduceOnlyNotSatisfied,
-    /// The venue holds [`MAX_ORDERS`] orders already, or [`MAX_IN_FLIGHT`] messages.
-    TooManyOrders,
-    /// A cancel for an order the venue does not hold (Bybit's 110001).
-    OrderNotExists,
-    /// A quantity or price that is not positive.
-    InvalidOrder,
-}
-
-impl RejectReason {
-    /// A short label, for logs and metrics.
-    pub const fn label(self) -> &'static str {
-        match self {
-            RejectReason::PostOnlyWillTakeLiquidity => "post_only_will_take_liquidity",
-            RejectReason::ReduceOnlyNotSatisfied => "reduce_only_not_satisfied",
-            RejectReason::TooManyOrders => "too_many_orders",
-            RejectReason::OrderNotExists => "order_not_exists",
-            RejectReason::InvalidOrder => "invalid_order",
-        }
-    }
-}
-
-/// What happened at the venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VenueEvent {
-    /// The order rests on the book behind `queue_ahead`.
-    Accepted {
-        /// Order.
-        id: OrderId,
-        /// Size ahead of it at its price.
-        queue_ahead: Fixed,
-        /// Arrival time, ns.
-        ts_ns: u64,
-    },
-    /// The order was refused on arrival or cancelled by the venue.
-    Rejected {
-        /// Order.
-        id: OrderId,
-        /// Why.
-        reason: RejectReason,
-        /// Time, ns.
-        ts_ns: u64,
-    },
-    /// A fill.
-    Filled(Fill),
-    /// The order was cancelled on request.
-    Cancelled {
-        /// Order.
-        id: OrderId,
-        /// Quantity that had filled before.
-        filled: Fixed,
-        /// Time, ns.
-        ts_ns: u64,
-    },
-}
-
-/// One fill of a resting order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fill {
-    /// Order.
-    pub id: OrderId,
-    /// Its side.
-    pub side: Side,
-    /// Price.
-    pub price: Fixed,
-    /// Quantity of this fill.
-    pub qty: Fixed,
-    /// What is left of the order after it.
-    pub leaves_qty: Fixed,
-    /// Fee paid (negative: a rebate), USD.
-    pub fee: Fixed,
-    /// PnL this fill realized (a fill that reduces the position), USD, before fees.
-    pub realized: Fixed,
-    /// Time, ns.
-    pub ts_ns: u64,
-}
 
 /// The paper venue's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -168,104 +77,6 @@ pub struct PaperConfig {
     pub seed: u64,
 }
 
-/// Average markout at one horizon.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Markout {
-    /// Fills measured.
-    pub count: u64,
-    /// Sum of their markouts, basis points.
-    pub sum_bps: f64,
-}
-
-impl Markout {
-    /// The mean, basis points (0 with no fills).
-    pub fn mean_bps(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum_bps / self.count as f64
-        }
-    }
-}
-
-/// The account at the venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PaperAccount {
-    /// Wallet balance: initial balance plus realized PnL minus fees, USD.
-    pub balance: Fixed,
-    /// Net position, base units (positive long).
-    pub position: Fixed,
-    /// Average entry price of the position (zero when flat).
-    pub entry_price: Fixed,
-    /// Realized PnL before fees, USD.
-    pub realized: Fixed,
-    /// Fees paid, USD.
-    pub fees: Fixed,
-}
-
-impl PaperAccount {
-    /// Unrealized PnL of the position at `mark`, USD (approximate).
-    pub fn unrealized(&self, mark: Fixed) -> f64 {
-        (mark.to_f64() - self.entry_price.to_f64()) * self.position.to_f64()
-    }
-}
-
-/// A net position and what it cost, as fills build it: the average entry price is the cost of
-/// what is open over its size; a fill against the position realizes PnL on the part it closes
-/// (pro rata of the cost), and what goes beyond flat opens the other way at the fill price.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Position {
-    qty: Fixed,
-    /// Price x size of what is open, raw units squared.
-    cost: i128,
-}
-
-impl Position {
-    /// Net size, base units (positive long).
-    pub const fn qty(&self) -> Fixed {
-        self.qty
-    }
-
-    /// Average entry price (zero when flat).
-    pub fn entry_price(&self) -> Fixed {
-        if self.qty.is_zero() {
-            Fixed::ZERO
-        } else {
-            Fixed::from_raw((self.cost / i128::from(self.qty.abs().raw())) as i64)
-        }
-    }
-
-    /// Books a fill of `qty` at `price` on `side`; returns the PnL it realized, before fees,
-    /// rounded down to 10^-8.
-    pub fn apply(&mut self, side: Side, price: Fixed, qty: Fixed) -> Fixed {
-        let signed = Fixed::from_raw(qty.raw() * side.sign());
-        let open = self.qty;
-        self.qty = open.saturating_add(signed);
-        if open.is_zero() || (open.raw() > 0) == (signed.raw() > 0) {
-            self.cost += price.wide_mul(qty);
-            return Fixed::ZERO;
-        }
-        let closed = qty.min(open.abs());
-        // The entry cost of the closed part, pro rata.
-        let closed_cost = self.cost * i128::from(closed.raw()) / i128::from(open.abs().raw());
-        let exit_value = price.wide_mul(closed);
-        let realized = if open.is_positive() {
-            exit_value - closed_cost
-        } else {
-            closed_cost - exit_value
-        };
-        self.cost -= closed_cost;
-        let flipped = qty.saturating_sub(closed);
-        if flipped.is_positive() {
-            self.cost = price.wide_mul(flipped);
-        }
-        if self.qty.is_zero() {
-            self.cost = 0;
-        }
-        Fixed::from_raw(realized.div_euclid(i128::from(Fixed::SCALE)) as i64)
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Message {
     New(OrderRequest),
@@ -282,11 +93,7 @@ struct InFlight {
 struct Resting {
     order: OrderRequest,
     filled: Fixed,
-    queue_ahead: Fixed,
-    /// Size of the order's level at the last book update.
-    level_size: Fixed,
-    /// Size traded at the order's price since the last book update.
-    traded_at_price: Fixed,
+    queue: QueuePosition,
 }
 
 impl Resting {
@@ -295,26 +102,17 @@ impl Resting {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct PendingMarkout {
-    ts_ns: u64,
-    side: Side,
-    price: Fixed,
-    /// Horizons measured so far.
-    done: usize,
-}
-
 /// The paper venue of one symbol.
 pub struct PaperVenue {
-    config: PaperConfig,
+    latency: LogNormalLatency,
+    queue: QueueModel,
+    fee: MakerFee,
     rng: ChaCha8Rng,
     in_flight: Vec<InFlight>,
     last_arrival_ns: u64,
     resting: Vec<Resting>,
     events: Vec<VenueEvent>,
-    markouts_pending: Vec<PendingMarkout>,
-    markouts: [Markout; 3],
-    account: PaperAccount,
+    account: Account,
     position: Position,
     fills: u64,
 }
@@ -328,29 +126,26 @@ impl PaperVenue {
             last_arrival_ns: 0,
             resting: Vec::with_capacity(MAX_ORDERS),
             events: Vec::with_capacity(MAX_EVENTS),
-            markouts_pending: Vec::with_capacity(MAX_PENDING_MARKOUTS),
-            markouts: [Markout::default(); 3],
-            account: PaperAccount {
-                balance: config.initial_balance,
-                position: Fixed::ZERO,
-                entry_price: Fixed::ZERO,
-                realized: Fixed::ZERO,
-                fees: Fixed::ZERO,
-            },
+            account: Account::flat(config.initial_balance),
             position: Position::default(),
             fills: 0,
-            config,
+            latency: LogNormalLatency {
+                min_ns: config.latency_min_ns,
+                median_ns: config.latency_median_ns,
+                sigma: config.latency_sigma,
+            },
+            queue: QueueModel {
+                cancel_ahead_probability: config.cancel_ahead_probability,
+            },
+            fee: MakerFee {
+                rate: config.maker_fee_rate,
+            },
         }
     }
 
     /// The account.
-    pub const fn account(&self) -> &PaperAccount {
+    pub const fn account(&self) -> &Account {
         &self.account
-    }
-
-    /// Average markouts at 1 s, 5 s and 30 s.
-    pub const fn markouts(&self) -> &[Markout; 3] {
-        &self.markouts
     }
 
     /// Fills so far.
@@ -403,8 +198,8 @@ impl PaperVenue {
         }
     }
 
-    /// The book after an update at `now_ns`: queues shrink by cancels ahead, orders the touch
-    /// moved through fill, and the markouts due are measured against the new mid.
+    /// The book after an update at `now_ns`: queues shrink by cancels ahead, and orders the
+    /// touch moved through fill.
     pub fn on_book(&mut self, book: &OrderBook, now_ns: u64) {
         let (best_bid, best_ask) = (
             book.best_bid().map(|level| level.price),
@@ -424,22 +219,10 @@ impl PaperVenue {
                 }
             } else {
                 let size = level_size(book, order.side, order.price);
-                let resting = &mut self.resting[index];
-                let decrease = resting.level_size.saturating_sub(size);
-                let unexplained = decrease.saturating_sub(resting.traded_at_price);
-                if unexplained.is_positive()
-                    && self.rng.random::<f64>() < self.config.cancel_ahead_probability
-                {
-                    resting.queue_ahead = resting.queue_ahead.saturating_sub(unexplained);
-                }
-                resting.queue_ahead = resting.queue_ahead.min(size).max(Fixed::ZERO);
-                resting.level_size = size;
-                resting.traded_at_price = Fixed::ZERO;
+                let queue = &mut self.resting[index].queue;
+                self.queue.on_level(queue, size, &mut self.rng);
             }
             index += 1;
-        }
-        if let Some(mid) = book.mid() {
-            self.measure_markouts(now_ns, mid);
         }
     }
 
@@ -462,10 +245,8 @@ impl PaperVenue {
                 let qty = if through {
                     resting.leaves()
                 } else if trade.price == order.price {
-                    resting.traded_at_price = resting.traded_at_price.saturating_add(trade.size);
-                    let past_queue = trade.size.saturating_sub(resting.queue_ahead);
-                    resting.queue_ahead = resting.queue_ahead.saturating_sub(trade.size);
-                    past_queue.max(Fixed::ZERO).min(resting.leaves())
+                    let leaves = resting.leaves();
+                    resting.queue.on_trade_at_price(trade.size, leaves)
                 } else {
                     Fixed::ZERO
                 };
@@ -495,10 +276,7 @@ impl PaperVenue {
     }
 
     fn latency_ns(&mut self) -> u64 {
-        let normal: f64 = StandardNormal.sample(&mut self.rng);
-        let delay =
-            self.config.latency_median_ns as f64 * (self.config.latency_sigma * normal).exp();
-        self.config.latency_min_ns + delay as u64
+        self.latency.draw_ns(&mut self.rng)
     }
 
     fn reject(&mut self, id: OrderId, reason: RejectReason, ts_ns: u64) {
@@ -531,9 +309,7 @@ impl PaperVenue {
         self.resting.push(Resting {
             order,
             filled: Fixed::ZERO,
-            queue_ahead: level,
-            level_size: level,
-            traded_at_price: Fixed::ZERO,
+            queue: QueuePosition::behind(level),
         });
         self.push_event(VenueEvent::Accepted {
             id: order.id,
@@ -579,11 +355,7 @@ impl PaperVenue {
         };
         if qty.is_positive() {
             self.resting[index].filled = self.resting[index].filled.saturating_add(qty);
-            let fee = order
-                .price
-                .checked_mul_floor(qty)
-                .and_then(|notional| notional.checked_mul_floor(self.config.maker_fee_rate))
-                .unwrap_or(Fixed::ZERO);
+            let fee = self.fee.of(order.price, qty);
             let realized = self.book_fill(order.side, order.price, qty);
             self.account.fees = self.account.fees.saturating_add(fee);
             self.account.balance = self
@@ -603,14 +375,6 @@ impl PaperVenue {
                 realized,
                 ts_ns,
             }));
-            if self.markouts_pending.len() < MAX_PENDING_MARKOUTS {
-                self.markouts_pending.push(PendingMarkout {
-                    ts_ns,
-                    side: order.side,
-                    price: order.price,
-                    done: 0,
-                });
-            }
         }
         let resting = self.resting[index];
         let done = !resting.leaves().is_positive();
@@ -635,36 +399,42 @@ impl PaperVenue {
         account.realized = account.realized.saturating_add(realized);
         realized
     }
-
-    fn measure_markouts(&mut self, now_ns: u64, mid: Fixed) {
-        let mut index = 0;
-        while index < self.markouts_pending.len() {
-            let pending = &mut self.markouts_pending[index];
-            while pending.done < MARKOUT_HORIZONS_NS.len()
-                && now_ns >= pending.ts_ns + MARKOUT_HORIZONS_NS[pending.done]
-            {
-                let price = pending.price.to_f64();
-                let bps = pending.side.sign() as f64 * (mid.to_f64() - price) / price * 1e4;
-                let markout = &mut self.markouts[pending.done];
-                markout.count += 1;
-                markout.sum_bps += bps;
-                pending.done += 1;
-            }
-            if pending.done == MARKOUT_HORIZONS_NS.len() {
-                self.markouts_pending.swap_remove(index);
-            } else {
-                index += 1;
-            }
-        }
-    }
 }
 
-/// Size resting at `price` on `side` of `book` (zero when no level is there).
-fn level_size(book: &OrderBook, side: Side, price: Fixed) -> Fixed {
-    book.levels(side)
-        .iter()
-        .find(|level| level.price == price)
-        .map_or(Fixed::ZERO, |level| level.size)
+impl Venue for PaperVenue {
+    const MAX_EVENTS: usize = MAX_EVENTS;
+
+    fn submit(&mut self, order: OrderRequest, now_ns: u64) {
+        PaperVenue::submit(self, order, now_ns);
+    }
+
+    fn cancel(&mut self, id: OrderId, now_ns: u64) {
+        PaperVenue::cancel(self, id, now_ns);
+    }
+
+    fn drain_events(&mut self, on_event: impl FnMut(VenueEvent)) {
+        PaperVenue::drain_events(self, on_event);
+    }
+
+    fn account(&self) -> &Account {
+        PaperVenue::account(self)
+    }
+
+    fn resting_orders(&self) -> usize {
+        PaperVenue::resting_orders(self)
+    }
+
+    fn advance(&mut self, now_ns: u64, book: &OrderBook) {
+        PaperVenue::advance(self, now_ns, book);
+    }
+
+    fn on_book(&mut self, book: &OrderBook, now_ns: u64) {
+        PaperVenue::on_book(self, book, now_ns);
+    }
+
+    fn on_trades(&mut self, trades: &[Trade], now_ns: u64) {
+        PaperVenue::on_trades(self, trades, now_ns);
+    }
 }
 
 #[cfg(test)]
@@ -1070,9 +840,21 @@ mod tests {
         assert_eq!(account.balance, fx("10000.103992"));
     }
 
+    /// Markouts are measured outside the venue, as the hot loop does: every fill drained,
+    /// every mid after a book update.
     #[test]
     fn markouts_are_measured_at_each_horizon_against_the_mid() {
+        use crate::markout::Markouts;
+
+        fn drain(venue: &mut PaperVenue, markouts: &mut Markouts) {
+            for event in events(venue) {
+                if let VenueEvent::Filled(fill) = event {
+                    markouts.on_fill(&fill);
+                }
+            }
+        }
         let mut book = book();
+        let mut markouts = Markouts::new();
         let mut venue = PaperVenue::new(PaperConfig {
             latency_min_ns: 0,
             ..config()
@@ -1080,8 +862,11 @@ mod tests {
         venue.submit(buy(1, "100.0", "0.1"), 0);
         venue.advance(0, &book);
         venue.on_trades(&[trade(Side::Sell, "99.9", "1")], 0);
+        drain(&mut venue, &mut markouts);
         // Mid 100.05 at 1 s: +5 bps; mid 99.95 at 5 s and 30 s: -5 bps.
         venue.on_book(&book, 1_000 * MS);
+        drain(&mut venue, &mut markouts);
+        markouts.on_mid(1_000 * MS, book.mid().unwrap());
         set(
             &mut book,
             UpdateKind::Delta,
@@ -1090,36 +875,12 @@ mod tests {
             &[("100.0", "1")],
         );
         venue.on_book(&book, 31_000 * MS);
-        let markouts = venue.markouts();
+        drain(&mut venue, &mut markouts);
+        markouts.on_mid(31_000 * MS, book.mid().unwrap());
+        let markouts = markouts.averages();
         assert_eq!(markouts.map(|m| m.count), [1, 1, 1]);
         let bps = markouts.map(|m| (m.mean_bps() * 1e6).round() / 1e6);
         assert_eq!(bps, [5.0, -5.0, -5.0]);
-    }
-
-    #[test]
-    fn a_position_averages_its_entries_and_realizes_what_it_closes_then_flips() {
-        let mut position = Position::default();
-        assert_eq!(position.apply(Side::Buy, fx("100"), fx("1")), Fixed::ZERO);
-        assert_eq!(position.apply(Side::Buy, fx("103"), fx("2")), Fixed::ZERO);
-        assert_eq!(
-            (position.qty(), position.entry_price()),
-            (fx("3"), fx("102"))
-        );
-        // Sell 1 at 105: +3 on the closed third.
-        assert_eq!(position.apply(Side::Sell, fx("105"), fx("1")), fx("3"));
-        assert_eq!(
-            (position.qty(), position.entry_price()),
-            (fx("2"), fx("102"))
-        );
-        // Sell 3 at 101: -2 on the 2 closed, then short 1 at 101.
-        assert_eq!(position.apply(Side::Sell, fx("101"), fx("3")), fx("-2"));
-        assert_eq!(
-            (position.qty(), position.entry_price()),
-            (fx("-1"), fx("101"))
-        );
-        // Buy 1 at 100.5: +0.5, flat.
-        assert_eq!(position.apply(Side::Buy, fx("100.5"), fx("1")), fx("0.5"));
-        assert_eq!(position, Position::default());
     }
 
     #[test]
