@@ -16,6 +16,7 @@ mod synth;
 mod table;
 mod train;
 mod validate_config;
+mod venue;
 
 /// Offline toolkit of the trading engine: configuration, data, models.
 #[derive(Debug, Parser)]
@@ -56,6 +57,10 @@ enum Command {
     /// Run an engine entrypoint (`-- run ...`, as `engine run`) under a sampling profiler:
     /// its per-stage latency table against the budgets, and a flamegraph SVG.
     Profile(profile::Args),
+    /// A loopback Bybit v5 venue for tests: the public linear stream (WebSocket) and the REST
+    /// market endpoints, from the simulator in real time or a journal, with injectable faults;
+    /// runs until SIGINT or SIGTERM.
+    Venue(venue::Args),
 }
 
 /// Parses a decimal argument exactly.
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Profile(args) => profile::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Venue(args) => venue::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

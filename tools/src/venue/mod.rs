@@ -1,0 +1,197 @@
+//! `toolkit venue`: a loopback Bybit v5 venue for tests, serving the public linear stream.
+//!
+//! It listens on one loopback port for the WebSocket stream (`/v5/public/linear`) and the REST
+//! market endpoints (`/v5/market/time`, `/v5/market/orderbook`), in clear or, with `--tls`,
+//! behind a self-signed certificate it writes out for the client to trust. The market is the
+//! simulator played in real time, or a journal replayed at its recorded pace; the venue keeps
+//! its own books and publishes them as Bybit does (see [`stream`]). Faults are injected on a
+//! schedule (see [`faults`]).
+//!
+//! Standard output gets exactly the lines a test parses, flushed at once:
+//!
+//! ```text
+//! toolkit venue: listening on ws://127.0.0.1:PORT      (wss:// with --tls)
+//! toolkit venue: certificate PATH                      (with --tls)
+//! ```
+//!
+//! and standard error one line per event (connection, subscription, fault, close). It runs until
+//! SIGINT or SIGTERM and then exits 0.
+
+mod faults;
+mod server;
+mod source;
+mod stream;
+mod tls;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use feed::Symbol;
+use feed::sim::{MarketSim, Regime, SimConfig};
+
+use faults::{FaultPlan, FaultSchedule};
+use source::{MarketSource, Player};
+use stream::{Market, NumberFormat, Venue, wall_ms};
+
+/// Length of the simulated session: longer than any test runs.
+const SIM_DAYS: u64 = 30;
+
+/// Arguments of `venue`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = faults::HELP)]
+pub(crate) struct Args {
+    /// Address to listen on; loopback only (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: String,
+    /// Serve wss:// and https:// with a self-signed certificate (localhost, 127.0.0.1) made at
+    /// start.
+    #[arg(long)]
+    tls: bool,
+    /// Where to write the certificate (PEM) with --tls [default: the temporary directory's
+    /// toolkit-venue-PORT.pem].
+    #[arg(long, requires = "tls")]
+    cert_out: Option<PathBuf>,
+    /// Regime of the simulated market: normal, event, high-vol.
+    #[arg(long, default_value = "normal", value_parser = parse_regime, conflicts_with = "replay")]
+    regime: Regime,
+    /// Seed of the simulated market, of the connection ids and of random faults.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Replay the public stream of this journal directory at its recorded pace (from its first
+    /// record, time stamps shifted to the present) instead of simulating; once it ends the
+    /// venue keeps serving its final book.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Faults to inject (grammar below).
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<FaultPlan>,
+    /// The symbol served (simulated with BTCUSDT's parameters; from a journal, its frames of
+    /// this symbol); other symbols' topics do not exist.
+    #[arg(long, default_value = "BTCUSDT")]
+    symbol: String,
+}
+
+fn parse_regime(text: &str) -> Result<Regime, String> {
+    Regime::from_name(text)
+        .ok_or_else(|| format!("unknown regime {text:?} (normal, event, high-vol)"))
+}
+
+/// The address to listen on, refused unless every address it names is loopback.
+fn loopback_addr(text: &str) -> Result<SocketAddr> {
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .with_context(|| format!("--addr {text:?} is not an address (HOST:PORT)"))?
+        .collect();
+    match addrs.first() {
+        Some(addr) if addrs.iter().all(|addr| addr.ip().is_loopback()) => Ok(*addr),
+        Some(_) => bail!(
+            "--addr {text} is not a loopback address: the venue is a test double and listens on \
+             127.0.0.1 or ::1 only"
+        ),
+        None => bail!("--addr {text:?} names no address"),
+    }
+}
+
+/// Runs the venue until SIGINT or SIGTERM.
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let addr = loopback_addr(&args.addr)?;
+    if args.symbol.is_empty() || !args.symbol.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!(
+            "--symbol {:?} is not a symbol (letters and digits)",
+            args.symbol
+        );
+    }
+    let symbol = Symbol::new(&args.symbol)
+        .map_err(|_| anyhow::anyhow!("--symbol {:?} is too long", args.symbol))?;
+    let plan = args.faults.clone().unwrap_or_default();
+
+    let started = Instant::now();
+    let (source, market, origin_ns) = match &args.replay {
+        Some(dir) => (MarketSource::replay(dir)?, Market::new(symbol, None), None),
+        None => {
+            let config = SimConfig {
+                symbol,
+                duration_ms: SIM_DAYS * 24 * 3_600_000,
+                ..SimConfig::btcusdt(args.regime, wall_ms(), args.seed)
+            };
+            let format = NumberFormat {
+                price: Some(config.price_decimals),
+                size: Some(config.size_decimals),
+            };
+            let origin_ns = config.start_ms * 1_000_000;
+            (
+                MarketSource::Sim(Box::new(MarketSim::new(config))),
+                Market::new(symbol, Some(format)),
+                Some(origin_ns),
+            )
+        }
+    };
+
+    let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    let tls = if args.tls {
+        let path = args.cert_out.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("toolkit-venue-{}.pem", local.port()))
+        });
+        Some((tls::self_signed(&path)?, path))
+    } else {
+        None
+    };
+
+    // Signals first, so that a stop right after the address is printed is not lost.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+
+    let venue = Arc::new(Venue::new(market, args.seed));
+    let schedule = FaultSchedule::new(&plan, started, args.seed);
+    let player = Player::new(Arc::clone(&venue), source, schedule, started, origin_ns);
+    let market_thread = std::thread::Builder::new()
+        .name("venue-market".to_owned())
+        .spawn({
+            let stop = Arc::clone(&stop);
+            move || player.run(&stop)
+        })
+        .context("starting the market thread")?;
+
+    {
+        let mut stdout = std::io::stdout().lock();
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        writeln!(stdout, "toolkit venue: listening on {scheme}://{local}")?;
+        if let Some((_, path)) = &tls {
+            writeln!(stdout, "toolkit venue: certificate {}", path.display())?;
+        }
+        stdout.flush()?;
+    }
+    match &args.replay {
+        Some(dir) => eprintln!("toolkit venue: replaying {} ({symbol})", dir.display()),
+        None => eprintln!(
+            "toolkit venue: simulating {symbol}, regime {}, seed {}",
+            args.regime.name(),
+            args.seed
+        ),
+    }
+    if !plan.is_empty() {
+        eprintln!("toolkit venue: faults {plan}");
+    }
+
+    server::serve(
+        &listener,
+        tls.as_ref().map(|(config, _)| config),
+        &venue,
+        &stop,
+    )?;
+    let _ = market_thread.join();
+    eprintln!(
+        "toolkit venue: stopped ({} connections open)",
+        venue.market().clients()
+    );
+    Ok(())
+}

@@ -1,0 +1,854 @@
+//! The listener, the connections and the routing of their requests.
+//!
+//! Every connection gets a thread. Its first request head is read and parsed here (httparse);
+//! a WebSocket upgrade on a stream's path is answered `101` and the connection becomes that
+//! stream's session (tungstenite, server role), any other request is answered from the REST
+//! route table, keeping the connection alive for the next one. Paths are dispatched through
+//! [`ROUTES`]: the private and trade streams and the order endpoints join it there.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use tungstenite::protocol::Role;
+use tungstenite::{Message, Utf8Bytes, WebSocket};
+
+use super::stream::{
+    ClientHandle, Outbound, PongAction, TopicFailure, Venue, json_string, wall_ms,
+};
+
+/// How often the accept loop looks at the stop flag.
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
+/// How long a request head (and the TLS handshake before it) may take, and how long an idle
+/// keep-alive connection is kept.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a session waits for client input before looking at its queue again.
+const SESSION_POLL: Duration = Duration::from_millis(1);
+/// How long a write may block before the client counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head.
+const MAX_HEAD: usize = 16 * 1024;
+/// Largest request body.
+const MAX_BODY: usize = 1 << 20;
+
+/// What serves a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// WebSocket: the public linear stream.
+    PublicLinear,
+    /// `GET /v5/market/time`
+    ServerTime,
+    /// `GET /v5/market/orderbook`
+    Orderbook,
+}
+
+impl Route {
+    /// True for WebSocket streams.
+    const fn is_stream(self) -> bool {
+        matches!(self, Route::PublicLinear)
+    }
+}
+
+/// The route table: path to what serves it.
+const ROUTES: [(&str, Route); 3] = [
+    ("/v5/public/linear", Route::PublicLinear),
+    ("/v5/market/time", Route::ServerTime),
+    ("/v5/market/orderbook", Route::Orderbook),
+];
+
+fn route(path: &str) -> Option<Route> {
+    ROUTES
+        .iter()
+        .find(|(route_path, _)| *route_path == path)
+        .map(|&(_, route)| route)
+}
+
+/// A connection, in clear or in TLS.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Transport {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(tcp) => tcp,
+            Transport::Tls(tls) => &tls.sock,
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(tcp) => tcp.read(buf),
+            Transport::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(tcp) => tcp.write(buf),
+            Transport::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(tcp) => tcp.flush(),
+            Transport::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// Accepts connections until `stop` is set, one thread each.
+pub(crate) fn serve(
+    listener: &TcpListener,
+    tls: Option<&Arc<ServerConfig>>,
+    venue: &Arc<Venue>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    while !stop.load(Ordering::Relaxed) {
+        let (tcp, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(ACCEPT_POLL);
+                continue;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                // Out of descriptors and the like: say so, and keep serving the others.
+                eprintln!("toolkit venue: accept failed: {err}");
+                std::thread::sleep(ACCEPT_POLL);
+                continue;
+            }
+        };
+        let id = venue.next_id();
+        let (venue, tls) = (Arc::clone(venue), tls.cloned());
+        let spawned = std::thread::Builder::new()
+            .name(format!("venue-conn-{id}"))
+            .spawn(move || {
+                if let Err(err) = connection(tcp, peer, tls, &venue, id) {
+                    eprintln!("toolkit venue: conn {id} {peer}: {err}");
+                }
+            });
+        if let Err(err) = spawned {
+            eprintln!("toolkit venue: conn {id} {peer}: no thread for it: {err}");
+        }
+    }
+    Ok(())
+}
+
+/// One request head.
+#[derive(Debug)]
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    /// `Sec-WebSocket-Key` of an upgrade request.
+    upgrade: Option<Upgrade>,
+    /// Whether the client keeps the connection for another request.
+    keep_alive: bool,
+}
+
+/// What an upgrade request asked for.
+#[derive(Debug)]
+struct Upgrade {
+    key: Option<String>,
+    version: Option<String>,
+}
+
+/// Why a request could not be read.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("bad request: {0}")]
+    Parse(#[from] httparse::Error),
+    #[error("request head over {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    #[error("request body: {0}")]
+    Body(&'static str),
+}
+
+fn header<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case(name))
+        .and_then(|header| std::str::from_utf8(header.value).ok())
+        .map(str::trim)
+}
+
+fn has_token(value: Option<&str>, token: &str) -> bool {
+    value.is_some_and(|value| {
+        value
+            .split(',')
+            .any(|part| part.trim().eq_ignore_ascii_case(token))
+    })
+}
+
+/// Reads one request (head and body) from `transport`; `buffer` holds bytes read past the
+/// request (the next request, or the first WebSocket frames). None when the client closed
+/// between requests.
+fn read_request(
+    transport: &mut Transport,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<Request>, RequestError> {
+    let mut chunk = [0_u8; 4096];
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = parsed.parse(buffer)? {
+            let target = parsed.path.unwrap_or("/");
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let headers = &*parsed.headers;
+            let http10 = parsed.version == Some(0);
+            let connection = header(headers, "Connection");
+            let keep_alive = if http10 {
+                has_token(connection, "keep-alive")
+            } else {
+                !has_token(connection, "close")
+            };
+            let upgrade = (has_token(header(headers, "Upgrade"), "websocket")
+                && has_token(connection, "upgrade"))
+            .then(|| Upgrade {
+                key: header(headers, "Sec-WebSocket-Key").map(str::to_owned),
+                version: header(headers, "Sec-WebSocket-Version").map(str::to_owned),
+            });
+            if header(headers, "Transfer-Encoding").is_some() {
+                return Err(RequestError::Body("chunked bodies are not accepted"));
+            }
+            let body_len = match header(headers, "Content-Length") {
+                Some(len) => len
+                    .parse::<usize>()
+                    .map_err(|_| RequestError::Body("bad Content-Length"))?,
+                None => 0,
+            };
+            if body_len > MAX_BODY {
+                return Err(RequestError::Body("too large"));
+            }
+            let request = Request {
+                method: parsed.method.unwrap_or_default().to_owned(),
+                path: path.to_owned(),
+                query: query.to_owned(),
+                upgrade,
+                keep_alive,
+            };
+            // The body (no route reads one yet) is consumed so the next request starts clean.
+            while buffer.len() < head_len + body_len {
+                let n = transport.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(RequestError::Body("connection closed inside the body"));
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            buffer.drain(..head_len + body_len);
+            return Ok(Some(request));
+        }
+        if buffer.len() > MAX_HEAD {
+            return Err(RequestError::HeadTooLarge);
+        }
+        let n = transport.read(&mut chunk)?;
+        if n == 0 {
+            return if buffer.is_empty() {
+                Ok(None)
+            } else {
+                Err(RequestError::Io(io::ErrorKind::UnexpectedEof.into()))
+            };
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A REST envelope: `{"retCode","retMsg","result","retExtInfo","time"}`.
+fn envelope(code: u32, message: &str, result: &str, time_ms: u64) -> String {
+    format!(
+        r#"{{"retCode":{code},"retMsg":{},"result":{result},"retExtInfo":{{}},"time":{time_ms}}}"#,
+        json_string(message)
+    )
+}
+
+fn write_response(
+    transport: &mut Transport,
+    status: u16,
+    reason: &str,
+    extra_headers: &str,
+    body: &str,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: {}\r\n{extra_headers}\r\n{body}",
+        body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
+    );
+    transport.write_all(response.as_bytes())?;
+    transport.flush()
+}
+
+/// Serves one connection: requests until it closes or upgrades.
+fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<ServerConfig>>,
+    venue: &Venue,
+    id: u64,
+) -> anyhow::Result<()> {
+    tcp.set_nonblocking(false)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut transport = match tls {
+        Some(config) => Transport::Tls(Box::new(StreamOwned::new(
+            ServerConnection::new(config)?,
+            tcp,
+        ))),
+        None => Transport::Plain(tcp),
+    };
+    let mut buffer = Vec::new();
+    loop {
+        let request = match read_request(&mut transport, &mut buffer) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(RequestError::Io(err))
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(err) => {
+                let body = envelope(10001, &err.to_string(), "{}", wall_ms());
+                let _ = write_response(&mut transport, 400, "Bad Request", "", &body, false);
+                return Err(err.into());
+            }
+        };
+        let found = route(&request.path);
+        if let Some(upgrade) = &request.upgrade {
+            match found {
+                Some(Route::PublicLinear) => {
+                    if !upgrade_to_websocket(&mut transport, &request, upgrade)? {
+                        return Ok(());
+                    }
+                    let leftover = std::mem::take(&mut buffer);
+                    let ws =
+                        WebSocket::from_partially_read(transport, leftover, Role::Server, None);
+                    public_session(ws, venue, id, peer, &request.path);
+                    return Ok(());
+                }
+                _ => {
+                    not_found(&mut transport, &request.path, false)?;
+                    return Ok(());
+                }
+            }
+        }
+        let keep_alive = request.keep_alive;
+        match found {
+            Some(route) if route.is_stream() => {
+                let body = envelope(10001, "websocket upgrade expected", "{}", wall_ms());
+                write_response(
+                    &mut transport,
+                    426,
+                    "Upgrade Required",
+                    "Upgrade: websocket\r\n",
+                    &body,
+                    keep_alive,
+                )?;
+            }
+            Some(_) if request.method != "GET" => {
+                let body = envelope(10001, "method not allowed", "{}", wall_ms());
+                write_response(
+                    &mut transport,
+                    405,
+                    "Method Not Allowed",
+                    "Allow: GET\r\n",
+                    &body,
+                    keep_alive,
+                )?;
+            }
+            Some(Route::ServerTime) => {
+                let body = server_time(venue);
+                write_response(&mut transport, 200, "OK", "", &body, keep_alive)?;
+            }
+            Some(Route::Orderbook) => {
+                let body = orderbook(venue, &request.query);
+                write_response(&mut transport, 200, "OK", "", &body, keep_alive)?;
+            }
+            Some(Route::PublicLinear) | None => {
+                not_found(&mut transport, &request.path, keep_alive)?;
+            }
+        }
+        if !keep_alive {
+            return Ok(());
+        }
+    }
+}
+
+fn not_found(transport: &mut Transport, path: &str, keep_alive: bool) -> io::Result<()> {
+    let body = envelope(10404, &format!("path not found: {path}"), "{}", wall_ms());
+    write_response(transport, 404, "Not Found", "", &body, keep_alive)
+}
+
+/// Answers an upgrade request `101` (or why not); true when the connection is now a
+/// WebSocket.
+fn upgrade_to_websocket(
+    transport: &mut Transport,
+    request: &Request,
+    upgrade: &Upgrade,
+) -> io::Result<bool> {
+    let refuse = |transport: &mut Transport, status, reason, headers, message: &str| {
+        let body = envelope(10001, message, "{}", wall_ms());
+        write_response(transport, status, reason, headers, &body, false).map(|()| false)
+    };
+    if request.method != "GET" {
+        return refuse(
+            transport,
+            405,
+            "Method Not Allowed",
+            "Allow: GET\r\n",
+            "GET only",
+        );
+    }
+    if upgrade.version.as_deref() != Some("13") {
+        return refuse(
+            transport,
+            426,
+            "Upgrade Required",
+            "Sec-WebSocket-Version: 13\r\n",
+            "WebSocket version 13 only",
+        );
+    }
+    let Some(key) = &upgrade.key else {
+        return refuse(
+            transport,
+            400,
+            "Bad Request",
+            "",
+            "Sec-WebSocket-Key missing",
+        );
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    transport.write_all(response.as_bytes())?;
+    transport.flush()?;
+    Ok(true)
+}
+
+/// `GET /v5/market/time`, on the venue's clock (with its `skew`).
+fn server_time(venue: &Venue) -> String {
+    let skew = venue.market().skew_ms();
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos())
+        .saturating_add_signed(i128::from(skew) * 1_000_000);
+    let now_ms = u64::try_from(now_ns / 1_000_000).unwrap_or(u64::MAX);
+    let result = format!(
+        r#"{{"timeSecond":"{}","timeNano":"{now_ns}"}}"#,
+        now_ns / 1_000_000_000
+    );
+    envelope(0, "OK", &result, now_ms)
+}
+
+/// Decodes `%XX` and `+` in a query component.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' if index + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        index += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| percent_decode(key) == name)
+        .map(|(_, value)| percent_decode(value))
+}
+
+/// `GET /v5/market/orderbook?category=linear&symbol=S&limit=N` (limit 1-1000, default 25).
+fn orderbook(venue: &Venue, query: &str) -> String {
+    let now = wall_ms();
+    let category = query_param(query, "category");
+    if category.as_deref() != Some("linear") {
+        return envelope(10001, "Illegal category", "{}", now);
+    }
+    let Some(symbol) = query_param(query, "symbol").filter(|symbol| !symbol.is_empty()) else {
+        return envelope(10001, "params error: symbol is required", "{}", now);
+    };
+    let limit = match query_param(query, "limit") {
+        None => 25,
+        Some(limit) => match limit.parse::<usize>() {
+            Ok(limit @ 1..=1000) => limit,
+            _ => return envelope(10001, "params error: limit must be 1-1000", "{}", now),
+        },
+    };
+    let market = venue.market();
+    if market.symbol().as_str() != symbol {
+        return envelope(10001, "params error: symbol invalid", "{}", now);
+    }
+    let time = now.saturating_add_signed(market.skew_ms());
+    envelope(0, "OK", &market.rest_orderbook(limit), time)
+}
+
+/// A control reply: `{"success","ret_msg","conn_id","req_id","op"}`.
+fn control_reply(success: bool, ret_msg: &str, conn_id: &str, req_id: &str, op: &str) -> String {
+    format!(
+        r#"{{"success":{success},"ret_msg":{},"conn_id":"{conn_id}","req_id":{},"op":{}}}"#,
+        json_string(ret_msg),
+        json_string(req_id),
+        json_string(op)
+    )
+}
+
+/// A client's request on a public stream.
+#[derive(Debug, serde::Deserialize)]
+struct ClientRequest {
+    op: String,
+    #[serde(default)]
+    args: Vec<serde_json::Value>,
+    #[serde(default)]
+    req_id: Option<serde_json::Value>,
+}
+
+impl ClientRequest {
+    fn req_id(&self) -> String {
+        match &self.req_id {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        }
+    }
+
+    /// The topics, as written (a non-string argument as its JSON text, which names no topic).
+    fn topics(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|arg| match arg {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// A public stream connection after the upgrade.
+struct Session<'v> {
+    ws: WebSocket<Transport>,
+    venue: &'v Venue,
+    handle: ClientHandle,
+    stalled_until: Option<Instant>,
+    /// Pongs held back by `pong-delay`, with when they are due.
+    delayed_pongs: VecDeque<(Instant, String)>,
+}
+
+/// How a session ended.
+enum End {
+    /// The client closed it or went away.
+    Closed(String),
+    /// The `drop` fault.
+    Dropped,
+    /// The queue overflowed.
+    SlowConsumer,
+}
+
+/// Runs a public stream session until it ends; logs its events.
+fn public_session(ws: WebSocket<Transport>, venue: &Venue, id: u64, peer: SocketAddr, path: &str) {
+    if let Err(err) = ws.get_ref().tcp().set_read_timeout(Some(SESSION_POLL)) {
+        eprintln!("toolkit venue: conn {id} {peer}: {err}");
+        return;
+    }
+    let handle = venue.connect(id);
+    eprintln!(
+        "toolkit venue: conn {id} {peer} connected to {path} (conn_id {})",
+        handle.conn_id
+    );
+    let mut session = Session {
+        ws,
+        venue,
+        handle,
+        stalled_until: None,
+        delayed_pongs: VecDeque::new(),
+    };
+    let end = session.run();
+    venue.market().remove_client(id);
+    let tcp = session.ws.get_ref().tcp();
+    match end {
+        End::Closed(reason) => eprintln!("toolkit venue: conn {id} closed ({reason})"),
+        End::Dropped => {
+            let _ = tcp.shutdown(Shutdown::Both);
+            eprintln!("toolkit venue: conn {id} dropped (fault drop)");
+        }
+        End::SlowConsumer => {
+            let _ = tcp.shutdown(Shutdown::Both);
+            eprintln!("toolkit venue: conn {id} closed (slow consumer)");
+        }
+    }
+}
+
+fn is_timeout(err: &tungstenite::Error) -> bool {
+    matches!(err, tungstenite::Error::Io(io) if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+}
+
+impl Session<'_> {
+    fn stalled(&mut self, now: Instant) -> bool {
+        match self.stalled_until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.stalled_until = None;
+                eprintln!("toolkit venue: conn {} stall over", self.handle.id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn write(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        match self.ws.write(Message::Text(text)) {
+            Ok(()) => Ok(()),
+            Err(err) => Err(End::Closed(format!("write failed: {err}"))),
+        }
+    }
+
+    fn run(&mut self) -> End {
+        loop {
+            if self.handle.overflowed.load(Ordering::Acquire) {
+                return End::SlowConsumer;
+            }
+            // What the market queued, in order.
+            loop {
+                let outbound = match self.handle.queue.try_recv() {
+                    Ok(outbound) => outbound,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        return End::Closed("removed from the market".to_owned());
+                    }
+                };
+                match outbound {
+                    Outbound::Text(text) => {
+                        if !self.stalled(Instant::now())
+                            && let Err(end) = self.write(text)
+                        {
+                            return end;
+                        }
+                    }
+                    Outbound::Drop => {
+                        let _ = self.ws.flush();
+                        return End::Dropped;
+                    }
+                    Outbound::Stall(period) => {
+                        self.stalled_until = Instant::now().checked_add(period);
+                        eprintln!(
+                            "toolkit venue: conn {} stalled for {}",
+                            self.handle.id,
+                            humantime::format_duration(period)
+                        );
+                    }
+                }
+            }
+            let now = Instant::now();
+            while self
+                .delayed_pongs
+                .front()
+                .is_some_and(|(due, _)| *due <= now)
+            {
+                if let Some((_, pong)) = self.delayed_pongs.pop_front()
+                    && !self.stalled(now)
+                    && let Err(end) = self.write(Utf8Bytes::from(pong))
+                {
+                    return end;
+                }
+            }
+            match self.ws.flush() {
+                Ok(()) => {}
+                Err(err) if is_timeout(&err) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return End::Closed("closed by the client".to_owned());
+                }
+                Err(err) => return End::Closed(format!("write failed: {err}")),
+            }
+            // Client input, waiting at most SESSION_POLL for it.
+            match self.ws.read() {
+                Ok(Message::Text(text)) => {
+                    if !self.stalled(Instant::now())
+                        && let Err(end) = self.on_request(text.as_str())
+                    {
+                        return end;
+                    }
+                }
+                Ok(Message::Binary(_)) => {
+                    eprintln!(
+                        "toolkit venue: conn {} sent a binary frame; ignored",
+                        self.handle.id
+                    );
+                }
+                Ok(Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {
+                }
+                Err(err) if is_timeout(&err) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return End::Closed("closed by the client".to_owned());
+                }
+                Err(err) => return End::Closed(err.to_string()),
+            }
+        }
+    }
+
+    fn on_request(&mut self, text: &str) -> Result<(), End> {
+        let id = self.handle.id;
+        let request: ClientRequest = match serde_json::from_str(text) {
+            Ok(request) => request,
+            Err(err) => {
+                eprintln!("toolkit venue: conn {id} sent unreadable input ({err}); ignored");
+                return Ok(());
+            }
+        };
+        let req_id = request.req_id();
+        let conn_id = self.handle.conn_id.clone();
+        match request.op.as_str() {
+            "ping" => match self.venue.faults.pong_action(Instant::now()) {
+                PongAction::Now => {
+                    self.write(control_reply(true, "pong", &conn_id, &req_id, "ping").into())?;
+                }
+                PongAction::Later(delay) => {
+                    let due = Instant::now() + delay;
+                    let pong = control_reply(true, "pong", &conn_id, &req_id, "ping");
+                    self.delayed_pongs.push_back((due, pong));
+                }
+                PongAction::Withhold => {}
+            },
+            "subscribe" => {
+                let topics = request.topics();
+                // Under one lock: the reply, then the snapshots, then the market's next data.
+                let mut market = self.venue.market();
+                if self.venue.faults.take_subscribe_failure() {
+                    eprintln!("toolkit venue: conn {id} subscribe failed by fault subscribe-fail");
+                    let failures: Vec<TopicFailure> = topics
+                        .iter()
+                        .map(|topic| TopicFailure {
+                            topic: topic.clone(),
+                            reason: "service unavailable",
+                        })
+                        .collect();
+                    for reply in self.replies("subscribe", &topics, &failures, &req_id) {
+                        market.queue_text(id, reply);
+                    }
+                } else {
+                    let (added, failures) = market.add_topics(id, &topics);
+                    for reply in self.replies("subscribe", &topics, &failures, &req_id) {
+                        market.queue_text(id, reply);
+                    }
+                    market.send_first(id, &added);
+                }
+            }
+            "unsubscribe" => {
+                let topics = request.topics();
+                // Under one lock: whatever of these topics was queued goes out before the reply.
+                let mut market = self.venue.market();
+                let failures = market.unsubscribe(id, &topics);
+                for reply in self.replies("unsubscribe", &topics, &failures, &req_id) {
+                    market.queue_text(id, reply);
+                }
+            }
+            other => {
+                eprintln!("toolkit venue: conn {id} sent unknown op {other:?}; ignored");
+            }
+        }
+        Ok(())
+    }
+
+    /// The replies to a (un)subscribe request, logged: one success reply when every topic
+    /// succeeded, else one failure reply per failed topic (naming it).
+    fn replies(
+        &self,
+        op: &str,
+        topics: &[String],
+        failures: &[TopicFailure],
+        req_id: &str,
+    ) -> Vec<String> {
+        let (id, conn_id) = (self.handle.id, &self.handle.conn_id);
+        let succeeded: Vec<&str> = topics
+            .iter()
+            .filter(|topic| !failures.iter().any(|failure| &failure.topic == *topic))
+            .map(String::as_str)
+            .collect();
+        if !succeeded.is_empty() {
+            eprintln!("toolkit venue: conn {id} {op}d {}", succeeded.join(","));
+        }
+        if failures.is_empty() {
+            return vec![control_reply(true, "", conn_id, req_id, op)];
+        }
+        failures
+            .iter()
+            .map(|failure| {
+                eprintln!(
+                    "toolkit venue: conn {id} {op} {} failed: {}",
+                    failure.topic, failure.reason
+                );
+                let message = format!("error:{},topic:{}", failure.reason, failure.topic);
+                control_reply(false, &message, conn_id, req_id, op)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_path() {
+        assert_eq!(route("/v5/public/linear"), Some(Route::PublicLinear));
+        assert_eq!(route("/v5/market/orderbook"), Some(Route::Orderbook));
+        assert_eq!(route("/v5/public/spot"), None);
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let query = "category=linear&symbol=BTC%55SDT&limit=5&flag";
+        assert_eq!(query_param(query, "symbol").as_deref(), Some("BTCUSDT"));
+        assert_eq!(query_param(query, "limit").as_deref(), Some("5"));
+        assert_eq!(query_param(query, "flag").as_deref(), Some(""));
+        assert_eq!(query_param(query, "none"), None);
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn control_replies_have_bybits_shape() {
+        let reply = control_reply(true, "pong", "abc", "", "ping");
+        assert_eq!(
+            reply,
+            r#"{"success":true,"ret_msg":"pong","conn_id":"abc","req_id":"","op":"ping"}"#
+        );
+    }
+}
