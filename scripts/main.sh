@@ -99,6 +99,41 @@ rm -rf data/runs/main
 "$engine" run --feed sim --regime high-vol --seed 1 --duration "$ENGINE_SECONDS" --out data/runs/main
 took
 
+step "the live path: paper trading over the Bybit v5 protocol against toolkit venue on loopback, with faults, for ${LIVE_SECONDS:=30} s"
+# toolkit venue serves the public stream from the simulator (high-vol) and breaks it on purpose:
+# a skipped update every 7 s (the book resyncs on the same connection), a dropped connection
+# after 10 s (reconnect, resubscribe, new snapshot) and a 6 s stall after 18 s (found stale).
+rm -rf data/runs/live data/venue
+mkdir -p data/venue
+"$toolkit" venue --addr 127.0.0.1:0 --regime high-vol --seed 4 \
+    --faults "gap:every=7s,drop:after=10s,stall:after=18s:for=6s" \
+    > data/venue/stdout.log 2> data/venue/venue.log &
+venue_pid=$!
+trap 'kill "$venue_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    grep -q "listening on" data/venue/stdout.log && break
+    sleep 0.1
+done
+venue_url=$(sed -n 's/^toolkit venue: listening on //p' data/venue/stdout.log)
+[ -n "$venue_url" ] || { echo "toolkit venue did not start (data/venue/venue.log)" >&2; exit 1; }
+# A profile that points the public endpoint at the venue, and notices a dead link in seconds.
+cat > data/venue/loopback.yml <<PROFILE
+exchange:
+  endpoints:
+    mainnet:
+      ws_public: $venue_url/v5/public/linear
+  connection:
+    pong_timeout: 2s
+    stale_after: 3s
+    reconnect_initial: 200ms
+    reconnect_max: 2s
+PROFILE
+"$engine" run --feed bybit --profile data/venue/loopback.yml --duration "$LIVE_SECONDS" \
+    --out data/runs/live
+kill -TERM "$venue_pid" && wait "$venue_pid" || true
+trap - EXIT
+took
+
 echo
 echo "== outputs"
 echo "effective configuration:     data/effective-config.yml"
@@ -114,4 +149,5 @@ echo "trained model:               models/latest/ (model.onnx, model.txt, lgbm_m
 echo "model card:                  docs/model_card.md"
 echo "registry:                    models/registry/ (manifest.json, active -> $model_id)"
 echo "paper run:                   data/runs/main/ (decisions.jsonl, metrics.prom)"
+echo "live path (loopback venue):  data/runs/live/ (decisions.jsonl, metrics.prom), data/venue/venue.log"
 echo "Grafana dashboard:           config/grafana-dashboard.json"
