@@ -139,8 +139,8 @@ fn settings(url: &str, tls: Option<Arc<rustls::ClientConfig>>) -> FeedSettings {
         depth: DEPTH as u16,
         liveness: Liveness {
             ping_interval: Duration::from_millis(500),
-            pong_timeout: Duration::from_secs(1),
-            stale_after: Duration::from_secs(2),
+            pong_timeout: Duration::from_secs(2),
+            stale_after: Duration::from_secs(3),
         },
         backoff: Backoff {
             initial: Duration::from_millis(50),
@@ -268,7 +268,7 @@ fn a_dropped_connection_is_remade_and_the_book_rebuilt_from_the_new_snapshot() {
 #[test]
 fn a_stalled_connection_is_found_stale_and_remade() {
     // No pings, so that the silence itself is what gives the connection away.
-    let client = survives_with("stall:after=3s:for=6s", |settings| {
+    let client = survives_with("stall:after=3s:for=8s", |settings| {
         settings.liveness.ping_interval = Duration::from_secs(60);
     });
     let stats = client.feed.stats();
@@ -312,13 +312,13 @@ fn malformed_and_truncated_frames_are_counted_and_lose_nothing_else() {
 
 #[test]
 fn lost_and_late_pongs_mean_a_dead_connection() {
-    let client = survives("pong-lost:after=1s:for=3s");
+    let client = survives("pong-lost:after=1s:for=5s");
     let stats = client.feed.stats();
     assert!(
         stats.losses[LossReason::PongTimeout.index()] >= 1,
         "{stats:?}"
     );
-    let client = survives("pong-delay:ms=2500:for=4s");
+    let client = survives("pong-delay:ms=4000:for=6s");
     let stats = client.feed.stats();
     assert!(
         stats.losses[LossReason::PongTimeout.index()] >= 1,
