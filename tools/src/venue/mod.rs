@@ -7,7 +7,8 @@
 //! its own books and publishes them as Bybit does (see [`stream`]). Faults are injected on a
 //! schedule (see [`faults`]).
 //!
-//! Standard output gets exactly the lines a test parses, flushed at once:
+//! Once its market has a book (or its source ended), standard output gets exactly the lines a
+//! test parses, flushed at once:
 //!
 //! ```text
 //! toolkit venue: listening on ws://127.0.0.1:PORT      (wss:// with --tls)
@@ -28,7 +29,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use feed::Symbol;
@@ -40,6 +41,8 @@ use stream::{Market, NumberFormat, Venue, wall_ms};
 
 /// Length of the simulated session: longer than any test runs.
 const SIM_DAYS: u64 = 30;
+/// Longest the venue waits for its market's first book before it announces itself.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Arguments of `venue`.
 #[derive(Debug, clap::Args)]
@@ -161,6 +164,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         })
         .context("starting the market thread")?;
 
+    // Ready when the market has a book: a client connecting at once gets a real snapshot.
+    if !venue.wait_ready(READY_TIMEOUT) {
+        eprintln!(
+            "toolkit venue: no book from the market after {}; serving anyway",
+            humantime::format_duration(READY_TIMEOUT)
+        );
+    }
     {
         let mut stdout = std::io::stdout().lock();
         let scheme = if tls.is_some() { "wss" } else { "ws" };

@@ -80,6 +80,19 @@ impl Transport {
             Transport::Tls(tls) => &tls.sock,
         }
     }
+
+    /// Ends the connection in order: TLS says `close_notify` (a plain socket needs nothing
+    /// more than being dropped). Not for the `drop` fault, which is abrupt on purpose.
+    fn close(&mut self) {
+        if let Transport::Tls(tls) = self {
+            tls.conn.send_close_notify();
+            while tls.conn.wants_write() {
+                if tls.conn.write_tls(&mut tls.sock).is_err() {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 impl Read for Transport {
@@ -293,6 +306,16 @@ fn write_response(
     transport.flush()
 }
 
+/// What to do with a connection after a request.
+enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close it.
+    Close,
+    /// It is now a WebSocket on this route.
+    Upgraded(Route),
+}
+
 /// Serves one connection: requests until it closes or upgrades.
 fn connection(
     tcp: TcpStream,
@@ -316,7 +339,10 @@ fn connection(
     loop {
         let request = match read_request(&mut transport, &mut buffer) {
             Ok(Some(request)) => request,
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                transport.close();
+                return Ok(());
+            }
             Err(RequestError::Io(err))
                 if matches!(
                     err.kind(),
@@ -334,65 +360,79 @@ fn connection(
                 return Err(err.into());
             }
         };
-        let found = route(&request.path);
-        if let Some(upgrade) = &request.upgrade {
-            match found {
-                Some(Route::PublicLinear) => {
-                    if !upgrade_to_websocket(&mut transport, &request, upgrade)? {
-                        return Ok(());
-                    }
-                    let leftover = std::mem::take(&mut buffer);
-                    let ws =
-                        WebSocket::from_partially_read(transport, leftover, Role::Server, None);
-                    public_session(ws, venue, id, peer, &request.path);
-                    return Ok(());
-                }
-                _ => {
-                    not_found(&mut transport, &request.path, false)?;
-                    return Ok(());
-                }
+        match answer(&mut transport, &request, venue)? {
+            Next::KeepAlive => {}
+            Next::Close => {
+                transport.close();
+                return Ok(());
             }
-        }
-        let keep_alive = request.keep_alive;
-        match found {
-            Some(route) if route.is_stream() => {
-                let body = envelope(10001, "websocket upgrade expected", "{}", wall_ms());
-                write_response(
-                    &mut transport,
-                    426,
-                    "Upgrade Required",
-                    "Upgrade: websocket\r\n",
-                    &body,
-                    keep_alive,
-                )?;
+            Next::Upgraded(Route::PublicLinear) => {
+                let leftover = std::mem::take(&mut buffer);
+                let ws = WebSocket::from_partially_read(transport, leftover, Role::Server, None);
+                public_session(ws, venue, id, peer, &request.path);
+                return Ok(());
             }
-            Some(_) if request.method != "GET" => {
-                let body = envelope(10001, "method not allowed", "{}", wall_ms());
-                write_response(
-                    &mut transport,
-                    405,
-                    "Method Not Allowed",
-                    "Allow: GET\r\n",
-                    &body,
-                    keep_alive,
-                )?;
-            }
-            Some(Route::ServerTime) => {
-                let body = server_time(venue);
-                write_response(&mut transport, 200, "OK", "", &body, keep_alive)?;
-            }
-            Some(Route::Orderbook) => {
-                let body = orderbook(venue, &request.query);
-                write_response(&mut transport, 200, "OK", "", &body, keep_alive)?;
-            }
-            Some(Route::PublicLinear) | None => {
-                not_found(&mut transport, &request.path, keep_alive)?;
-            }
-        }
-        if !keep_alive {
-            return Ok(());
+            Next::Upgraded(route) => anyhow::bail!("{route:?} is not a stream"),
         }
     }
+}
+
+/// Answers one request from the route table.
+fn answer(transport: &mut Transport, request: &Request, venue: &Venue) -> io::Result<Next> {
+    let found = route(&request.path);
+    if let Some(upgrade) = &request.upgrade {
+        return match found {
+            Some(route) if route.is_stream() => {
+                Ok(if upgrade_to_websocket(transport, request, upgrade)? {
+                    Next::Upgraded(route)
+                } else {
+                    Next::Close
+                })
+            }
+            _ => not_found(transport, &request.path, false).map(|()| Next::Close),
+        };
+    }
+    let keep_alive = request.keep_alive;
+    match found {
+        Some(route) if route.is_stream() => {
+            let body = envelope(10001, "websocket upgrade expected", "{}", wall_ms());
+            write_response(
+                transport,
+                426,
+                "Upgrade Required",
+                "Upgrade: websocket\r\n",
+                &body,
+                keep_alive,
+            )?;
+        }
+        Some(_) if request.method != "GET" => {
+            let body = envelope(10001, "method not allowed", "{}", wall_ms());
+            write_response(
+                transport,
+                405,
+                "Method Not Allowed",
+                "Allow: GET\r\n",
+                &body,
+                keep_alive,
+            )?;
+        }
+        Some(Route::ServerTime) => {
+            let body = server_time(venue);
+            write_response(transport, 200, "OK", "", &body, keep_alive)?;
+        }
+        Some(Route::Orderbook) => {
+            let body = orderbook(venue, &request.query);
+            write_response(transport, 200, "OK", "", &body, keep_alive)?;
+        }
+        Some(Route::PublicLinear) | None => {
+            not_found(transport, &request.path, keep_alive)?;
+        }
+    }
+    Ok(if keep_alive {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    })
 }
 
 fn not_found(transport: &mut Transport, path: &str, keep_alive: bool) -> io::Result<()> {
@@ -603,15 +643,17 @@ fn public_session(ws: WebSocket<Transport>, venue: &Venue, id: u64, peer: Socket
     };
     let end = session.run();
     venue.market().remove_client(id);
-    let tcp = session.ws.get_ref().tcp();
     match end {
-        End::Closed(reason) => eprintln!("toolkit venue: conn {id} closed ({reason})"),
+        End::Closed(reason) => {
+            session.ws.get_mut().close();
+            eprintln!("toolkit venue: conn {id} closed ({reason})");
+        }
         End::Dropped => {
-            let _ = tcp.shutdown(Shutdown::Both);
+            let _ = session.ws.get_ref().tcp().shutdown(Shutdown::Both);
             eprintln!("toolkit venue: conn {id} dropped (fault drop)");
         }
         End::SlowConsumer => {
-            let _ = tcp.shutdown(Shutdown::Both);
+            let _ = session.ws.get_ref().tcp().shutdown(Shutdown::Both);
             eprintln!("toolkit venue: conn {id} closed (slow consumer)");
         }
     }

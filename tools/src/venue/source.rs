@@ -186,6 +186,7 @@ impl Player {
 
     fn end(&mut self, error: Option<SourceError>) {
         self.ended = true;
+        self.venue.set_ended();
         let what = if self.source.is_replay() {
             "replay"
         } else {

@@ -436,7 +436,7 @@ impl Market {
         self.format.unwrap_or_default()
     }
 
-    /// Registers the queue of `handle`'s connection (every connection gets the faults).
+    /// Registers connection `id` (every connection gets the faults) and makes its queue.
     fn add_client(&mut self, id: u64) -> (Receiver<Outbound>, Arc<AtomicBool>) {
         let (queue, receiver) = sync_channel(CLIENT_QUEUE);
         let overflowed = Arc::new(AtomicBool::new(false));
@@ -454,6 +454,11 @@ impl Market {
     /// Forgets a connection.
     pub(crate) fn remove_client(&mut self, id: u64) {
         self.clients.remove(&id);
+    }
+
+    /// True once the market's book is known (its first snapshot was played).
+    pub(crate) fn has_book(&self) -> bool {
+        self.book.is_valid()
     }
 
     /// Number of connections.
@@ -963,6 +968,8 @@ pub(crate) struct Venue {
     pub(crate) faults: ConnFaults,
     seed: u64,
     next_id: AtomicU64,
+    /// Set when the market's source has no more frames.
+    ended: AtomicBool,
 }
 
 impl Venue {
@@ -973,6 +980,27 @@ impl Venue {
             faults: ConnFaults::default(),
             seed,
             next_id: AtomicU64::new(1),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Records that the market's source has no more frames.
+    pub(crate) fn set_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    /// Waits (up to `timeout`) until the market has a book or its source ended; false on
+    /// timeout.
+    pub(crate) fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.market().has_book() || self.ended.load(Ordering::Acquire) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
