@@ -142,6 +142,18 @@ impl LossReason {
         }
     }
 
+    /// The reason of a [`LossReason::label`] (a recorded one); an unknown label reads as
+    /// `closed` (the socket or framing error behind `error` is not kept).
+    pub fn from_label(label: &[u8]) -> LossReason {
+        match label {
+            b"error" => LossReason::Broken(WsError::Io(std::io::ErrorKind::Other)),
+            b"stale" => LossReason::Stale,
+            b"pong_timeout" => LossReason::PongTimeout,
+            b"subscribe_failed" => LossReason::SubscribeFailed,
+            _ => LossReason::Closed,
+        }
+    }
+
     /// Position in [`LossReason::ALL`].
     pub const fn index(self) -> usize {
         match self {
@@ -210,7 +222,7 @@ enum Link {
     /// An attempt is with the connecting thread.
     Connecting,
     /// Connected.
-    Up(Box<Session>),
+    Up(Session),
 }
 
 struct Session {
@@ -427,13 +439,13 @@ impl PublicFeed {
         self.stats.connected = true;
         let interval = self.settings.liveness.ping_interval.as_nanos() as u64;
         let sent = connection.send_text(&self.subscribe);
-        self.link = Link::Up(Box::new(Session {
+        self.link = Link::Up(Session {
             connection,
             since_ns: now,
             last_message_ns: now,
             next_ping_ns: now + interval,
             pong_due_ns: None,
-        }));
+        });
         if let Err(err) = sent {
             self.lose(LossReason::Broken(err), now);
         }
@@ -588,6 +600,18 @@ mod tests {
         assert!(!is_control(
             br#"{"type":"snapshot","ts":1,"cts":2,"topic":"orderbook.50.BTCUSDT","data":{}}"#
         ));
+    }
+
+    #[test]
+    fn loss_reasons_read_back_from_their_labels() {
+        for reason in LossReason::ALL {
+            let read = LossReason::from_label(reason.label().as_bytes());
+            assert_eq!(
+                (read.index(), read.label()),
+                (reason.index(), reason.label())
+            );
+        }
+        assert_eq!(LossReason::from_label(b"?"), LossReason::Closed);
     }
 
     #[test]
