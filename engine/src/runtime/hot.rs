@@ -384,6 +384,9 @@ impl<V: Venue> HotLoop<V> {
             }
             Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
             Poll::Lost(reason) => {
+                if let Some(recorder) = self.recorder.as_mut() {
+                    recorder.record_link_loss(self.now_ns, reason);
+                }
                 self.rings.log.push(LogRecord::Market {
                     ts_ns: self.now_ns,
                     event: MarketEvent::LinkLost(reason),
@@ -438,17 +441,27 @@ impl<V: Venue> HotLoop<V> {
                 }] = clock.raw();
             },
         );
-        self.stages
-            .record(TimedStage::Decode, clock.delta_as_nanos(start, marks[0]));
+        self.stages.record(
+            TimedStage::Decode,
+            self.clock.delta_as_nanos(start, marks[0]),
+        );
+        // The book's state first: a halt or a resume takes effect before anything is decided.
+        if let FrameOutcome::Book { ts_ms, .. } | FrameOutcome::BookNotValid { ts_ms } = outcome {
+            self.stages
+                .record_feed_delay(recv_ns.saturating_sub(ts_ms.saturating_mul(1_000_000)));
+            self.on_book_state();
+        }
         if let FrameOutcome::Book { ts_ms, seq } = outcome {
             if copied {
                 std::mem::swap(&mut self.copy, &mut self.rehearsal);
             }
-            self.stages
-                .record(TimedStage::Book, clock.delta_as_nanos(marks[0], marks[1]));
+            self.stages.record(
+                TimedStage::Book,
+                self.clock.delta_as_nanos(marks[0], marks[1]),
+            );
             self.stages.record(
                 TimedStage::Features,
-                clock.delta_as_nanos(marks[1], marks[2]),
+                self.clock.delta_as_nanos(marks[1], marks[2]),
             );
             self.venue.on_book(self.pipeline.book(), recv_ns);
             self.handle_venue_events();
@@ -478,13 +491,10 @@ impl<V: Venue> HotLoop<V> {
                 }
             }
         } else if matches!(outcome, FrameOutcome::BookNotValid { .. }) {
-            self.stages
-                .record(TimedStage::Book, clock.delta_as_nanos(marks[0], marks[1]));
-        }
-        if let FrameOutcome::Book { ts_ms, .. } | FrameOutcome::BookNotValid { ts_ms } = outcome {
-            self.stages
-                .record_feed_delay(recv_ns.saturating_sub(ts_ms.saturating_mul(1_000_000)));
-            self.on_book_state();
+            self.stages.record(
+                TimedStage::Book,
+                self.clock.delta_as_nanos(marks[0], marks[1]),
+            );
         }
         if self.pipeline.take_resync_request() {
             self.source.resync(self.pipeline.book().symbol());
