@@ -26,7 +26,7 @@ use engine::config::Config;
 use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH};
 use engine::model::registry::write_json_atomically;
 use engine::pipeline::{FrameOutcome, Pipeline};
-use feed::journal::{JournalReader, OnCorrupt};
+use feed::journal::{JournalReader, OnCorrupt, StreamId};
 use feed::{FrameBuf, Instrument, Side, Symbol};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
@@ -478,8 +478,16 @@ fn dump_partition(
     let mut frame = FrameBuf::default();
     let mut trade_error: Option<anyhow::Error> = None;
     while let Some(record) = reader.next_record()? {
-        counts.frames += 1;
         progress.inc(record.frame.len() as u64 + 32);
+        if record.stream == StreamId::LINK {
+            // The live connection was lost here: the book is stale until the next snapshot.
+            pipeline.invalidate_book();
+            continue;
+        }
+        if record.stream != StreamId::PUBLIC_LINEAR {
+            continue;
+        }
+        counts.frames += 1;
         frame.fill(record.frame);
         let trades = &mut tables.trades;
         let outcome = pipeline.on_frame_observing(&mut frame, |batch| {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use feed::book::{BookState, InvalidReason};
 use feed::bybit::{ControlReply, DecodeError, PublicDecoder, PublicMessage};
-use feed::journal::{JournalReader, OnCorrupt};
+use feed::journal::{JournalReader, OnCorrupt, StreamId};
 use feed::{Fixed, FrameBuf, OrderBook, Side, Symbol};
 use serde_json::{Value, json};
 
@@ -99,6 +99,9 @@ impl<W: Write> Printer<W> {
         };
         let mut reader = JournalReader::open(dir, mode)?;
         while let Some(record) = reader.next_record()? {
+            if record.stream != StreamId::PUBLIC_LINEAR {
+                continue; // connection events and other streams: not public frames
+            }
             let origin = Origin::Journal {
                 segment: record.segment,
                 offset: record.offset,

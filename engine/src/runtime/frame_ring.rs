@@ -1,11 +1,12 @@
-//! Frames on a byte ring: each frame is its receive time (u64) and length (u32), little-endian,
-//! then its bytes, written in one commit so that a reader sees whole frames only. The writer
+//! Frames on a byte ring: each frame is its receive time (u64), its journal stream (u16) and
+//! its length (u32), little-endian, then its bytes, written in one commit so that a reader sees whole frames only. The writer
 //! and the reader are single-threaded ends of an `rtrb` ring; neither allocates.
 
+use feed::journal::StreamId;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 /// Bytes of a frame's header.
-const HEADER: usize = 12;
+const HEADER: usize = 14;
 
 /// The writing end.
 pub struct FrameWriter {
@@ -48,12 +49,18 @@ impl FrameWriter {
 
     /// Writes `frame`, received at `recv_ns`; false when it does not fit now.
     pub fn write(&mut self, recv_ns: u64, frame: &[u8]) -> bool {
+        self.write_stream(recv_ns, StreamId::PUBLIC_LINEAR, frame)
+    }
+
+    /// Writes `frame` of `stream`, received at `recv_ns`; false when the ring has no room.
+    pub fn write_stream(&mut self, recv_ns: u64, stream: StreamId, frame: &[u8]) -> bool {
         let Ok(chunk) = self.ring.write_chunk_uninit(HEADER + frame.len()) else {
             return false;
         };
         let header = recv_ns
             .to_le_bytes()
             .into_iter()
+            .chain(stream.0.to_le_bytes())
             .chain((frame.len() as u32).to_le_bytes());
         chunk.fill_from_iter(header.chain(frame.iter().copied()));
         true
@@ -63,7 +70,7 @@ impl FrameWriter {
 impl FrameReader {
     /// Hands the next frame to `take` (its receive time and its bytes, in two parts where it
     /// wraps around the ring's end) and returns true, or returns false when the ring is empty.
-    pub fn read(&mut self, take: impl FnOnce(u64, &[u8], &[u8])) -> bool {
+    pub fn read(&mut self, take: impl FnOnce(u64, StreamId, &[u8], &[u8])) -> bool {
         if self.ring.slots() < HEADER {
             return false;
         }
@@ -74,17 +81,19 @@ impl FrameReader {
             header[first.len()..].copy_from_slice(second);
             chunk.commit_all();
         }
-        let (time, len) = header.split_at(8);
+        let (time, rest) = header.split_at(8);
+        let (stream, len) = rest.split_at(2);
         let recv_ns = u64::from_le_bytes(time.try_into().unwrap_or_default());
+        let stream = StreamId(u16::from_le_bytes(stream.try_into().unwrap_or_default()));
         let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
         // Header and body were committed together: the body is there.
         match self.ring.read_chunk(len) {
             Ok(chunk) => {
                 let (first, second) = chunk.as_slices();
-                take(recv_ns, first, second);
+                take(recv_ns, stream, first, second);
                 chunk.commit_all();
             }
-            Err(_) => take(recv_ns, &[], &[]),
+            Err(_) => take(recv_ns, stream, &[], &[]),
         }
         true
     }
@@ -102,15 +111,21 @@ mod tests {
             let frame: Vec<u8> = (0..20).map(|byte| byte + round as u8).collect();
             assert!(writer.has_room(frame.len()));
             assert!(writer.write(round, &frame));
-            assert!(reader.read(|recv_ns, first, second| {
-                read.push((recv_ns, [first, second].concat()));
+            assert!(reader.read(|recv_ns, stream, first, second| {
+                read.push((recv_ns, stream, [first, second].concat()));
             }));
-            assert_eq!(read.last(), Some(&(round, frame)));
+            assert_eq!(read.last(), Some(&(round, StreamId::PUBLIC_LINEAR, frame)));
         }
-        assert!(!reader.read(|_, _, _| unreachable!("empty")));
-        assert!(writer.write(1, &[0; 30]));
-        assert!(!writer.has_room(30));
-        assert!(!writer.write(2, &[0; 30]));
-        assert!(writer.too_large(53) && !writer.too_large(52));
+        assert!(!reader.read(|_, _, _, _| unreachable!("empty")));
+        assert!(writer.write_stream(1, StreamId::LINK, &[0; 28]));
+        assert!(!writer.has_room(28));
+        assert!(!writer.write(2, &[0; 28]));
+        assert!(reader.read(|recv_ns, stream, first, second| {
+            assert_eq!(
+                (recv_ns, stream, first.len() + second.len()),
+                (1, StreamId::LINK, 28)
+            );
+        }));
+        assert!(writer.too_large(51) && !writer.too_large(50));
     }
 }

@@ -35,6 +35,20 @@ impl FrameRecorder {
         written
     }
 
+    /// Records that the live connection was lost, for `reason`, at `recv_ns` (a
+    /// [`StreamId::LINK`] record: a replay reacts to it where the run did).
+    pub fn record_link_loss(
+        &mut self,
+        recv_ns: u64,
+        reason: feed::bybit::live::LossReason,
+    ) -> bool {
+        let written = self
+            .ring
+            .write_stream(recv_ns, StreamId::LINK, reason.label().as_bytes());
+        self.dropped += u64::from(!written);
+        written
+    }
+
     /// Frames dropped because the ring was full.
     pub const fn dropped(&self) -> u64 {
         self.dropped
@@ -77,13 +91,13 @@ pub fn run(
     loop {
         let finished = done.load(Ordering::Acquire);
         let mut received = None;
-        let got = frames.read(|recv_ns, first, second| {
+        let got = frames.read(|recv_ns, stream, first, second| {
             frame.clear();
             frame.extend_from_slice(first);
             frame.extend_from_slice(second);
-            received = Some(recv_ns);
+            received = Some((recv_ns, stream));
         });
-        let Some(recv_ns) = received.filter(|_| got) else {
+        let Some((recv_ns, stream)) = received.filter(|_| got) else {
             if finished {
                 break;
             }
@@ -103,9 +117,7 @@ pub fn run(
             }
         };
         let mono_ns = anchor.mono_ns + recv_ns.saturating_sub(anchor.wall_ns);
-        writer
-            .append(mono_ns, StreamId::PUBLIC_LINEAR, &frame)
-            .map_err(error)?;
+        writer.append(mono_ns, stream, &frame).map_err(error)?;
         count += 1;
     }
     if let Some((writer, _)) = journal.as_ref() {

@@ -169,7 +169,7 @@ impl SimSource {
         // Read the flag first: once it is set, every frame is in the ring.
         let finished = self.finished.load(Ordering::Acquire);
         let mut received = None;
-        self.frames.read(|recv_ns, first, second| {
+        self.frames.read(|recv_ns, _, first, second| {
             frame.fill_parts(first, second);
             received = Some(recv_ns);
         });
@@ -228,7 +228,7 @@ fn produce(
 }
 
 /// A journal as a source: the public-stream records, stamped with their recorded receive
-/// times.
+/// times, and the connection losses recorded among them ([`StreamId::LINK`]).
 pub struct ReplaySource {
     reader: JournalReader,
     dir: PathBuf,
@@ -273,6 +273,10 @@ impl ReplaySource {
                 let Some(record) = record else {
                     return Ok(Poll::End);
                 };
+                if record.stream == StreamId::LINK {
+                    // Reported where it was recorded: the frames before it were handed over.
+                    return Ok(Poll::Lost(LossReason::from_label(record.frame)));
+                }
                 if record.stream != StreamId::PUBLIC_LINEAR {
                     continue;
                 }

@@ -58,6 +58,10 @@ impl StreamId {
     pub const PRIVATE: StreamId = StreamId(2);
     /// Bybit trade stream (order entry replies).
     pub const TRADE: StreamId = StreamId(3);
+    /// Events of the public stream's connection, as the engine saw them: a record whose bytes
+    /// are the reason a connection was lost (`stale`, `closed`, ...). A replay reports it where
+    /// it was recorded, so the engine reacts to it (halts, cancels) as it did live.
+    pub const LINK: StreamId = StreamId(4);
 }
 
 /// Monotonic time of `clock` in ns: what records are stamped with.
