@@ -1,6 +1,7 @@
 //! The engine: the hot path and its runtime.
 //!
 //! - [`cli`]: command-line arguments shared by the binaries;
+//! - [`collect`]: recording the live public stream into a journal;
 //! - [`config`]: the one configuration file, its profiles and its strict loader;
 //! - [`executor`]: order sizing and the gates an entry must pass;
 //! - [`features`]: the feature set, computed incrementally from book and trade events;
@@ -11,6 +12,7 @@
 //! - [`venues`]: the venues the runtime trades on, built from the configuration.
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod executor;
 pub mod features;

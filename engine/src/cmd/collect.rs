@@ -1,10 +1,12 @@
 //! `engine collect`: record a live feed to a journal.
 //!
 //! Every frame is stamped with the monotonic clock when it arrives and appended to the journal
-//! as it is; it is also decoded, only to count messages and errors by kind for the summary.
-//! The `sim` feed plays the market simulator in real time: each frame is handed over when the
-//! wall clock reaches its simulated receive time. Ctrl-C or SIGTERM stops cleanly: the journal
-//! is flushed and the summary printed.
+//! as it is; it is also decoded, to count messages and errors by kind for the summary. The
+//! `sim` feed plays the market simulator in real time: each frame is handed over when the wall
+//! clock reaches its simulated receive time. The `bybit` feed is the live public stream of
+//! `exchange.endpoints` for every configured symbol, recorded by [`engine::collect::live`]
+//! with its snapshots and connection losses, so that a replay sees the market as a live engine
+//! did. Ctrl-C or SIGTERM stops cleanly: the journal is flushed and the summary printed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +26,8 @@ use feed::{Fixed, FrameBuf, Symbol};
 pub(crate) enum FeedArg {
     /// The market simulator, in real time.
     Sim,
+    /// The live Bybit v5 public stream (exchange.endpoints, every configured symbol).
+    Bybit,
 }
 
 /// Arguments of `collect`.
@@ -110,6 +114,9 @@ pub(crate) fn run(args: &CollectArgs) -> Result<()> {
         );
     }
 
+    if args.feed == FeedArg::Bybit {
+        return collect_live(args, &loaded.config, journal, &clock, &stop);
+    }
     let duration_ms = args
         .duration
         .map_or(365 * 24 * 3_600_000, |seconds| (seconds * 1000.0) as u64);
@@ -159,6 +166,51 @@ pub(crate) fn run(args: &CollectArgs) -> Result<()> {
         let _ = decoder.decode(&mut scratch);
     }
     journal.flush()?;
+    report(args, frames, bytes, started, &decoder);
+    Ok(())
+}
+
+/// Records the live public stream until the duration passes or a stop.
+fn collect_live(
+    args: &CollectArgs,
+    config: &engine::config::Config,
+    journal: JournalWriter,
+    clock: &quanta::Clock,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let settings = engine::cli::live_feed_settings(config, args.seed)?;
+    println!(
+        "collecting {} from {} into {} (segment {})",
+        config.exchange.symbols.join(", "),
+        settings.endpoint,
+        args.out.display(),
+        journal.current_segment().display()
+    );
+    let started = Instant::now();
+    let until = args
+        .duration
+        .map(|seconds| started + Duration::from_secs_f64(seconds));
+    let recorded = engine::collect::live(settings, journal, clock, stop, until)?;
+    report(
+        args,
+        recorded.frames,
+        recorded.bytes,
+        started,
+        &recorded.decoder,
+    );
+    let feed = recorded.feed;
+    println!(
+        "  connection: {} reconnects, {} failed attempts, {} resyncs, {} losses recorded",
+        feed.reconnects,
+        feed.connect_failures,
+        feed.resyncs,
+        feed.losses.iter().sum::<u64>()
+    );
+    Ok(())
+}
+
+/// Prints what was recorded.
+fn report(args: &CollectArgs, frames: u64, bytes: u64, started: Instant, decoder: &PublicDecoder) {
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "recorded {frames} frames ({:.1} MB) in {elapsed:.1} s into {}",
@@ -175,5 +227,4 @@ pub(crate) fn run(args: &CollectArgs) -> Result<()> {
             );
         }
     }
-    Ok(())
 }
