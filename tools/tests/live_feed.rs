@@ -5,10 +5,8 @@
 //! invalid.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -26,90 +24,13 @@ use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::net::Endpoint;
 use feed::{Fixed, FrameBuf, OrderBook, Side, Symbol};
 
+mod common;
+use common::{Venue, book_levels, levels_of};
+
 const DEPTH: usize = 50;
 
 /// Price and size of each level, best first.
 type Levels = Vec<(Fixed, Fixed)>;
-
-/// `toolkit venue`, killed when dropped.
-struct Venue {
-    child: Child,
-    /// `ws://127.0.0.1:PORT` or `wss://...`.
-    base: String,
-    certificate: Option<PathBuf>,
-}
-
-impl Venue {
-    fn start(args: &[&str]) -> Venue {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_toolkit"))
-            .args(["venue", "--addr", "127.0.0.1:0", "--seed", "3"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let base = first
-            .strip_prefix("toolkit venue: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        let certificate = base.starts_with("wss://").then(|| {
-            let line = lines.next().unwrap().unwrap();
-            PathBuf::from(line.strip_prefix("toolkit venue: certificate ").unwrap())
-        });
-        // Keep reading stdout so the venue never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Venue {
-            child,
-            base,
-            certificate,
-        }
-    }
-
-    fn public_url(&self) -> String {
-        format!("{}/v5/public/linear", self.base)
-    }
-
-    /// The venue's book as `GET /v5/market/orderbook` answers it (plain HTTP venues only):
-    /// bids and asks, best first.
-    fn orderbook(&self) -> (Levels, Levels) {
-        let authority = self.base.strip_prefix("ws://").unwrap();
-        let mut stream = TcpStream::connect(authority).unwrap();
-        write!(
-            stream,
-            "GET /v5/market/orderbook?category=linear&symbol=BTCUSDT&limit={DEPTH} HTTP/1.1\r\n\
-             Host: {authority}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(json["retCode"], 0, "{body}");
-        let side = |key: &str| {
-            json["result"][key]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|level| {
-                    (
-                        level[0].as_str().unwrap().parse().unwrap(),
-                        level[1].as_str().unwrap().parse().unwrap(),
-                    )
-                })
-                .collect::<Levels>()
-        };
-        (side("b"), side("a"))
-    }
-}
-
-impl Drop for Venue {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A journal of `seconds` of simulated market (normal regime), written by `toolkit synth`.
 fn journal(dir: &Path, seconds: f64) -> PathBuf {
@@ -209,11 +130,7 @@ impl Client {
     }
 
     fn levels(&self, side: Side) -> Levels {
-        self.book
-            .levels(side)
-            .iter()
-            .map(|level| (level.price, level.size))
-            .collect()
+        book_levels(&self.book, side, DEPTH)
     }
 }
 
@@ -228,15 +145,23 @@ fn survives(faults: &str) -> Client {
 fn survives_with(faults: &str, adjust: impl FnOnce(&mut FeedSettings)) -> Client {
     let dir = tempfile::tempdir().unwrap();
     let journal = journal(dir.path(), 12.0);
-    let venue = Venue::start(&["--replay", journal.to_str().unwrap(), "--faults", faults]);
-    let mut settings = settings(&venue.public_url(), None);
+    let venue = Venue::start(&[
+        "--seed",
+        "3",
+        "--replay",
+        journal.to_str().unwrap(),
+        "--faults",
+        faults,
+    ]);
+    let mut settings = settings(&venue.url("/v5/public/linear"), None);
     adjust(&mut settings);
     let mut client = Client::new(settings);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut previous = None;
     loop {
         client.pump(Duration::from_millis(500)).unwrap();
-        let book = venue.orderbook();
+        let rest = venue.orderbook(DEPTH);
+        let book = (levels_of(&rest["b"]), levels_of(&rest["a"]));
         let still = previous.as_ref() == Some(&book);
         if still
             && client.book.is_valid()
@@ -348,7 +273,7 @@ fn a_subscription_refused_after_a_reconnect_is_retried_on_a_new_connection() {
 #[test]
 fn a_refused_first_subscription_stops_the_feed_naming_the_topic() {
     let venue = Venue::start(&["--faults", "subscribe-fail"]);
-    let mut client = Client::new(settings(&venue.public_url(), None));
+    let mut client = Client::new(settings(&venue.url("/v5/public/linear"), None));
     let deadline = Instant::now() + Duration::from_secs(20);
     let error = loop {
         if let Err(err) = client.pump(Duration::from_millis(100)) {
@@ -366,9 +291,9 @@ fn a_refused_first_subscription_stops_the_feed_naming_the_topic() {
 #[test]
 fn tls_reaches_the_venue_through_its_certificate_and_is_refused_without_it() {
     let venue = Venue::start(&["--tls"]);
-    let certificate = venue.certificate.clone().unwrap();
+    let certificate = venue.cert.clone().unwrap();
     let trusted = feed::net::client_config(Some(&certificate)).unwrap();
-    let mut client = Client::new(settings(&venue.public_url(), Some(trusted)));
+    let mut client = Client::new(settings(&venue.url("/v5/public/linear"), Some(trusted)));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !client.book.is_valid() {
         client.pump(Duration::from_millis(100)).unwrap();
@@ -378,13 +303,163 @@ fn tls_reaches_the_venue_through_its_certificate_and_is_refused_without_it() {
 
     // The public roots alone do not trust the venue: every attempt fails.
     let untrusted = feed::net::client_config(None).unwrap();
-    let mut client = Client::new(settings(&venue.public_url(), Some(untrusted)));
+    let mut client = Client::new(settings(&venue.url("/v5/public/linear"), Some(untrusted)));
     client.pump(Duration::from_secs(2)).unwrap();
     let stats = client.feed.stats();
     assert!(
         stats.connect_failures >= 1 && stats.connects == 0,
         "{stats:?}"
     );
+}
+
+/// The live stream's settings for the engine, at `venue`.
+fn live(venue: &Venue) -> FeedSettings {
+    settings(&venue.url("/v5/public/linear"), None)
+}
+
+/// An engine run on `feed` for 12 s of market: the synthetic model (native backend, low
+/// thresholds so that it trades), no volatility halt (the supervisor's timing would then decide
+/// where a halt lands, live), recording into `record` when given.
+fn engine_spec(dir: &Path, feed: FeedSpec, record: Option<PathBuf>) -> RunSpec {
+    let registry = dir.join("registry");
+    if !registry.exists() {
+        let thresholds = Thresholds {
+            tau_entry: 0.05,
+            tau_hold: 0.01,
+        };
+        promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
+    }
+    let mut config = Config::default();
+    config.paths.registry = registry;
+    config.ai_scorer.backend = ScorerBackend::Native;
+    config.engine.busy_poll = false;
+    config.risk.volatility_halt.enabled = false;
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/app.yml");
+    let instrument = engine::config::load(&shipped, None)
+        .unwrap()
+        .symbols
+        .symbols["BTCUSDT"];
+    let replay = matches!(feed, FeedSpec::Replay { .. });
+    RunSpec {
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        instrument,
+        feed,
+        pace: if replay {
+            Pace::AsFastAsPossible
+        } else {
+            Pace::RealTime
+        },
+        duration: (!replay).then_some(Duration::from_secs(12)),
+        metrics_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        out_dir: dir.join(if replay { "replay" } else { "live" }),
+        onnxruntime: dir.join("no-onnxruntime.so"),
+        record,
+        config,
+    }
+}
+
+fn run_engine(spec: RunSpec) -> engine::runtime::RunReport {
+    let venue = engine::venues::paper(&spec.config, &spec.instrument).unwrap();
+    run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {}).unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn a_recorded_live_session_replays_to_the_same_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let venue = Venue::start(&[
+        "--regime",
+        "high-vol",
+        "--faults",
+        "gap:every=3s,drop:after=6s",
+    ]);
+    let journal = dir.path().join("journal");
+    let spec = engine_spec(
+        dir.path(),
+        FeedSpec::Bybit(Box::new(live(&venue))),
+        Some(journal.clone()),
+    );
+    let live = run_engine(spec);
+    assert!(
+        live.hot.stats.feed.reconnects >= 1,
+        "{:?}",
+        live.hot.stats.feed
+    );
+    let replay = run_engine(engine_spec(
+        dir.path(),
+        FeedSpec::Replay { dir: journal },
+        None,
+    ));
+    let (live_log, replay_log) = (
+        std::fs::read_to_string(&live.log.path).unwrap(),
+        std::fs::read_to_string(&replay.log.path).unwrap(),
+    );
+    assert!(live_log.contains(r#""event":"link_lost""#));
+    assert!(live.hot.stats.total_candidates() > 0);
+    assert_eq!(replay.hot.stats.frames, live.hot.stats.frames);
+    assert_eq!(replay_log, live_log);
+}
+
+#[test]
+fn the_collector_records_the_live_stream_with_its_snapshots_and_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let venue = Venue::start(&[
+        "--regime",
+        "high-vol",
+        "--faults",
+        "gap:every=2s,drop:after=4s",
+    ]);
+    let journal_dir = dir.path().join("collected");
+    let clock = quanta::Clock::new();
+    let (journal, _) = feed::journal::JournalWriter::open(
+        &journal_dir,
+        feed::journal::JournalOptions::default(),
+        feed::journal::ClockAnchor::now(&clock),
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(8);
+    let stop = AtomicBool::new(false);
+    let recorded =
+        engine::collect::live(live(&venue), journal, &clock, &stop, Some(until)).unwrap();
+    assert!(recorded.frames > 200, "{} frames", recorded.frames);
+    assert!(
+        recorded.losses >= 1 && recorded.feed.resyncs >= 1,
+        "{:?}",
+        recorded.feed
+    );
+
+    // The journal holds every frame and each loss where it happened, and a replay rebuilds
+    // the book after each: a snapshot follows every gap and every loss.
+    let mut reader =
+        feed::journal::JournalReader::open(&journal_dir, feed::journal::OnCorrupt::Fail).unwrap();
+    let (mut frames, mut links) = (0, Vec::new());
+    let mut decoder = PublicDecoder::new();
+    let mut book = OrderBook::new(Symbol::new("BTCUSDT").unwrap(), DEPTH);
+    let mut frame = FrameBuf::default();
+    let mut invalid_spells = 0;
+    while let Some(record) = reader.next_record().unwrap() {
+        if record.stream == feed::journal::StreamId::LINK {
+            links.push(String::from_utf8(record.frame.to_vec()).unwrap());
+            book.invalidate_disconnected();
+            continue;
+        }
+        frames += 1;
+        frame.fill(record.frame);
+        if let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) {
+            let was_valid = book.is_valid();
+            book.apply(&update);
+            invalid_spells += u64::from(was_valid && !book.is_valid());
+        }
+    }
+    assert_eq!(frames, recorded.frames);
+    assert_eq!(links.len() as u64, recorded.losses);
+    assert!(
+        links
+            .iter()
+            .all(|reason| reason == "closed" || reason == "error"),
+        "{links:?}"
+    );
+    assert!(invalid_spells >= 1);
+    assert!(book.is_valid(), "the last snapshot restored the book");
 }
 
 #[test]
@@ -397,37 +472,8 @@ fn the_engine_paper_trades_the_live_stream_through_faults_and_halts_entries_whil
         "--faults",
         "gap:every=2s,drop:after=5s",
     ]);
-    let registry = dir.path().join("registry");
-    let thresholds = Thresholds {
-        tau_entry: 0.05,
-        tau_hold: 0.01,
-    };
-    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
-    let mut config = Config::default();
-    config.paths.registry = registry;
-    config.ai_scorer.backend = ScorerBackend::Native;
-    config.engine.busy_poll = false;
-    let live = settings(&venue.public_url(), None);
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/app.yml");
-    let instrument = engine::config::load(&shipped, None)
-        .unwrap()
-        .symbols
-        .symbols["BTCUSDT"];
-    let spec = RunSpec {
-        symbol: Symbol::new("BTCUSDT").unwrap(),
-        instrument,
-        feed: FeedSpec::Bybit(Box::new(live)),
-        pace: Pace::RealTime,
-        duration: Some(Duration::from_secs(12)),
-        metrics_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        out_dir: dir.path().join("run"),
-        onnxruntime: dir.path().join("no-onnxruntime.so"),
-        record: None,
-        config,
-    };
-    let venue_model = engine::venues::paper(&spec.config, &spec.instrument).unwrap();
-    let report = run(spec, venue_model, Arc::new(AtomicBool::new(false)), |_| {})
-        .unwrap_or_else(|err| panic!("{err}"));
+    let spec = engine_spec(dir.path(), FeedSpec::Bybit(Box::new(live(&venue))), None);
+    let report = run_engine(spec);
     let stats = report.hot.stats;
     assert!(stats.feed.reconnects >= 1, "{:?}", stats.feed);
     assert!(

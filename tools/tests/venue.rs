@@ -6,26 +6,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use feed::book::ApplyOutcome;
 use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::journal::{ClockAnchor, JournalOptions, JournalWriter, StreamId};
 use feed::sim::{MarketSim, Regime, SimConfig};
-use feed::{Fixed, FrameBuf, OrderBook, Side, Symbol};
+use feed::{FrameBuf, OrderBook, Side, Symbol};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 use tungstenite::{Message, WebSocket};
 
-/// How long any expected event may take.
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::{ReadWrite, Venue, WAIT, book_levels, http_get, levels_of};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -34,139 +33,12 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Kills the child when the test ends, however it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A client of the venue's public stream.
+fn connect(venue: &Venue) -> Client {
+    let tcp = TcpStream::connect(&venue.addr).unwrap();
+    let handle = tcp.try_clone().unwrap();
+    Client::handshake(&venue.url("/v5/public/linear"), &handle, Box::new(tcp))
 }
-
-/// A running `toolkit venue`.
-struct Venue {
-    child: KillOnDrop,
-    /// `127.0.0.1:PORT`
-    addr: String,
-    scheme: String,
-    cert: Option<PathBuf>,
-    log: Receiver<String>,
-}
-
-impl Venue {
-    fn start(args: &[&str]) -> Venue {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_toolkit"))
-            .arg("venue")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let child = KillOnDrop(child);
-        let (out_tx, out_rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = out_tx.send(line.unwrap_or_default());
-            }
-        });
-        let (log_tx, log) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[venue] {line}");
-                let _ = log_tx.send(line);
-            }
-        });
-        let first = out_rx
-            .recv_timeout(WAIT)
-            .expect("the venue printed no address line");
-        let url = first
-            .strip_prefix("toolkit venue: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        let (scheme, addr) = url.split_once("://").unwrap();
-        let cert = (scheme == "wss").then(|| {
-            let line = out_rx
-                .recv_timeout(WAIT)
-                .expect("the venue printed no certificate line");
-            PathBuf::from(
-                line.strip_prefix("toolkit venue: certificate ")
-                    .unwrap_or_else(|| panic!("unexpected second line {line:?}")),
-            )
-        });
-        Venue {
-            child,
-            addr: addr.to_owned(),
-            scheme: scheme.to_owned(),
-            cert,
-            log,
-        }
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    fn wait_log(&self, needle: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?} within {within:?}"),
-            }
-        }
-    }
-
-    /// A stderr line containing `needle` among those logged so far, without waiting.
-    fn logged(&self, needle: &str) -> Option<String> {
-        self.log.try_iter().find(|line| line.contains(needle))
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}://{}{path}", self.scheme, self.addr)
-    }
-
-    fn connect(&self) -> Client {
-        let tcp = TcpStream::connect(&self.addr).unwrap();
-        let handle = tcp.try_clone().unwrap();
-        Client::handshake(&self.url("/v5/public/linear"), &handle, Box::new(tcp))
-    }
-
-    /// A plain HTTP GET: status and body.
-    fn get(&self, path: &str) -> (u16, Value) {
-        let mut tcp = TcpStream::connect(&self.addr).unwrap();
-        tcp.set_read_timeout(Some(WAIT)).unwrap();
-        http_get(&mut tcp, path)
-    }
-
-    fn orderbook(&self, limit: usize) -> Value {
-        let (status, body) = self.get(&format!(
-            "/v5/market/orderbook?category=linear&symbol=BTCUSDT&limit={limit}"
-        ));
-        assert_eq!(status, 200);
-        assert_eq!(body["retCode"], 0, "{body}");
-        body["result"].clone()
-    }
-}
-
-fn http_get(stream: &mut impl ReadWrite, path: &str) -> (u16, Value) {
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    stream.flush().unwrap();
-    let mut response = Vec::new();
-    // The venue closes after answering (Connection: close); a TLS peer may end without
-    // close_notify, which counts as the end too.
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8(response).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a whole HTTP response");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap())
-}
-
-trait ReadWrite: Read + Write + Send {}
-impl<T: Read + Write + Send> ReadWrite for T {}
 
 /// What a client read.
 #[derive(Debug)]
@@ -308,27 +180,6 @@ impl Books {
     }
 }
 
-fn levels_of(json: &Value) -> Vec<(Fixed, Fixed)> {
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|level| {
-            (
-                level[0].as_str().unwrap().parse().unwrap(),
-                level[1].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn book_levels(book: &OrderBook, side: Side, limit: usize) -> Vec<(Fixed, Fixed)> {
-    book.levels(side)
-        .iter()
-        .take(limit)
-        .map(|level| (level.price, level.size))
-        .collect()
-}
-
 /// The JSON keys of an object, sorted.
 fn keys(value: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = value
@@ -344,7 +195,7 @@ fn keys(value: &Value) -> Vec<&str> {
 #[test]
 fn the_subscribe_ack_and_first_messages_have_bybits_shape() {
     let venue = Venue::start(&[]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribe(
         "x",
         &[
@@ -393,7 +244,7 @@ fn the_subscribe_ack_and_first_messages_have_bybits_shape() {
 #[test]
 fn bad_topics_fail_one_frame_each_naming_the_topic() {
     let venue = Venue::start(&[]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribe(
         "bad",
         &[
@@ -437,7 +288,7 @@ fn bad_topics_fail_one_frame_each_naming_the_topic() {
 #[test]
 fn snapshot_then_deltas_with_consecutive_u_rebuild_every_depth() {
     let venue = Venue::start(&["--regime", "high-vol", "--seed", "3"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&[
         "orderbook.1.BTCUSDT",
         "orderbook.50.BTCUSDT",
@@ -542,7 +393,7 @@ fn a_client_book_equals_the_rest_book_once_the_replay_ends() {
     let records = write_journal(dir.path(), 30);
     assert!(records > 1000);
     let venue = Venue::start(&["--replay", dir.path().to_str().unwrap()]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&[
         "orderbook.50.BTCUSDT",
         "orderbook.1000.BTCUSDT",
@@ -613,7 +464,7 @@ fn a_client_book_equals_the_rest_book_once_the_replay_ends() {
 
     // A client arriving after the end gets the same book and the merged ticker; pings are
     // still answered.
-    let mut late = venue.connect();
+    let mut late = connect(&venue);
     late.subscribed(&["orderbook.50.BTCUSDT", "tickers.BTCUSDT"]);
     let mut late_books = Books::new(&[50]);
     let snapshot = late.expect("the late snapshot", WAIT, |m| is_book(m, 50));
@@ -643,7 +494,7 @@ fn a_client_book_equals_the_rest_book_once_the_replay_ends() {
 #[test]
 fn unsubscribe_is_answered_and_stops_the_topic() {
     let venue = Venue::start(&[]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT", "orderbook.200.BTCUSDT"]);
     client.expect("a delta", WAIT, |m| is_book(m, 50) && kind_of(m) == "delta");
     client.send(r#"{"req_id":"u1","op":"unsubscribe","args":["orderbook.50.BTCUSDT"]}"#);
@@ -661,7 +512,7 @@ fn unsubscribe_is_answered_and_stops_the_topic() {
 #[test]
 fn ping_gets_the_linear_pong() {
     let venue = Venue::start(&[]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.send(r#"{"op":"ping"}"#);
     let pong = client.expect("a pong", WAIT, |m| m["op"] == "ping");
     assert_eq!(
@@ -777,7 +628,7 @@ fn non_loopback_addresses_and_unknown_faults_are_refused() {
 #[test]
 fn sigterm_stops_the_venue_with_status_0() {
     let mut venue = Venue::start(&[]);
-    let _client = venue.connect();
+    let _client = connect(&venue);
     venue.wait_log("connected", WAIT);
     let pid = venue.child.0.id().to_string();
     assert!(
@@ -828,7 +679,7 @@ fn watch_book(
 #[test]
 fn fault_gap_makes_u_jump() {
     let venue = Venue::start(&["--faults", "gap:every=400ms"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     watch_book(&mut client, WAIT, |m, last| {
         kind_of(m) == "delta" && u_of(m) == last + 2
     });
@@ -837,7 +688,7 @@ fn fault_gap_makes_u_jump() {
 #[test]
 fn fault_restart_sends_a_snapshot_with_u_1() {
     let venue = Venue::start(&["--faults", "restart:every=500ms"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     let restart = watch_book(&mut client, WAIT, |m, _| kind_of(m) == "snapshot");
     assert_eq!(u_of(&restart), 1, "{restart}");
     let next = client.expect("the next delta", WAIT, |m| is_book(m, 50));
@@ -847,7 +698,7 @@ fn fault_restart_sends_a_snapshot_with_u_1() {
 #[test]
 fn fault_snapshot_sends_the_view_mid_stream() {
     let venue = Venue::start(&["--faults", "snapshot:every=400ms"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     let mut books = Books::new(&[50]);
     client.subscribed(&["orderbook.50.BTCUSDT"]);
     let first = client.expect("the snapshot", WAIT, |m| is_book(m, 50));
@@ -879,7 +730,7 @@ fn fault_snapshot_sends_the_view_mid_stream() {
 #[test]
 fn fault_malformed_sends_invalid_json_and_the_stream_goes_on() {
     let venue = Venue::start(&["--faults", "malformed:every=400ms"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT"]);
     let deadline = Instant::now() + WAIT;
     loop {
@@ -896,7 +747,7 @@ fn fault_malformed_sends_invalid_json_and_the_stream_goes_on() {
 #[test]
 fn fault_truncated_cuts_a_delta_in_half() {
     let venue = Venue::start(&["--faults", "truncated:every=400ms"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT"]);
     let first = client.expect("the snapshot", WAIT, |m| is_book(m, 50));
     let mut last = u_of(&first);
@@ -926,7 +777,7 @@ fn fault_truncated_cuts_a_delta_in_half() {
 #[test]
 fn fault_drop_closes_without_a_close_frame_and_reconnecting_works() {
     let venue = Venue::start(&["--faults", "drop:every=1s:times=2"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT"]);
     let deadline = Instant::now() + WAIT;
     loop {
@@ -943,7 +794,7 @@ fn fault_drop_closes_without_a_close_frame_and_reconnecting_works() {
         }
     }
     venue.wait_log("dropped (fault drop)", WAIT);
-    let mut again = venue.connect();
+    let mut again = connect(&venue);
     again.subscribed(&["orderbook.50.BTCUSDT"]);
     again.expect("a snapshot", WAIT, |m| is_book(m, 50));
 }
@@ -951,7 +802,7 @@ fn fault_drop_closes_without_a_close_frame_and_reconnecting_works() {
 #[test]
 fn fault_stall_sends_nothing_for_a_while_then_data_again() {
     let venue = Venue::start(&["--faults", "stall:after=1s:every=3s:for=1s"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT"]);
     let first = client.expect("the snapshot", WAIT, |m| is_book(m, 50));
     let mut last_u = u_of(&first);
@@ -992,7 +843,7 @@ fn fault_stall_sends_nothing_for_a_while_then_data_again() {
 fn fault_subscribe_fail_fails_the_next_requests() {
     let venue = Venue::start(&["--faults", "subscribe-fail:times=2"]);
     venue.wait_log("fault subscribe-fail fired", WAIT);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribe("f1", &["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"]);
     let deadline = Instant::now() + WAIT;
     for topic in ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"] {
@@ -1026,7 +877,7 @@ fn fault_subscribe_fail_fails_the_next_requests() {
 fn fault_pong_lost_leaves_pings_unanswered_for_a_while() {
     let venue = Venue::start(&["--faults", "pong-lost:for=3s"]);
     venue.wait_log("fault pong-lost fired", WAIT);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT"]);
     client.send(r#"{"req_id":"early","op":"ping"}"#);
     let deadline = Instant::now() + WAIT;
@@ -1059,7 +910,7 @@ fn fault_pong_lost_leaves_pings_unanswered_for_a_while() {
 fn fault_pong_delay_answers_late() {
     let venue = Venue::start(&["--faults", "pong-delay:ms=700"]);
     venue.wait_log("fault pong-delay fired", WAIT);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     let sent = Instant::now();
     client.send(r#"{"req_id":"late","op":"ping"}"#);
     let pong = client.expect("the pong", WAIT, |m| m["ret_msg"] == "pong");
@@ -1074,7 +925,7 @@ fn fault_pong_delay_answers_late() {
 #[test]
 fn fault_burst_sends_frames_back_to_back() {
     let venue = Venue::start(&["--faults", "burst:after=1500ms:frames=300"]);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&[
         "orderbook.50.BTCUSDT",
         "publicTrade.BTCUSDT",
@@ -1110,7 +961,7 @@ fn fault_skew_shifts_every_time_stamp() {
     let hour = 3_600_000;
     let venue = Venue::start(&["--faults", "skew:ms=3600000"]);
     venue.wait_log("fault skew fired", WAIT);
-    let mut client = venue.connect();
+    let mut client = connect(&venue);
     client.subscribed(&["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"]);
     let near_an_hour_ahead = |ms: i64| (ms - now_ms() - hour).abs() < 10_000;
     let book = client.expect("a book message", WAIT, |m| is_book(m, 50));

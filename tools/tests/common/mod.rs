@@ -1,0 +1,167 @@
+//! What the `toolkit venue` tests share: the venue as a child process (killed when dropped),
+//! its stdout contract and stderr log, plain HTTP against it, and book levels to compare.
+#![allow(dead_code)] // each test file uses its own part of it
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use feed::{Fixed, OrderBook, Side};
+use serde_json::Value;
+
+/// How long any expected event may take.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// Kills the child when the test ends, however it ends.
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running `toolkit venue`.
+pub(crate) struct Venue {
+    pub(crate) child: KillOnDrop,
+    /// `127.0.0.1:PORT`
+    pub(crate) addr: String,
+    pub(crate) scheme: String,
+    pub(crate) cert: Option<PathBuf>,
+    pub(crate) log: Receiver<String>,
+}
+
+impl Venue {
+    pub(crate) fn start(args: &[&str]) -> Venue {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_toolkit"))
+            .arg("venue")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let child = KillOnDrop(child);
+        let (out_tx, out_rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = out_tx.send(line.unwrap_or_default());
+            }
+        });
+        let (log_tx, log) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[venue] {line}");
+                let _ = log_tx.send(line);
+            }
+        });
+        let first = out_rx
+            .recv_timeout(WAIT)
+            .expect("the venue printed no address line");
+        let url = first
+            .strip_prefix("toolkit venue: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        let (scheme, addr) = url.split_once("://").unwrap();
+        let cert = (scheme == "wss").then(|| {
+            let line = out_rx
+                .recv_timeout(WAIT)
+                .expect("the venue printed no certificate line");
+            PathBuf::from(
+                line.strip_prefix("toolkit venue: certificate ")
+                    .unwrap_or_else(|| panic!("unexpected second line {line:?}")),
+            )
+        });
+        Venue {
+            child,
+            addr: addr.to_owned(),
+            scheme: scheme.to_owned(),
+            cert,
+            log,
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    pub(crate) fn wait_log(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {within:?}"),
+            }
+        }
+    }
+
+    /// A stderr line containing `needle` among those logged so far, without waiting.
+    pub(crate) fn logged(&self, needle: &str) -> Option<String> {
+        self.log.try_iter().find(|line| line.contains(needle))
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// A plain HTTP GET: status and body.
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
+        let mut tcp = TcpStream::connect(&self.addr).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        http_get(&mut tcp, path)
+    }
+
+    pub(crate) fn orderbook(&self, limit: usize) -> Value {
+        let (status, body) = self.get(&format!(
+            "/v5/market/orderbook?category=linear&symbol=BTCUSDT&limit={limit}"
+        ));
+        assert_eq!(status, 200);
+        assert_eq!(body["retCode"], 0, "{body}");
+        body["result"].clone()
+    }
+}
+
+pub(crate) fn http_get(stream: &mut impl ReadWrite, path: &str) -> (u16, Value) {
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    let mut response = Vec::new();
+    // The venue closes after answering (Connection: close); a TLS peer may end without
+    // close_notify, which counts as the end too.
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole HTTP response");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap())
+}
+
+pub(crate) trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+/// Levels of a REST or WebSocket book side (`[["price","size"],...]`), best first.
+pub(crate) fn levels_of(json: &Value) -> Vec<(Fixed, Fixed)> {
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|level| {
+            (
+                level[0].as_str().unwrap().parse().unwrap(),
+                level[1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The first `limit` levels of a side of `book`.
+pub(crate) fn book_levels(book: &OrderBook, side: Side, limit: usize) -> Vec<(Fixed, Fixed)> {
+    book.levels(side)
+        .iter()
+        .take(limit)
+        .map(|level| (level.price, level.size))
+        .collect()
+}
