@@ -10,74 +10,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use engine::config::Config;
-use engine::features::FEATURE_COUNT;
-use engine::model::NativeModel;
-use engine::model::synthetic::generate;
-use engine::runtime::hot::{HotLoop, HotRings};
-use engine::runtime::rings::{ModelSwap, Route};
-use engine::runtime::source::Source;
-use feed::Symbol;
-use feed::bybit::live::{Backoff, FeedSettings, Liveness, PublicFeed};
-use feed::net::Endpoint;
+use engine::runtime::hot::HotLoop;
 use feed::paper::PaperVenue;
 use tests::allocations::{CountingAllocator, count};
 
 mod common;
-use common::Venue;
+use common::{Venue, live_hot_loop, live_settings};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn hot_loop(url: &str, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> HotLoop<PaperVenue> {
-    let settings = FeedSettings {
-        endpoint: Endpoint::parse(url).unwrap(),
-        tls,
-        symbols: vec![Symbol::new("BTCUSDT").unwrap()],
-        depth: 50,
-        liveness: Liveness {
-            ping_interval: Duration::from_millis(300),
-            pong_timeout: Duration::from_secs(2),
-            stale_after: Duration::from_secs(3),
-        },
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(1),
-            multiplier: 2.0,
-            jitter: 0.2,
-        },
-        connect_timeout: Duration::from_secs(2),
-        seed: 1,
-    };
-    let source = Source::Live(Box::new(PublicFeed::new(settings).unwrap()));
-    let (rings, held) = HotRings::unread(1 << 16);
-    std::mem::forget(held); // the rings stay connected for the whole test
-    let model = ModelSwap {
-        route: Route::Active,
-        id: "synthetic".to_owned(),
-        scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
-        tau_entry: 0.05,
-        tau_hold: 0.01,
-    };
-    let mut config = Config::default();
-    config.engine.busy_poll = false;
-    let instrument = tests::shipped_instrument("BTCUSDT");
-    let venue = engine::venues::paper(&config, &instrument).unwrap();
-    HotLoop::from_config(
-        &config,
-        Symbol::new("BTCUSDT").unwrap(),
-        instrument,
-        source,
-        venue,
-        model,
-        None,
-        rings,
-        None,
-    )
-    .unwrap()
-}
 
 /// Steps until `frames` more frames were handled.
 fn turns(hot: &mut HotLoop<PaperVenue>, frames: u64) {
@@ -96,7 +38,7 @@ fn allocations_once_warm(
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     reconnect: bool,
 ) -> (u64, u64, u64) {
-    let mut hot = hot_loop(&venue.url("/v5/public/linear"), tls);
+    let mut hot = live_hot_loop(live_settings(&venue.url("/v5/public/linear"), tls));
     // Warm: the first snapshot, acks, pongs and a resync or two.
     turns(&mut hot, 600);
     let warm = *hot.stats();

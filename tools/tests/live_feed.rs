@@ -17,15 +17,12 @@ use engine::model::synthetic::promote_synthetic;
 use engine::runtime::source::Pace;
 use engine::runtime::{FeedSpec, RunSpec, run};
 use feed::book::InvalidReason;
-use feed::bybit::live::{
-    Backoff, FeedError, FeedPoll, FeedSettings, Liveness, LossReason, PublicFeed,
-};
+use feed::bybit::live::{FeedError, FeedPoll, FeedSettings, LossReason, PublicFeed};
 use feed::bybit::{PublicDecoder, PublicMessage};
-use feed::net::Endpoint;
 use feed::{Fixed, FrameBuf, OrderBook, Side, Symbol};
 
 mod common;
-use common::{Venue, book_levels, levels_of};
+use common::{Venue, book_levels, levels_of, live_settings};
 
 const DEPTH: usize = 50;
 
@@ -51,27 +48,8 @@ fn journal(dir: &Path, seconds: f64) -> PathBuf {
     day.path()
 }
 
-/// Quick liveness and back-off, so that every fault is noticed and recovered from in seconds.
 fn settings(url: &str, tls: Option<Arc<rustls::ClientConfig>>) -> FeedSettings {
-    FeedSettings {
-        endpoint: Endpoint::parse(url).unwrap(),
-        tls,
-        symbols: vec![Symbol::new("BTCUSDT").unwrap()],
-        depth: DEPTH as u16,
-        liveness: Liveness {
-            ping_interval: Duration::from_millis(500),
-            pong_timeout: Duration::from_secs(2),
-            stale_after: Duration::from_secs(3),
-        },
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(1),
-            multiplier: 2.0,
-            jitter: 0.2,
-        },
-        connect_timeout: Duration::from_secs(2),
-        seed: 1,
-    }
+    live_settings(url, tls)
 }
 
 /// The feed with a decoder and a book, as the hot loop drives them.

@@ -9,7 +9,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use feed::{Fixed, OrderBook, Side};
+use engine::config::Config;
+use engine::features::FEATURE_COUNT;
+use engine::model::NativeModel;
+use engine::model::synthetic::generate;
+use engine::runtime::hot::{HotLoop, HotRings};
+use engine::runtime::rings::{ModelSwap, Route};
+use engine::runtime::source::Source;
+use feed::bybit::live::{Backoff, FeedSettings, Liveness, PublicFeed};
+use feed::net::Endpoint;
+use feed::paper::PaperVenue;
+use feed::{Fixed, OrderBook, Side, Symbol};
 use serde_json::Value;
 
 /// How long any expected event may take.
@@ -164,4 +174,68 @@ pub(crate) fn book_levels(book: &OrderBook, side: Side, limit: usize) -> Vec<(Fi
         .take(limit)
         .map(|level| (level.price, level.size))
         .collect()
+}
+
+/// The live stream's settings for tests: BTCUSDT at depth 50, quick liveness (a ping every
+/// 300 ms, dead after 2 s without a pong or 3 s without a message) and quick back-off (50 ms
+/// doubling to 1 s), so that every fault is noticed and mended in seconds.
+pub(crate) fn live_settings(
+    url: &str,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> FeedSettings {
+    FeedSettings {
+        endpoint: Endpoint::parse(url).unwrap(),
+        tls,
+        symbols: vec![Symbol::new("BTCUSDT").unwrap()],
+        depth: 50,
+        liveness: Liveness {
+            ping_interval: Duration::from_millis(300),
+            pong_timeout: Duration::from_secs(2),
+            stale_after: Duration::from_secs(3),
+        },
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: 0.2,
+        },
+        connect_timeout: Duration::from_secs(2),
+        seed: 1,
+    }
+}
+
+/// The engine's hot loop on the live stream of `settings`, with the paper venue, a synthetic
+/// 200 x 31 model (native, thresholds low enough to trade) and rings nobody reads (a stalled
+/// cold path: full rings drop and count).
+pub(crate) fn live_hot_loop(settings: FeedSettings) -> HotLoop<PaperVenue> {
+    let source = Source::Live(Box::new(PublicFeed::new(settings).unwrap()));
+    let (rings, held) = HotRings::unread(1 << 16);
+    std::mem::forget(held); // the rings stay connected for the whole test
+    let model = ModelSwap {
+        route: Route::Active,
+        id: "synthetic".to_owned(),
+        scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
+        tau_entry: 0.05,
+        tau_hold: 0.01,
+    };
+    let mut config = Config::default();
+    config.engine.busy_poll = false;
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/app.yml");
+    let instrument = engine::config::load(&shipped, None)
+        .unwrap()
+        .symbols
+        .symbols["BTCUSDT"];
+    let venue = engine::venues::paper(&config, &instrument).unwrap();
+    HotLoop::from_config(
+        &config,
+        Symbol::new("BTCUSDT").unwrap(),
+        instrument,
+        source,
+        venue,
+        model,
+        None,
+        rings,
+        None,
+    )
+    .unwrap()
 }
