@@ -135,10 +135,15 @@ impl NetStream {
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                     Err(err) => return Err(err),
                 }
+                // Records already received but not yet decrypted (rustls stops at its
+                // plaintext limit) come before the socket.
+                let state = tls.process_new_packets().map_err(io::Error::other)?;
+                if state.plaintext_bytes_to_read() > 0 {
+                    continue;
+                }
                 if tls.read_tls(socket)? == 0 {
                     return Ok(0);
                 }
-                tls.process_new_packets().map_err(io::Error::other)?;
                 Self::write_tls(tls, socket)?;
             },
         }
@@ -194,6 +199,13 @@ impl NetStream {
 /// An open WebSocket client connection, polled without blocking.
 pub struct WsConnection {
     stream: NetStream,
+    /// Readiness of the socket (epoll, edge-triggered): the socket is read only after it was
+    /// reported readable, and then until it would block. A loop that called `recv` all the
+    /// time would hold the socket's lock whenever a segment arrives, and the kernel would then
+    /// do the segment's TCP processing (its ACK included) inside our next `recv`.
+    poll: mio::Poll,
+    events: mio::Events,
+    readable: bool,
     /// Received bytes; `input[start..end]` is not unframed yet.
     input: Vec<u8>,
     start: usize,
@@ -220,11 +232,21 @@ impl std::fmt::Debug for WsConnection {
 }
 
 impl WsConnection {
-    fn new(stream: NetStream, leftover: &[u8], peer: String) -> WsConnection {
+    fn new(mut stream: NetStream, leftover: &[u8], peer: String) -> io::Result<WsConnection> {
         let mut input = vec![0; RECEIVE_BUFFER];
         input[..leftover.len()].copy_from_slice(leftover);
-        WsConnection {
+        let poll = mio::Poll::new()?;
+        let socket = match &mut stream {
+            NetStream::Plain(socket) | NetStream::Tls { socket, .. } => socket,
+        };
+        poll.registry()
+            .register(socket, mio::Token(0), mio::Interest::READABLE)?;
+        Ok(WsConnection {
             stream,
+            poll,
+            events: mio::Events::with_capacity(4),
+            // Bytes may have arrived before the registration: read once to find out.
+            readable: true,
             input,
             start: 0,
             end: leftover.len(),
@@ -235,7 +257,7 @@ impl WsConnection {
             mask_state: mask_seed(),
             closing: false,
             peer,
-        }
+        })
     }
 
     /// The endpoint this connection reached, for messages.
@@ -262,11 +284,20 @@ impl WsConnection {
                 });
             }
             read_once = true;
+            if !self.readable {
+                self.poll
+                    .poll(&mut self.events, Some(std::time::Duration::ZERO))
+                    .map_err(|err| WsError::Io(err.kind()))?;
+                self.readable = !self.events.is_empty();
+                if !self.readable {
+                    continue;
+                }
+            }
             self.make_room();
             match self.stream.read(&mut self.input[self.end..]) {
                 Ok(0) => return Ok(WsRead::Closed),
                 Ok(n) => self.end += n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(WsError::Io(err.kind())),
             }
@@ -596,7 +627,7 @@ pub fn connect(
         },
         None => NetStream::Plain(socket),
     };
-    Ok(WsConnection::new(stream, &leftover, endpoint.to_string()))
+    Ok(WsConnection::new(stream, &leftover, endpoint.to_string())?)
 }
 
 /// Sends the upgrade request and reads the answer; returns the bytes read past its head.
@@ -692,7 +723,10 @@ mod tests {
         let (server, _) = listener.accept().unwrap();
         client.set_nonblocking(true).unwrap();
         let stream = NetStream::Plain(mio::net::TcpStream::from_std(client));
-        (WsConnection::new(stream, &[], "test".to_owned()), server)
+        (
+            WsConnection::new(stream, &[], "test".to_owned()).unwrap(),
+            server,
+        )
     }
 
     /// Polls until a message (or close) arrives; bounded.
