@@ -367,8 +367,14 @@ impl<V: Venue> HotLoop<V> {
             return Ok(Some(StopReason::Signal));
         }
         self.poll_cold();
+        let polled = self.clock.raw();
         match self.source.poll(&mut self.frame)? {
             Poll::Frame { recv_ns } => {
+                let received = self.clock.raw();
+                self.stages.record(
+                    TimedStage::Receive,
+                    self.clock.delta_as_nanos(polled, received),
+                );
                 let duration = self.settings.duration_ns;
                 let end = *self.end_ns.get_or_insert_with(|| {
                     duration.map_or(u64::MAX, |d| recv_ns.saturating_add(d))

@@ -170,6 +170,9 @@ pub fn ratio(numerator: u64, denominator: u64) -> f64 {
 /// A timed stage of the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimedStage {
+    /// The poll of the source that brought the frame: for the live stream the socket read, TLS
+    /// and unframing; for the simulator a copy off its ring; for a replay a journal read.
+    Receive,
     /// Decoding one frame.
     Decode,
     /// Applying a book update.
@@ -188,7 +191,8 @@ pub enum TimedStage {
 
 impl TimedStage {
     /// Every stage, in report order.
-    pub const ALL: [TimedStage; 7] = [
+    pub const ALL: [TimedStage; 8] = [
+        TimedStage::Receive,
         TimedStage::Decode,
         TimedStage::Book,
         TimedStage::Features,
@@ -201,6 +205,7 @@ impl TimedStage {
     /// Label for reports and metrics.
     pub const fn label(self) -> &'static str {
         match self {
+            TimedStage::Receive => "receive",
             TimedStage::Decode => "decode",
             TimedStage::Book => "book",
             TimedStage::Features => "features",
@@ -220,7 +225,7 @@ impl TimedStage {
             TimedStage::Score => Some(budget.score),
             TimedStage::Gates => Some(budget.gates),
             TimedStage::Decision => Some(budget.decision),
-            TimedStage::Frame => None,
+            TimedStage::Receive | TimedStage::Frame => None,
         }
     }
 }
