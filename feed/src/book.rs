@@ -168,6 +168,7 @@ pub struct OrderBook {
     resync_requested: bool,
     resyncs: u64,
     invalidations: [u64; InvalidReason::ALL.len()],
+    snapshots: u64,
 }
 
 impl OrderBook {
@@ -187,6 +188,7 @@ impl OrderBook {
             resync_requested: false,
             resyncs: 0,
             invalidations: [0; InvalidReason::ALL.len()],
+            snapshots: 0,
         }
     }
 
@@ -212,6 +214,7 @@ impl OrderBook {
         } else {
             self.bids.levels.clear();
             self.asks.levels.clear();
+            self.snapshots += 1;
         }
         for &level in update.bids {
             self.bids.set(level);
@@ -280,6 +283,11 @@ impl OrderBook {
     /// True once when a resync is due; the caller re-subscribes and the flag clears.
     pub fn take_resync_request(&mut self) -> bool {
         std::mem::take(&mut self.resync_requested)
+    }
+
+    /// Snapshots (and `u == 1` restarts) the book was reset from.
+    pub const fn snapshots(&self) -> u64 {
+        self.snapshots
     }
 
     /// Resyncs requested so far.
@@ -552,6 +560,39 @@ mod tests {
         assert_eq!(
             book.apply(&update(UpdateKind::Delta, 41, &[], &[])),
             ApplyOutcome::Applied
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_invalidates_without_a_resync_until_the_next_snapshot() {
+        let mut book = seeded();
+        assert_eq!((book.snapshots(), book.invalidations()), (1, [0, 0, 0]));
+        book.invalidate_disconnected();
+        book.invalidate_disconnected(); // one spell, counted once
+        assert_eq!(
+            book.state(),
+            BookState::Invalid(InvalidReason::Disconnected)
+        );
+        assert!(
+            !book.take_resync_request(),
+            "the reconnect brings the snapshot"
+        );
+        assert_eq!(
+            book.apply(&update(UpdateKind::Delta, 11, &[], &[])),
+            ApplyOutcome::DroppedWhileInvalid
+        );
+        let bids = [lv("101", "1")];
+        let asks = [lv("102", "1")];
+        assert_eq!(
+            book.apply(&update(UpdateKind::Snapshot, 1, &bids, &asks)),
+            ApplyOutcome::Reset
+        );
+        assert!(book.is_valid());
+        assert_eq!((book.snapshots(), book.invalidations()), (2, [0, 0, 1]));
+        assert_eq!(book.resyncs(), 0);
+        assert_eq!(
+            InvalidReason::ALL.map(InvalidReason::label),
+            ["gap", "crossed", "disconnected"]
         );
     }
 

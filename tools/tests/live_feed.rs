@@ -1,8 +1,8 @@
-//! The live public stream against `toolkit venue` over loopback, with its faults: the client
+//! The engine on the live public stream of `toolkit venue` over loopback, with its faults: it
 //! recovers from each by itself and its book ends equal to the venue's; a refused first
 //! subscription stops it naming the topic; TLS works with the venue's certificate and only
-//! with it; and the engine paper-trades through faults, halting entries while its book is
-//! invalid.
+//! with it; it halts entries while its book is invalid; a recorded session replays to the same
+//! decisions; and the collector records the stream with its snapshots and losses.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
@@ -14,15 +14,19 @@ use std::time::{Duration, Instant};
 use engine::config::{Config, ScorerBackend};
 use engine::model::registry::{Slot, Thresholds};
 use engine::model::synthetic::promote_synthetic;
+use engine::runtime::hot::HotLoop;
 use engine::runtime::source::Pace;
+use engine::runtime::source::SourceError;
+use engine::runtime::stats::HotStats;
 use engine::runtime::{FeedSpec, RunSpec, run};
 use feed::book::InvalidReason;
-use feed::bybit::live::{FeedError, FeedPoll, FeedSettings, LossReason, PublicFeed};
+use feed::bybit::live::{FeedSettings, LossReason};
 use feed::bybit::{PublicDecoder, PublicMessage};
+use feed::paper::PaperVenue;
 use feed::{Fixed, FrameBuf, OrderBook, Side, Symbol};
 
 mod common;
-use common::{Venue, book_levels, levels_of, live_settings};
+use common::{Venue, book_levels, levels_of, live_hot_loop, live_settings};
 
 const DEPTH: usize = 50;
 
@@ -48,79 +52,52 @@ fn journal(dir: &Path, seconds: f64) -> PathBuf {
     day.path()
 }
 
-fn settings(url: &str, tls: Option<Arc<rustls::ClientConfig>>) -> FeedSettings {
-    live_settings(url, tls)
+/// The engine's hot loop on the live stream (paper venue, synthetic model), stepped as the hot
+/// thread steps it.
+struct Engine {
+    hot: HotLoop<PaperVenue>,
+    stop: AtomicBool,
 }
 
-/// The feed with a decoder and a book, as the hot loop drives them.
-struct Client {
-    feed: PublicFeed,
-    decoder: PublicDecoder,
-    book: OrderBook,
-    frame: FrameBuf,
-    resets: u64,
-    restarts: u64,
-    decode_errors: u64,
-    losses: u64,
-}
-
-impl Client {
-    fn new(settings: FeedSettings) -> Client {
-        Client {
-            feed: PublicFeed::new(settings).unwrap(),
-            decoder: PublicDecoder::new(),
-            book: OrderBook::new(Symbol::new("BTCUSDT").unwrap(), DEPTH),
-            frame: FrameBuf::default(),
-            resets: 0,
-            restarts: 0,
-            decode_errors: 0,
-            losses: 0,
+impl Engine {
+    fn new(settings: FeedSettings) -> Engine {
+        Engine {
+            hot: live_hot_loop(settings),
+            stop: AtomicBool::new(false),
         }
     }
 
-    /// Polls for `duration`.
-    fn pump(&mut self, duration: Duration) -> Result<(), FeedError> {
+    /// Steps for `duration`.
+    fn run(&mut self, duration: Duration) -> Result<(), SourceError> {
         let end = Instant::now() + duration;
         while Instant::now() < end {
-            match self.feed.poll(&mut self.frame)? {
-                FeedPoll::Frame { .. } => match self.decoder.decode(&mut self.frame) {
-                    Ok(PublicMessage::Book(update)) => {
-                        let outcome = self.book.apply(&update);
-                        if outcome == feed::book::ApplyOutcome::Reset {
-                            self.resets += 1;
-                            self.restarts += u64::from(update.update_id == 1);
-                        }
-                        if self.book.take_resync_request() {
-                            self.feed.resync(self.book.symbol());
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => self.decode_errors += 1,
-                },
-                FeedPoll::Idle => std::thread::sleep(Duration::from_micros(200)),
-                FeedPoll::Lost(_) => {
-                    self.losses += 1;
-                    self.book.invalidate_disconnected();
-                }
-            }
+            assert_eq!(self.hot.step(&self.stop)?, None);
         }
         Ok(())
     }
 
+    fn stats(&self) -> &HotStats {
+        self.hot.stats()
+    }
+
+    fn book(&self) -> &OrderBook {
+        self.hot.book()
+    }
+
     fn levels(&self, side: Side) -> Levels {
-        book_levels(&self.book, side, DEPTH)
+        book_levels(self.book(), side, DEPTH)
     }
 }
 
-/// Runs a client against a venue replaying a short journal with `faults`, until the replay has
-/// ended and the client's book equals the venue's; returns the client for the fault's own
+/// Runs the engine against a venue replaying a short journal with `faults`, until the replay
+/// has ended and the engine's book equals the venue's; returns the engine for the fault's own
 /// checks.
-fn survives(faults: &str) -> Client {
+fn survives(faults: &str) -> Engine {
     survives_with(faults, |_| {})
 }
 
-/// [`survives`], with the client's settings adjusted by `adjust`.
-fn survives_with(faults: &str, adjust: impl FnOnce(&mut FeedSettings)) -> Client {
+/// [`survives`], with the engine's live settings adjusted by `adjust`.
+fn survives_with(faults: &str, adjust: impl FnOnce(&mut FeedSettings)) -> Engine {
     let dir = tempfile::tempdir().unwrap();
     let journal = journal(dir.path(), 12.0);
     let venue = Venue::start(&[
@@ -131,29 +108,29 @@ fn survives_with(faults: &str, adjust: impl FnOnce(&mut FeedSettings)) -> Client
         "--faults",
         faults,
     ]);
-    let mut settings = settings(&venue.url("/v5/public/linear"), None);
+    let mut settings = live_settings(&venue.url("/v5/public/linear"), None);
     adjust(&mut settings);
-    let mut client = Client::new(settings);
+    let mut engine = Engine::new(settings);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut previous = None;
     loop {
-        client.pump(Duration::from_millis(500)).unwrap();
+        engine.run(Duration::from_millis(500)).unwrap();
         let rest = venue.orderbook(DEPTH);
         let book = (levels_of(&rest["b"]), levels_of(&rest["a"]));
         let still = previous.as_ref() == Some(&book);
         if still
-            && client.book.is_valid()
-            && client.levels(Side::Buy) == book.0
-            && client.levels(Side::Sell) == book.1
+            && engine.book().is_valid()
+            && engine.levels(Side::Buy) == book.0
+            && engine.levels(Side::Sell) == book.1
         {
             assert!(!book.0.is_empty() && !book.1.is_empty());
-            return client;
+            return engine;
         }
         assert!(
             Instant::now() < deadline,
             "{faults}: no agreement with the venue in 90 s (valid {}, stats {:?})",
-            client.book.is_valid(),
-            client.feed.stats()
+            engine.book().is_valid(),
+            engine.stats().feed
         );
         previous = Some(book);
     }
@@ -161,86 +138,88 @@ fn survives_with(faults: &str, adjust: impl FnOnce(&mut FeedSettings)) -> Client
 
 #[test]
 fn a_dropped_connection_is_remade_and_the_book_rebuilt_from_the_new_snapshot() {
-    let client = survives("drop:after=3s");
-    let stats = client.feed.stats();
-    assert!(stats.reconnects >= 1, "{stats:?}");
-    assert!(client.book.invalidations()[InvalidReason::Disconnected.index()] >= 1);
-    assert!(client.resets >= 2, "snapshots applied: {}", client.resets);
+    let engine = survives("drop:after=3s");
+    let stats = engine.stats();
+    assert!(stats.feed.reconnects >= 1, "{:?}", stats.feed);
+    assert!(stats.book_invalidations[InvalidReason::Disconnected.index()] >= 1);
+    assert!(
+        engine.book().snapshots() >= 2,
+        "{}",
+        engine.book().snapshots()
+    );
 }
 
 #[test]
 fn a_stalled_connection_is_found_stale_and_remade() {
     // No pings, so that the silence itself is what gives the connection away.
-    let client = survives_with("stall:after=3s:for=8s", |settings| {
+    let engine = survives_with("stall:after=3s:for=8s", |settings| {
         settings.liveness.ping_interval = Duration::from_secs(60);
     });
-    let stats = client.feed.stats();
+    let stats = engine.stats().feed;
     assert!(stats.losses[LossReason::Stale.index()] >= 1, "{stats:?}");
     assert!(stats.reconnects >= 1, "{stats:?}");
 }
 
 #[test]
 fn a_skipped_update_invalidates_the_book_until_a_resubscription_brings_a_snapshot() {
-    let client = survives("gap:after=3s");
-    let stats = client.feed.stats();
+    let engine = survives("gap:after=3s");
+    let stats = engine.stats();
     assert!(
-        client.book.invalidations()[0] >= 1,
+        stats.book_invalidations[0] >= 1,
         "{:?}",
-        client.book.invalidations()
+        stats.book_invalidations
     );
-    assert!(stats.resyncs >= 1, "{stats:?}");
-    assert_eq!(
-        stats.reconnects, 0,
-        "a gap is mended on the same connection"
-    );
+    assert!(stats.feed.resyncs >= 1, "{:?}", stats.feed);
 }
 
 #[test]
 fn a_snapshot_mid_stream_and_a_restart_at_u_1_reset_the_book() {
-    let client = survives("snapshot:after=3s");
-    assert!(client.resets >= 2, "snapshots applied: {}", client.resets);
-    let client = survives("restart:after=3s");
-    assert!(client.restarts >= 1, "u = 1 resets: {}", client.restarts);
+    // Each is taken as a reset, never as a gap.
+    for fault in ["snapshot:after=3s", "restart:after=3s"] {
+        let engine = survives(fault);
+        assert!(
+            engine.book().snapshots() >= 2,
+            "{fault}: {}",
+            engine.book().snapshots()
+        );
+        assert_eq!(engine.stats().book_invalidations, [0, 0, 0], "{fault}");
+    }
 }
 
 #[test]
 fn malformed_and_truncated_frames_are_counted_and_lose_nothing_else() {
-    let client = survives("malformed:after=3s");
-    assert!(client.decode_errors >= 1);
-    let client = survives("truncated:after=3s");
-    assert!(client.decode_errors >= 1);
+    let engine = survives("malformed:after=3s");
+    assert!(engine.stats().decode_errors.iter().sum::<u64>() >= 1);
+    let engine = survives("truncated:after=3s");
+    assert!(engine.stats().decode_errors.iter().sum::<u64>() >= 1);
     // The truncated delta is lost: the next one shows the gap, and a resync mends it.
-    assert!(client.book.invalidations()[0] >= 1);
+    assert!(engine.stats().book_invalidations[0] >= 1);
 }
 
 #[test]
 fn lost_and_late_pongs_mean_a_dead_connection() {
-    let client = survives("pong-lost:after=1s:for=5s");
-    let stats = client.feed.stats();
-    assert!(
-        stats.losses[LossReason::PongTimeout.index()] >= 1,
-        "{stats:?}"
-    );
-    let client = survives("pong-delay:ms=4000:for=6s");
-    let stats = client.feed.stats();
-    assert!(
-        stats.losses[LossReason::PongTimeout.index()] >= 1,
-        "{stats:?}"
-    );
+    for fault in ["pong-lost:after=1s:for=5s", "pong-delay:ms=4000:for=6s"] {
+        let stats = survives(fault).stats().feed;
+        assert!(
+            stats.losses[LossReason::PongTimeout.index()] >= 1,
+            "{fault}: {stats:?}"
+        );
+    }
 }
 
 #[test]
 fn a_burst_faster_than_real_time_and_a_skewed_clock_change_nothing_in_the_book() {
-    let client = survives("burst:after=2s:frames=300");
-    assert!(client.feed.stats().frames > 300);
+    let engine = survives("burst:after=2s:frames=300");
+    assert!(engine.stats().frames > 300);
     survives("skew:ms=-3000");
 }
 
 #[test]
 fn a_subscription_refused_after_a_reconnect_is_retried_on_a_new_connection() {
     // Armed after the first subscription, the refusal meets the reconnect's.
-    let client = survives("subscribe-fail:after=2s,drop:after=3s");
-    let stats = client.feed.stats();
+    let stats = survives("subscribe-fail:after=2s,drop:after=3s")
+        .stats()
+        .feed;
     assert!(
         stats.losses[LossReason::SubscribeFailed.index()] >= 1,
         "{stats:?}"
@@ -249,19 +228,19 @@ fn a_subscription_refused_after_a_reconnect_is_retried_on_a_new_connection() {
 }
 
 #[test]
-fn a_refused_first_subscription_stops_the_feed_naming_the_topic() {
+fn a_refused_first_subscription_stops_the_engine_naming_the_topic() {
     let venue = Venue::start(&["--faults", "subscribe-fail"]);
-    let mut client = Client::new(settings(&venue.url("/v5/public/linear"), None));
+    let mut engine = Engine::new(live_settings(&venue.url("/v5/public/linear"), None));
     let deadline = Instant::now() + Duration::from_secs(20);
     let error = loop {
-        if let Err(err) = client.pump(Duration::from_millis(100)) {
+        if let Err(err) = engine.run(Duration::from_millis(100)) {
             break err;
         }
         assert!(Instant::now() < deadline, "the refusal was not reported");
     };
     let message = error.to_string();
     assert!(
-        message.starts_with("subscribing orderbook.50.BTCUSDT failed: "),
+        message.starts_with("bybit public stream: subscribing orderbook.50.BTCUSDT failed: "),
         "{message}"
     );
 }
@@ -271,28 +250,30 @@ fn tls_reaches_the_venue_through_its_certificate_and_is_refused_without_it() {
     let venue = Venue::start(&["--tls"]);
     let certificate = venue.cert.clone().unwrap();
     let trusted = feed::net::client_config(Some(&certificate)).unwrap();
-    let mut client = Client::new(settings(&venue.url("/v5/public/linear"), Some(trusted)));
+    let mut engine = Engine::new(live_settings(
+        &venue.url("/v5/public/linear"),
+        Some(trusted),
+    ));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !client.book.is_valid() {
-        client.pump(Duration::from_millis(100)).unwrap();
+    while !engine.book().is_valid() {
+        engine.run(Duration::from_millis(100)).unwrap();
         assert!(Instant::now() < deadline, "no book over TLS");
     }
-    assert!(client.feed.stats().frames > 0);
 
-    // The public roots alone do not trust the venue: every attempt fails.
+    // The public roots alone do not trust the venue: no connection, no frame, no book.
     let untrusted = feed::net::client_config(None).unwrap();
-    let mut client = Client::new(settings(&venue.url("/v5/public/linear"), Some(untrusted)));
-    client.pump(Duration::from_secs(2)).unwrap();
-    let stats = client.feed.stats();
-    assert!(
-        stats.connect_failures >= 1 && stats.connects == 0,
-        "{stats:?}"
-    );
+    let mut engine = Engine::new(live_settings(
+        &venue.url("/v5/public/linear"),
+        Some(untrusted),
+    ));
+    engine.run(Duration::from_secs(2)).unwrap();
+    assert_eq!(engine.stats().frames, 0);
+    assert!(!engine.book().is_valid());
 }
 
 /// The live stream's settings for the engine, at `venue`.
 fn live(venue: &Venue) -> FeedSettings {
-    settings(&venue.url("/v5/public/linear"), None)
+    live_settings(&venue.url("/v5/public/linear"), None)
 }
 
 /// An engine run on `feed` for 12 s of market: the synthetic model (native backend, low

@@ -405,6 +405,11 @@ impl<V: Venue> HotLoop<V> {
         Ok(None)
     }
 
+    /// The book of the traded symbol.
+    pub fn book(&self) -> &feed::OrderBook {
+        self.pipeline.book()
+    }
+
     /// Counters so far.
     pub const fn stats(&self) -> &HotStats {
         &self.stats
