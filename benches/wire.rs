@@ -96,6 +96,31 @@ fn serve(stream: impl std::io::Read + Write, frames: &[Vec<u8>]) {
     std::thread::sleep(Duration::from_millis(200));
 }
 
+/// An empty histogram, 1 ns to 60 s.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// An empty BTCUSDT book of 50 levels.
+fn book() -> OrderBook {
+    OrderBook::new(
+        feed::Symbol::new("BTCUSDT").unwrap_or_else(|err| panic!("{err}")),
+        50,
+    )
+}
+
+/// Prints a distribution.
+fn report(name: &str, histogram: &Histogram<u64>) {
+    println!(
+        "{name:<44} p50 {:>7} ns  p99 {:>7} ns  p99.9 {:>7} ns  max {:>9} ns  ({} frames)",
+        histogram.value_at_quantile(0.50),
+        histogram.value_at_quantile(0.99),
+        histogram.value_at_quantile(0.999),
+        histogram.max(),
+        histogram.len()
+    );
+}
+
 /// A self-signed certificate for 127.0.0.1: the server's configuration and the client's, which
 /// trusts exactly it.
 fn tls_pair() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
@@ -151,14 +176,10 @@ fn measure(name: &str, frames: &Arc<Vec<Vec<u8>>>, tls: bool) {
             .unwrap_or_else(|err| panic!("connect: {err}"));
 
     let clock = quanta::Clock::new();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-        .unwrap_or_else(|err| panic!("{err}"));
+    let mut histogram = histogram();
     let mut decoder = PublicDecoder::new();
     let mut frame = FrameBuf::with_capacity(1 << 20);
-    let mut book = OrderBook::new(
-        feed::Symbol::new("BTCUSDT").unwrap_or_else(|_| panic!()),
-        50,
-    );
+    let mut book = book();
     let warm = frames.len() / 10;
     let mut applied = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -184,27 +205,16 @@ fn measure(name: &str, frames: &Arc<Vec<Vec<u8>>>, tls: bool) {
         book.is_valid(),
         "{name}: the book did not follow the frames"
     );
-    println!(
-        "{name:<44} p50 {:>7} ns  p99 {:>7} ns  p99.9 {:>7} ns  max {:>9} ns  ({} frames)",
-        histogram.value_at_quantile(0.50),
-        histogram.value_at_quantile(0.99),
-        histogram.value_at_quantile(0.999),
-        histogram.max(),
-        histogram.len()
-    );
+    report(name, &histogram);
 }
 
 /// The reference, measured in the same run: the same frames decoded and applied from memory.
 fn in_memory(frames: &[Vec<u8>]) {
     let clock = quanta::Clock::new();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-        .unwrap_or_else(|err| panic!("{err}"));
+    let mut histogram = histogram();
     let mut decoder = PublicDecoder::new();
     let mut frame = FrameBuf::with_capacity(1 << 20);
-    let mut book = OrderBook::new(
-        feed::Symbol::new("BTCUSDT").unwrap_or_else(|_| panic!()),
-        50,
-    );
+    let mut book = book();
     let warm = frames.len() / 10;
     for (index, framed) in frames.iter().enumerate() {
         let payload = &framed[framed.len() - payload_len(framed)..];
@@ -218,15 +228,7 @@ fn in_memory(frames: &[Vec<u8>]) {
             let _ = histogram.record(clock.delta_as_nanos(start, end).max(1));
         }
     }
-    println!(
-        "{:<44} p50 {:>7} ns  p99 {:>7} ns  p99.9 {:>7} ns  max {:>9} ns  ({} frames)",
-        "in memory: copy, decode, apply (reference)",
-        histogram.value_at_quantile(0.50),
-        histogram.value_at_quantile(0.99),
-        histogram.value_at_quantile(0.999),
-        histogram.max(),
-        histogram.len()
-    );
+    report("in memory: copy, decode, apply (reference)", &histogram);
 }
 
 /// The payload length of a server frame made by [`book_frames`].

@@ -6,14 +6,8 @@
 
 use std::sync::atomic::AtomicBool;
 
-use engine::config::Config;
-use engine::features::FEATURE_COUNT;
-use engine::model::NativeModel;
-use engine::model::synthetic::generate;
 use engine::runtime::hot::{HotLoop, HotRings};
-use engine::runtime::rings::{ModelSwap, Route};
 use engine::runtime::source::{Pace, SimSource, Source};
-use feed::Symbol;
 use feed::paper::PaperVenue;
 use feed::sim::{Regime, SimConfig};
 use tests::allocations::{CountingAllocator, count};
@@ -32,32 +26,12 @@ fn the_hot_loop_allocates_nothing_once_warm() {
     // Rings nobody reads: what does not fit is dropped and counted, and dropping a message
     // frees nothing.
     let (rings, _held) = HotRings::unread(1 << 16);
-    let model = ModelSwap {
-        route: Route::Active,
-        id: "synthetic".to_owned(),
-        scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
-        tau_entry: 0.5,
-        tau_hold: 0.4,
-    };
     let sim = SimConfig {
         duration_ms: 40 * 60_000,
         ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
     };
     let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
-    let (config, instrument) = (Config::default(), tests::shipped_instrument("BTCUSDT"));
-    let venue = engine::venues::paper(&config, &instrument).unwrap();
-    let hot = HotLoop::from_config(
-        &config,
-        Symbol::new("BTCUSDT").unwrap(),
-        instrument,
-        source,
-        venue,
-        model,
-        None,
-        rings,
-        None,
-    )
-    .unwrap();
+    let hot = tests::paper_hot_loop(source, rings, (0.5, 0.4), true);
     // Recording too (nobody writes the journal: the ring fills and then drops).
     let (recorder, _frames) = engine::runtime::recorder::recorder(1 << 20);
     let mut hot = hot.with_recorder(recorder);

@@ -2,6 +2,38 @@
 
 use std::path::{Path, PathBuf};
 
+/// The hot loop of BTCUSDT on `source`, with the paper venue of the default configuration and
+/// a synthetic 200 x 31 model (native) at `tau_entry` / `tau_hold`, its rings `rings`; with
+/// `busy_poll` it spins (and keeps the hot path warm) when idle, else it sleeps 50 us.
+pub fn paper_hot_loop(
+    source: engine::runtime::source::Source,
+    rings: engine::runtime::hot::HotRings,
+    (tau_entry, tau_hold): (f32, f32),
+    busy_poll: bool,
+) -> engine::runtime::hot::HotLoop<feed::paper::PaperVenue> {
+    use engine::features::FEATURE_COUNT;
+    use engine::model::NativeModel;
+    use engine::model::synthetic::generate;
+    use engine::runtime::rings::{ModelSwap, Route};
+
+    let model = ModelSwap {
+        route: Route::Active,
+        id: "synthetic".to_owned(),
+        scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
+        tau_entry,
+        tau_hold,
+    };
+    let mut config = engine::config::Config::default();
+    config.engine.busy_poll = busy_poll;
+    let instrument = shipped_instrument("BTCUSDT");
+    let venue = engine::venues::paper(&config, &instrument).unwrap_or_else(|err| panic!("{err}"));
+    let symbol = feed::Symbol::new("BTCUSDT").unwrap_or_else(|err| panic!("{err}"));
+    engine::runtime::hot::HotLoop::from_config(
+        &config, symbol, instrument, source, venue, model, None, rings, None,
+    )
+    .unwrap_or_else(|err| panic!("{err}"))
+}
+
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,6 +1,7 @@
 //! Frames on a byte ring: each frame is its receive time (u64), its journal stream (u16) and
-//! its length (u32), little-endian, then its bytes, written in one commit so that a reader sees whole frames only. The writer
-//! and the reader are single-threaded ends of an `rtrb` ring; neither allocates.
+//! its length (u32), little-endian, then its bytes, written in one commit so that a reader
+//! sees whole frames only. The writer and the reader are single-threaded ends of an `rtrb`
+//! ring; neither allocates.
 
 use feed::journal::StreamId;
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -47,7 +48,8 @@ impl FrameWriter {
         HEADER + len > self.ring.buffer().capacity()
     }
 
-    /// Writes `frame`, received at `recv_ns`; false when it does not fit now.
+    /// Writes `frame` of the public stream, received at `recv_ns`; false when it does not fit
+    /// now.
     pub fn write(&mut self, recv_ns: u64, frame: &[u8]) -> bool {
         self.write_stream(recv_ns, StreamId::PUBLIC_LINEAR, frame)
     }

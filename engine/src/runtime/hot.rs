@@ -1,6 +1,6 @@
 //! The hot loop: one thread that polls its source and runs, per frame, the venue's clock (a
-//! simulated venue's; a live one ignores it), decode, book, features, the order manager, candidates, routing, scoring, gates,
-//! sizing and orders. Nothing here allocates, locks or blocks once warm; what the cold path
+//! simulated venue's; a live one ignores it), decode, book, features, the order manager,
+//! candidates, routing, scoring, gates, sizing and orders. Nothing here allocates, locks or blocks once warm; what the cold path
 //! needs leaves on rings, and what it sends back (control, new models) is read between two
 //! frames.
 //!

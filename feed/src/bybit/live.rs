@@ -29,7 +29,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use super::public::{ControlReply, PublicDecoder, PublicMessage, ShortText};
 use crate::frame::FrameBuf;
@@ -249,6 +249,8 @@ pub struct PublicFeed {
     control: PublicDecoder,
     scratch: FrameBuf,
     subscribed_once: bool,
+    /// A loss that happened outside a poll (a resync's request failed), for the next poll.
+    unreported_loss: Option<LossReason>,
     failures: u32,
     jitter_state: u64,
     stats: FeedStats,
@@ -343,6 +345,7 @@ impl PublicFeed {
             control: PublicDecoder::new(),
             scratch: FrameBuf::with_capacity(4096),
             subscribed_once: false,
+            unreported_loss: None,
             failures: 0,
             jitter_state,
             stats: FeedStats::default(),
@@ -361,22 +364,24 @@ impl PublicFeed {
 
     /// Polls once: picks up a connection, reads one message, keeps the connection alive.
     pub fn poll(&mut self, frame: &mut FrameBuf) -> Result<FeedPoll, FeedError> {
+        if let Some(reason) = self.unreported_loss.take() {
+            return Ok(FeedPoll::Lost(reason));
+        }
         let now = monotonic_ns(&self.clock);
         match &mut self.link {
             Link::Waiting { until_ns } => {
                 if now >= *until_ns {
-                    self.requests
-                        .try_send(Request::Connect)
-                        .map_err(|_| FeedError::ConnectorGone)?;
-                    self.link = Link::Connecting;
+                    match self.requests.try_send(Request::Connect) {
+                        Ok(()) => self.link = Link::Connecting,
+                        // The connecting thread is still closing old connections: next poll.
+                        Err(TrySendError::Full(_)) => {}
+                        Err(TrySendError::Disconnected(_)) => return Err(FeedError::ConnectorGone),
+                    }
                 }
                 Ok(FeedPoll::Idle)
             }
             Link::Connecting => match self.connections.try_recv() {
-                Ok(Some(connection)) => {
-                    self.up(connection, now);
-                    Ok(FeedPoll::Idle)
-                }
+                Ok(Some(connection)) => Ok(self.up(connection, now)),
                 Ok(None) => {
                     self.stats.connect_failures += 1;
                     self.back_off(now);
@@ -425,13 +430,15 @@ impl PublicFeed {
             .send_text(unsubscribe)
             .and_then(|()| session.connection.send_text(subscribe));
         if let Err(err) = sent {
+            // The connection goes now; the next poll reports the loss.
             let now = monotonic_ns(&self.clock);
-            // Reported as a loss on the next poll: the connection is closed now.
-            self.lose(LossReason::Broken(err), now);
+            if let FeedPoll::Lost(reason) = self.lose(LossReason::Broken(err), now) {
+                self.unreported_loss = Some(reason);
+            }
         }
     }
 
-    fn up(&mut self, mut connection: Box<WsConnection>, now: u64) {
+    fn up(&mut self, mut connection: Box<WsConnection>, now: u64) -> FeedPoll {
         self.stats.connects += 1;
         if self.stats.connects > 1 {
             self.stats.reconnects += 1;
@@ -446,8 +453,9 @@ impl PublicFeed {
             next_ping_ns: now + interval,
             pong_due_ns: None,
         });
-        if let Err(err) = sent {
-            self.lose(LossReason::Broken(err), now);
+        match sent {
+            Ok(()) => FeedPoll::Idle,
+            Err(err) => self.lose(LossReason::Broken(err), now),
         }
     }
 

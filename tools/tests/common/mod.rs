@@ -9,12 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use engine::config::Config;
-use engine::features::FEATURE_COUNT;
-use engine::model::NativeModel;
-use engine::model::synthetic::generate;
 use engine::runtime::hot::{HotLoop, HotRings};
-use engine::runtime::rings::{ModelSwap, Route};
 use engine::runtime::source::Source;
 use feed::bybit::live::{Backoff, FeedSettings, Liveness, PublicFeed};
 use feed::net::Endpoint;
@@ -211,31 +206,6 @@ pub(crate) fn live_hot_loop(settings: FeedSettings) -> HotLoop<PaperVenue> {
     let source = Source::Live(Box::new(PublicFeed::new(settings).unwrap()));
     let (rings, held) = HotRings::unread(1 << 16);
     std::mem::forget(held); // the rings stay connected for the whole test
-    let model = ModelSwap {
-        route: Route::Active,
-        id: "synthetic".to_owned(),
-        scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
-        tau_entry: 0.05,
-        tau_hold: 0.01,
-    };
-    let mut config = Config::default();
-    config.engine.busy_poll = false;
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/app.yml");
-    let instrument = engine::config::load(&shipped, None)
-        .unwrap()
-        .symbols
-        .symbols["BTCUSDT"];
-    let venue = engine::venues::paper(&config, &instrument).unwrap();
-    HotLoop::from_config(
-        &config,
-        Symbol::new("BTCUSDT").unwrap(),
-        instrument,
-        source,
-        venue,
-        model,
-        None,
-        rings,
-        None,
-    )
-    .unwrap()
+    // Sleeping when idle: these tests run for tens of seconds beside the venue's process.
+    tests::paper_hot_loop(source, rings, (0.05, 0.01), false)
 }
