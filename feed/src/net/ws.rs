@@ -8,12 +8,13 @@
 //! the caller's [`FrameBuf`], pings answered, a close answered. Every buffer is allocated when
 //! the connection is made; reading, unframing and writing allocate nothing after that.
 //!
-//! Why not a crate for the framing: fastwebsockets' `read_frame` is an async function that is
-//! not cancel-safe, so a loop that polls it without a runtime must keep the pending future
-//! alive across polls (a self-referential struct, or a boxed future per frame), and it hands
-//! out each frame as a split of a `BytesMut`; tungstenite allocates a `Vec` per message. Client
-//! framing is a few dozen lines (server frames are never masked, ours always are), and the
-//! loopback venue serves with tungstenite, so this client is checked against an independent
+//! Why not a crate for the framing: fastwebsockets reads allocation-free without a runtime
+//! only while the caller spins on one pinned `read_frame()` future until a whole frame is in
+//! (measured: README, "The live venue"); a loop that must serve other sockets and timers
+//! between partial frames would have to keep that future across turns (a self-referential
+//! struct, or a box per frame). tungstenite allocates a `Vec` per message. Client framing is a
+//! few dozen lines (server frames are never masked, ours always are), and the loopback venue
+//! serves with tungstenite, so this client is checked against an independent
 //! implementation in every venue test.
 
 use std::io::{self, Read, Write};
