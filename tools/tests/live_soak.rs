@@ -73,9 +73,10 @@ fn random_faults_for_minutes_leave_memory_sockets_and_threads_flat() {
     // made on the connecting thread) of where it was, however many connections came and went.
     let growth = memory.anonymous.saturating_sub(warm_memory.anonymous);
     assert!(growth < 8 << 20, "anonymous RSS grew by {growth} bytes");
-    // Sockets and threads: the same, give or take the connection being made.
+    // Sockets and threads: the same, give or take a connection being made and one being
+    // closed (a socket and an epoll descriptor each); 16 leaked connections would be 32.
     assert!(
-        now_handles.0 <= warm_handles.0 + 1,
+        now_handles.0 <= warm_handles.0 + 4,
         "{warm_handles:?} -> {now_handles:?}"
     );
     assert_eq!(now_handles.1, warm_handles.1, "threads");
