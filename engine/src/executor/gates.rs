@@ -585,21 +585,96 @@ mod tests {
             }
         }
 
+    }
+
+    /// Cases for the max-position gate that straddle the cap: a price from 0.01 to 100,000, a
+    /// starting position of up to 500 either way, and an order whose resulting position is
+    /// worth from 0 to twice the cap (20,000), so that about half the cases pass.
+    fn max_position_cases() -> impl Strategy<Value = (Fixed, Fixed, Side, Fixed)> {
+        (
+            fixed(1_000_000..10_000_000_000_000),
+            fixed(-50_000_000_000..50_000_000_000),
+            0.0..2.0_f64,
+            any::<bool>(),
+        )
+            .prop_map(|(price, position, share, long)| {
+                // The resulting position, in raw units, worth `share` of the cap at `price`.
+                let cap = 20_000.0 * share / price.to_f64();
+                let resulting = (cap * Fixed::SCALE as f64) as i64 * if long { 1 } else { -1 };
+                let order = resulting - position.raw();
+                let side = if order >= 0 { Side::Buy } else { Side::Sell };
+                (price, position, side, Fixed::from_raw(order.abs()))
+            })
+    }
+
+    /// The rule in exact integers, written apart from the gate: the resulting position's
+    /// value, in raw units squared, against the cap's.
+    fn within_cap(max: Fixed, side: Side, position: Fixed, qty: Fixed, price: Fixed) -> bool {
+        let resulting =
+            i128::from(position.raw()) + i128::from(side.sign()) * i128::from(qty.raw());
+        let value = resulting.unsigned_abs() * u128::from(price.raw().unsigned_abs());
+        value <= u128::from(max.raw().unsigned_abs()) * u128::from(Fixed::SCALE.unsigned_abs())
+    }
+
+    proptest! {
+        #[test]
+        fn max_position_gate_passes_up_to_the_cap_and_fails_beyond_it(
+            (price, position, side, qty) in max_position_cases(),
+        ) {
+            let max = fx("20000");
+            let verdict = check_max_position(max, side, position, qty, price);
+            if within_cap(max, side, position, qty, price) {
+                prop_assert_eq!(verdict, Ok(()));
+            } else {
+                let Err(GateReject::MaxPosition { value, max: reported }) = verdict else {
+                    return Err(TestCaseError::fail(format!("{verdict:?} beyond the cap")));
+                };
+                prop_assert_eq!(reported, max);
+                prop_assert!(value > max, "{value} reported for a position beyond {max}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_max_position_cases_pass_and_fail_in_about_equal_shares() {
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut passed, mut failed) = (0, 0);
+        for _ in 0..1000 {
+            let (price, position, side, qty) = proptest::strategy::ValueTree::current(
+                &max_position_cases().new_tree(&mut runner).unwrap(),
+            );
+            match check_max_position(fx("20000"), side, position, qty, price) {
+                Ok(()) => passed += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        assert!(
+            passed > 350 && failed > 350,
+            "{passed} passed, {failed} failed"
+        );
+    }
+
+    proptest! {
         #[test]
         fn max_position_gate_is_monotone_in_qty_and_price(
-            qty in fixed(0..100_000_000_000),
-            less in fixed(0..100_000_000_000),
-            price in fixed(1..10_000_000_000_000),
-            cheaper in fixed(0..10_000_000_000_000),
-            buy in any::<bool>(),
+            (price, position, side, qty) in max_position_cases(),
+            less in 0.0..1.0_f64,
+            cheaper in 0.0..1.0_f64,
         ) {
-            let side = if buy { Side::Buy } else { Side::Sell };
             let max = fx("20000");
-            if check_max_position(max, side, Fixed::ZERO, qty, price).is_ok() {
-                let smaller = Fixed::from_raw((qty.raw() - less.raw()).max(0));
-                prop_assert!(check_max_position(max, side, Fixed::ZERO, smaller, price).is_ok());
-                let lower = Fixed::from_raw((price.raw() - cheaper.raw()).max(1));
-                prop_assert!(check_max_position(max, side, Fixed::ZERO, qty, lower).is_ok());
+            let ok = |qty: Fixed, price: Fixed| check_max_position(max, side, position, qty, price).is_ok();
+            // From a flat start, less quantity or a lower price never breaks an order that passes.
+            let flat = Fixed::ZERO;
+            if check_max_position(max, side, flat, qty, price).is_ok() {
+                let smaller = Fixed::from_raw((qty.raw() as f64 * less) as i64);
+                prop_assert!(check_max_position(max, side, flat, smaller, price).is_ok());
+                let lower = Fixed::from_raw(((price.raw() as f64 * cheaper) as i64).max(1));
+                prop_assert!(check_max_position(max, side, flat, qty, lower).is_ok());
+            }
+            // With a position, a lower price never breaks an order that passes.
+            if ok(qty, price) {
+                let lower = Fixed::from_raw(((price.raw() as f64 * cheaper) as i64).max(1));
+                prop_assert!(ok(qty, lower));
             }
         }
     }
