@@ -912,6 +912,158 @@ mod tests {
         );
     }
 
+    /// The supervisor halts entries while a position is open, then resumes them: from the
+    /// step that takes the halt no entry is sent and every approved candidate is logged as
+    /// halted, the open position is still exited, `halted{reason}` says so, and after the
+    /// resume entries are sent again. The decision log shows both controls where they landed.
+    #[test]
+    fn a_halt_stops_entries_from_the_next_step_lets_exits_work_and_a_resume_restores_them() {
+        use super::super::rings::HaltReason;
+
+        let sim = SimConfig {
+            duration_ms: 60 * 60_000,
+            ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
+        };
+        let (rings, mut ends) = HotRings::unread(1 << 17);
+        let model = ModelSwap {
+            route: Route::Active,
+            id: "synthetic".to_owned(),
+            scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
+            tau_entry: 0.05,
+            tau_hold: 0.01,
+        };
+        let config = Config::default();
+        let venue = crate::venues::paper(&config, &btcusdt()).unwrap();
+        let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
+        let symbol = Symbol::new("BTCUSDT").unwrap();
+        let mut hot = HotLoop::from_config(
+            &config,
+            symbol,
+            btcusdt(),
+            source,
+            venue,
+            model,
+            None,
+            rings,
+            None,
+        )
+        .unwrap();
+        let stop = AtomicBool::new(false);
+        let control = |message: Control, ends: &mut UnreadEnds| {
+            let producer = ends
+                .iter_mut()
+                .find_map(|end| end.downcast_mut::<rtrb::Producer<Control>>())
+                .unwrap();
+            producer.push(message).unwrap();
+        };
+        let step_until = |hot: &mut HotLoop<feed::paper::PaperVenue>,
+                          done: &dyn Fn(&HotStats) -> bool| {
+            for _ in 0..2_000_000 {
+                if done(hot.stats()) {
+                    return;
+                }
+                assert_eq!(hot.step(&stop).unwrap(), None);
+            }
+            panic!("not reached: {:?}", hot.stats());
+        };
+
+        // Trade until a position is open, then halt.
+        step_until(&mut hot, &|stats| stats.position != 0.0);
+        control(Control::Halt(HaltReason::Precision), &mut ends);
+        step_until(&mut hot, &|stats| stats.halts != 0);
+        let at_halt = *hot.stats();
+        // Three minutes of market: the position is exited (max_hold is 60 s), no entry is sent.
+        let until = at_halt.market_ns + 180_000_000_000;
+        step_until(&mut hot, &|stats| stats.market_ns >= until);
+        let halted = *hot.stats();
+        assert_eq!(halted.entries, at_halt.entries, "an entry while halted");
+        assert!(halted.rejections[REJECT_HALTED] > at_halt.rejections[REJECT_HALTED] + 10);
+        assert!(
+            halted.closed_trades[0] > at_halt.closed_trades[0],
+            "the exit did not work"
+        );
+        let metrics = super::super::metrics::render(
+            &halted,
+            &StageHistograms::new(),
+            &super::super::board::Board::new("m".to_owned(), "native", RolloutMode::Disabled),
+            super::super::metrics::Resident::default(),
+        );
+        assert!(metrics.contains("\nhalted{reason=\"precision\"} 1\n"));
+        assert!(metrics.contains("\nhalted{reason=\"volatility\"} 0\n"));
+
+        // Resume: entries again.
+        control(Control::Resume(HaltReason::Precision), &mut ends);
+        step_until(&mut hot, &|stats| stats.entries > halted.entries);
+        assert_eq!(hot.stats().halts, 0);
+
+        // The decision log, in order: the halt, halted candidates and exits but no entry, the
+        // resume, an entry.
+        let log = ends
+            .iter_mut()
+            .find_map(|end| end.downcast_mut::<rtrb::Consumer<LogRecord>>())
+            .unwrap();
+        let records: Vec<LogRecord> = std::iter::from_fn(|| log.pop().ok()).collect();
+        let position = |wanted: &dyn Fn(&LogRecord) -> bool| {
+            records.iter().position(wanted).unwrap()
+        };
+        let halt = position(&|record| {
+            matches!(
+                record,
+                LogRecord::Control {
+                    control: Control::Halt(HaltReason::Precision),
+                    ..
+                }
+            )
+        });
+        let resume = position(&|record| {
+            matches!(
+                record,
+                LogRecord::Control {
+                    control: Control::Resume(HaltReason::Precision),
+                    ..
+                }
+            )
+        });
+        let between = &records[halt..resume];
+        let entry = |record: &&LogRecord| {
+            matches!(
+                record,
+                LogRecord::Place {
+                    purpose: Purpose::Entry | Purpose::Reprice,
+                    ..
+                }
+            )
+        };
+        assert_eq!(between.iter().filter(entry).count(), 0);
+        let halted_decisions = between
+            .iter()
+            .filter(|record| {
+                matches!(
+                    record,
+                    LogRecord::Decision {
+                        outcome: Outcome::Halted,
+                        ..
+                    }
+                )
+            })
+            .count() as u64;
+        assert_eq!(
+            halted_decisions,
+            halted.rejections[REJECT_HALTED] - at_halt.rejections[REJECT_HALTED]
+                + (hot.stats().rejections[REJECT_HALTED] - halted.rejections[REJECT_HALTED])
+        );
+        assert!(between.iter().any(|record| {
+            matches!(
+                record,
+                LogRecord::Place {
+                    purpose: Purpose::Exit(_) | Purpose::TakeProfit,
+                    ..
+                }
+            )
+        }));
+        assert!(records[resume..].iter().any(|record| entry(&record)));
+    }
+
     /// Every ring's consumer is held but never read: the hot thread runs through ten
     /// simulated minutes anyway, dropping and counting what does not fit.
     #[test]
