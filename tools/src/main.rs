@@ -37,8 +37,8 @@ enum Command {
     /// Print the normalized events of a journal directory or an NDJSON file of raw frames as
     /// JSON lines.
     Decode(decode::Args),
-    /// Score rows with ONNX Runtime and the native evaluator and compare; exit 1 on any
-    /// difference above 1e-6.
+    /// Score rows with ONNX Runtime and the native evaluator and compare; exit 1 unless every
+    /// probability is bit-identical.
     Parity(parity::Args),
     /// Replay recorded days through the engine's decoder, book, features and trigger into the
     /// parquet archive: candidates with features, book tops and trades, one partition per

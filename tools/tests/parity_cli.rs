@@ -41,7 +41,7 @@ fn the_generated_model_has_no_mismatch() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("rows compared:      20000\n"), "{stdout}");
-    assert!(stdout.contains("mismatches (>1e-6): 0\n"), "{stdout}");
+    assert!(stdout.contains("not bit-identical:   0\n"), "{stdout}");
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn rows_can_come_from_a_parquet_file() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("rows compared:      2500\n"), "{stdout}");
-    assert!(stdout.contains("mismatches (>1e-6): 0\n"), "{stdout}");
+    assert!(stdout.contains("not bit-identical:   0\n"), "{stdout}");
 
     // A file without the feature columns is refused with their names.
     let narrow = dir.path().join("narrow.parquet");

@@ -1003,9 +1003,8 @@ mod tests {
             .find_map(|end| end.downcast_mut::<rtrb::Consumer<LogRecord>>())
             .unwrap();
         let records: Vec<LogRecord> = std::iter::from_fn(|| log.pop().ok()).collect();
-        let position = |wanted: &dyn Fn(&LogRecord) -> bool| {
-            records.iter().position(wanted).unwrap()
-        };
+        let position =
+            |wanted: &dyn Fn(&LogRecord) -> bool| records.iter().position(wanted).unwrap();
         let halt = position(&|record| {
             matches!(
                 record,

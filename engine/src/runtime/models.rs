@@ -27,7 +27,7 @@ use super::rings::{ModelSwap, Route, Sample};
 use crate::config::{RolloutMode, ScorerBackend, Shadow};
 use crate::features::{FEATURE_COUNT, FEATURE_SCHEMA_HASH, FeatureVector};
 use crate::model::ort_backend::{OrtError, OrtScorer};
-use crate::model::parity::{PARITY_TOLERANCE, ParityChecker};
+use crate::model::parity::ParityChecker;
 use crate::model::registry::{MODEL_FILE, ModelInfo, RegistryError, Slot, Thresholds, read_slot};
 use crate::model::synthetic::boundary_rows;
 use crate::model::{ModelError, NativeModel, Scorer, TreeEnsemble, read_onnx};
@@ -161,11 +161,7 @@ impl CheckedModel {
         &self,
         environment: &Environment,
     ) -> Result<ParityChecker, ModelLoadError> {
-        Ok(ParityChecker::new(
-            self.native(),
-            self.ort(environment)?,
-            PARITY_TOLERANCE,
-        ))
+        Ok(ParityChecker::new(self.native(), self.ort(environment)?))
     }
 
     /// A warmed scorer on `backend`, ready for the hot thread.
