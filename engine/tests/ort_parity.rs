@@ -145,3 +145,69 @@ fn the_opset_5_tree_ensemble_scores_the_same() {
         );
     }
 }
+
+/// Every drill model is refused at load, each with its reason, and the good model it was made
+/// from loads.
+#[test]
+fn every_drill_model_is_refused_at_load_with_its_reason() {
+    use engine::model::drills::{ModelFault, write_faulty};
+    use engine::model::registry::{Slot, Thresholds};
+    use engine::model::synthetic::promote_synthetic;
+    use engine::runtime::models::{ModelLoadError, load_model};
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry");
+    let thresholds = Thresholds {
+        tau_entry: 0.5,
+        tau_hold: 0.4,
+    };
+    promote_synthetic(&registry, "good", 42, thresholds, Slot::Active).unwrap();
+    let good = registry.join("good");
+    assert!(load_model(&good, Some(environment())).is_ok());
+
+    let refusal = |fault: ModelFault| {
+        let out = dir.path().join(format!("{fault:?}"));
+        write_faulty(&good, fault, &out, &format!("drill-{fault:?}")).unwrap();
+        match load_model(&out, Some(environment())) {
+            Ok(_) => panic!("{fault:?} was loaded"),
+            Err(err) => err,
+        }
+    };
+    match refusal(ModelFault::Disagree) {
+        ModelLoadError::Parity {
+            id,
+            mismatches,
+            rows,
+            ..
+        } => {
+            assert_eq!(id, "drill-Disagree");
+            assert_eq!(mismatches, rows, "every row disagrees");
+        }
+        other => panic!("{other}"),
+    }
+    let width = refusal(ModelFault::Width);
+    assert_eq!(
+        width.to_string(),
+        format!("model drill-Width takes 29 features; the engine has {FEATURE_COUNT}")
+    );
+    let nan = refusal(ModelFault::NanSplit);
+    assert_eq!(
+        nan.to_string(),
+        "model drill-NanSplit: tree 0 has a split on a non-finite threshold"
+    );
+    let range = refusal(ModelFault::ThresholdRange);
+    assert_eq!(
+        range.to_string(),
+        "model drill-ThresholdRange: thresholds tau_entry 1.5 and tau_hold 0.4 must lie in \
+         [0, 1] with tau_hold <= tau_entry"
+    );
+    let truncated = refusal(ModelFault::Truncated);
+    assert!(
+        matches!(truncated, ModelLoadError::Model { .. }),
+        "{truncated}"
+    );
+    assert!(
+        truncated.to_string().contains("model.onnx: "),
+        "{truncated}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Tree-ensemble models: the ONNX file format, the in-memory ensemble and its exact ONNX writer,
-//! the native evaluator, and a synthetic model for tests.
+//! the native evaluator, a synthetic model for tests, and broken models for drills.
 
+pub mod drills;
 pub mod ensemble;
 pub mod native;
 pub mod onnx;

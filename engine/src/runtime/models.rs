@@ -101,6 +101,14 @@ pub enum ModelLoadError {
         /// Hold threshold.
         tau_hold: f64,
     },
+    /// A split threshold is NaN or infinite (no trainer emits one: the file is corrupt).
+    #[error("model {id}: tree {tree} has a split on a non-finite threshold")]
+    NonFiniteSplit {
+        /// Model id.
+        id: String,
+        /// The tree.
+        tree: usize,
+    },
     /// The two backends disagree.
     #[error(
         "model {id}: ONNX Runtime and the native evaluator disagree on {mismatches} of {rows} rows (max difference {max_difference:e})"
@@ -237,6 +245,14 @@ pub fn load_model(
             id: info.id,
             found: ensemble.n_features,
         });
+    }
+    let corrupt = ensemble.trees.iter().position(|tree| {
+        tree.nodes.iter().any(|node| {
+            matches!(node, crate::model::TreeNode::Branch { threshold, .. } if !threshold.is_finite())
+        })
+    });
+    if let Some(tree) = corrupt {
+        return Err(ModelLoadError::NonFiniteSplit { id: info.id, tree });
     }
     let model = CheckedModel {
         info,
