@@ -487,11 +487,11 @@ impl FaultSchedule {
             entry.next = match entry.fault.every {
                 Some(every) if !exhausted => {
                     // A late wake-up fires once, not once per missed period.
-                    let mut at = next + every;
-                    while at <= now {
-                        at += every;
+                    let mut at = next.checked_add(every);
+                    while let Some(due) = at.filter(|due| *due <= now) {
+                        at = due.checked_add(every);
                     }
-                    Some(at)
+                    at
                 }
                 _ => None,
             };

@@ -694,6 +694,10 @@ impl Session<'_> {
                     Ok(outbound) => outbound,
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        // The market removes a client it evicted, too.
+                        if self.handle.overflowed.load(Ordering::Acquire) {
+                            return End::SlowConsumer;
+                        }
                         return End::Closed("removed from the market".to_owned());
                     }
                 };
@@ -732,8 +736,13 @@ impl Session<'_> {
                     return end;
                 }
             }
+            let flushing = Instant::now();
             match self.ws.flush() {
                 Ok(()) => {}
+                // A flush that waited out the write timeout: the client stopped reading.
+                Err(err) if is_timeout(&err) && flushing.elapsed() >= WRITE_TIMEOUT => {
+                    return End::SlowConsumer;
+                }
                 Err(err) if is_timeout(&err) => {}
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return End::Closed("closed by the client".to_owned());
@@ -783,7 +792,9 @@ impl Session<'_> {
                     self.write(control_reply(true, "pong", &conn_id, &req_id, "ping").into())?;
                 }
                 PongAction::Later(delay) => {
-                    let due = Instant::now() + delay;
+                    let due = Instant::now()
+                        .checked_add(delay)
+                        .unwrap_or_else(Instant::now);
                     let pong = control_reply(true, "pong", &conn_id, &req_id, "ping");
                     self.delayed_pongs.push_back((due, pong));
                 }

@@ -154,9 +154,8 @@ impl Player {
                 self.play();
                 continue;
             }
-            if !self.ended {
-                self.venue.market().repeat_level1(now);
-            }
+            // Also after a replay has ended: nothing changing is when depth 1 repeats itself.
+            self.venue.market().repeat_level1(now);
             let wake = [self.pending, self.schedule.next_at()]
                 .into_iter()
                 .flatten()

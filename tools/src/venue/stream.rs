@@ -101,6 +101,14 @@ pub(crate) struct NumberFormat {
 }
 
 impl NumberFormat {
+    /// The more decimals of the two, for prices and for sizes.
+    fn widen(self, other: NumberFormat) -> NumberFormat {
+        NumberFormat {
+            price: self.price.max(other.price),
+            size: self.size.max(other.size),
+        }
+    }
+
     /// The format of a frame's book levels: the most decimals any price and any size has.
     fn infer(frame: &[u8]) -> NumberFormat {
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(frame) else {
@@ -482,9 +490,10 @@ impl Market {
             None if snapshot => self.source_depth = Some(update.depth),
             _ => return,
         }
-        if self.format.is_none() && snapshot {
-            self.format = Some(NumberFormat::infer(frame));
-        }
+        // Widened on every book frame: a first snapshot with few levels may show fewer decimals
+        // than later sizes carry, and a size written with too few would read as another.
+        let seen = NumberFormat::infer(frame);
+        self.format = Some(self.format.map_or(seen, |format| format.widen(seen)));
         let mut update = *update;
         update.depth = MAX_DEPTH as u16;
         match self.book.apply(&update) {

@@ -10,7 +10,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Names the certificate is valid for.
-const SUBJECT_ALT_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+const SUBJECT_ALT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub(crate) enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// Makes a certificate for localhost and 127.0.0.1, writes it (PEM) to `cert_out` and returns
+/// Makes a certificate for localhost, 127.0.0.1 and ::1, writes it (PEM) to `cert_out` and returns
 /// the server configuration that presents it.
 pub(crate) fn self_signed(cert_out: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let names: Vec<String> = SUBJECT_ALT_NAMES.map(str::to_owned).to_vec();
