@@ -518,6 +518,34 @@ fn a_new_model_in_the_active_slot_is_swapped_in_and_a_bad_one_refused() {
     assert!(metrics.contains_key("model_active_id{backend=onnx,id=synthetic-9}"));
     assert_eq!(metrics["model_swaps_total{}"], 1.0);
 
+    // Every drill model (toolkit drill-model): refused in turn, the running one kept.
+    use engine::model::drills::{ModelFault, write_faulty};
+    let good = registry.join("synthetic-9");
+    for (index, fault) in [
+        ModelFault::Disagree,
+        ModelFault::Width,
+        ModelFault::NanSplit,
+        ModelFault::ThresholdRange,
+        ModelFault::Truncated,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("drill-{index}");
+        write_faulty(&good, fault, &scratch.join(&id), &id).unwrap();
+        std::fs::rename(scratch.join(&id), registry.join(&id)).unwrap();
+        engine::model::registry::set_slot(&registry, Slot::Active, &id).unwrap();
+        let failures = 2.0 + index as f64;
+        let metrics = wait_for(&addr, &format!("the refusal of {fault:?}"), |metrics| {
+            metrics["model_load_failures_total{}"] >= failures
+        });
+        assert!(
+            metrics.contains_key("model_active_id{backend=onnx,id=synthetic-9}"),
+            "{fault:?}"
+        );
+        assert_eq!(metrics["model_swaps_total{}"], 1.0, "{fault:?}");
+    }
+
     stop.store(true, Ordering::Relaxed);
     let report = engine.join().unwrap().unwrap();
     assert_eq!(report.board.active_id, "synthetic-9");

@@ -211,3 +211,66 @@ fn every_drill_model_is_refused_at_load_with_its_reason() {
         "{truncated}"
     );
 }
+
+/// The parity thread counts live mismatches into the board behind `onnx_parity_fail_total`:
+/// fed the active route's samples with a checker whose native side is 1e-6 off, it reports
+/// exactly the samples whose probability moved, and skips the canary's.
+#[test]
+fn live_mismatches_reach_onnx_parity_fail_total() {
+    use engine::config::RolloutMode;
+    use engine::model::TreeNode;
+    use engine::model::parity::ParityChecker;
+    use engine::runtime::board::{Board, SharedBoard};
+    use engine::runtime::models::{ParityInputs, run_parity};
+    use engine::runtime::rings::{Route, Sample};
+    use engine::signals::SignalId;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let model = generate(200, 31, FEATURE_COUNT, 42);
+    let mut shifted = model.clone();
+    for node in &mut shifted.trees[0].nodes {
+        if let TreeNode::Leaf { value } = node {
+            *value += 1e-6;
+        }
+    }
+    let ort = OrtScorer::new(environment(), &write_onnx(&model, &[]), FEATURE_COUNT).unwrap();
+    let checker = ParityChecker::new(NativeModel::compile(&shifted), ort);
+    let (native, native_shifted) = (NativeModel::compile(&model), NativeModel::compile(&shifted));
+
+    let (mut producer, samples) = rtrb::RingBuffer::<Sample>::new(1024);
+    let mut expected = 0;
+    for (index, row) in boundary_rows(&model, 500, 9).into_iter().enumerate() {
+        let route = if index % 5 == 4 {
+            Route::Canary
+        } else {
+            Route::Active
+        };
+        let mut features = [0.0_f32; FEATURE_COUNT];
+        features.copy_from_slice(&row);
+        let moved = native.predict(&row).to_bits() != native_shifted.predict(&row).to_bits();
+        expected += u64::from(moved && route == Route::Active);
+        producer
+            .push(Sample {
+                ts_ns: index as u64,
+                signal: SignalId(index as u64),
+                features,
+                score: 0.0,
+                route,
+            })
+            .unwrap();
+    }
+    let board = SharedBoard::new(Board::new("m".to_owned(), "onnx", RolloutMode::Disabled));
+    let (_checkers_in, checkers) = crossbeam_channel::bounded(1);
+    run_parity(ParityInputs {
+        checker: Some(checker),
+        checkers,
+        samples,
+        board: board.clone(),
+        done: Arc::new(AtomicBool::new(true)),
+    });
+    let board = board.lock();
+    assert_eq!(board.parity_compared, 400);
+    assert!(expected > 300, "{expected}");
+    assert_eq!(board.onnx_parity_fail_total, expected);
+}

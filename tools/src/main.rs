@@ -7,6 +7,7 @@ use feed::Fixed;
 
 mod archive;
 mod decode;
+mod drill;
 mod label;
 mod parity;
 mod profile;
@@ -54,6 +55,9 @@ enum Command {
     ReleaseCheck(release_check::Args),
     /// Copy a trained model into the registry and point the active or shadow slot at it.
     Promote(promote::Args),
+    /// Write a broken copy of a good model (backends that disagree, wrong width, NaN split,
+    /// out-of-range threshold, truncated file) for a drill: the engine must refuse it.
+    DrillModel(drill::Args),
     /// Run an engine entrypoint (`-- run ...`, as `engine run`) under a sampling profiler:
     /// its per-stage latency table against the budgets, and a flamegraph SVG.
     Profile(profile::Args),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::DrillModel(args) => drill::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Profile(args) => profile::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Venue(args) => venue::run(&args).map(|()| ExitCode::SUCCESS),
     };
