@@ -19,7 +19,7 @@ fn toolkit(dir: &Path, args: &[&str]) -> Output {
     let config = workspace().join("config/app.yml");
     let runtime = workspace().join(".runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1");
     let mut full: Vec<&str> = args.to_vec();
-    if !matches!(args[0], "release-check") {
+    if !matches!(args[0], "release-check" | "drill-model") {
         full.extend(["--config", config.to_str().unwrap()]);
     }
     Command::new(env!("CARGO_BIN_EXE_toolkit"))
@@ -264,8 +264,96 @@ fn three_simulated_days_become_a_promoted_model() {
         "{failed}"
     );
 
-    // Promotion.
+    // Every other FAIL row, each alone.
+    let fail_rows = |args: &[&str]| {
+        let output = toolkit(dir, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains("NOT RELEASABLE: "), "{stdout}");
+        stdout
+            .lines()
+            .filter(|line| line.contains("| FAIL"))
+            .map(|line| line.split('|').nth(1).unwrap_or_default().trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut precise = meta.clone();
+    precise["model_id"] = Value::from("precise");
+    precise["metrics"]["validation"]["pr_auc"] = Value::from(0.0);
+    precise["metrics"]["validation"]["at_entry"]["precision"] = Value::from(1.0);
+    fs::write(dir.join("precise.json"), precise.to_string()).unwrap();
+    assert_eq!(
+        fail_rows(&[
+            "release-check",
+            "--model",
+            "models/latest",
+            "--benchmark",
+            "precise.json",
+            "--seed",
+            "3"
+        ]),
+        ["precision at tau_entry >= benchmark"]
+    );
+    // A copy of the model whose model.json names another feature schema.
+    let copy = |name: &str| {
+        let to = dir.join("models").join(name);
+        fs::create_dir_all(&to).unwrap();
+        for entry in fs::read_dir(dir.join("models/latest")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        to
+    };
+    let other_schema = copy("other-schema");
+    let info_path = other_schema.join("model.json");
+    let info = fs::read_to_string(&info_path).unwrap();
+    fs::write(&info_path, info.replace(FEATURE_SCHEMA_HASH, "0000")).unwrap();
+    assert_eq!(
+        fail_rows(&[
+            "release-check",
+            "--model",
+            "models/other-schema",
+            "--seed",
+            "3"
+        ]),
+        ["feature schema hash"]
+    );
+    // A copy whose ONNX graph ONNX Runtime scores differently from the native evaluator (the
+    // `disagree` drill of `toolkit drill-model`).
+    let disagreeing = copy("disagreeing");
     let id = meta["model_id"].as_str().unwrap();
+    ok(toolkit(
+        dir,
+        &[
+            "drill-model",
+            "--from",
+            "models/latest",
+            "--fault",
+            "disagree",
+            "--out",
+            "models/drill",
+            "--id",
+            id,
+        ],
+    ));
+    fs::copy(
+        dir.join("models/drill/model.onnx"),
+        disagreeing.join("model.onnx"),
+    )
+    .unwrap();
+    assert_eq!(
+        fail_rows(&[
+            "release-check",
+            "--model",
+            "models/disagreeing",
+            "--seed",
+            "3"
+        ]),
+        ["ONNX parity (fresh sample)"]
+    );
+
+    // Promotion.
     ok(toolkit(dir, &["promote", "--to", "active", "--id", id]));
     ok(toolkit(dir, &["promote", "--to", "shadow", "--id", id]));
     let registry = dir.join("models/registry");
