@@ -70,6 +70,24 @@ fn run_to_end(spec: RunSpec) -> RunReport {
     run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {}).unwrap_or_else(|err| panic!("{err}"))
 }
 
+/// What a seeded run is pinned by: its decision log and its key counts and money.
+fn outcome(report: &RunReport) -> serde_json::Value {
+    let stats = &report.hot.stats;
+    serde_json::json!({
+        "decision_log_sha256": report.log.sha256,
+        "decision_log_records": report.log.records,
+        "frames": stats.frames,
+        "candidates": stats.total_candidates(),
+        "entries": stats.entries,
+        "orders": stats.orders,
+        "fills": stats.fills,
+        "closed_trades": stats.closed_trades[0],
+        "wins": stats.wins[0],
+        "realized_pnl_usd": format!("{:.8}", stats.realized_pnl),
+        "fees_usd": format!("{:.8}", stats.fees),
+    })
+}
+
 fn log_lines(report: &RunReport) -> Vec<serde_json::Value> {
     std::fs::read_to_string(&report.log.path)
         .unwrap()
@@ -123,11 +141,12 @@ fn a_simulated_session_trades_fills_and_reports_it_in_its_log_and_metrics() {
         engine::runtime::summary::format(&report, &Config::default().engine.latency_budget_ns)
     );
 
-    // It traded.
-    assert!(stats.frames > 10_000, "{stats:?}");
-    assert!(stats.total_candidates() > 50, "{stats:?}");
-    assert!(stats.entries > 0 && stats.fills > 0, "{stats:?}");
-    assert!(stats.closed_trades[0] > 0, "{stats:?}");
+    // It traded, exactly as pinned (seeded simulator, seeded paper venue, lockstep).
+    tests::pins::check("simulated_session_high_vol_20min", &outcome(&report));
+    assert!(
+        stats.entries > 0 && stats.fills > 0 && stats.closed_trades[0] > 0,
+        "{stats:?}"
+    );
     assert_eq!(stats.decode_errors, [0; 5]);
     assert_eq!(stats.ring_drops, [0; 8]);
 
@@ -252,6 +271,7 @@ fn replaying_a_journal_twice_makes_the_same_decisions_and_fills_and_so_does_its_
         ))
     };
     let (first, second) = (replay("first"), replay("second"));
+    tests::pins::check("replay_high_vol_15min", &outcome(&first));
     assert!(first.hot.stats.fills > 0, "{:?}", first.hot.stats);
     // A third run records what it receives; replaying the recording decides the same again.
     let recorded = dir.path().join("recorded");

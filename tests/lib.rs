@@ -34,6 +34,47 @@ pub fn paper_hot_loop(
     .unwrap_or_else(|err| panic!("{err}"))
 }
 
+/// Pinned outcomes of seeded end-to-end runs: `tests/pins/NAME.json` holds what run NAME
+/// produced (its decision log's SHA-256 and key counts), and [`pins::check`] requires the same,
+/// exactly. A change meant to alter decisions refreshes them in one line:
+///
+/// ```text
+/// UPDATE_PINS=1 cargo test -p tests --test engine_run
+/// ```
+///
+/// and the diff of `tests/pins/` shows what changed.
+pub mod pins {
+    use std::path::PathBuf;
+
+    fn path(name: &str) -> PathBuf {
+        super::workspace_root()
+            .join("tests/pins")
+            .join(format!("{name}.json"))
+    }
+
+    /// Fails unless `outcome` equals pin `name` (with `UPDATE_PINS=1`: writes it).
+    pub fn check(name: &str, outcome: &serde_json::Value) {
+        let path = path(name);
+        let text = serde_json::to_string_pretty(outcome).unwrap_or_else(|err| panic!("{err}"));
+        if std::env::var_os("UPDATE_PINS").is_some() {
+            std::fs::write(&path, text + "\n")
+                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            return;
+        }
+        let pinned = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err} (UPDATE_PINS=1 writes it)", path.display()));
+        let pinned: serde_json::Value =
+            serde_json::from_str(&pinned).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        assert_eq!(
+            outcome,
+            &pinned,
+            "run {name} no longer gives its pinned outcome ({}); if the change is meant to alter \
+             decisions: UPDATE_PINS=1 cargo test -p tests --test engine_run",
+            path.display()
+        );
+    }
+}
+
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
