@@ -571,3 +571,35 @@ fn a_new_model_in_the_active_slot_is_swapped_in_and_a_bad_one_refused() {
     assert_eq!(report.board.active_id, "synthetic-9");
     assert_eq!(report.hot.stats.model_swaps, 1);
 }
+
+/// Real money never trades on a scorer nothing checks: without ONNX Runtime, real mode does not
+/// start, even with the native backend (paper mode warns and goes on: `engine/tests/run_cli.rs`).
+#[test]
+fn real_mode_does_not_start_without_onnx_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.exchange.mode = engine::config::Mode::Real;
+    config.ai_scorer.backend = engine::config::ScorerBackend::Native;
+    let mut spec = spec(
+        config,
+        sim(Regime::Normal),
+        Pace::AsFastAsPossible,
+        1,
+        dir.path().join("run"),
+    );
+    spec.onnxruntime = PathBuf::from("/nonexistent/libonnxruntime.so");
+    let venue = paper(&spec);
+    let started = std::cell::Cell::new(false);
+    let error = run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {
+        started.set(true);
+    })
+    .err()
+    .unwrap();
+    assert!(!started.get());
+    assert_eq!(
+        error.to_string(),
+        "real mode checks the native evaluator against ONNX Runtime on every candidate: cannot \
+         load ONNX Runtime from /nonexistent/libonnxruntime.so: no such file (scripts/setup.sh \
+         installs it)"
+    );
+}

@@ -193,8 +193,10 @@ impl RunArgs {
         use crate::runtime::{FeedSpec, RunSpec};
 
         let loaded = self.config.load()?;
-        let config = loaded.config;
+        let mut config = loaded.config;
         let mode = self.mode.unwrap_or(config.exchange.mode);
+        // The run sees the mode in force, whichever way it was chosen.
+        config.exchange.mode = mode;
         if mode == crate::config::Mode::Real {
             check_credentials(self.credentials.as_deref(), &|name| {
                 std::env::var(name).ok()

@@ -170,3 +170,40 @@ fn bad_arguments_are_refused_with_their_reason() {
     let stderr = refused(&["--feed", "replay:/nonexistent/journal"], &[]);
     assert!(stderr.contains("/nonexistent/journal"), "{stderr}");
 }
+
+#[test]
+fn without_onnx_runtime_a_paper_run_warns_that_parity_checks_are_off_and_scores_natively() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile(dir.path());
+    let text = std::fs::read_to_string(&profile).unwrap() + "ai_scorer:\n  backend: native\n";
+    std::fs::write(&profile, text).unwrap();
+    let output = engine()
+        .args(["run", "--feed", "sim", "--pace", "fast", "--duration", "30"])
+        .args([
+            "--onnxruntime",
+            "/nonexistent/libonnxruntime.so",
+            "--profile",
+        ])
+        .arg(&profile)
+        .env_remove("EXCHANGE_MODE")
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: cannot load ONNX Runtime from /nonexistent/libonnxruntime.so: no such file \
+             (scripts/setup.sh installs it); parity checks are off\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("model: active synthetic-42 (native)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("== summary (duration reached"), "{stdout}");
+}

@@ -52,7 +52,7 @@ use feed::order::OrderId;
 use feed::sim::{Regime, SimConfig};
 use feed::{Fixed, Instrument, Symbol, Venue};
 
-use crate::config::{Config, RolloutMode, ScorerBackend};
+use crate::config::{Config, Mode, RolloutMode, ScorerBackend};
 use crate::executor::UnrepresentableValue;
 use crate::features::FEATURE_COUNT;
 use crate::model::ort_backend::{OrtError, load_runtime};
@@ -159,6 +159,9 @@ pub enum RunError {
     /// ONNX Runtime is needed and could not be loaded.
     #[error(transparent)]
     Ort(#[from] OrtError),
+    /// Real mode without ONNX Runtime: the native evaluator's live parity checks need it.
+    #[error("real mode checks the native evaluator against ONNX Runtime on every candidate: {0}")]
+    ParityRequired(OrtError),
     /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -236,11 +239,16 @@ pub fn run<V: Venue + Send + 'static>(
 
     // ONNX Runtime: required to score with it; for parity checks otherwise.
     let backend = config.ai_scorer.backend;
+    // Real money never trades on a scorer nothing checks: without ONNX Runtime only paper mode
+    // goes on, with the native evaluator alone.
     let environment = match load_runtime(&spec.onnxruntime) {
         Ok(environment) => Some(environment),
-        Err(err) if backend == ScorerBackend::Native => {
+        Err(err) if backend == ScorerBackend::Native && config.exchange.mode == Mode::Paper => {
             eprintln!("warning: {err}; parity checks are off");
             None
+        }
+        Err(source) if config.exchange.mode == Mode::Real => {
+            return Err(RunError::ParityRequired(source));
         }
         Err(err) => return Err(err.into()),
     };
