@@ -192,6 +192,30 @@ fn three_simulated_days_become_a_promoted_model() {
     }
     let meta = json(&model.join("lgbm_meta.json"));
     assert_eq!(meta["schema_hash"], FEATURE_SCHEMA_HASH);
+
+    // The same training with its export made to disagree (the drill): the parity check fails
+    // on the first validation row and nothing is written, neither the model nor the card.
+    let drilled = toolkit(
+        dir,
+        &[
+            "train",
+            "--drill-disagree",
+            "--output-dir",
+            "models/drilled",
+            "--model-card",
+            "docs/drilled.md",
+        ],
+    );
+    assert_eq!(drilled.status.code(), Some(1));
+    let stderr = String::from_utf8(drilled.stderr).unwrap();
+    assert!(
+        stderr.contains("parity failed on validation row 0: native ")
+            && stderr.contains("are not bit-identical"),
+        "{stderr}"
+    );
+    for path in ["models/drilled", "models/drilled.tmp", "docs/drilled.md"] {
+        assert!(!dir.join(path).exists(), "{path} was written");
+    }
     assert!(meta["parity"]["max_diff_native"].as_f64().unwrap() <= 1e-6);
     assert!(meta["parity"]["max_diff_onnxruntime"].as_f64().unwrap() <= 1e-6);
     assert_eq!(

@@ -53,6 +53,26 @@ pub enum DrillError {
     },
 }
 
+/// `onnx` with a `base_values` of 0.25 on its TreeEnsembleClassifier: ONNX Runtime adds it to
+/// every raw score, the native reader does not, so the two disagree on every row (the `disagree`
+/// fault; also what `toolkit train --drill-disagree` plants in a fresh export).
+pub fn disagreeing(onnx: &[u8]) -> Result<Vec<u8>, String> {
+    let mut model = ModelProto::decode(onnx).map_err(|err| err.to_string())?;
+    let node = model
+        .graph
+        .as_mut()
+        .and_then(|graph| {
+            graph
+                .node
+                .iter_mut()
+                .find(|node| node.op_type == "TreeEnsembleClassifier")
+        })
+        .ok_or_else(|| "no TreeEnsembleClassifier node".to_owned())?;
+    node.attribute
+        .push(AttributeProto::floats("base_values", vec![0.25]));
+    Ok(model.encode_to_vec())
+}
+
 /// Writes a copy of the model in `source` into `out` (created), as model `id`, with `fault`.
 pub fn write_faulty(
     source: &Path,
@@ -73,23 +93,7 @@ pub fn write_faulty(
         reason,
     };
     let bytes = match fault {
-        ModelFault::Disagree => {
-            let mut model =
-                ModelProto::decode(bytes.as_slice()).map_err(|err| unreadable(err.to_string()))?;
-            let node = model
-                .graph
-                .as_mut()
-                .and_then(|graph| {
-                    graph
-                        .node
-                        .iter_mut()
-                        .find(|node| node.op_type == "TreeEnsembleClassifier")
-                })
-                .ok_or_else(|| unreadable("no TreeEnsembleClassifier node".to_owned()))?;
-            node.attribute
-                .push(AttributeProto::floats("base_values", vec![0.25]));
-            model.encode_to_vec()
-        }
+        ModelFault::Disagree => disagreeing(&bytes).map_err(unreadable)?,
         ModelFault::Width => {
             let mut ensemble = read_onnx(&bytes).map_err(|err| unreadable(err.to_string()))?;
             ensemble.n_features += 1;

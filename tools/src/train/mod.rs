@@ -86,6 +86,10 @@ pub(crate) struct Args {
     /// Leaves per tree (default: training.num_leaves).
     #[arg(long)]
     num_leaves: Option<u32>,
+    /// A drill: the exported ONNX gains a `base_values` the native evaluator does not apply,
+    /// so the parity check fails and the run must write nothing.
+    #[arg(long)]
+    drill_disagree: bool,
     #[command(flatten)]
     onnxruntime: OnnxRuntimeArg,
 }
@@ -417,6 +421,11 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             ("tau_hold", &tau_hold.to_string()),
         ],
     );
+    let onnx = if args.drill_disagree {
+        engine::model::drills::disagreeing(&onnx).map_err(anyhow::Error::msg)?
+    } else {
+        onnx
+    };
     let parity = check_parity(&onnx, &ensemble, &validation_x, &reference_scores, args)?;
     clock.lap("export_and_parity");
 
