@@ -33,6 +33,9 @@ fn config(dir: &Path) -> Config {
     promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
     let mut config = Config::default();
     config.paths.registry = registry;
+    // Sleeping when idle: tests run side by side, and a spinning hot thread each, all pinned
+    // to the same core, would race for it (no decision depends on it).
+    config.engine.busy_poll = false;
     config
 }
 
@@ -346,18 +349,11 @@ fn metrics_are_served_over_loopback_while_the_engine_runs_and_a_stop_shuts_it_do
         .and_then(|rest| rest.strip_suffix("/metrics"))
         .unwrap()
         .to_owned();
-    // Let some market time pass, then scrape until the feed has been counted.
-    let mut metrics = BTreeMap::new();
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
-        let response = scrape(&addr).unwrap();
-        assert!(response.starts_with("HTTP/1.0 200 OK"), "{response}");
-        let body = response.split("\r\n\r\n").nth(1).unwrap();
-        metrics = parse_metrics(body);
-        if metrics["feed_frames_total{}"] > 0.0 {
-            break;
-        }
-    }
+    // Scrape until the feed has been counted.
+    assert!(scrape(&addr).unwrap().starts_with("HTTP/1.0 200 OK"));
+    let metrics = wait_for(&addr, "the first frames", |metrics| {
+        metrics["feed_frames_total{}"] > 0.0
+    });
     for name in [
         "winrate_baseline_active{}",
         "winrate_canary{}",
@@ -397,10 +393,9 @@ fn metrics_are_served_over_loopback_while_the_engine_runs_and_a_stop_shuts_it_do
     let report = engine.join().unwrap().unwrap();
     assert_eq!(report.hot.stop, engine::runtime::hot::StopReason::Signal);
     assert_eq!(report.hot.resting_after_shutdown, 0);
-    assert!(
-        TcpStream::connect(&addr).is_err(),
-        "the endpoint closes with the run"
-    );
+    // The metrics thread ended with the run (its last exposition is in the report); whether
+    // the freed port refuses a connection is not asked: another test may have taken it.
+    assert!(report.metrics.text.contains("\nfeed_frames_total "));
 }
 
 #[test]

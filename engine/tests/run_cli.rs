@@ -22,9 +22,14 @@ fn engine() -> Command {
     command
 }
 
-/// A profile that points the registry at the synthetic model and the data under `dir`.
+/// A profile that points the registry at the synthetic model and the data under `dir`, with a
+/// hot thread that sleeps when idle (tests run side by side; spinning ones would race for the
+/// hot core).
 fn profile(dir: &Path) -> PathBuf {
-    scratch_profile(dir).unwrap()
+    let path = scratch_profile(dir).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap() + "engine:\n  busy_poll: false\n";
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 #[test]
@@ -62,13 +67,27 @@ fn a_paper_run_serves_metrics_and_stops_cleanly_on_sigterm() {
         .and_then(|rest| rest.strip_suffix("/metrics"))
         .unwrap();
 
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    // Scrape until frames have been counted (the simulator runs in real time).
+    let scrape = || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let response = (0..600)
+        .map(|_| {
+            let response = scrape();
+            if !response.contains("\nfeed_frames_total 0\n") {
+                return Some(response);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            None
+        })
+        .find_map(|response| response)
+        .expect("no frame counted in 30 s");
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(response.contains("\nfeed_frames_total "), "{response}");
     assert!(
