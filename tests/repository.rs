@@ -84,3 +84,11 @@ fn the_grafana_dashboard_overlays_the_canary_winrate_on_the_baseline() {
     });
     assert!(overlay.is_some(), "no panel overlays the two winrates");
 }
+
+#[test]
+fn the_btcusdt_fixture_is_the_shipped_instrument() {
+    assert_eq!(
+        feed::fixtures::btcusdt(),
+        tests::shipped_instrument("BTCUSDT")
+    );
+}

@@ -314,22 +314,11 @@ mod tests {
     use crate::executor::SizingReject;
     use crate::signals::SignalId;
     use feed::Side;
+    use feed::fixtures::btcusdt;
     use feed::sim::{MarketSim, Regime, SimConfig};
 
     fn fx(text: &str) -> Fixed {
         text.parse().unwrap()
-    }
-
-    fn btcusdt() -> Instrument {
-        Instrument {
-            tick_size: fx("0.1"),
-            qty_step: fx("0.001"),
-            min_qty: fx("0.001"),
-            max_qty: fx("1190"),
-            min_notional: fx("5"),
-            maker_fee_rate: fx("0.0002"),
-            taker_fee_rate: fx("0.00055"),
-        }
     }
 
     /// A pipeline fed one simulated minute, and a buy candidate at its best bid.

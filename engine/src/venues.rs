@@ -50,15 +50,7 @@ mod tests {
 
     #[test]
     fn the_paper_venue_takes_the_paper_section_and_the_instruments_maker_fee() {
-        let instrument = Instrument {
-            tick_size: fx("0.1"),
-            qty_step: fx("0.001"),
-            min_qty: fx("0.001"),
-            max_qty: fx("1190"),
-            min_notional: fx("5"),
-            maker_fee_rate: fx("0.0002"),
-            taker_fee_rate: fx("0.00055"),
-        };
+        let instrument = feed::fixtures::btcusdt();
         let mut config = Config::default();
         assert_eq!(
             paper_config(&config, &instrument),

@@ -16,11 +16,13 @@
 //!   anywhere, and its latency, queue and fee models;
 //! - [`markout`]: how the market moved after each fill, measured for any venue;
 //! - [`sim`]: the market simulator;
-//! - [`journal`]: recorded frames, written and replayed as received.
+//! - [`journal`]: recorded frames, written and replayed as received;
+//! - [`fixtures`]: reference data for tests and examples (BTCUSDT's trading rules).
 
 pub mod book;
 pub mod bybit;
 pub mod fixed;
+pub mod fixtures;
 pub mod frame;
 pub mod instrument;
 pub mod journal;

@@ -162,22 +162,11 @@ pub fn compute_order_qty(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feed::fixtures::btcusdt;
     use proptest::prelude::*;
 
     fn fx(text: &str) -> Fixed {
         text.parse().unwrap()
-    }
-
-    fn btcusdt() -> Instrument {
-        Instrument {
-            tick_size: fx("0.1"),
-            qty_step: fx("0.001"),
-            min_qty: fx("0.001"),
-            max_qty: fx("1190"),
-            min_notional: fx("5"),
-            maker_fee_rate: fx("0.0002"),
-            taker_fee_rate: fx("0.00055"),
-        }
     }
 
     fn rules() -> SizingRules {

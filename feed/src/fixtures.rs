@@ -1,0 +1,19 @@
+//! Reference data for the workspace's tests and examples, written once: BTCUSDT with the
+//! trading rules `config/symbols.yml` ships (a test in `tests/` holds the two equal).
+
+use crate::fixed::Fixed;
+use crate::instrument::Instrument;
+
+/// BTCUSDT: tick 0.1, step and minimum 0.001, maximum 1190, minimum notional 5, maker fee
+/// 0.0002, taker fee 0.00055.
+pub const fn btcusdt() -> Instrument {
+    Instrument {
+        tick_size: Fixed::from_raw(10_000_000),
+        qty_step: Fixed::from_raw(100_000),
+        min_qty: Fixed::from_raw(100_000),
+        max_qty: Fixed::from_raw(119_000_000_000),
+        min_notional: Fixed::from_raw(500_000_000),
+        maker_fee_rate: Fixed::from_raw(20_000),
+        taker_fee_rate: Fixed::from_raw(55_000),
+    }
+}
