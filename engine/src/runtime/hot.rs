@@ -871,9 +871,9 @@ mod tests {
     use crate::model::synthetic::generate;
     use crate::runtime::source::{Pace, SimSource};
     use crate::runtime::trader::TraderRules;
+    use feed::Symbol;
     use feed::fixtures::btcusdt;
     use feed::sim::{MarketSim, Regime, SimConfig};
-    use feed::Symbol;
 
     fn fx(text: &str) -> Fixed {
         text.parse().unwrap()
