@@ -531,14 +531,7 @@ impl Market {
             }
             // Depth 1 only ever sends snapshots.
             let message = if view.depth == 1 {
-                book_message(
-                    self.symbol,
-                    view,
-                    UpdateKind::Snapshot,
-                    (&view.bids, &view.asks),
-                    format,
-                    offset,
-                )
+                view.snapshot_message(self.symbol, format, offset)
             } else {
                 book_message(
                     self.symbol,
@@ -572,14 +565,7 @@ impl Market {
             }
             view.last_sent = now;
             if has_subscriber(&self.clients, Topic::Book(1)) {
-                let message = book_message(
-                    self.symbol,
-                    view,
-                    UpdateKind::Snapshot,
-                    (&view.bids, &view.asks),
-                    format,
-                    offset,
-                );
+                let message = view.snapshot_message(self.symbol, format, offset);
                 broadcast(
                     &mut self.clients,
                     Some(Topic::Book(1)),
@@ -701,14 +687,7 @@ impl Market {
         let index = self.view_index(depth);
         let (offset, format) = (self.offset_ms(), self.format());
         let view = &self.views[index];
-        book_message(
-            self.symbol,
-            view,
-            UpdateKind::Snapshot,
-            (&view.bids, &view.asks),
-            format,
-            offset,
-        )
+        view.snapshot_message(self.symbol, format, offset)
     }
 
     /// A `tickers` snapshot of the merged state, if the market sent any ticker yet.
@@ -807,14 +786,7 @@ impl Market {
             view.update_id = if restart { 1 } else { view.update_id + 1 };
             let topic = Topic::Book(view.depth);
             if has_subscriber(&self.clients, topic) {
-                let message = book_message(
-                    self.symbol,
-                    view,
-                    UpdateKind::Snapshot,
-                    (&view.bids, &view.asks),
-                    format,
-                    offset,
-                );
+                let message = view.snapshot_message(self.symbol, format, offset);
                 view.last_sent = Instant::now();
                 broadcast(&mut self.clients, Some(topic), &Utf8Bytes::from(message));
             }
@@ -823,6 +795,20 @@ impl Market {
 }
 
 /// An `orderbook` message of `view` (its `u`, `seq` and stamps) with the given levels.
+impl BookView {
+    /// A `snapshot` of the whole view with its current `u`.
+    fn snapshot_message(&self, symbol: Symbol, format: NumberFormat, offset_ms: i64) -> String {
+        book_message(
+            symbol,
+            self,
+            UpdateKind::Snapshot,
+            (&self.bids, &self.asks),
+            format,
+            offset_ms,
+        )
+    }
+}
+
 fn book_message(
     symbol: Symbol,
     view: &BookView,
