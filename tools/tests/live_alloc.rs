@@ -49,7 +49,7 @@ fn allocations_once_warm(
     assert!(stats.feed.pongs > warm.feed.pongs + 5, "{:?}", stats.feed);
     assert!(stats.feed.resyncs > warm.feed.resyncs, "{:?}", stats.feed);
     assert_eq!(
-        stats.feed.reconnects > warm.feed.reconnects,
+        stats.feed.reconnects() > warm.feed.reconnects(),
         reconnect,
         "{:?}",
         stats.feed

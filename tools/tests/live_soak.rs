@@ -61,7 +61,7 @@ fn random_faults_for_minutes_leave_memory_sockets_and_threads_flat() {
         memory.anonymous as f64 / 1048576.0,
     );
     // It went through the faults, and came through them.
-    let reconnects = stats.feed.reconnects - warm.feed.reconnects;
+    let reconnects = stats.feed.reconnects() - warm.feed.reconnects();
     assert!(reconnects >= 3, "{:?}", stats.feed);
     assert!(stats.feed.resyncs > warm.feed.resyncs, "{:?}", stats.feed);
     assert!(

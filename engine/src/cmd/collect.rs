@@ -201,7 +201,7 @@ fn collect_live(
     let feed = recorded.feed;
     println!(
         "  connection: {} reconnects, {} failed attempts, {} resyncs, {} losses recorded",
-        feed.reconnects,
+        feed.reconnects(),
         feed.connect_failures,
         feed.resyncs,
         feed.losses.iter().sum::<u64>()

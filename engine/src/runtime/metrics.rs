@@ -395,7 +395,7 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         "feed_reconnects_total",
         "counter",
         "Connections to the live public stream made after a lost one.",
-        feed.reconnects as f64,
+        feed.reconnects() as f64,
     );
     out.single(
         "feed_connect_failures_total",

@@ -78,7 +78,7 @@ pub struct HotStats {
     /// Book resyncs requested (gap, crossed book).
     pub book_resyncs: u64,
     /// Times the book became invalid, by [`feed::book::InvalidReason::index`].
-    pub book_invalidations: [u64; 3],
+    pub book_invalidations: [u64; feed::book::InvalidReason::ALL.len()],
     /// The live connection's counters (zero for a simulated or replayed market).
     pub feed: FeedStats,
     /// Candidates proposed by the trigger, by route.

@@ -82,7 +82,11 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
             out,
             "connection:  {} reconnects ({} failed attempts); lost: {losses}; book invalid: {} gap, \
              {} crossed, {} disconnected",
-            feed.reconnects, feed.connect_failures, invalid[0], invalid[1], invalid[2]
+            feed.reconnects(),
+            feed.connect_failures,
+            invalid[0],
+            invalid[1],
+            invalid[2]
         );
     }
     let _ = writeln!(

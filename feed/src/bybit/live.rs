@@ -191,12 +191,10 @@ pub struct SubscribeFailure {
 pub struct FeedStats {
     /// Connections made.
     pub connects: u64,
-    /// Connections made after a loss (connects after the first).
-    pub reconnects: u64,
     /// Attempts that failed (resolve, connect, TLS, upgrade).
     pub connect_failures: u64,
     /// Connections given up, by [`LossReason::index`].
-    pub losses: [u64; 5],
+    pub losses: [u64; LossReason::ALL.len()],
     /// Data frames handed over.
     pub frames: u64,
     /// Pings sent.
@@ -209,6 +207,13 @@ pub struct FeedStats {
     pub connected: bool,
     /// Wall time of the last message received, ns since the epoch (0: none yet).
     pub last_message_ns: u64,
+}
+
+impl FeedStats {
+    /// Connections made after a loss: every connection after the first.
+    pub const fn reconnects(&self) -> u64 {
+        self.connects.saturating_sub(1)
+    }
 }
 
 enum Request {
@@ -440,9 +445,6 @@ impl PublicFeed {
 
     fn up(&mut self, mut connection: Box<WsConnection>, now: u64) -> FeedPoll {
         self.stats.connects += 1;
-        if self.stats.connects > 1 {
-            self.stats.reconnects += 1;
-        }
         self.stats.connected = true;
         let interval = self.settings.liveness.ping_interval.as_nanos() as u64;
         let sent = connection.send_text(&self.subscribe);
