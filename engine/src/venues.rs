@@ -6,10 +6,12 @@
 
 use std::time::Duration;
 
-use feed::paper::{PaperConfig, PaperVenue};
+use feed::paper::latency::{LogNormalLatency, ScaleBy, ScalingConfig};
+use feed::paper::queue::QueueModel;
+use feed::paper::{CrossFill, PaperConfig, PaperVenue};
 use feed::{Fixed, Instrument};
 
-use crate::config::Config;
+use crate::config::{self, Config, HumanDuration, LatencyScaleBy};
 use crate::executor::UnrepresentableValue;
 
 /// The paper venue's settings from `config.paper` and the maker fee of `instrument`.
@@ -24,13 +26,42 @@ pub fn paper_config(
             key: "paper.initial_balance_usd",
             value: paper.initial_balance_usd,
         })?;
+    let latency = |min: &HumanDuration, median: &HumanDuration, sigma: f64| LogNormalLatency {
+        min_ns: nanos(min.get()),
+        median_ns: nanos(median.get()),
+        sigma,
+    };
+    let scaling = &paper.latency_scaling;
     Ok(PaperConfig {
         initial_balance,
         maker_fee_rate: instrument.maker_fee_rate,
-        latency_min_ns: nanos(paper.latency_min.get()),
-        latency_median_ns: nanos(paper.latency_median.get()),
-        latency_sigma: paper.latency_sigma,
-        cancel_ahead_probability: paper.cancel_ahead_probability,
+        entry_latency: latency(
+            &paper.latency_min,
+            &paper.latency_median,
+            paper.latency_sigma,
+        ),
+        response_latency: latency(
+            &paper.response_latency_min,
+            &paper.response_latency_median,
+            paper.response_latency_sigma,
+        ),
+        latency_scaling: ScalingConfig {
+            by: match scaling.by {
+                LatencyScaleBy::Off => ScaleBy::Off,
+                LatencyScaleBy::MessageRate => ScaleBy::MessageRate,
+                LatencyScaleBy::Volatility => ScaleBy::Volatility,
+            },
+            reference: scaling.reference,
+            max_factor: scaling.max_factor,
+            window_ns: nanos(scaling.window.get()),
+        },
+        queue: QueueModel {
+            power: paper.queue_power,
+        },
+        cross_fill: match paper.cross_fill {
+            config::CrossFill::OppositeSize => CrossFill::OppositeSize,
+            config::CrossFill::TradesOnly => CrossFill::TradesOnly,
+        },
         seed: paper.seed,
     })
 }
@@ -57,10 +88,24 @@ mod tests {
             Ok(PaperConfig {
                 initial_balance: fx("10000"),
                 maker_fee_rate: fx("0.0002"),
-                latency_min_ns: 2_000_000,
-                latency_median_ns: 15_000_000,
-                latency_sigma: 0.5,
-                cancel_ahead_probability: 0.5,
+                entry_latency: LogNormalLatency {
+                    min_ns: 2_000_000,
+                    median_ns: 15_000_000,
+                    sigma: 0.5,
+                },
+                response_latency: LogNormalLatency {
+                    min_ns: 1_000_000,
+                    median_ns: 5_000_000,
+                    sigma: 0.5,
+                },
+                latency_scaling: ScalingConfig {
+                    by: ScaleBy::MessageRate,
+                    reference: 40.0,
+                    max_factor: 4.0,
+                    window_ns: 1_000_000_000,
+                },
+                queue: QueueModel { power: 2.0 },
+                cross_fill: CrossFill::OppositeSize,
                 seed: 7,
             })
         );

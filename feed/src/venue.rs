@@ -29,6 +29,7 @@ use crate::order::{Account, OrderId, OrderRequest, VenueEvent};
 /// ```
 /// use feed::bybit::{BookUpdate, Level, UpdateKind};
 /// use feed::order::{OrderId, OrderRequest, VenueEvent};
+/// use feed::paper::latency::LogNormalLatency;
 /// use feed::paper::{PaperConfig, PaperVenue};
 /// use feed::venue::Venue;
 /// use feed::{Fixed, OrderBook, Side, Symbol};
@@ -66,13 +67,8 @@ use crate::order::{Account, OrderId, OrderRequest, VenueEvent};
 ///     asks: &[Level { price: fx("100.1"), size: fx("1") }],
 /// });
 /// let mut venue = PaperVenue::new(PaperConfig {
-///     initial_balance: fx("10000"),
-///     maker_fee_rate: fx("0.0002"),
-///     latency_min_ns: 10_000_000,
-///     latency_median_ns: 0,
-///     latency_sigma: 0.0,
-///     cancel_ahead_probability: 0.5,
-///     seed: 1,
+///     entry_latency: LogNormalLatency { min_ns: 10_000_000, median_ns: 0, sigma: 0.0 },
+///     ..PaperConfig::new(fx("10000"), fx("0.0002"))
 /// });
 /// let events = quote(&mut venue, &book, 0);
 /// // It rests behind the 2 already at 100.0, 10 ms after it was sent.

@@ -769,11 +769,12 @@ impl Default for Strategy {
 // ---------------------------------------------------------------------------------------------
 // paper
 
-/// `paper`: the paper venue. An order or cancel reaches it `latency_min` plus a log-normal
-/// delay (median `latency_median`, shape `latency_sigma`) after it is sent, in the order sent.
-/// A resting order waits behind the size that was at its price when it arrived; trades at its
-/// price eat that queue first, and each decrease of the level that trades do not explain is a
-/// cancel ahead of it with probability `cancel_ahead_probability`.
+/// `paper`: the paper venue, the one fill model of paper trading, replays, the canary and the
+/// labels (rules: `feed::paper`). An order or cancel reaches it `latency_min` plus a log-normal
+/// delay (median `latency_median`, shape `latency_sigma`) after it is sent; what the venue
+/// answers comes back after the `response_latency_*` one; both rise with market activity as
+/// `latency_scaling` says. A resting order's queue starts at its level's size once the level is
+/// in view; unexplained decreases split around it by the power `queue_power`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Paper {
@@ -782,15 +783,27 @@ pub struct Paper {
     pub initial_balance_usd: f64,
     /// Least time from sending an order or cancel to its arrival at the venue.
     pub latency_min: HumanDuration,
-    /// Median of the log-normal part of the latency, added to `latency_min`.
+    /// Median of the log-normal part of that latency, added to `latency_min`.
     pub latency_median: HumanDuration,
     /// Shape (sigma of the log) of the log-normal part.
     #[schemars(range(min = 0.0, max = 3.0))]
     pub latency_sigma: f64,
-    /// Chance that a decrease of the order's level not explained by trades was ahead of it.
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub cancel_ahead_probability: f64,
-    /// Seed of the latency and queue draws: the same seed and feed give the same fills.
+    /// Least time from the venue's answer (ack, reject, fill, cancel) to the order manager.
+    pub response_latency_min: HumanDuration,
+    /// Median of the log-normal part of the response latency.
+    pub response_latency_median: HumanDuration,
+    /// Shape of the log-normal part of the response latency.
+    #[schemars(range(min = 0.0, max = 3.0))]
+    pub response_latency_sigma: f64,
+    /// How both latencies rise with market activity.
+    pub latency_scaling: LatencyScaling,
+    /// Power `n` of hftbacktest's queue rule: an unexplained level decrease is behind the order
+    /// in the share `behind^n / (behind^n + ahead^n)`.
+    #[schemars(range(min = 0.0, max = 10.0))]
+    pub queue_power: f64,
+    /// What fills a resting order when the opposite side reaches its price without a print.
+    pub cross_fill: CrossFill,
+    /// Seed of the latency draws: the same seed and feed give the same fills.
     pub seed: u64,
 }
 
@@ -801,10 +814,66 @@ impl Default for Paper {
             latency_min: HumanDuration::from(Duration::from_millis(2)),
             latency_median: HumanDuration::from(Duration::from_millis(15)),
             latency_sigma: 0.5,
-            cancel_ahead_probability: 0.5,
+            response_latency_min: HumanDuration::from(Duration::from_millis(1)),
+            response_latency_median: HumanDuration::from(Duration::from_millis(5)),
+            response_latency_sigma: 0.5,
+            latency_scaling: LatencyScaling::default(),
+            queue_power: 2.0,
+            cross_fill: CrossFill::OppositeSize,
             seed: 7,
         }
     }
+}
+
+/// `paper.latency_scaling`: latency x `clamp(activity / reference, 1, max_factor)`, the
+/// activity decayed with the time constant `window`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyScaling {
+    /// What the activity is: `off`, `message_rate` (market messages per second) or
+    /// `volatility` (absolute mid moves, bps per second).
+    pub by: LatencyScaleBy,
+    /// The activity from which latency rises.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub reference: f64,
+    /// The factor at most.
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub max_factor: f64,
+    /// Time constant of the activity measure.
+    pub window: HumanDuration,
+}
+
+impl Default for LatencyScaling {
+    fn default() -> Self {
+        LatencyScaling {
+            by: LatencyScaleBy::MessageRate,
+            reference: 40.0,
+            max_factor: 4.0,
+            window: HumanDuration::from(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// What scales the paper venue's latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyScaleBy {
+    /// Nothing: constant distributions.
+    Off,
+    /// Market messages per second.
+    MessageRate,
+    /// Absolute mid moves, bps per second.
+    Volatility,
+}
+
+/// What fills a paper order that the opposite side reaches without a print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossFill {
+    /// At most the opposite size at or through the order's price.
+    OppositeSize,
+    /// Nothing until a print fills it (conservative).
+    TradesOnly,
 }
 
 // ---------------------------------------------------------------------------------------------

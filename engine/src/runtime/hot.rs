@@ -1040,14 +1040,21 @@ mod tests {
             halted.rejections[REJECT_HALTED] - at_halt.rejections[REJECT_HALTED]
                 + (hot.stats().rejections[REJECT_HALTED] - halted.rejections[REJECT_HALTED])
         );
-        assert!(between.iter().any(|record| {
-            matches!(
-                record,
+        // The position is exited while halted: an exit or take-profit fills in between (it may
+        // have been placed just before the halt, the entry's fill reaching the manager first).
+        let exits: Vec<feed::order::OrderId> = records
+            .iter()
+            .filter_map(|record| match record {
                 LogRecord::Place {
+                    order,
                     purpose: Purpose::Exit(_) | Purpose::TakeProfit,
                     ..
-                }
-            )
+                } => Some(order.id),
+                _ => None,
+            })
+            .collect();
+        assert!(between.iter().any(|record| {
+            matches!(record, LogRecord::Venue(VenueEvent::Filled(fill)) if exits.contains(&fill.id))
         }));
         assert!(records[resume..].iter().any(|record| entry(&record)));
     }

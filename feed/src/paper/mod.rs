@@ -1,40 +1,50 @@
 //! The paper venue: fills post-only orders against a live, replayed or simulated market, as
 //! Bybit would, without sending anything anywhere.
 //!
+//! This is the one fill model of the project: paper trading, replays, the canary and the
+//! labeler (`toolkit label`, which runs every candidate through this venue and the engine's own
+//! order manager) all decide fills here, so a model is trained on the market it is judged on.
+//!
 //! # The model
 //!
-//! - **Latency.** An order or cancel reaches the venue `latency_min` plus a log-normal delay
-//!   after it is sent. Messages on the one connection arrive in the order they were sent (a
-//!   message never overtakes the one before it).
+//! Each rule names the lesson from peers it answers (`../shared/research/`).
+//!
+//! - **Latency** ([`latency`]). An order or cancel reaches the venue after an entry latency,
+//!   and what the venue answers (acks, rejects, fills, cancels) reaches the order manager after
+//!   a response latency. Each is a floor plus a log-normal delay, scaled up with the market's
+//!   message rate or volatility when configured (constant latency flatters results:
+//!   hftbacktest#256). Messages each way arrive in the order they were sent. Draws are keyed
+//!   by the message, so an order's fate does not depend on unrelated traffic.
 //! - **Post-only.** An order that would cross on arrival (a buy at or above the best ask, a sell
 //!   at or below the best bid) is cancelled by the venue, as Bybit does with
 //!   `EC_PostOnlyWillTakeLiquidity`.
 //! - **Reduce-only.** A reduce-only order arriving with no position to reduce, or on the side
 //!   that would increase it, is rejected (Bybit's 110017); a fill never takes a reduce-only order
 //!   past a flat position.
-//! - **Queue.** A resting order waits behind the size that was on its price level on arrival
-//!   (nothing when it opens a new level). Trades at its price eat that queue first and then the
-//!   order, partially or wholly; a trade through its price (a sell below a resting buy) fills
-//!   what is left. Each decrease of the level that the trades since the last book update do not
-//!   explain is a cancel, ahead of the order with probability `cancel_ahead_probability`; the
-//!   queue ahead is never larger than the level itself. A touch that moves through a resting
-//!   order fills it too.
+//! - **Queue** ([`queue`]). A level's queue is unknown until the level is in view, then starts
+//!   at its size ("out of view" is not "empty"). Prints at the order's price eat the queue
+//!   first; unexplained decreases split between ahead and behind by hftbacktest's power rule;
+//!   a level that empties leaves the order first.
+//! - **Fills are partial and bounded by what traded.** A print fills at most its own size
+//!   beyond the queue ahead; a print through the order's price fills at most its size (one large
+//!   order is not filled by a 0.001 print). Block trades and RPI trades never touched the
+//!   visible book: they neither fill the order nor move its queue.
+//! - **A book that reaches the order without a trade** (the ask at or below a resting buy)
+//!   fills at most the opposite size at or through the order's price with
+//!   [`CrossFill::OppositeSize`]; the conservative [`CrossFill::TradesOnly`] waits for a print.
 //! - **Account.** Maker fees at the instrument's rate on every fill (a negative rate is a
 //!   rebate), one net position with its average entry price ([`Position`]), realized PnL.
 //!   Markouts are not the venue's business: they are measured against the market, for any
 //!   venue, by [`crate::markout`].
 //!
 //! Each model is a small type in its own file: [`latency`], [`queue`], [`fees`]. This file
-//! holds the venue itself: the messages in flight, the matching against the book and the order
-//! lifecycle. The orders and events are [`crate::order`]'s; the venue implements
+//! holds the venue itself: the messages in flight each way, the matching against the book and
+//! the order lifecycle. The orders and events are [`crate::order`]'s; the venue implements
 //! [`crate::venue::Venue`].
 //!
-//! Everything random comes from one ChaCha8 generator: the same seed and the same market give the
-//! same fills. Nothing allocates after construction: orders, messages in flight and events live
-//! in buffers of fixed capacity, and a venue that is full rejects.
-
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+//! Nothing random is drawn from a shared stream and nothing allocates after construction:
+//! orders, messages in flight and events live in buffers of fixed capacity, and a venue that is
+//! full rejects. The same seed and the same market give the same fills.
 
 use crate::book::OrderBook;
 use crate::bybit::Trade;
@@ -48,15 +58,25 @@ pub mod latency;
 pub mod queue;
 
 use fees::MakerFee;
-use latency::LogNormalLatency;
-use queue::{QueueModel, QueuePosition, level_size};
+use latency::{Activity, LogNormalLatency, ScalingConfig, message_key};
+use queue::{QueueModel, QueuePosition, level_view};
 
 /// Orders resting or in flight at most.
 pub const MAX_ORDERS: usize = 16;
 /// Messages in flight at most.
 pub const MAX_IN_FLIGHT: usize = 64;
-/// Events waiting to be read at most (the caller drains them after every update).
+/// Events on their way back at most (the caller drains them after every update).
 pub const MAX_EVENTS: usize = 256;
+
+/// What fills a resting order when the opposite side of the book reaches its price without a
+/// print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrossFill {
+    /// At most the opposite size at or through the order's price.
+    OppositeSize,
+    /// Nothing: only prints fill (the conservative setting).
+    TradesOnly,
+}
 
 /// The paper venue's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,16 +85,40 @@ pub struct PaperConfig {
     pub initial_balance: Fixed,
     /// Maker fee rate (a negative rate is a rebate).
     pub maker_fee_rate: Fixed,
-    /// Least latency, ns.
-    pub latency_min_ns: u64,
-    /// Median of the log-normal part, ns.
-    pub latency_median_ns: u64,
-    /// Shape of the log-normal part.
-    pub latency_sigma: f64,
-    /// Chance that an unexplained level decrease was ahead of the order.
-    pub cancel_ahead_probability: f64,
-    /// Seed of every draw.
+    /// Orders and cancels on their way to the venue.
+    pub entry_latency: LogNormalLatency,
+    /// Acks, rejects, fills and cancels on their way back.
+    pub response_latency: LogNormalLatency,
+    /// How market activity scales both latencies.
+    pub latency_scaling: ScalingConfig,
+    /// How unexplained level decreases split around the order.
+    pub queue: QueueModel,
+    /// What a book that reaches a resting order without a print fills.
+    pub cross_fill: CrossFill,
+    /// Seed of every latency draw.
     pub seed: u64,
+}
+
+impl PaperConfig {
+    /// A venue holding `initial_balance` that charges `maker_fee_rate`: no latency, the square
+    /// queue rule, fills on reach by the opposite size, seed 0. Set the rest with struct update.
+    pub const fn new(initial_balance: Fixed, maker_fee_rate: Fixed) -> PaperConfig {
+        const NONE: LogNormalLatency = LogNormalLatency {
+            min_ns: 0,
+            median_ns: 0,
+            sigma: 0.0,
+        };
+        PaperConfig {
+            initial_balance,
+            maker_fee_rate,
+            entry_latency: NONE,
+            response_latency: NONE,
+            latency_scaling: ScalingConfig::OFF,
+            queue: QueueModel { power: 2.0 },
+            cross_fill: CrossFill::OppositeSize,
+            seed: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,16 +146,31 @@ impl Resting {
     }
 }
 
+/// An event on its way back to the order manager.
+#[derive(Debug, Clone, Copy)]
+struct Response {
+    due_ns: u64,
+    event: VenueEvent,
+}
+
+/// Message kinds, for the latency keys.
+const KEY_NEW: u64 = 1;
+const KEY_CANCEL: u64 = 2;
+const KEY_RESPONSE: u64 = 3;
+
 /// The paper venue of one symbol.
+#[derive(Debug, Clone)]
 pub struct PaperVenue {
-    latency: LogNormalLatency,
-    queue: QueueModel,
+    config: PaperConfig,
     fee: MakerFee,
-    rng: ChaCha8Rng,
+    activity: Activity,
+    /// The latest market time the venue was told of, ns.
+    now_ns: u64,
     in_flight: Vec<InFlight>,
     last_arrival_ns: u64,
     resting: Vec<Resting>,
-    events: Vec<VenueEvent>,
+    responses: Vec<Response>,
+    last_response_ns: u64,
     account: Account,
     position: Position,
     fills: u64,
@@ -121,29 +180,24 @@ impl PaperVenue {
     /// A venue with `config`; no orders, flat.
     pub fn new(config: PaperConfig) -> PaperVenue {
         PaperVenue {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
-            in_flight: Vec::with_capacity(MAX_IN_FLIGHT),
-            last_arrival_ns: 0,
-            resting: Vec::with_capacity(MAX_ORDERS),
-            events: Vec::with_capacity(MAX_EVENTS),
-            account: Account::flat(config.initial_balance),
-            position: Position::default(),
-            fills: 0,
-            latency: LogNormalLatency {
-                min_ns: config.latency_min_ns,
-                median_ns: config.latency_median_ns,
-                sigma: config.latency_sigma,
-            },
-            queue: QueueModel {
-                cancel_ahead_probability: config.cancel_ahead_probability,
-            },
+            config,
             fee: MakerFee {
                 rate: config.maker_fee_rate,
             },
+            activity: Activity::new(config.latency_scaling),
+            now_ns: 0,
+            in_flight: Vec::with_capacity(MAX_IN_FLIGHT),
+            last_arrival_ns: 0,
+            resting: Vec::with_capacity(MAX_ORDERS),
+            responses: Vec::with_capacity(MAX_EVENTS),
+            last_response_ns: 0,
+            account: Account::flat(config.initial_balance),
+            position: Position::default(),
+            fills: 0,
         }
     }
 
-    /// The account.
+    /// The account, as the venue books it (fills count here before their events arrive).
     pub const fn account(&self) -> &Account {
         &self.account
     }
@@ -158,26 +212,39 @@ impl PaperVenue {
         self.resting.len()
     }
 
-    /// Sends a new order at `now_ns`; it arrives after the latency.
+    /// Sends a new order at `now_ns`; it arrives after the entry latency.
     pub fn submit(&mut self, order: OrderRequest, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
         if !order.qty.is_positive() || !order.price.is_positive() {
-            self.reject(order.id, RejectReason::InvalidOrder, now_ns);
+            self.reject_now(order.id, RejectReason::InvalidOrder, now_ns);
         } else if self.resting.len() + self.in_flight.len() >= MAX_ORDERS {
-            self.reject(order.id, RejectReason::TooManyOrders, now_ns);
+            self.reject_now(order.id, RejectReason::TooManyOrders, now_ns);
         } else {
-            self.send(Message::New(order), now_ns);
+            let key = message_key(KEY_NEW, order_parts(&order, now_ns));
+            self.send(Message::New(order), key, now_ns);
         }
     }
 
-    /// Sends a cancel at `now_ns`; it arrives after the latency.
+    /// Sends a cancel at `now_ns`; it arrives after the entry latency.
     pub fn cancel(&mut self, id: OrderId, now_ns: u64) {
-        self.send(Message::Cancel(id), now_ns);
+        self.now_ns = self.now_ns.max(now_ns);
+        let parts = match self.known_order(id) {
+            Some(order) => order_parts(&order, now_ns),
+            None => [id.0, 0, 0, now_ns],
+        };
+        self.send(Message::Cancel(id), message_key(KEY_CANCEL, parts), now_ns);
     }
 
-    /// Takes the events so far, oldest first.
+    /// Takes the events that have reached the order manager by the latest market time, oldest
+    /// first.
     pub fn drain_events(&mut self, mut on_event: impl FnMut(VenueEvent)) {
-        for event in self.events.drain(..) {
-            on_event(event);
+        let due = self
+            .responses
+            .iter()
+            .take_while(|response| response.due_ns <= self.now_ns)
+            .count();
+        for response in self.responses.drain(..due) {
+            on_event(response.event);
         }
     }
 
@@ -186,6 +253,7 @@ impl PaperVenue {
     /// Call it with each event's time before the event is applied to the book, then hand the
     /// event to [`PaperVenue::on_book`] or [`PaperVenue::on_trades`].
     pub fn advance(&mut self, now_ns: u64, book: &OrderBook) {
+        self.now_ns = self.now_ns.max(now_ns);
         while let Some(first) = self.in_flight.first().copied() {
             if first.arrives_ns > now_ns {
                 break;
@@ -198,37 +266,39 @@ impl PaperVenue {
         }
     }
 
-    /// The book after an update at `now_ns`: queues shrink by cancels ahead, and orders the
-    /// touch moved through fill.
+    /// The book after an update at `now_ns`: orders the opposite side reached fill, and queues
+    /// follow their levels.
     pub fn on_book(&mut self, book: &OrderBook, now_ns: u64) {
-        let (best_bid, best_ask) = (
-            book.best_bid().map(|level| level.price),
-            book.best_ask().map(|level| level.price),
-        );
+        self.now_ns = self.now_ns.max(now_ns);
+        self.activity.on_message(now_ns, book.mid());
         let mut index = 0;
         while index < self.resting.len() {
             let order = self.resting[index].order;
-            let crossed = match order.side {
-                Side::Buy => best_ask.is_some_and(|ask| ask <= order.price),
-                Side::Sell => best_bid.is_some_and(|bid| bid >= order.price),
-            };
-            if crossed {
-                let leaves = self.resting[index].leaves();
-                if self.fill(index, leaves, now_ns) {
+            if self.config.cross_fill == CrossFill::OppositeSize {
+                let reached = opposite_size_through(book, order.side, order.price);
+                let qty = reached.min(self.resting[index].leaves());
+                if qty.is_positive() && self.fill(index, qty, now_ns) {
                     continue;
                 }
-            } else {
-                let size = level_size(book, order.side, order.price);
-                let queue = &mut self.resting[index].queue;
-                self.queue.on_level(queue, size, &mut self.rng);
             }
+            let view = level_view(book, order.side, order.price);
+            self.config
+                .queue
+                .on_level(&mut self.resting[index].queue, view);
             index += 1;
         }
     }
 
-    /// Trades printed at `now_ns`: they eat the queues at their price and fill what is behind.
+    /// Trades printed at `now_ns`: they eat the queues at their price and fill what is behind,
+    /// each at most its own size.
     pub fn on_trades(&mut self, trades: &[Trade], now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+        self.activity.on_message(now_ns, None);
         for trade in trades {
+            // Block and RPI trades never touched the visible book.
+            if trade.block_trade || trade.rpi {
+                continue;
+            }
             let mut index = 0;
             while index < self.resting.len() {
                 let resting = &mut self.resting[index];
@@ -242,10 +312,11 @@ impl PaperVenue {
                     Side::Buy => trade.price < order.price,
                     Side::Sell => trade.price > order.price,
                 };
+                let leaves = resting.leaves();
                 let qty = if through {
-                    resting.leaves()
+                    resting.queue.on_trade_through();
+                    trade.size.min(leaves)
                 } else if trade.price == order.price {
-                    let leaves = resting.leaves();
                     resting.queue.on_trade_at_price(trade.size, leaves)
                 } else {
                     Fixed::ZERO
@@ -258,16 +329,33 @@ impl PaperVenue {
         }
     }
 
-    fn send(&mut self, message: Message, now_ns: u64) {
+    /// The order `id` as sent, if it is resting or on its way.
+    fn known_order(&self, id: OrderId) -> Option<OrderRequest> {
+        let resting = self.resting.iter().map(|resting| resting.order);
+        let sent = self
+            .in_flight
+            .iter()
+            .filter_map(|message| match message.message {
+                Message::New(order) => Some(order),
+                Message::Cancel(_) => None,
+            });
+        resting.chain(sent).find(|order| order.id == id)
+    }
+
+    fn send(&mut self, message: Message, key: u64, now_ns: u64) {
         if self.in_flight.len() == MAX_IN_FLIGHT {
             let id = match message {
                 Message::New(order) => order.id,
                 Message::Cancel(id) => id,
             };
-            self.reject(id, RejectReason::TooManyOrders, now_ns);
+            self.reject_now(id, RejectReason::TooManyOrders, now_ns);
             return;
         }
-        let arrives_ns = (now_ns + self.latency_ns()).max(self.last_arrival_ns);
+        let latency =
+            self.config
+                .entry_latency
+                .draw_ns(self.config.seed, key, self.activity.factor(now_ns));
+        let arrives_ns = (now_ns + latency).max(self.last_arrival_ns);
         self.last_arrival_ns = arrives_ns;
         self.in_flight.push(InFlight {
             arrives_ns,
@@ -275,20 +363,33 @@ impl PaperVenue {
         });
     }
 
-    fn latency_ns(&mut self) -> u64 {
-        self.latency.draw_ns(&mut self.rng)
+    /// A reject made on the caller's side (nothing was sent): known at once.
+    fn reject_now(&mut self, id: OrderId, reason: RejectReason, ts_ns: u64) {
+        self.push_response(VenueEvent::Rejected { id, reason, ts_ns }, ts_ns);
     }
 
-    fn reject(&mut self, id: OrderId, reason: RejectReason, ts_ns: u64) {
-        self.push_event(VenueEvent::Rejected { id, reason, ts_ns });
+    /// The venue's answer made at `ts_ns`: it reaches the order manager after the response
+    /// latency, in the order answered.
+    fn respond(&mut self, event: VenueEvent, order: &OrderRequest, ts_ns: u64) {
+        let latency = self.config.response_latency.draw_ns(
+            self.config.seed,
+            message_key(KEY_RESPONSE + event_kind(&event), order_parts(order, ts_ns)),
+            self.activity.factor(ts_ns),
+        );
+        self.push_response(event, ts_ns + latency);
     }
 
-    fn push_event(&mut self, event: VenueEvent) {
+    fn push_response(&mut self, event: VenueEvent, due_ns: u64) {
         // At most a few events per order and message per update, and the caller drains after
-        // every update: the buffer never fills. Should it, the oldest event stays and this
-        // one is kept by growing, which is better than losing a fill.
-        debug_assert!(self.events.len() < MAX_EVENTS, "venue events not drained");
-        self.events.push(event);
+        // every update: the buffer never fills. Should it, it grows, which is better than
+        // losing a fill.
+        debug_assert!(
+            self.responses.len() < MAX_EVENTS,
+            "venue events not drained"
+        );
+        let due_ns = due_ns.max(self.last_response_ns);
+        self.last_response_ns = due_ns;
+        self.responses.push(Response { due_ns, event });
     }
 
     fn arrive(&mut self, order: OrderRequest, ts_ns: u64, book: &OrderBook) {
@@ -296,26 +397,35 @@ impl PaperVenue {
             Side::Buy => book.best_ask().is_some_and(|ask| order.price >= ask.price),
             Side::Sell => book.best_bid().is_some_and(|bid| order.price <= bid.price),
         };
-        if crosses {
-            return self.reject(order.id, RejectReason::PostOnlyWillTakeLiquidity, ts_ns);
+        let reject = if crosses {
+            Some(RejectReason::PostOnlyWillTakeLiquidity)
+        } else if order.reduce_only && !self.reduces(order.side) {
+            Some(RejectReason::ReduceOnlyNotSatisfied)
+        } else if self.resting.len() == MAX_ORDERS {
+            Some(RejectReason::TooManyOrders)
+        } else {
+            None
+        };
+        if let Some(reason) = reject {
+            let event = VenueEvent::Rejected {
+                id: order.id,
+                reason,
+                ts_ns,
+            };
+            return self.respond(event, &order, ts_ns);
         }
-        if order.reduce_only && !self.reduces(order.side) {
-            return self.reject(order.id, RejectReason::ReduceOnlyNotSatisfied, ts_ns);
-        }
-        if self.resting.len() == MAX_ORDERS {
-            return self.reject(order.id, RejectReason::TooManyOrders, ts_ns);
-        }
-        let level = level_size(book, order.side, order.price);
+        let view = level_view(book, order.side, order.price);
         self.resting.push(Resting {
             order,
             filled: Fixed::ZERO,
-            queue: QueuePosition::behind(level),
+            queue: QueuePosition::on_arrival(view),
         });
-        self.push_event(VenueEvent::Accepted {
+        let event = VenueEvent::Accepted {
             id: order.id,
-            queue_ahead: level,
+            queue_ahead: view.unwrap_or(Fixed::ZERO),
             ts_ns,
-        });
+        };
+        self.respond(event, &order, ts_ns);
     }
 
     fn arrive_cancel(&mut self, id: OrderId, ts_ns: u64) {
@@ -326,13 +436,28 @@ impl PaperVenue {
         {
             Some(index) => {
                 let resting = self.resting.remove(index);
-                self.push_event(VenueEvent::Cancelled {
+                let event = VenueEvent::Cancelled {
                     id,
                     filled: resting.filled,
                     ts_ns,
-                });
+                };
+                self.respond(event, &resting.order, ts_ns);
             }
-            None => self.reject(id, RejectReason::OrderNotExists, ts_ns),
+            None => {
+                let event = VenueEvent::Rejected {
+                    id,
+                    reason: RejectReason::OrderNotExists,
+                    ts_ns,
+                };
+                let unknown = OrderRequest {
+                    id,
+                    side: Side::Buy,
+                    price: Fixed::ZERO,
+                    qty: Fixed::ZERO,
+                    reduce_only: false,
+                };
+                self.respond(event, &unknown, ts_ns);
+            }
         }
     }
 
@@ -365,7 +490,7 @@ impl PaperVenue {
                 .saturating_sub(fee);
             self.fills += 1;
             let leaves_qty = self.resting[index].leaves();
-            self.push_event(VenueEvent::Filled(Fill {
+            let fill = VenueEvent::Filled(Fill {
                 id: order.id,
                 side: order.side,
                 price: order.price,
@@ -374,7 +499,8 @@ impl PaperVenue {
                 fee,
                 realized,
                 ts_ns,
-            }));
+            });
+            self.respond(fill, &order, ts_ns);
         }
         let resting = self.resting[index];
         let done = !resting.leaves().is_positive();
@@ -383,7 +509,12 @@ impl PaperVenue {
             self.resting.remove(index);
             if !done {
                 // A reduce-only order left with nothing to reduce: the venue cancels it.
-                self.reject(order.id, RejectReason::ReduceOnlyNotSatisfied, ts_ns);
+                let event = VenueEvent::Rejected {
+                    id: order.id,
+                    reason: RejectReason::ReduceOnlyNotSatisfied,
+                    ts_ns,
+                };
+                self.respond(event, &order, ts_ns);
             }
             return true;
         }
@@ -399,6 +530,42 @@ impl PaperVenue {
         account.realized = account.realized.saturating_add(realized);
         realized
     }
+}
+
+/// The numbers that identify a message about `order` sent or answered at `ns`.
+fn order_parts(order: &OrderRequest, ns: u64) -> [u64; 4] {
+    let side = match order.side {
+        Side::Buy => 1,
+        Side::Sell => 2,
+    };
+    let flags = side | (u64::from(order.reduce_only) << 2);
+    [flags, order.price.raw() as u64, order.qty.raw() as u64, ns]
+}
+
+/// A small number per kind of event, so that two answers about one order at one time differ.
+const fn event_kind(event: &VenueEvent) -> u64 {
+    match event {
+        VenueEvent::Accepted { .. } => 0,
+        VenueEvent::Rejected { .. } => 1,
+        VenueEvent::Cancelled { .. } => 2,
+        VenueEvent::Filled(_) => 3,
+    }
+}
+
+/// Size on the opposite side of `book` at or through `price` for an order on `side` (the asks
+/// at or below a buy's price).
+fn opposite_size_through(book: &OrderBook, side: Side, price: Fixed) -> Fixed {
+    let reached = |level: &&crate::bybit::Level| match side {
+        Side::Buy => level.price <= price,
+        Side::Sell => level.price >= price,
+    };
+    let raw: i64 = book
+        .levels(side.opposite())
+        .iter()
+        .take_while(reached)
+        .map(|level| level.size.raw())
+        .sum();
+    Fixed::from_raw(raw)
 }
 
 impl Venue for PaperVenue {
@@ -459,13 +626,17 @@ mod tests {
 
     fn config() -> PaperConfig {
         PaperConfig {
-            initial_balance: fx("10000"),
-            maker_fee_rate: fx("0.0002"),
-            latency_min_ns: 10 * MS,
-            latency_median_ns: 0,
-            latency_sigma: 0.0,
-            cancel_ahead_probability: 1.0,
+            entry_latency: fixed_latency(10 * MS),
             seed: 1,
+            ..PaperConfig::new(fx("10000"), fx("0.0002"))
+        }
+    }
+
+    const fn fixed_latency(ns: u64) -> LogNormalLatency {
+        LogNormalLatency {
+            min_ns: ns,
+            median_ns: 0,
+            sigma: 0.0,
         }
     }
 
@@ -595,17 +766,31 @@ mod tests {
                 13 * MS
             )]
         );
-        // A trade through the price fills the rest.
-        venue.on_trades(&[trade(Side::Sell, "99.9", "0.01")], 14 * MS);
+        // A print through the price fills at most its size: 0.05, then the rest.
+        venue.on_trades(&[trade(Side::Sell, "99.9", "0.05")], 14 * MS);
         assert_eq!(
             events(&mut venue),
             [fill(
                 1,
                 Side::Buy,
                 "100.0",
-                "0.2",
+                "0.05",
+                "0.15",
+                "0.001",
                 "0",
-                "0.004",
+                14 * MS
+            )]
+        );
+        venue.on_trades(&[trade(Side::Sell, "99.9", "1")], 14 * MS);
+        assert_eq!(
+            events(&mut venue),
+            [fill(
+                1,
+                Side::Buy,
+                "100.0",
+                "0.15",
+                "0",
+                "0.003",
                 "0",
                 14 * MS
             )]
@@ -616,7 +801,7 @@ mod tests {
         assert_eq!(account.fees, fx("0.01"));
         assert_eq!(account.balance, fx("9999.99"));
         assert_eq!(venue.resting_orders(), 0);
-        assert_eq!(venue.fills(), 2);
+        assert_eq!(venue.fills(), 3);
     }
 
     #[test]
@@ -650,13 +835,14 @@ mod tests {
     }
 
     #[test]
-    fn unexplained_level_decreases_are_cancels_ahead_and_the_queue_never_exceeds_the_level() {
+    fn unexplained_level_decreases_are_cancels_and_the_queue_never_exceeds_the_level() {
         let mut book = book();
         let mut venue = PaperVenue::new(config());
         venue.submit(buy(1, "99.9", "1"), 0);
         venue.advance(10 * MS, &book);
         events(&mut venue);
-        // 1 traded at 99.9 and the level went from 3 to 1.5: 0.5 was a cancel (ahead, p = 1).
+        // 1 traded at 99.9 and the level went from 3 to 1.5: 0.5 was a cancel, and with nobody
+        // behind us it was ahead.
         venue.on_trades(&[trade(Side::Sell, "99.9", "1")], 11 * MS);
         set(&mut book, UpdateKind::Delta, 2, &[("99.9", "1.5")], &[]);
         venue.on_book(&book, 11 * MS);
@@ -675,33 +861,86 @@ mod tests {
                 12 * MS
             )]
         );
-        // With p = 0 the cancels are behind us, but the queue is capped by the level.
-        let mut venue = PaperVenue::new(PaperConfig {
-            cancel_ahead_probability: 0.0,
-            ..config()
-        });
+        // Growth joins behind us; the cancels that follow are split by n = 2.
+        let mut venue = PaperVenue::new(config());
         let mut book = self::book();
         venue.submit(buy(1, "99.9", "1"), 0);
         venue.advance(10 * MS, &book);
         events(&mut venue);
-        set(&mut book, UpdateKind::Delta, 2, &[("99.9", "2.5")], &[]);
+        set(&mut book, UpdateKind::Delta, 2, &[("99.9", "4")], &[]);
         venue.on_book(&book, 11 * MS);
-        set(&mut book, UpdateKind::Delta, 3, &[("99.9", "0.4")], &[]);
+        // 3 ahead, 1 behind, 1 cancelled: 1/10 of it behind, 9/10 ahead: 2.1 ahead.
+        set(&mut book, UpdateKind::Delta, 3, &[("99.9", "3")], &[]);
         venue.on_book(&book, 12 * MS);
-        venue.on_trades(&[trade(Side::Sell, "99.9", "0.6")], 13 * MS);
+        venue.on_trades(&[trade(Side::Sell, "99.9", "2.5")], 14 * MS);
         assert_eq!(
             events(&mut venue),
             [fill(
                 1,
                 Side::Buy,
                 "99.9",
-                "0.2",
-                "0.8",
-                "0.003996",
+                "0.4",
+                "0.6",
+                "0.007992",
                 "0",
-                13 * MS
+                14 * MS
             )]
         );
+        // An emptied level leaves us first: the next print fills us.
+        set(&mut book, UpdateKind::Delta, 4, &[("99.9", "0")], &[]);
+        venue.on_book(&book, 15 * MS);
+        venue.on_trades(&[trade(Side::Sell, "99.9", "0.1")], 16 * MS);
+        assert_eq!(
+            events(&mut venue),
+            [fill(
+                1,
+                Side::Buy,
+                "99.9",
+                "0.1",
+                "0.5",
+                "0.001998",
+                "0",
+                16 * MS
+            )]
+        );
+    }
+
+    #[test]
+    fn a_book_that_reaches_a_resting_order_fills_at_most_the_opposite_size_or_nothing_when_conservative()
+     {
+        let reach = |cross_fill, qty| {
+            let mut book = book();
+            let mut venue = PaperVenue::new(PaperConfig {
+                cross_fill,
+                ..config()
+            });
+            venue.submit(buy(1, "99.9", qty), 0);
+            venue.advance(10 * MS, &book);
+            events(&mut venue);
+            set(
+                &mut book,
+                UpdateKind::Delta,
+                2,
+                &[("100.0", "0"), ("99.9", "0"), ("99.8", "1")],
+                &[("99.9", "2"), ("100.1", "0")],
+            );
+            venue.on_book(&book, 11 * MS);
+            events(&mut venue)
+        };
+        assert_eq!(
+            reach(CrossFill::OppositeSize, "3"),
+            [fill(
+                1,
+                Side::Buy,
+                "99.9",
+                "2",
+                "1",
+                "0.03996",
+                "0",
+                11 * MS
+            )]
+        );
+        assert_eq!(reach(CrossFill::TradesOnly, "3"), []);
     }
 
     #[test]
@@ -781,7 +1020,7 @@ mod tests {
     fn a_round_trip_realizes_pnl_and_the_reduce_only_exit_stops_at_flat() {
         let mut book = book();
         let mut venue = PaperVenue::new(PaperConfig {
-            latency_min_ns: 0,
+            entry_latency: fixed_latency(0),
             ..config()
         });
         venue.submit(buy(1, "99.9", "0.4"), 0);
@@ -856,7 +1095,7 @@ mod tests {
         let mut book = book();
         let mut markouts = Markouts::new();
         let mut venue = PaperVenue::new(PaperConfig {
-            latency_min_ns: 0,
+            entry_latency: fixed_latency(0),
             ..config()
         });
         venue.submit(buy(1, "100.0", "0.1"), 0);
@@ -884,18 +1123,149 @@ mod tests {
     }
 
     #[test]
-    fn the_same_seed_draws_the_same_latencies() {
-        let draws = |seed| {
+    fn block_and_rpi_trades_neither_fill_nor_move_the_queue() {
+        let (mut venue, book) = (PaperVenue::new(config()), book());
+        venue.submit(buy(1, "100.0", "0.5"), 0);
+        venue.advance(10 * MS, &book);
+        events(&mut venue);
+        let block = Trade {
+            block_trade: true,
+            ..trade(Side::Sell, "100.0", "5")
+        };
+        let rpi = Trade {
+            rpi: true,
+            ..trade(Side::Sell, "99.0", "5")
+        };
+        venue.on_trades(&[block, rpi], 11 * MS);
+        assert_eq!(events(&mut venue), []);
+        // The 2 ahead are all still there.
+        venue.on_trades(&[trade(Side::Sell, "100.0", "2.1")], 12 * MS);
+        assert_eq!(
+            events(&mut venue),
+            [fill(
+                1,
+                Side::Buy,
+                "100.0",
+                "0.1",
+                "0.4",
+                "0.002",
+                "0",
+                12 * MS
+            )]
+        );
+    }
+
+    #[test]
+    fn answers_reach_the_order_manager_after_the_response_latency_in_order() {
+        let book = book();
+        let mut venue = PaperVenue::new(PaperConfig {
+            response_latency: fixed_latency(5 * MS),
+            ..config()
+        });
+        venue.submit(buy(1, "100.0", "0.5"), 0);
+        venue.advance(10 * MS, &book);
+        venue.on_trades(&[trade(Side::Sell, "99.9", "1")], 12 * MS);
+        // Accepted at 10 ms and filled at 12 ms at the venue; heard of at 15 and 17 ms.
+        venue.advance(14 * MS, &book);
+        assert_eq!(events(&mut venue), []);
+        venue.advance(15 * MS, &book);
+        assert_eq!(
+            events(&mut venue),
+            [VenueEvent::Accepted {
+                id: OrderId(1),
+                queue_ahead: fx("2"),
+                ts_ns: 10 * MS
+            }]
+        );
+        // The venue booked the fill already.
+        assert_eq!(venue.account().position, fx("0.5"));
+        venue.advance(17 * MS, &book);
+        assert_eq!(
+            events(&mut venue),
+            [fill(
+                1,
+                Side::Buy,
+                "100.0",
+                "0.5",
+                "0",
+                "0.01",
+                "0",
+                12 * MS
+            )]
+        );
+    }
+
+    #[test]
+    fn an_orders_latency_depends_on_the_seed_and_the_order_not_on_other_traffic() {
+        let accepted_at = |seed, others: u64| {
+            let book = book();
             let mut venue = PaperVenue::new(PaperConfig {
-                latency_median_ns: 15 * MS,
-                latency_sigma: 0.5,
+                entry_latency: LogNormalLatency {
+                    min_ns: 2 * MS,
+                    median_ns: 15 * MS,
+                    sigma: 0.5,
+                },
                 seed,
                 ..config()
             });
-            (0..5).map(|_| venue.latency_ns()).collect::<Vec<_>>()
+            for id in 0..others {
+                venue.submit(buy(100 + id, "99.5", "0.1"), id * 1_000 * MS);
+            }
+            let sent = 10_000 * MS;
+            venue.submit(buy(1, "99.9", "0.5"), sent);
+            venue.advance(sent + 10_000 * MS, &book);
+            let mut at = None;
+            venue.drain_events(|event| {
+                if let VenueEvent::Accepted {
+                    id: OrderId(1),
+                    ts_ns,
+                    ..
+                } = event
+                {
+                    at = Some(ts_ns - sent);
+                }
+            });
+            at.unwrap()
         };
-        assert_eq!(draws(3), draws(3));
-        assert_ne!(draws(3), draws(4));
-        assert!(draws(3).iter().all(|&ns| ns >= 10 * MS));
+        assert_eq!(accepted_at(3, 0), accepted_at(3, 0));
+        assert_eq!(accepted_at(3, 0), accepted_at(3, 4));
+        assert_ne!(accepted_at(3, 0), accepted_at(4, 0));
+        assert!(accepted_at(3, 0) >= 2 * MS);
+    }
+
+    #[test]
+    fn a_busy_market_slows_the_order_down() {
+        let sent_into = |messages: u64| {
+            let book = book();
+            let mut venue = PaperVenue::new(PaperConfig {
+                entry_latency: LogNormalLatency {
+                    min_ns: 0,
+                    median_ns: 10 * MS,
+                    sigma: 0.0,
+                },
+                latency_scaling: ScalingConfig {
+                    by: latency::ScaleBy::MessageRate,
+                    reference: 100.0,
+                    max_factor: 3.0,
+                    window_ns: 1_000 * MS,
+                },
+                ..config()
+            });
+            for index in 0..messages {
+                venue.on_book(&book, index * MS);
+            }
+            venue.submit(buy(1, "99.9", "0.5"), 1_000 * MS);
+            venue.advance(2_000 * MS, &book);
+            let mut at = 0;
+            venue.drain_events(|event| {
+                if let VenueEvent::Accepted { ts_ns, .. } = event {
+                    at = ts_ns - 1_000 * MS;
+                }
+            });
+            at
+        };
+        // Quiet: the median. A thousand messages in the last second: three times it.
+        assert_eq!(sent_into(0), 10 * MS);
+        assert_eq!(sent_into(1_000), 30 * MS);
     }
 }
