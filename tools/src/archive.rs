@@ -10,7 +10,8 @@
 //!   the day are the hive partition keys of the path, as pyarrow, polars, DuckDB and Spark
 //!   expect, and are not repeated inside the files);
 //! - `paths.market/symbol=S/date=D/tops-N.parquet` and `trades-N.parquet`: the top of book after
-//!   every book update and every trade, what labeling needs;
+//!   every book update, and every trade with its block-trade and RPI flags (research reads
+//!   them; labels replay the journal itself through the paper venue, see `label`);
 //! - `paths.parquet/symbol=S/date=D/_partition.json`: the sidecar (schema hash, feature names,
 //!   row counts, time range, source segments, tool version), written last. A partition with a
 //!   sidecar is complete; re-running skips it unless `--force`.
@@ -367,6 +368,12 @@ fn push_f32(column: &mut Column, value: f32) {
     }
 }
 
+fn push_bool(column: &mut Column, value: bool) {
+    if let Column::Bool(v) = column {
+        v.push(value);
+    }
+}
+
 fn push_str(column: &mut Column, value: &str) {
     if let Column::Str(v) = column {
         v.push(value.to_owned());
@@ -427,6 +434,8 @@ impl Tables {
                     ("price", Column::F64(Vec::new())),
                     ("size", Column::F64(Vec::new())),
                     ("taker_side", Column::Str(Vec::new())),
+                    ("block_trade", Column::Bool(Vec::new())),
+                    ("rpi", Column::Bool(Vec::new())),
                 ]),
             ),
         }
@@ -492,13 +501,15 @@ fn dump_partition(
         let trades = &mut tables.trades;
         let outcome = pipeline.on_frame_observing(&mut frame, |batch| {
             for trade in batch {
-                let [ts, price, size, side] = &mut trades.columns[..] else {
+                let [ts, price, size, side, block, rpi] = &mut trades.columns[..] else {
                     return;
                 };
                 push_i64(&mut ts.1, trade.time as i64);
                 push_f64(&mut price.1, trade.price.to_f64());
                 push_f64(&mut size.1, trade.size.to_f64());
                 push_str(&mut side.1, side_name(trade.taker_side));
+                push_bool(&mut block.1, trade.block_trade);
+                push_bool(&mut rpi.1, trade.rpi);
                 if let Err(err) = trades.row_done(&metadata) {
                     trade_error.get_or_insert(err);
                 }

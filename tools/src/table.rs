@@ -36,6 +36,8 @@ pub(crate) enum Column {
     OptF64(Vec<Option<f64>>),
     /// UTF-8 text.
     Str(Vec<String>),
+    /// Booleans.
+    Bool(Vec<bool>),
 }
 
 impl Column {
@@ -47,6 +49,7 @@ impl Column {
             Column::F64(v) => v.len(),
             Column::OptF64(v) => v.len(),
             Column::Str(v) => v.len(),
+            Column::Bool(v) => v.len(),
         }
     }
 
@@ -59,6 +62,7 @@ impl Column {
             Column::F64(_) => Column::F64(Vec::new()),
             Column::OptF64(_) => Column::OptF64(Vec::new()),
             Column::Str(_) => Column::Str(Vec::new()),
+            Column::Bool(_) => Column::Bool(Vec::new()),
         }
     }
 
@@ -72,6 +76,7 @@ impl Column {
             (Column::F64(a), Column::F64(b)) => a.extend_from_slice(b),
             (Column::OptF64(a), Column::OptF64(b)) => a.extend_from_slice(b),
             (Column::Str(a), Column::Str(b)) => a.extend_from_slice(b),
+            (Column::Bool(a), Column::Bool(b)) => a.extend_from_slice(b),
             (a, b) => bail!(
                 "column types differ: {} and {}",
                 a.type_name(),
@@ -93,6 +98,7 @@ impl Column {
             Column::F64(v) => Column::F64(pick(v, rows)),
             Column::OptF64(v) => Column::OptF64(pick(v, rows)),
             Column::Str(v) => Column::Str(pick(v, rows)),
+            Column::Bool(v) => Column::Bool(pick(v, rows)),
         }
     }
 
@@ -104,6 +110,7 @@ impl Column {
             Column::F64(_) => "double",
             Column::OptF64(_) => "optional double",
             Column::Str(_) => "string",
+            Column::Bool(_) => "boolean",
         }
     }
 
@@ -118,6 +125,7 @@ impl Column {
             Column::F64(_) => format!("REQUIRED DOUBLE {name};"),
             Column::OptF64(_) => format!("OPTIONAL DOUBLE {name};"),
             Column::Str(_) => format!("REQUIRED BYTE_ARRAY {name} (STRING);"),
+            Column::Bool(_) => format!("REQUIRED BOOLEAN {name};"),
         }
     }
 }
@@ -185,14 +193,6 @@ impl Table {
         match self.column(name)? {
             Column::F32(values) => Ok(values),
             other => bail!("column {name} is {}, not float", other.type_name()),
-        }
-    }
-
-    /// The double column called `name`.
-    pub(crate) fn f64s(&self, name: &str) -> Result<&[f64]> {
-        match self.column(name)? {
-            Column::F64(values) => Ok(values),
-            other => bail!("column {name} is {}, not double", other.type_name()),
         }
     }
 
@@ -337,6 +337,9 @@ fn write_values(
                 .collect();
             w.write_batch(&values, None, None)?;
         }
+        (ColumnWriter::BoolColumnWriter(w), Column::Bool(v)) => {
+            w.write_batch(&v[start..end], None, None)?;
+        }
         (_, column) => bail!("no parquet writer for a {} column", column.type_name()),
     }
     Ok(())
@@ -365,6 +368,7 @@ fn read_file(path: &Path) -> Result<Table> {
             }
             (parquet::basic::Type::DOUBLE, _) => Column::F64(Vec::new()),
             (parquet::basic::Type::BYTE_ARRAY, _) => Column::Str(Vec::new()),
+            (parquet::basic::Type::BOOLEAN, _) => Column::Bool(Vec::new()),
             (other, _) => bail!("column {} has unsupported type {other}", descriptor.name()),
         };
         table.columns.push((descriptor.name().to_owned(), column));
@@ -417,6 +421,9 @@ fn read_values(reader: ColumnReader, column: &mut Column, rows: usize) -> Result
                 );
             }
         }
+        (ColumnReader::BoolColumnReader(mut r), Column::Bool(v)) => {
+            r.read_records(rows, None, None, v)?;
+        }
         (_, column) => bail!("no parquet reader for a {} column", column.type_name()),
     }
     Ok(())
@@ -464,6 +471,9 @@ mod tests {
                 "s",
                 Column::Str(ints.iter().map(|v| format!("s{v}")).collect()),
             )
+            .unwrap();
+        table
+            .push("b", Column::Bool(ints.iter().map(|v| v % 7 == 0).collect()))
             .unwrap();
         write(&path, &table, &[("k", "v".to_owned())]).unwrap();
         assert!(!temporary_path(&path).exists());
