@@ -145,7 +145,11 @@ fn decimals(step: Fixed) -> u32 {
     digits
 }
 
-fn simulate_day(config: &SimConfig, dir: &Path, options: JournalOptions) -> Result<Session> {
+pub(crate) fn simulate_day(
+    config: &SimConfig,
+    dir: &Path,
+    options: JournalOptions,
+) -> Result<Session> {
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         bail!(
             "{} already holds data; remove it or choose another --out",

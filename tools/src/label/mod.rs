@@ -1,40 +1,48 @@
-//! `toolkit label`: maker-aware labels for every archived candidate.
+//! `toolkit label`: labels for every archived candidate, made by trading it.
 //!
-//! A candidate is a post-only entry at the touch on its side, at the candidate's price:
+//! Each candidate is placed as the engine places it (a post-only entry at the touch, sized for
+//! a flat account holding `paper.initial_balance_usd`) and traded by the engine's own order
+//! manager on the paper venue, the one fill model of paper trading and the canary, over the
+//! partition's journal replayed through the engine's pipeline ([`trial`]). So the labels follow
+//! the trader's rules exactly: queue-aware, partial fills, entry and response latency,
+//! post-only rejects, reprices and `strategy.entry_ttl`; then a take-profit at
+//! `labeling.take_profit_pct` queued like any resting order, a stop at `risk.assumed_sl_pct`
+//! triggered on the mid and chased at the touch, and an exit at the touch after
+//! `strategy.max_hold`.
 //!
-//! 1. **Fill** (queue-aware): the queue ahead is the size resting at that price when the
-//!    candidate fired. Trades after it at that price, by takers on the other side, consume the
-//!    queue; the entry fills at the first such trade once the queue is gone, or at the first
-//!    trade through the price. No fill within `labeling.fill_horizon` is a miss.
-//! 2. **Exit**: from the fill, a take-profit at `labeling.take_profit_pct` from the entry, filled
-//!    by the first trade at or beyond it, races a stop at `risk.assumed_sl_pct`, triggered when
-//!    the touch the position would exit into (the bid for a long, the ask for a short) reaches
-//!    it. Events are taken in time order; in the same millisecond the stop wins. Neither within
-//!    `labeling.hold_horizon` is a timeout, marked at the mid.
-//! 3. **Label** 1 when the take-profit is reached first, which (checked at start) pays more than
-//!    the maker fees of both legs from `config/symbols.yml`; 0 otherwise.
-//!
-//! Each row also gets the net return in basis points, markouts of the mid 1 s, 5 s and 30 s
-//! after the fill, the time to fill and the regime (the simulated day's, or one read off the
-//! volatility features).
+//! A row's label is 1 when the position closed on its take-profit (which, checked at start,
+//! pays more than the maker fees of both legs), 0 otherwise. Each row also records the outcome,
+//! the simulated fills (time to the first entry fill and to flat, average prices, quantity),
+//! the net return in bps after fees, markouts of the mid 1 s, 5 s and 30 s after the first
+//! fill, and the regime (the simulated day's, or one read off the volatility features).
 //!
 //! Work is incremental: a partition is labeled again only when its archive sidecar or the
-//! labeling settings changed. `paths.data/training.parquet` is then rebuilt from every labeled
-//! partition: candidates and their labels side by side.
+//! settings the labels depend on changed. `paths.data/training.parquet` is then rebuilt from
+//! every labeled partition: candidates and their labels side by side.
+
+#[cfg(test)]
+mod parity;
+mod trial;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
 use engine::cli::ConfigArgs;
 use engine::config::Config;
+use engine::executor::{SizingRules, compute_order_qty};
 use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH, Feature};
+use engine::runtime::trader::TraderRules;
+use feed::{Fixed, Instrument, Symbol};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, Partition, Sidecar};
 use crate::table::{self, Column, Table};
 use engine::model::registry::write_json_atomically;
+use trial::{Outcome, Replay, TrialResult};
 
 /// File name of the labels of a partition.
 const LABEL_FILE: &str = "labels-0.parquet";
@@ -44,12 +52,10 @@ const LABEL_SIDECAR: &str = "_labels.json";
 pub(crate) const TRAINING_FILE: &str = "training.parquet";
 /// Its sidecar.
 pub(crate) const TRAINING_SIDECAR: &str = "training.json";
-/// Markout horizons, ms.
-const MARKOUTS_MS: [(u64, &str); 3] = [
-    (1_000, "markout_1s_bps"),
-    (5_000, "markout_5s_bps"),
-    (30_000, "markout_30s_bps"),
-];
+/// Markout columns, by horizon.
+const MARKOUT_COLUMNS: [&str; 3] = ["markout_1s_bps", "markout_5s_bps", "markout_30s_bps"];
+/// The version of the fill model and trial rules; labels made by another are made again.
+const FILL_MODEL_VERSION: u32 = 2;
 
 /// Arguments of `label`.
 #[derive(Debug, clap::Args)]
@@ -58,274 +64,66 @@ pub(crate) struct Args {
     config: ConfigArgs,
 }
 
-/// Labeling settings, as one value (recorded with the labels, compared to relabel).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Rules {
-    /// Fill horizon, ms.
-    pub(crate) fill_horizon_ms: u64,
-    /// Hold horizon, ms.
-    pub(crate) hold_horizon_ms: u64,
-    /// Take-profit distance, fraction of the entry.
-    pub(crate) take_profit_pct: f64,
-    /// Stop distance, fraction of the entry.
-    pub(crate) stop_loss_pct: f64,
-    /// Maker fee rate of each leg.
-    pub(crate) maker_fee_rate: f64,
+/// What the labels of a symbol depend on beyond the data: the order manager's rules, the
+/// paper venue, the entry size and the book depth.
+struct Rules {
+    trader: TraderRules,
+    qty_of: SizingRules,
+    instrument: Instrument,
+    /// SHA-256 of all of it, recorded with the labels.
+    fingerprint: String,
 }
 
 impl Rules {
-    fn new(config: &Config, maker_fee_rate: f64, symbol: &str) -> Result<Rules> {
-        let rules = Rules {
-            fill_horizon_ms: millis(config.labeling.fill_horizon.get()),
-            hold_horizon_ms: millis(config.labeling.hold_horizon.get()),
-            take_profit_pct: config.labeling.take_profit_pct,
-            stop_loss_pct: config.risk.assumed_sl_pct,
-            maker_fee_rate,
-        };
-        if rules.take_profit_pct <= 2.0 * maker_fee_rate {
+    fn new(config: &Config, instrument: &Instrument, symbol: &str) -> Result<Rules> {
+        let fee = instrument.maker_fee_rate.to_f64();
+        if config.labeling.take_profit_pct <= 2.0 * fee {
             bail!(
                 "labeling.take_profit_pct {} does not cover the maker fees of both legs (2 x {} \
                  for {symbol}): no candidate could be labeled 1",
-                rules.take_profit_pct,
-                maker_fee_rate
+                config.labeling.take_profit_pct,
+                fee
             );
         }
-        Ok(rules)
-    }
-}
-
-fn millis(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The top of book at one time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Top {
-    /// Time, ms.
-    pub(crate) ts: i64,
-    /// Best bid and its size.
-    pub(crate) bid: f64,
-    pub(crate) bid_size: f64,
-    /// Best ask and its size.
-    pub(crate) ask: f64,
-    pub(crate) ask_size: f64,
-}
-
-/// One trade.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Print {
-    /// Time, ms.
-    pub(crate) ts: i64,
-    /// Price.
-    pub(crate) price: f64,
-    /// Size.
-    pub(crate) size: f64,
-    /// +1 taker buy, -1 taker sell.
-    pub(crate) taker_sign: f64,
-}
-
-/// A candidate to label.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Entry {
-    /// Time, ms.
-    pub(crate) ts: i64,
-    /// +1 long, -1 short.
-    pub(crate) sign: f64,
-    /// Entry price.
-    pub(crate) price: f64,
-}
-
-/// How a candidate ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Outcome {
-    /// Not filled within the fill horizon.
-    NoFill,
-    /// Take-profit reached first.
-    TakeProfit,
-    /// Stop reached first.
-    Stop,
-    /// Neither within the hold horizon.
-    Timeout,
-    /// The data ends before the candidate's fate is known.
-    Unknown,
-}
-
-impl Outcome {
-    fn name(self) -> &'static str {
-        match self {
-            Outcome::NoFill => "no_fill",
-            Outcome::TakeProfit => "take_profit",
-            Outcome::Stop => "stop",
-            Outcome::Timeout => "timeout",
-            Outcome::Unknown => "unknown",
-        }
-    }
-}
-
-/// The label of one candidate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Labeled {
-    /// How it ended.
-    pub(crate) outcome: Outcome,
-    /// Time from the candidate to the fill, ms.
-    pub(crate) time_to_fill_ms: Option<f64>,
-    /// Net return after both fees, bps (None without a fill).
-    pub(crate) net_return_bps: Option<f64>,
-    /// Markouts of the mid after the fill, bps, signed by side.
-    pub(crate) markouts_bps: [Option<f64>; 3],
-}
-
-/// The market of one partition, sorted by time.
-pub(crate) struct Market {
-    tops: Vec<Top>,
-    prints: Vec<Print>,
-}
-
-impl Market {
-    /// A market from tops and trades in time order.
-    pub(crate) fn new(tops: Vec<Top>, prints: Vec<Print>) -> Result<Market> {
-        ensure!(
-            tops.windows(2).all(|pair| pair[0].ts <= pair[1].ts),
-            "book tops are not in time order"
-        );
-        ensure!(
-            prints.windows(2).all(|pair| pair[0].ts <= pair[1].ts),
-            "trades are not in time order"
-        );
-        Ok(Market { tops, prints })
-    }
-
-    fn end_ts(&self) -> i64 {
-        let tops = self.tops.last().map_or(i64::MIN, |top| top.ts);
-        let prints = self.prints.last().map_or(i64::MIN, |print| print.ts);
-        tops.max(prints)
-    }
-
-    /// The last top at or before `ts`.
-    fn top_at(&self, ts: i64) -> Option<&Top> {
-        let after = self.tops.partition_point(|top| top.ts <= ts);
-        after.checked_sub(1).map(|index| &self.tops[index])
-    }
-
-    /// Labels `entry` under `rules`.
-    pub(crate) fn label(&self, entry: &Entry, rules: &Rules) -> Labeled {
-        let unknown = Labeled {
-            outcome: Outcome::Unknown,
-            time_to_fill_ms: None,
-            net_return_bps: None,
-            markouts_bps: [None; 3],
-        };
-        let Some(fill_ts) = self.fill_time(entry, rules) else {
-            let outcome = if self.end_ts() >= entry.ts + rules.fill_horizon_ms as i64 {
-                Outcome::NoFill
-            } else {
-                Outcome::Unknown
-            };
-            return Labeled { outcome, ..unknown };
-        };
-        let fees_bps = 2.0 * rules.maker_fee_rate * 1e4;
-        let (outcome, gross_bps) = self.exit(entry, fill_ts, rules);
-        let mut markouts_bps = [None; 3];
-        for (slot, (horizon, _)) in markouts_bps.iter_mut().zip(MARKOUTS_MS) {
-            let at = fill_ts + horizon as i64;
-            if at <= self.end_ts()
-                && let Some(top) = self.top_at(at)
-            {
-                let mid = (top.bid + top.ask) / 2.0;
-                *slot = Some(entry.sign * (mid - entry.price) / entry.price * 1e4);
+        for (label_key, horizon, trader_key, trader) in [
+            (
+                "labeling.fill_horizon",
+                config.labeling.fill_horizon,
+                "strategy.entry_ttl",
+                config.strategy.entry_ttl,
+            ),
+            (
+                "labeling.hold_horizon",
+                config.labeling.hold_horizon,
+                "strategy.max_hold",
+                config.strategy.max_hold,
+            ),
+        ] {
+            if horizon.get() != trader.get() {
+                bail!(
+                    "{label_key} ({horizon}) differs from {trader_key} ({trader}): labels follow \
+                     the order manager, so the two must be equal"
+                );
             }
         }
-        Labeled {
-            outcome,
-            time_to_fill_ms: Some((fill_ts - entry.ts) as f64),
-            net_return_bps: gross_bps.map(|gross| gross - fees_bps),
-            markouts_bps,
-        }
-    }
-
-    /// When the entry fills, if within the fill horizon.
-    fn fill_time(&self, entry: &Entry, rules: &Rules) -> Option<i64> {
-        let mut queue = self.top_at(entry.ts).map_or(0.0, |top| {
-            match (
-                entry.sign > 0.0,
-                top.bid == entry.price,
-                top.ask == entry.price,
-            ) {
-                (true, true, _) => top.bid_size,
-                (false, _, true) => top.ask_size,
-                _ => 0.0,
-            }
+        let qty_of = SizingRules::from_config(&config.executor.sizing)
+            .context("the configured sizing does not fit")?;
+        let settings = serde_json::json!({
+            "fill_model": FILL_MODEL_VERSION,
+            "strategy": config.strategy,
+            "labeling": config.labeling,
+            "stop": config.risk.assumed_sl_pct,
+            "paper": config.paper,
+            "sizing": config.executor.sizing,
+            "book_depth": config.engine.book_depth,
+            "instrument": format!("{instrument:?}"),
         });
-        let deadline = entry.ts + rules.fill_horizon_ms as i64;
-        let start = self.prints.partition_point(|print| print.ts <= entry.ts);
-        for print in &self.prints[start..] {
-            if print.ts > deadline {
-                break;
-            }
-            // Takers on the other side: sellers hit a resting bid, buyers lift a resting ask.
-            if print.taker_sign == entry.sign {
-                continue;
-            }
-            let beyond = entry.sign * (entry.price - print.price);
-            if beyond > 0.0 {
-                return Some(print.ts);
-            }
-            if beyond == 0.0 {
-                queue -= print.size;
-                if queue < 0.0 {
-                    return Some(print.ts);
-                }
-            }
-        }
-        None
-    }
-
-    /// How the position opened at `fill_ts` ends, and its gross return in bps (None when the
-    /// data ends first).
-    fn exit(&self, entry: &Entry, fill_ts: i64, rules: &Rules) -> (Outcome, Option<f64>) {
-        let sign = entry.sign;
-        let take_profit = entry.price * (1.0 + sign * rules.take_profit_pct);
-        let stop = entry.price * (1.0 - sign * rules.stop_loss_pct);
-        let deadline = fill_ts + rules.hold_horizon_ms as i64;
-        let mut tops = self.tops[self.tops.partition_point(|top| top.ts <= fill_ts)..]
-            .iter()
-            .take_while(|top| top.ts <= deadline)
-            .peekable();
-        let mut prints = self.prints[self.prints.partition_point(|print| print.ts <= fill_ts)..]
-            .iter()
-            .take_while(|print| print.ts <= deadline)
-            .peekable();
-        loop {
-            let next_top = tops.peek().map(|top| top.ts);
-            let next_print = prints.peek().map(|print| print.ts);
-            // Book tops first when both come in the same millisecond: the stop wins ties.
-            let top_next = match (next_top, next_print) {
-                (None, None) => break,
-                (Some(top_ts), Some(print_ts)) => top_ts <= print_ts,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-            };
-            if top_next {
-                let Some(top) = tops.next() else { break };
-                let exit_touch = if sign > 0.0 { top.bid } else { top.ask };
-                if sign * (exit_touch - stop) <= 0.0 {
-                    return (Outcome::Stop, Some(-rules.stop_loss_pct * 1e4));
-                }
-            } else {
-                let Some(print) = prints.next() else { break };
-                if print.taker_sign == sign && sign * (print.price - take_profit) >= 0.0 {
-                    return (Outcome::TakeProfit, Some(rules.take_profit_pct * 1e4));
-                }
-            }
-        }
-        if self.end_ts() < deadline {
-            return (Outcome::Unknown, None);
-        }
-        let gross = self.top_at(deadline).map(|top| {
-            let mid = (top.bid + top.ask) / 2.0;
-            sign * (mid - entry.price) / entry.price * 1e4
-        });
-        (Outcome::Timeout, gross)
+        Ok(Rules {
+            trader: TraderRules::from_config(config, instrument),
+            qty_of,
+            instrument: *instrument,
+            fingerprint: sha256_hex(settings.to_string().as_bytes()),
+        })
     }
 }
 
@@ -334,10 +132,11 @@ impl Market {
 struct LabelSidecar {
     /// SHA-256 of the archive sidecar the labels were made from.
     partition_fingerprint: String,
-    /// The rules applied.
-    rules: Rules,
-    /// Rows, positives and rows whose fate the data did not reach.
+    /// SHA-256 of the settings the labels depend on.
+    settings_fingerprint: String,
+    /// Rows, rows whose entry filled, positives and rows whose fate the data did not reach.
     rows: u64,
+    filled: u64,
     positives: u64,
     unknown: u64,
 }
@@ -401,17 +200,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                     loaded.source.symbols.display()
                 )
             })?;
-        let rules = Rules::new(
-            config,
-            instrument.maker_fee_rate.to_f64(),
-            &partition.symbol,
-        )?;
+        let rules = Rules::new(config, instrument, &partition.symbol)?;
         let sidecar_path = partition.candidates_dir(config).join(archive::SIDECAR);
         let fingerprint = sha256_hex(&fs::read(&sidecar_path)?);
         let label_dir = partition.dir(&config.paths.labels);
         let current = read_label_sidecar(&label_dir)?;
         let fresh = current.as_ref().is_some_and(|labels| {
-            labels.partition_fingerprint == fingerprint && labels.rules == rules
+            labels.partition_fingerprint == fingerprint
+                && labels.settings_fingerprint == rules.fingerprint
         });
         let candidates = read_candidates(config, partition, sidecar)?;
         let labels = if fresh {
@@ -419,12 +215,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             table::read(&label_dir.join(LABEL_FILE))?
         } else {
             let labels = label_partition(config, partition, sidecar, &candidates, &rules)?;
-            let summary = write_labels(&label_dir, &labels, &fingerprint, rules)?;
+            let summary = write_labels(&label_dir, &labels, &fingerprint, &rules)?;
             println!(
-                "{} {}: {} candidates, {} positive ({:.1}%), {} unknown at the end of the data",
+                "{} {}: {} candidates, {} filled, {} positive ({:.1}%), {} unknown at the end \
+                 of the data",
                 partition.symbol,
                 partition.date,
                 summary.rows,
+                summary.filled,
                 summary.positives,
                 100.0 * summary.positives as f64 / summary.rows.max(1) as f64,
                 summary.unknown
@@ -500,39 +298,6 @@ fn read_candidates(config: &Config, partition: &Partition, sidecar: &Sidecar) ->
     Ok(candidates)
 }
 
-fn read_market(config: &Config, partition: &Partition, sidecar: &Sidecar) -> Result<Market> {
-    let dir = partition.market_dir(config);
-    let (mut tops, mut prints) = (Vec::new(), Vec::new());
-    for file in &sidecar.market_files {
-        let data = table::read(&dir.join(file))?;
-        if file.starts_with("tops-") {
-            let (ts, bid, bid_size) = (data.i64s("ts")?, data.f64s("bid")?, data.f64s("bid_size")?);
-            let (ask, ask_size) = (data.f64s("ask")?, data.f64s("ask_size")?);
-            for row in 0..data.rows() {
-                tops.push(Top {
-                    ts: ts[row],
-                    bid: bid[row],
-                    bid_size: bid_size[row],
-                    ask: ask[row],
-                    ask_size: ask_size[row],
-                });
-            }
-        } else if file.starts_with("trades-") {
-            let (ts, price, size) = (data.i64s("ts")?, data.f64s("price")?, data.f64s("size")?);
-            let side = data.strs("taker_side")?;
-            for row in 0..data.rows() {
-                prints.push(Print {
-                    ts: ts[row],
-                    price: price[row],
-                    size: size[row],
-                    taker_sign: if side[row] == "buy" { 1.0 } else { -1.0 },
-                });
-            }
-        }
-    }
-    Market::new(tops, prints)
-}
-
 /// The regime of a candidate: the simulated day's, else read off its volatility features.
 fn regime_of(
     day: Option<&str>,
@@ -559,68 +324,136 @@ fn label_partition(
     candidates: &Table,
     rules: &Rules,
 ) -> Result<Table> {
-    let market = read_market(config, partition, sidecar)?;
-    let (ts, side, price) = (
-        candidates.i64s("ts")?,
-        candidates.strs("side")?,
-        candidates.f64s("price")?,
-    );
+    let (signal, side) = (candidates.i64s("signal_id")?, candidates.strs("side")?);
     let vol_ratio = candidates.f32s(FEATURE_NAMES[Feature::VolRatio10s60s as usize])?;
     let vol_60s = candidates.f32s(FEATURE_NAMES[Feature::RealizedVol60sBps as usize])?;
     let halt_bps = config.risk.volatility_halt.max_realized_vol_bps;
     let rows = candidates.rows();
-    let mut label = Vec::with_capacity(rows);
-    let mut outcome = Vec::with_capacity(rows);
-    let mut net = Vec::with_capacity(rows);
-    let mut fill = Vec::with_capacity(rows);
-    let mut markouts: [Vec<Option<f64>>; 3] = Default::default();
-    let mut regime = Vec::with_capacity(rows);
-    for row in 0..rows {
-        let entry = Entry {
-            ts: ts[row],
-            sign: if side[row] == "buy" { 1.0 } else { -1.0 },
-            price: price[row],
-        };
-        let labeled = market.label(&entry, rules);
-        label.push(i64::from(labeled.outcome == Outcome::TakeProfit));
-        outcome.push(labeled.outcome.name().to_owned());
-        net.push(labeled.net_return_bps);
-        fill.push(labeled.time_to_fill_ms);
-        for (column, value) in markouts.iter_mut().zip(labeled.markouts_bps) {
-            column.push(value);
+    let wanted: HashMap<u64, usize> = signal
+        .iter()
+        .enumerate()
+        .map(|(row, &id)| (id as u64, row))
+        .collect();
+    let symbol = Symbol::new(&partition.symbol).context("symbol too long")?;
+    let balance = Fixed::from_f64(config.paper.initial_balance_usd).unwrap_or(Fixed::ZERO);
+    let journal = &sidecar.source.journal;
+    let replay = Replay::new(config, symbol, rules.instrument, rules.trader)?;
+    let trials = replay.run(journal, |candidate| {
+        if !wanted.contains_key(&candidate.id.0) {
+            return None;
         }
-        regime.push(regime_of(
+        // Sized as the engine sizes an entry of a flat account; one the sizing refuses is
+        // still traded at the least quantity, so that every candidate has a label.
+        Some(
+            compute_order_qty(&rules.qty_of, &rules.instrument, candidate.price, balance)
+                .unwrap_or(rules.instrument.min_qty),
+        )
+    })?;
+    let mut by_row: Vec<Option<TrialResult>> = vec![None; rows];
+    for trial in trials {
+        if let Some(&row) = wanted.get(&trial.signal) {
+            by_row[row] = Some(trial);
+        }
+    }
+    let mut columns = LabelColumns::default();
+    for (row, trial) in by_row.into_iter().enumerate() {
+        let trial = trial.with_context(|| {
+            format!(
+                "the journal {} no longer gives candidate {} of the archive of {} {}: dump the \
+                 partition again with `toolkit dump-parquet --force`",
+                journal.display(),
+                signal[row],
+                partition.symbol,
+                partition.date
+            )
+        })?;
+        debug_assert_eq!(side[row], archive::side_name(trial.side));
+        columns.push(&trial);
+        columns.regime.push(regime_of(
             sidecar.regime.as_deref(),
             vol_ratio[row],
             vol_60s[row],
             halt_bps,
         ));
     }
-    let mut table = Table::new();
-    table.push("label", Column::I64(label))?;
-    table.push("outcome", Column::Str(outcome))?;
-    table.push("net_return_bps", Column::OptF64(net))?;
-    table.push("time_to_fill_ms", Column::OptF64(fill))?;
-    for ((_, name), values) in MARKOUTS_MS.iter().zip(markouts) {
-        table.push(*name, Column::OptF64(values))?;
+    columns.into_table()
+}
+
+/// The label columns, row by row.
+#[derive(Default)]
+struct LabelColumns {
+    label: Vec<i64>,
+    outcome: Vec<String>,
+    net_return_bps: Vec<Option<f64>>,
+    time_to_fill_ms: Vec<Option<f64>>,
+    time_to_flat_ms: Vec<Option<f64>>,
+    qty: Vec<f64>,
+    filled_qty: Vec<f64>,
+    entry_fill_price: Vec<Option<f64>>,
+    exit_fill_price: Vec<Option<f64>>,
+    markouts: [Vec<Option<f64>>; 3],
+    regime: Vec<String>,
+}
+
+impl LabelColumns {
+    fn push(&mut self, trial: &TrialResult) {
+        let ms = |from: u64, to: Option<u64>| to.map(|to| to.saturating_sub(from) as f64 / 1e6);
+        self.label
+            .push(i64::from(trial.outcome == Outcome::TakeProfit));
+        self.outcome.push(trial.outcome.name().to_owned());
+        self.net_return_bps.push(trial.net_return_bps());
+        self.time_to_fill_ms
+            .push(ms(trial.placed_ns, trial.first_fill_ns));
+        self.time_to_flat_ms.push(
+            trial
+                .first_fill_ns
+                .and_then(|first| ms(first, trial.closed_ns)),
+        );
+        self.qty.push(trial.qty.to_f64());
+        self.filled_qty.push(trial.entry_qty.to_f64());
+        self.entry_fill_price.push(trial.entry_price);
+        self.exit_fill_price.push(trial.exit_price);
+        for (column, value) in self.markouts.iter_mut().zip(trial.markouts_bps) {
+            column.push(value);
+        }
     }
-    table.push("regime", Column::Str(regime))?;
-    Ok(table)
+
+    fn into_table(self) -> Result<Table> {
+        let mut table = Table::new();
+        table.push("label", Column::I64(self.label))?;
+        table.push("outcome", Column::Str(self.outcome))?;
+        table.push("net_return_bps", Column::OptF64(self.net_return_bps))?;
+        table.push("time_to_fill_ms", Column::OptF64(self.time_to_fill_ms))?;
+        table.push("time_to_flat_ms", Column::OptF64(self.time_to_flat_ms))?;
+        table.push("qty", Column::F64(self.qty))?;
+        table.push("filled_qty", Column::F64(self.filled_qty))?;
+        table.push("entry_fill_price", Column::OptF64(self.entry_fill_price))?;
+        table.push("exit_fill_price", Column::OptF64(self.exit_fill_price))?;
+        for (name, values) in MARKOUT_COLUMNS.iter().zip(self.markouts) {
+            table.push(*name, Column::OptF64(values))?;
+        }
+        table.push("regime", Column::Str(self.regime))?;
+        Ok(table)
+    }
 }
 
 fn write_labels(
     dir: &Path,
     labels: &Table,
     fingerprint: &str,
-    rules: Rules,
+    rules: &Rules,
 ) -> Result<LabelSidecar> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     table::write(&dir.join(LABEL_FILE), labels, &[])?;
     let outcomes = labels.strs("outcome")?;
     let summary = LabelSidecar {
         partition_fingerprint: fingerprint.to_owned(),
-        rules,
+        settings_fingerprint: rules.fingerprint.clone(),
         rows: labels.rows() as u64,
+        filled: outcomes
+            .iter()
+            .filter(|name| *name != Outcome::NoFill.name() && *name != Outcome::Unknown.name())
+            .count() as u64,
         positives: labels.i64s("label")?.iter().filter(|&&v| v == 1).count() as u64,
         unknown: outcomes
             .iter()
@@ -644,152 +477,6 @@ fn known_rows(rows: &Table) -> Result<Table> {
 mod tests {
     use super::*;
 
-    const RULES: Rules = Rules {
-        fill_horizon_ms: 5_000,
-        hold_horizon_ms: 60_000,
-        take_profit_pct: 0.001,
-        stop_loss_pct: 0.003,
-        maker_fee_rate: 0.0002,
-    };
-
-    fn top(ts: i64, bid: f64, ask: f64) -> Top {
-        Top {
-            ts,
-            bid,
-            bid_size: 2.0,
-            ask,
-            ask_size: 3.0,
-        }
-    }
-
-    fn print(ts: i64, price: f64, size: f64, taker_sign: f64) -> Print {
-        Print {
-            ts,
-            price,
-            size,
-            taker_sign,
-        }
-    }
-
-    const LONG: Entry = Entry {
-        ts: 1_000,
-        sign: 1.0,
-        price: 1000.0,
-    };
-
-    /// A long at 1000 with 2 resting ahead: sellers trade 1.5 then 1.0 at 1000 (fill at
-    /// 2_000), then a buyer lifts 1001 at 10_000 (the take-profit), the data going on to 90 s.
-    fn winning_market() -> Market {
-        Market::new(
-            vec![
-                top(1_000, 1000.0, 1000.5),
-                top(3_000, 1000.2, 1000.4),
-                top(10_000, 1000.8, 1001.0),
-                top(90_000, 1000.9, 1001.1),
-            ],
-            vec![
-                print(1_500, 1000.0, 1.5, -1.0),
-                print(1_700, 1000.5, 9.0, 1.0),
-                print(2_000, 1000.0, 1.0, -1.0),
-                print(10_000, 1001.0, 0.1, 1.0),
-            ],
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn the_queue_ahead_is_traded_through_before_the_fill() {
-        let labeled = winning_market().label(&LONG, &RULES);
-        assert_eq!(labeled.outcome, Outcome::TakeProfit);
-        assert_eq!(labeled.time_to_fill_ms, Some(1_000.0));
-        // 10 bps gross less 2 x 2 bps of maker fees.
-        assert!((labeled.net_return_bps.unwrap() - 6.0).abs() < 1e-9);
-        // Mids 1 s, 5 s and 30 s after the fill at 2_000: 1000.3, 1000.3, 1000.9.
-        let expected = [3.0, 3.0, 9.0];
-        for (markout, want) in labeled.markouts_bps.iter().zip(expected) {
-            assert!(
-                (markout.unwrap() - want).abs() < 1e-6,
-                "{markout:?} vs {want}"
-            );
-        }
-    }
-
-    #[test]
-    fn too_little_volume_at_the_price_is_no_fill() {
-        let market = Market::new(
-            vec![top(1_000, 1000.0, 1000.5), top(20_000, 1000.0, 1000.5)],
-            vec![
-                print(1_500, 1000.0, 1.9, -1.0),
-                print(6_500, 999.0, 1.0, -1.0),
-            ],
-        )
-        .unwrap();
-        let labeled = market.label(&LONG, &RULES);
-        assert_eq!(labeled.outcome, Outcome::NoFill);
-        assert_eq!(labeled.net_return_bps, None);
-    }
-
-    #[test]
-    fn a_trade_through_the_price_fills_at_once() {
-        let market = Market::new(
-            vec![
-                top(1_000, 1000.0, 1000.5),
-                top(2_000, 996.0, 996.5),
-                top(70_000, 996.0, 996.5),
-            ],
-            vec![print(1_200, 999.5, 0.1, -1.0)],
-        )
-        .unwrap();
-        let labeled = market.label(&LONG, &RULES);
-        // The bid at 996 is below the stop at 997: stopped out at 2_000.
-        assert_eq!(labeled.outcome, Outcome::Stop);
-        assert_eq!(labeled.time_to_fill_ms, Some(200.0));
-        assert!((labeled.net_return_bps.unwrap() - (-34.0)).abs() < 1e-9);
-    }
-
-    #[test]
-    fn neither_target_is_a_timeout_marked_at_the_mid() {
-        let market = Market::new(
-            vec![
-                top(1_000, 1000.0, 1000.5),
-                top(61_000, 1000.4, 1000.6),
-                top(70_000, 1000.0, 1000.5),
-            ],
-            vec![print(1_200, 999.5, 0.1, -1.0)],
-        )
-        .unwrap();
-        // Filled at 1_200, deadline 61_200: marked at the mid of 61_000, 1000.5.
-        let labeled = market.label(&LONG, &RULES);
-        assert_eq!(labeled.outcome, Outcome::Timeout);
-        assert!((labeled.net_return_bps.unwrap() - (5.0 - 4.0)).abs() < 1e-6);
-    }
-
-    #[test]
-    fn shorts_mirror_longs() {
-        let market = Market::new(
-            vec![top(1_000, 999.5, 1000.0), top(70_000, 998.0, 998.5)],
-            vec![
-                print(1_200, 1000.5, 0.1, 1.0),
-                print(5_000, 999.0, 1.0, -1.0),
-            ],
-        )
-        .unwrap();
-        let short = Entry { sign: -1.0, ..LONG };
-        let labeled = market.label(&short, &RULES);
-        assert_eq!(labeled.outcome, Outcome::TakeProfit);
-        assert_eq!(labeled.time_to_fill_ms, Some(200.0));
-    }
-
-    #[test]
-    fn a_fate_beyond_the_data_is_unknown() {
-        let market = Market::new(
-            vec![top(1_000, 1000.0, 1000.5), top(3_000, 1000.0, 1000.5)],
-            vec![print(1_200, 999.5, 0.1, -1.0)],
-        )
-        .unwrap();
-        assert_eq!(market.label(&LONG, &RULES).outcome, Outcome::Unknown);
-    }
-
     #[test]
     fn a_take_profit_inside_the_fees_is_refused() {
         let config = Config {
@@ -799,11 +486,27 @@ mod tests {
             },
             ..Config::default()
         };
-        let err = Rules::new(&config, 0.0002, "BTCUSDT").unwrap_err();
+        let err = Rules::new(&config, &feed::fixtures::btcusdt(), "BTCUSDT")
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             "labeling.take_profit_pct 0.0004 does not cover the maker fees of both legs (2 x \
              0.0002 for BTCUSDT): no candidate could be labeled 1"
+        );
+    }
+
+    #[test]
+    fn label_horizons_that_differ_from_the_order_managers_are_refused() {
+        let mut config = Config::default();
+        config.strategy.entry_ttl = std::time::Duration::from_secs(3).into();
+        let err = Rules::new(&config, &feed::fixtures::btcusdt(), "BTCUSDT")
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "labeling.fill_horizon (5s) differs from strategy.entry_ttl (3s): labels follow the \
+             order manager, so the two must be equal"
         );
     }
 }

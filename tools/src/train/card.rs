@@ -149,7 +149,7 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     writeln!(out)?;
     writeln!(
         out,
-        "- Labels come from a queue and fill model (queue ahead = size at the touch when the candidate fired, consumed by trades at that price); real queue positions, cancels ahead and latency differ, so live fill rates will too. The canary simulation and paper trading measure that before real money."
+        "- Fill assumptions. Labels come from trading each candidate alone through the paper venue, the fill model paper trading and the canary use too, and the engine's order manager (`toolkit label`): order and response latency (`paper.latency_*`, `paper.response_latency_*`, scaled up by market activity per `paper.latency_scaling`); a queue that is unknown until its level is in view and then starts at the level's size, eaten by prints at the price and by cancels split around the order by the power rule (`paper.queue_power`); prints that fill at most their own size, block and RPI trades that fill nothing; a book that reaches the order without a print fills at most the opposite size (`paper.cross_fill`); partial fills; post-only rejects; reprices and `strategy.entry_ttl`; a queued take-profit, a stop triggered on the mid and chased at the touch, and an exit at the touch after `strategy.max_hold`. Real queues, latency and hidden liquidity still differ, so live fill rates will too; the canary and paper trading measure that before real money."
     )?;
     writeln!(
         out,
