@@ -57,6 +57,7 @@ pub fn paper_config(
         },
         queue: QueueModel {
             power: paper.queue_power,
+            lot: instrument.qty_step,
         },
         cross_fill: match paper.cross_fill {
             config::CrossFill::OppositeSize => CrossFill::OppositeSize,
@@ -100,11 +101,14 @@ mod tests {
                 },
                 latency_scaling: ScalingConfig {
                     by: ScaleBy::MessageRate,
-                    reference: 40.0,
+                    reference: 100.0,
                     max_factor: 4.0,
                     window_ns: 1_000_000_000,
                 },
-                queue: QueueModel { power: 2.0 },
+                queue: QueueModel {
+                    power: 2.0,
+                    lot: fx("0.001"),
+                },
                 cross_fill: CrossFill::OppositeSize,
                 seed: 7,
             })

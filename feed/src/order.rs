@@ -63,7 +63,8 @@ pub enum VenueEvent {
     Accepted {
         /// Order.
         id: OrderId,
-        /// Size ahead of it at its price.
+        /// Size ahead of it at its price, as far as the venue knows (the paper venue says zero
+        /// for a price beyond the book's kept depth, whose queue is unknown until it is seen).
         queue_ahead: Fixed,
         /// Arrival time, ns.
         ts_ns: u64,

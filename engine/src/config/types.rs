@@ -596,15 +596,19 @@ impl Default for Signals {
 // ---------------------------------------------------------------------------------------------
 // labeling
 
-/// `labeling`: what a good candidate is. Each candidate is a post-only entry at the touch on its
-/// side; it must fill within `fill_horizon` (queue-aware), then reach the take-profit before the
-/// stop (`risk.assumed_sl_pct`) within `hold_horizon`, net of maker fees on both legs.
+/// `labeling`: what a good candidate is. `toolkit label` trades each candidate as the engine
+/// would (the paper venue and the order manager): a post-only entry at the touch on its side,
+/// then a take-profit at `take_profit_pct`, a stop at `risk.assumed_sl_pct` and an exit after
+/// the max hold. Label 1 when the take-profit closes the position, net of maker fees on both
+/// legs. A label can reach further ahead than the two horizons (reprices, the exit's chase and
+/// latency come on top), which `training.embargo` must cover.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Labeling {
-    /// An entry not filled this long after the candidate is a miss (label 0).
+    /// How long an entry works before it is cancelled; must equal `strategy.entry_ttl`.
     pub fill_horizon: HumanDuration,
-    /// After the fill, the take-profit must be reached before the stop within this time.
+    /// How long a position is held before it is exited at the touch; must equal
+    /// `strategy.max_hold`.
     pub hold_horizon: HumanDuration,
     /// Take-profit distance from the entry price, a fraction of it (gross of fees).
     #[schemars(extend("exclusiveMinimum" = 0.0, "maximum" = 0.1))]
@@ -825,8 +829,9 @@ impl Default for Paper {
     }
 }
 
-/// `paper.latency_scaling`: latency x `clamp(activity / reference, 1, max_factor)`, the
-/// activity decayed with the time constant `window`.
+/// `paper.latency_scaling`: the log-normal part of each latency x `clamp(activity / reference,
+/// 1, max_factor)` (the floor is not scaled), the activity decayed with the time constant
+/// `window`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyScaling {
@@ -847,7 +852,7 @@ impl Default for LatencyScaling {
     fn default() -> Self {
         LatencyScaling {
             by: LatencyScaleBy::MessageRate,
-            reference: 40.0,
+            reference: 100.0,
             max_factor: 4.0,
             window: HumanDuration::from(Duration::from_secs(1)),
         }

@@ -8,7 +8,7 @@
 //!
 //! Every draw is keyed: its standard-normal variate comes from a generator seeded with the
 //! venue's seed and the message (what it is about and when it was sent), not from a stream
-//! shared by all messages. The same order sent at the same time is delayed the same, whatever
+//! shared by all messages. The same order sent at the same time draws the same delay, whatever
 //! else the venue carried before, so a labeler that simulates each candidate alone draws
 //! exactly what the paper venue draws for the same order.
 
@@ -39,7 +39,7 @@ impl LogNormalLatency {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, key));
         let normal: f64 = StandardNormal.sample(&mut rng);
         let delay = self.median_ns as f64 * factor * (self.sigma * normal).exp();
-        self.min_ns + delay as u64
+        self.min_ns.saturating_add(delay as u64)
     }
 }
 

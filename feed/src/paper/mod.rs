@@ -14,7 +14,8 @@
 //!   a response latency. Each is a floor plus a log-normal delay, scaled up with the market's
 //!   message rate or volatility when configured (constant latency flatters results:
 //!   hftbacktest#256). Messages each way arrive in the order they were sent. Draws are keyed
-//!   by the message, so an order's fate does not depend on unrelated traffic.
+//!   by the message, so an order's latency does not depend on unrelated traffic (only the
+//!   in-order rule links two messages, when the first is still on its way).
 //! - **Post-only.** An order that would cross on arrival (a buy at or above the best ask, a sell
 //!   at or below the best bid) is cancelled by the venue, as Bybit does with
 //!   `EC_PostOnlyWillTakeLiquidity`.
@@ -31,7 +32,11 @@
 //!   visible book: they neither fill the order nor move its queue.
 //! - **A book that reaches the order without a trade** (the ask at or below a resting buy)
 //!   fills at most the opposite size at or through the order's price with
-//!   [`CrossFill::OppositeSize`]; the conservative [`CrossFill::TradesOnly`] waits for a print.
+//!   [`CrossFill::OppositeSize`], counted once: a later update fills only what it adds to that
+//!   size; the conservative [`CrossFill::TradesOnly`] waits for a print.
+//! - **The account is the venue's.** A fill is booked in [`PaperVenue::account`] when it
+//!   happens, before its event reaches the order manager, as a real account's balance moves
+//!   before the private stream reports it; the engine's gates read that account.
 //! - **Account.** Maker fees at the instrument's rate on every fill (a negative rate is a
 //!   rebate), one net position with its average entry price ([`Position`]), realized PnL.
 //!   Markouts are not the venue's business: they are measured against the market, for any
@@ -101,7 +106,8 @@ pub struct PaperConfig {
 
 impl PaperConfig {
     /// A venue holding `initial_balance` that charges `maker_fee_rate`: no latency, the square
-    /// queue rule, fills on reach by the opposite size, seed 0. Set the rest with struct update.
+    /// queue rule without lot rounding, fills on reach by the opposite size, seed 0. Set the
+    /// rest with struct update.
     pub const fn new(initial_balance: Fixed, maker_fee_rate: Fixed) -> PaperConfig {
         const NONE: LogNormalLatency = LogNormalLatency {
             min_ns: 0,
@@ -114,7 +120,10 @@ impl PaperConfig {
             entry_latency: NONE,
             response_latency: NONE,
             latency_scaling: ScalingConfig::OFF,
-            queue: QueueModel { power: 2.0 },
+            queue: QueueModel {
+                power: 2.0,
+                lot: Fixed::ZERO,
+            },
             cross_fill: CrossFill::OppositeSize,
             seed: 0,
         }
@@ -138,6 +147,9 @@ struct Resting {
     order: OrderRequest,
     filled: Fixed,
     queue: QueuePosition,
+    /// Opposite size at or through the price at the last book update (what reaching it has
+    /// filled already).
+    reached: Fixed,
 }
 
 impl Resting {
@@ -230,7 +242,8 @@ impl PaperVenue {
         self.now_ns = self.now_ns.max(now_ns);
         let parts = match self.known_order(id) {
             Some(order) => order_parts(&order, now_ns),
-            None => [id.0, 0, 0, now_ns],
+            // Not by id: the engine's ids and a lone trial's differ for the same cancel.
+            None => [0, 0, 0, now_ns],
         };
         self.send(Message::Cancel(id), message_key(KEY_CANCEL, parts), now_ns);
     }
@@ -276,7 +289,9 @@ impl PaperVenue {
             let order = self.resting[index].order;
             if self.config.cross_fill == CrossFill::OppositeSize {
                 let reached = opposite_size_through(book, order.side, order.price);
-                let qty = reached.min(self.resting[index].leaves());
+                let added = reached.saturating_sub(self.resting[index].reached);
+                self.resting[index].reached = reached;
+                let qty = added.min(self.resting[index].leaves());
                 if qty.is_positive() && self.fill(index, qty, now_ns) {
                     continue;
                 }
@@ -355,7 +370,7 @@ impl PaperVenue {
             self.config
                 .entry_latency
                 .draw_ns(self.config.seed, key, self.activity.factor(now_ns));
-        let arrives_ns = (now_ns + latency).max(self.last_arrival_ns);
+        let arrives_ns = now_ns.saturating_add(latency).max(self.last_arrival_ns);
         self.last_arrival_ns = arrives_ns;
         self.in_flight.push(InFlight {
             arrives_ns,
@@ -376,13 +391,13 @@ impl PaperVenue {
             message_key(KEY_RESPONSE + event_kind(&event), order_parts(order, ts_ns)),
             self.activity.factor(ts_ns),
         );
-        self.push_response(event, ts_ns + latency);
+        self.push_response(event, ts_ns.saturating_add(latency));
     }
 
     fn push_response(&mut self, event: VenueEvent, due_ns: u64) {
-        // At most a few events per order and message per update, and the caller drains after
-        // every update: the buffer never fills. Should it, it grows, which is better than
-        // losing a fill.
+        // At most a few events per order are on their way back within one response latency,
+        // and at most MAX_ORDERS orders: the buffer does not fill. Should it, it grows, which is
+        // better than losing a fill.
         debug_assert!(
             self.responses.len() < MAX_EVENTS,
             "venue events not drained"
@@ -419,6 +434,7 @@ impl PaperVenue {
             order,
             filled: Fixed::ZERO,
             queue: QueuePosition::on_arrival(view),
+            reached: Fixed::ZERO,
         });
         let event = VenueEvent::Accepted {
             id: order.id,
@@ -559,13 +575,10 @@ fn opposite_size_through(book: &OrderBook, side: Side, price: Fixed) -> Fixed {
         Side::Buy => level.price <= price,
         Side::Sell => level.price >= price,
     };
-    let raw: i64 = book
-        .levels(side.opposite())
+    book.levels(side.opposite())
         .iter()
         .take_while(reached)
-        .map(|level| level.size.raw())
-        .sum();
-    Fixed::from_raw(raw)
+        .fold(Fixed::ZERO, |sum, level| sum.saturating_add(level.size))
 }
 
 impl Venue for PaperVenue {
@@ -941,6 +954,32 @@ mod tests {
             )]
         );
         assert_eq!(reach(CrossFill::TradesOnly, "3"), []);
+        // The same reach on the next update fills nothing more; what it adds fills.
+        let mut book = book();
+        let mut venue = PaperVenue::new(config());
+        venue.submit(buy(1, "99.9", "3"), 0);
+        venue.advance(10 * MS, &book);
+        events(&mut venue);
+        let reach = &[("100.0", "0"), ("99.9", "0"), ("99.8", "1")];
+        set(
+            &mut book,
+            UpdateKind::Delta,
+            2,
+            reach,
+            &[("99.9", "2"), ("100.1", "0")],
+        );
+        venue.on_book(&book, 11 * MS);
+        set(&mut book, UpdateKind::Delta, 3, &[], &[("100.2", "0")]);
+        venue.on_book(&book, 12 * MS);
+        set(&mut book, UpdateKind::Delta, 4, &[], &[("99.9", "2.5")]);
+        venue.on_book(&book, 13 * MS);
+        assert_eq!(
+            events(&mut venue),
+            [
+                fill(1, Side::Buy, "99.9", "2", "1", "0.03996", "0", 11 * MS),
+                fill(1, Side::Buy, "99.9", "0.5", "0.5", "0.00999", "0", 13 * MS)
+            ]
+        );
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //!   update do not explain is a cancel. It is split between ahead of and behind the order as
 //!   hftbacktest's `ProbQueueModel` with `PowerProbQueueFunc` does: with `f(x) = x^n`, the share
 //!   behind is `f(behind) / (f(behind) + f(ahead))`, and what exceeds the size behind comes from
-//!   ahead. Deterministic: the same book gives the same queue, whoever replays it. (The old model
+//!   ahead. Two details differ from hftbacktest: "behind" is the level as the prints since the
+//!   last update left it, less the size ahead (hftbacktest counts the traded size behind too),
+//!   and the estimate is rounded up to a whole lot (hftbacktest rounds the fill down instead).
+//!   Deterministic: the same book gives the same queue, whoever replays it. (The old model
 //!   moved the queue all or nothing on one coin flip, wherever the order sat.)
 //! - **Growth joins behind.** An increase of the level is new orders, behind ours.
 //! - **Never more than the level.** The size ahead is capped by the level; a level that empties
@@ -29,6 +32,10 @@ pub struct QueueModel {
     /// The power `n` of `f(x) = x^n` (0 splits evenly; larger puts more of each cancel on the
     /// longer side).
     pub power: f64,
+    /// The instrument's quantity step: the estimate ahead is rounded up to it, so that the
+    /// queue, and every fill it leads to, stays in whole lots as a real one does (zero: no
+    /// rounding).
+    pub lot: Fixed,
 }
 
 /// One resting order's place in its level.
@@ -122,7 +129,18 @@ impl QueueModel {
         };
         let from_behind = share_behind * change;
         let estimate = front - (1.0 - share_behind) * change + (back - from_behind).min(0.0);
-        Fixed::from_f64(estimate.max(0.0)).map_or(Fixed::ZERO, |value| value.min(ahead))
+        let estimate = Fixed::from_f64(estimate.max(0.0)).unwrap_or(Fixed::ZERO);
+        self.round_up(estimate).min(ahead)
+    }
+
+    /// `size` rounded up to a whole number of lots.
+    fn round_up(&self, size: Fixed) -> Fixed {
+        let lot = self.lot.raw();
+        if lot <= 0 {
+            return size;
+        }
+        let lots = size.raw().div_euclid(lot) + i64::from(size.raw().rem_euclid(lot) != 0);
+        Fixed::from_raw(lots.saturating_mul(lot))
     }
 }
 
@@ -152,7 +170,10 @@ mod tests {
         text.parse().unwrap()
     }
 
-    const SQUARE: QueueModel = QueueModel { power: 2.0 };
+    const SQUARE: QueueModel = QueueModel {
+        power: 2.0,
+        lot: Fixed::from_raw(1_000_000),
+    };
 
     #[test]
     fn trades_at_the_price_eat_the_queue_first_and_fill_at_most_what_is_left_of_the_print() {
@@ -185,7 +206,10 @@ mod tests {
         SQUARE.on_level(&mut position, Some(fx("3")));
         assert_eq!(position.ahead(), Some(fx("0.9")));
         // Evenly with n = 0: 2 ahead, 2 behind, 1 cancelled moves us up 0.5.
-        let even = QueueModel { power: 0.0 };
+        let even = QueueModel {
+            power: 0.0,
+            ..SQUARE
+        };
         let mut position = QueuePosition::on_arrival(Some(fx("2")));
         even.on_level(&mut position, Some(fx("4")));
         even.on_level(&mut position, Some(fx("3")));
@@ -196,6 +220,24 @@ mod tests {
         even.on_level(&mut position, Some(fx("1.2")));
         even.on_level(&mut position, Some(fx("0.2")));
         assert_eq!(position.ahead(), Some(fx("0.2")));
+    }
+
+    #[test]
+    fn the_estimate_ahead_stays_in_whole_lots_rounded_up() {
+        // 1 ahead, 3 behind, 0.5 cancelled with n = 2: 0.95 ahead, a whole number of lots of
+        // 0.01; in lots of 0.1 it rounds up to 1.
+        let coarse = QueueModel {
+            lot: "0.1".parse().unwrap(),
+            ..SQUARE
+        };
+        let mut position = QueuePosition::on_arrival(Some(fx("1")));
+        coarse.on_level(&mut position, Some(fx("4")));
+        coarse.on_level(&mut position, Some(fx("3.5")));
+        assert_eq!(position.ahead(), Some(fx("1")));
+        let mut position = QueuePosition::on_arrival(Some(fx("1")));
+        SQUARE.on_level(&mut position, Some(fx("4")));
+        SQUARE.on_level(&mut position, Some(fx("3.5")));
+        assert_eq!(position.ahead(), Some(fx("0.95")));
     }
 
     #[test]

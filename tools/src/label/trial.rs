@@ -254,6 +254,8 @@ pub(crate) struct Replay {
     market: PaperVenue,
     rules: TraderRules,
     book_valid: bool,
+    /// Market time of the last frame, ns (what a lost link is stamped with, as in the hot loop).
+    now_ns: u64,
     trials: Vec<Trial>,
     done: Vec<TrialResult>,
 }
@@ -276,6 +278,7 @@ impl Replay {
             market,
             rules,
             book_valid: false,
+            now_ns: 0,
             trials: Vec::new(),
             done: Vec::new(),
         })
@@ -293,15 +296,16 @@ impl Replay {
             .with_context(|| format!("opening the journal {}", journal.display()))?;
         let mut frame = FrameBuf::default();
         while let Some(record) = reader.next_record()? {
-            let now_ns = record.wall_ns;
             if record.stream == StreamId::LINK {
                 self.pipeline.invalidate_book();
-                self.on_book_state(now_ns);
+                self.on_book_state(self.now_ns);
                 continue;
             }
             if record.stream != StreamId::PUBLIC_LINEAR {
                 continue;
             }
+            let now_ns = record.wall_ns;
+            self.now_ns = now_ns;
             frame.fill(record.frame);
             self.on_frame(&mut frame, now_ns, &mut qty_of);
         }
