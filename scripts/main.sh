@@ -73,7 +73,7 @@ step "archive: the journals replayed through the engine's pipeline into parquet"
 "$toolkit" dump-parquet
 took
 
-step "labels: post-only entries at the touch, queue-aware, net of maker fees"
+step "labels: every candidate traded through the paper venue and the engine's order manager (the one fill model)"
 "$toolkit" label
 took
 
