@@ -918,75 +918,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_book_that_reaches_a_resting_order_fills_at_most_the_opposite_size_or_nothing_when_conservative()
-     {
-        let reach = |cross_fill, qty| {
-            let mut book = book();
-            let mut venue = PaperVenue::new(PaperConfig {
-                cross_fill,
-                ..config()
-            });
-            venue.submit(buy(1, "99.9", qty), 0);
-            venue.advance(10 * MS, &book);
-            events(&mut venue);
-            set(
-                &mut book,
-                UpdateKind::Delta,
-                2,
-                &[("100.0", "0"), ("99.9", "0"), ("99.8", "1")],
-                &[("99.9", "2"), ("100.1", "0")],
-            );
-            venue.on_book(&book, 11 * MS);
-            events(&mut venue)
-        };
-        assert_eq!(
-            reach(CrossFill::OppositeSize, "3"),
-            [fill(
-                1,
-                Side::Buy,
-                "99.9",
-                "2",
-                "1",
-                "0.03996",
-                "0",
-                11 * MS
-            )]
-        );
-        assert_eq!(reach(CrossFill::TradesOnly, "3"), []);
-        // The same reach on the next update fills nothing more; what it adds fills.
+    /// A buy of `qty` resting at 99.9 behind its level, then an update that empties the bids
+    /// down to 99.8 and brings the best ask to 99.9 x 2, without a print: the venue and the book
+    /// after it, and what the update filled.
+    fn reached(cross_fill: CrossFill, qty: &str) -> (PaperVenue, OrderBook, Vec<VenueEvent>) {
         let mut book = book();
-        let mut venue = PaperVenue::new(config());
-        venue.submit(buy(1, "99.9", "3"), 0);
-        venue.advance(10 * MS, &book);
-        events(&mut venue);
-        let reach = &[("100.0", "0"), ("99.9", "0"), ("99.8", "1")];
-        set(
-            &mut book,
-            UpdateKind::Delta,
-            2,
-            reach,
-            &[("99.9", "2"), ("100.1", "0")],
-        );
-        venue.on_book(&book, 11 * MS);
-        set(&mut book, UpdateKind::Delta, 3, &[], &[("100.2", "0")]);
-        venue.on_book(&book, 12 * MS);
-        set(&mut book, UpdateKind::Delta, 4, &[], &[("99.9", "2.5")]);
-        venue.on_book(&book, 13 * MS);
-        assert_eq!(
-            events(&mut venue),
-            [
-                fill(1, Side::Buy, "99.9", "2", "1", "0.03996", "0", 11 * MS),
-                fill(1, Side::Buy, "99.9", "0.5", "0.5", "0.00999", "0", 13 * MS)
-            ]
-        );
-    }
-
-    #[test]
-    fn a_touch_that_moves_through_a_resting_order_fills_it() {
-        let mut book = book();
-        let mut venue = PaperVenue::new(config());
-        venue.submit(buy(1, "99.9", "1"), 0);
+        let mut venue = PaperVenue::new(PaperConfig {
+            cross_fill,
+            ..config()
+        });
+        venue.submit(buy(1, "99.9", qty), 0);
         venue.advance(10 * MS, &book);
         events(&mut venue);
         set(
@@ -997,8 +938,15 @@ mod tests {
             &[("99.9", "2"), ("100.1", "0")],
         );
         venue.on_book(&book, 11 * MS);
+        let filled = events(&mut venue);
+        (venue, book, filled)
+    }
+
+    #[test]
+    fn a_book_that_reaches_a_resting_order_fills_at_most_the_opposite_size_once() {
+        let (_, _, filled) = reached(CrossFill::OppositeSize, "1");
         assert_eq!(
-            events(&mut venue),
+            filled,
             [fill(
                 1,
                 Side::Buy,
@@ -1010,6 +958,45 @@ mod tests {
                 11 * MS
             )]
         );
+        let (mut venue, mut book, filled) = reached(CrossFill::OppositeSize, "3");
+        assert_eq!(
+            filled,
+            [fill(
+                1,
+                Side::Buy,
+                "99.9",
+                "2",
+                "1",
+                "0.03996",
+                "0",
+                11 * MS
+            )]
+        );
+        // The same reach on the next update fills nothing more; what an update adds fills.
+        set(&mut book, UpdateKind::Delta, 3, &[], &[("100.2", "0")]);
+        venue.on_book(&book, 12 * MS);
+        assert_eq!(events(&mut venue), []);
+        set(&mut book, UpdateKind::Delta, 4, &[], &[("99.9", "2.5")]);
+        venue.on_book(&book, 13 * MS);
+        assert_eq!(
+            events(&mut venue),
+            [fill(
+                1,
+                Side::Buy,
+                "99.9",
+                "0.5",
+                "0.5",
+                "0.00999",
+                "0",
+                13 * MS
+            )]
+        );
+    }
+
+    #[test]
+    fn conservatively_a_book_that_reaches_a_resting_order_fills_nothing_without_a_print() {
+        let (_, _, filled) = reached(CrossFill::TradesOnly, "3");
+        assert_eq!(filled, []);
     }
 
     #[test]
