@@ -283,8 +283,16 @@ fn cross_field_rules_name_their_keys() {
         )]
     );
     assert_eq!(
+        issues_of("labeling:\n  fill_horizon: 3s\n", &[]),
+        [issue(
+            "labeling.fill_horizon",
+            "3s differs from strategy.entry_ttl 5s: labels trade each candidate as the order \
+             manager does, so the two must be equal"
+        )]
+    );
+    assert_eq!(
         issues_of(
-            "labeling:\n  hold_horizon: 5m\ntraining:\n  embargo: 1m\n",
+            "labeling:\n  hold_horizon: 5m\nstrategy:\n  max_hold: 5m\ntraining:\n  embargo: 1m\n",
             &[]
         ),
         [issue(

@@ -481,6 +481,31 @@ fn check_cross_field_rules(
     }
 
     let (labeling, training) = (&config.labeling, &config.training);
+    // Labels trade each candidate as the order manager does (`toolkit label`).
+    for (label_key, horizon, trader_key, trader) in [
+        (
+            "labeling.fill_horizon",
+            &labeling.fill_horizon,
+            "strategy.entry_ttl",
+            &config.strategy.entry_ttl,
+        ),
+        (
+            "labeling.hold_horizon",
+            &labeling.hold_horizon,
+            "strategy.max_hold",
+            &config.strategy.max_hold,
+        ),
+    ] {
+        if all_sound(&[label_key, trader_key]) && horizon.get() != trader.get() {
+            issues.push(ConfigIssue::new(
+                label_key,
+                format!(
+                    "{horizon} differs from {trader_key} {trader}: labels trade each candidate \
+                     as the order manager does, so the two must be equal"
+                ),
+            ));
+        }
+    }
     let label_reach = labeling.fill_horizon.get() + labeling.hold_horizon.get();
     if all_sound(&[
         "training.embargo",

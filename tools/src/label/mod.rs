@@ -85,27 +85,6 @@ impl Rules {
                 fee
             );
         }
-        for (label_key, horizon, trader_key, trader) in [
-            (
-                "labeling.fill_horizon",
-                config.labeling.fill_horizon,
-                "strategy.entry_ttl",
-                config.strategy.entry_ttl,
-            ),
-            (
-                "labeling.hold_horizon",
-                config.labeling.hold_horizon,
-                "strategy.max_hold",
-                config.strategy.max_hold,
-            ),
-        ] {
-            if horizon.get() != trader.get() {
-                bail!(
-                    "{label_key} ({horizon}) differs from {trader_key} ({trader}): labels follow \
-                     the order manager, so the two must be equal"
-                );
-            }
-        }
         let qty_of = SizingRules::from_config(&config.executor.sizing)
             .context("the configured sizing does not fit")?;
         let settings = serde_json::json!({
@@ -493,20 +472,6 @@ mod tests {
             err.to_string(),
             "labeling.take_profit_pct 0.0004 does not cover the maker fees of both legs (2 x \
              0.0002 for BTCUSDT): no candidate could be labeled 1"
-        );
-    }
-
-    #[test]
-    fn label_horizons_that_differ_from_the_order_managers_are_refused() {
-        let mut config = Config::default();
-        config.strategy.entry_ttl = std::time::Duration::from_secs(3).into();
-        let err = Rules::new(&config, &feed::fixtures::btcusdt(), "BTCUSDT")
-            .err()
-            .unwrap();
-        assert_eq!(
-            err.to_string(),
-            "labeling.fill_horizon (5s) differs from strategy.entry_ttl (3s): labels follow the \
-             order manager, so the two must be equal"
         );
     }
 }
