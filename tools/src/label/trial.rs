@@ -117,7 +117,6 @@ impl Leg {
 struct Trial {
     trader: Trader,
     venue: PaperVenue,
-    side: Side,
     result: TrialResult,
     entries: Leg,
     exits: Leg,
@@ -170,7 +169,7 @@ impl Trial {
             }
             for event in &events {
                 if let VenueEvent::Filled(fill) = event {
-                    if fill.side == self.side {
+                    if fill.side == self.result.side {
                         self.entries.add(fill.price, fill.qty);
                         if self.result.first_fill_ns.is_none() {
                             self.result.first_fill_ns = Some(fill.ts_ns);
@@ -192,7 +191,7 @@ impl Trial {
                 let (trader, mut sink) = self.sink();
                 trader.on_venue_event(event, book, now_ns, &mut sink);
                 if let VenueEvent::Filled(fill) = event
-                    && fill.side != self.side
+                    && fill.side != self.result.side
                     && self.trader.position().is_zero()
                 {
                     self.result.closed_ns = Some(fill.ts_ns);
@@ -222,7 +221,7 @@ impl Trial {
     }
 
     fn on_mid(&mut self, now_ns: u64, mid: Fixed) {
-        let sign = match self.side {
+        let sign = match self.result.side {
             Side::Buy => 1.0,
             Side::Sell => -1.0,
         };
@@ -396,7 +395,6 @@ impl Replay {
         let mut trial = Trial {
             trader: Trader::new(self.rules),
             venue: self.market.clone(),
-            side: candidate.side,
             result: TrialResult {
                 signal: candidate.id.0,
                 side: candidate.side,
