@@ -93,15 +93,14 @@ impl ScalingConfig {
     };
 }
 
-/// Recent market activity, from the messages the venue sees: exponentially decayed rates of
-/// messages and of absolute mid moves, with the configured time constant.
+/// Recent market activity, from the messages the venue sees: an exponentially decayed rate,
+/// with the configured time constant, of messages ([`ScaleBy::MessageRate`]) or of absolute mid
+/// moves in bps ([`ScaleBy::Volatility`]). Only the configured one is measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Activity {
     config: ScalingConfig,
-    /// Decayed message rate, per second, as of `last_ns`.
-    messages: f64,
-    /// Decayed absolute mid moves, bps per second, as of `last_ns`.
-    moves_bps: f64,
+    /// The decayed rate, per second, as of `last_ns`.
+    rate: f64,
     last_ns: u64,
     last_mid: Option<Fixed>,
 }
@@ -111,8 +110,7 @@ impl Activity {
     pub const fn new(config: ScalingConfig) -> Activity {
         Activity {
             config,
-            messages: 0.0,
-            moves_bps: 0.0,
+            rate: 0.0,
             last_ns: 0,
             last_mid: None,
         }
@@ -120,32 +118,32 @@ impl Activity {
 
     /// A market message at `now_ns`, with the mid after it when it moved the book.
     pub fn on_message(&mut self, now_ns: u64, mid: Option<Fixed>) {
-        if self.config.by == ScaleBy::Off {
-            return;
-        }
-        let decay = self.decay(now_ns);
-        let per_second = 1e9 / self.config.window_ns.max(1) as f64;
-        self.messages = self.messages * decay + per_second;
-        self.moves_bps *= decay;
-        if let Some(mid) = mid {
-            if let Some(last) = self.last_mid
-                && last.is_positive()
-            {
-                let moved = (mid.to_f64() / last.to_f64()).ln().abs() * 1e4;
-                self.moves_bps += moved * per_second;
+        let amount = match self.config.by {
+            ScaleBy::Off => return,
+            ScaleBy::MessageRate => 1.0,
+            ScaleBy::Volatility => {
+                let Some(mid) = mid else {
+                    return;
+                };
+                let moved = self
+                    .last_mid
+                    .filter(|last| last.is_positive())
+                    .map_or(0.0, |last| (mid.to_f64() / last.to_f64()).ln().abs() * 1e4);
+                self.last_mid = Some(mid);
+                moved
             }
-            self.last_mid = Some(mid);
-        }
+        };
+        let per_second = 1e9 / self.config.window_ns.max(1) as f64;
+        self.rate = self.rate * self.decay(now_ns) + amount * per_second;
         self.last_ns = self.last_ns.max(now_ns);
     }
 
     /// The latency factor at `now_ns`.
     pub fn factor(&self, now_ns: u64) -> f64 {
-        let measure = match self.config.by {
-            ScaleBy::Off => return 1.0,
-            ScaleBy::MessageRate => self.messages,
-            ScaleBy::Volatility => self.moves_bps,
-        } * self.decay(now_ns);
+        if self.config.by == ScaleBy::Off {
+            return 1.0;
+        }
+        let measure = self.rate * self.decay(now_ns);
         (measure / self.config.reference.max(f64::MIN_POSITIVE))
             .clamp(1.0, self.config.max_factor.max(1.0))
     }
@@ -209,7 +207,7 @@ mod tests {
         assert_eq!(activity.factor(999 * MS), 4.0);
         // Ten windows later it is back to 1.
         assert_eq!(activity.factor(11_000 * MS), 1.0);
-        let rate = activity.messages;
+        let rate = activity.rate;
         assert!((rate - 632.4).abs() < 1.0, "{rate}");
     }
 

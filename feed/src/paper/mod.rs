@@ -386,9 +386,14 @@ impl PaperVenue {
     /// The venue's answer made at `ts_ns`: it reaches the order manager after the response
     /// latency, in the order answered.
     fn respond(&mut self, event: VenueEvent, order: &OrderRequest, ts_ns: u64) {
+        self.respond_keyed(event, order_parts(order, ts_ns), ts_ns);
+    }
+
+    /// [`PaperVenue::respond`] for an answer identified by `parts`.
+    fn respond_keyed(&mut self, event: VenueEvent, parts: [u64; 4], ts_ns: u64) {
         let latency = self.config.response_latency.draw_ns(
             self.config.seed,
-            message_key(KEY_RESPONSE + event_kind(&event), order_parts(order, ts_ns)),
+            message_key(KEY_RESPONSE + event_kind(&event), parts),
             self.activity.factor(ts_ns),
         );
         self.push_response(event, ts_ns.saturating_add(latency));
@@ -465,14 +470,8 @@ impl PaperVenue {
                     reason: RejectReason::OrderNotExists,
                     ts_ns,
                 };
-                let unknown = OrderRequest {
-                    id,
-                    side: Side::Buy,
-                    price: Fixed::ZERO,
-                    qty: Fixed::ZERO,
-                    reduce_only: false,
-                };
-                self.respond(event, &unknown, ts_ns);
+                // About an order the venue does not hold: keyed by time alone, as its cancel.
+                self.respond_keyed(event, [0, 0, 0, ts_ns], ts_ns);
             }
         }
     }
