@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use engine::cli::ConfigArgs;
 use engine::config::Config;
 use engine::executor::{SizingRules, compute_order_qty};
@@ -346,7 +346,17 @@ fn label_partition(
                 partition.date
             )
         })?;
-        debug_assert_eq!(side[row], archive::side_name(trial.side));
+        let traded = archive::side_name(trial.side);
+        ensure!(
+            side[row] == traded,
+            "candidate {} of {} {} is a {} in the archive and a {traded} in the journal {}: dump \
+             the partition again with `toolkit dump-parquet --force`",
+            signal[row],
+            partition.symbol,
+            partition.date,
+            side[row],
+            journal.display()
+        );
         columns.push(&trial);
         columns.regime.push(regime_of(
             sidecar.regime.as_deref(),

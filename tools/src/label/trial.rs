@@ -28,7 +28,7 @@ use feed::paper::PaperVenue;
 use feed::{Fixed, FrameBuf, Instrument, OrderBook, Side, Symbol};
 
 /// Markout horizons after the first entry fill, ns.
-pub(crate) const MARKOUT_HORIZONS_NS: [u64; 3] = [1_000_000_000, 5_000_000_000, 30_000_000_000];
+const MARKOUT_HORIZONS_NS: [u64; 3] = [1_000_000_000, 5_000_000_000, 30_000_000_000];
 
 /// How a trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
