@@ -301,6 +301,16 @@ fn cross_field_rules_name_their_keys() {
              of training rows would reach into the validation block"
         )]
     );
+    assert_eq!(
+        issues_of("labeling:\n  take_profit_pct: 0.0004\n", &[]),
+        [issue(
+            "labeling.take_profit_pct",
+            "0.0004 cannot break even after fees: a round trip of BTCUSDT pays the maker fee \
+             0.0002 twice, 0.0004, so even a take-profit loses money"
+        )]
+    );
+    let (_root, path) = config_dir("labeling:\n  take_profit_pct: 0.00041\n", &[]);
+    assert!(load_with_env(&path, None, &env_of(&[])).is_ok());
     let guard = issues_of(
         "risk:\n  assumed_sl_pct: 0.004\nexecutor:\n  sizing:\n    leverage: 100\n",
         &[],

@@ -506,6 +506,15 @@ fn check_cross_field_rules(
             ));
         }
     }
+    let horizon = config.canary.gates.markout_horizon;
+    if sound("canary.gates.markout_horizon")
+        && !feed::markout::MARKOUT_HORIZONS_NS.contains(&(horizon.get().as_nanos() as u64))
+    {
+        issues.push(ConfigIssue::new(
+            "canary.gates.markout_horizon",
+            format!("{horizon} is not a markout horizon: 1s, 5s or 30s"),
+        ));
+    }
     let label_reach = labeling.fill_horizon.get() + labeling.hold_horizon.get();
     if all_sound(&[
         "training.embargo",
@@ -528,10 +537,25 @@ fn check_cross_field_rules(
         && sound("exchange.symbols")
     {
         for (index, symbol) in config.exchange.symbols.iter().enumerate() {
-            if !symbols.symbols.contains_key(symbol) {
+            let Some(instrument) = symbols.symbols.get(symbol) else {
                 issues.push(ConfigIssue::new(
                     format!("exchange.symbols[{index}]"),
                     format!("{symbol:?} has no entry in {SYMBOLS_FILE}"),
+                ));
+                continue;
+            };
+            // A take-profit is entered and exited as a maker: it must earn more than both fees,
+            // or no trade ever breaks even.
+            let fee = instrument.maker_fee_rate.to_f64();
+            if sound("labeling.take_profit_pct") && labeling.take_profit_pct <= 2.0 * fee {
+                issues.push(ConfigIssue::new(
+                    "labeling.take_profit_pct",
+                    format!(
+                        "{} cannot break even after fees: a round trip of {symbol} pays the maker \
+                         fee {fee} twice, {}, so even a take-profit loses money",
+                        labeling.take_profit_pct,
+                        2.0 * fee
+                    ),
                 ));
             }
         }

@@ -203,6 +203,7 @@ mod tests {
                 "signals",
                 "labeling",
                 "training",
+                "canary",
                 "ai_scorer",
                 "strategy",
                 "paper",

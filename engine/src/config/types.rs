@@ -42,6 +42,8 @@ pub struct Config {
     pub labeling: Labeling,
     /// How models are trained and their thresholds chosen.
     pub training: Training,
+    /// `toolkit canary` and the release gates: held-out days replayed through the engine.
+    pub canary: Canary,
     /// Scoring backend and shadow scoring.
     pub ai_scorer: AiScorer,
     /// How decisions become orders and how positions are exited.
@@ -658,10 +660,9 @@ pub struct Training {
     pub early_stopping_rounds: u32,
     /// Seed of every random choice LightGBM makes.
     pub seed: u64,
-    /// tau_entry is the lowest threshold whose validation precision reaches this.
-    #[schemars(extend("exclusiveMinimum" = 0.0, "maximum" = 1.0))]
-    pub precision_target: f64,
-    /// ... with at least this many validation candidates approved at it.
+    /// A threshold must approve at least this many validation candidates: tau_entry is the one
+    /// whose approved candidates earned the most after fees, tau_hold the lowest that breaks
+    /// even.
     #[schemars(range(min = 1))]
     pub min_approved: u32,
 }
@@ -678,8 +679,53 @@ impl Default for Training {
             feature_fraction: 0.9,
             early_stopping_rounds: 40,
             seed: 42,
-            precision_target: 0.6,
             min_approved: 50,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// canary
+
+/// `canary`: how a candidate model is judged on days it was not trained on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Canary {
+    /// What the candidate must achieve over all the held-out days together.
+    pub gates: CanaryGates,
+}
+
+/// `canary.gates`: each one must hold, over at least `min_trades` closed trades, for a model
+/// to be released.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CanaryGates {
+    /// Share of closed trades with a positive PnL after fees, at least this.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub winrate_min: f64,
+    /// Average markout of the fills at `markout_horizon`, bps, at least this.
+    pub markout_min_bps: f64,
+    /// The markout horizon the gate reads: 1s, 5s or 30s.
+    pub markout_horizon: HumanDuration,
+    /// Fills per order sent, at least this.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub fill_rate_min: f64,
+    /// Net PnL after fees over all the days, USD, at least this.
+    pub net_pnl_min_usd: f64,
+    /// Fewer closed trades than this: the result is inconclusive, never a pass.
+    #[schemars(range(min = 1))]
+    pub min_trades: u32,
+}
+
+impl Default for CanaryGates {
+    fn default() -> Self {
+        CanaryGates {
+            winrate_min: 0.5,
+            markout_min_bps: 0.0,
+            markout_horizon: HumanDuration::from_secs(30),
+            fill_rate_min: 0.2,
+            net_pnl_min_usd: 0.0,
+            min_trades: 30,
         }
     }
 }
@@ -1020,6 +1066,8 @@ pub struct Paths {
     pub data: PathBuf,
     /// Journal segments of recorded frames.
     pub journal: PathBuf,
+    /// Journals of held-out days: never archived for training, replayed by `toolkit canary`.
+    pub holdout: PathBuf,
     /// The parquet archive: candidates with their features.
     pub parquet: PathBuf,
     /// Book tops and trades of each archived partition.
@@ -1037,6 +1085,7 @@ impl Default for Paths {
         Paths {
             data: PathBuf::from("data"),
             journal: PathBuf::from("data/journal"),
+            holdout: PathBuf::from("data/holdout"),
             parquet: PathBuf::from("data/parquet"),
             market: PathBuf::from("data/market"),
             labels: PathBuf::from("data/labels"),
