@@ -7,7 +7,7 @@
 //! horizons, and fills beyond that are left out.
 
 use crate::fixed::Fixed;
-use crate::order::Fill;
+use crate::order::{Fill, OrderId};
 use crate::side::Side;
 
 /// Fills whose markouts are pending at most; later ones are left out of the markouts.
@@ -35,8 +35,20 @@ impl Markout {
     }
 }
 
+/// One fill measured at one horizon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// The order the fill belongs to.
+    pub id: OrderId,
+    /// Index of the horizon in [`MARKOUT_HORIZONS_NS`].
+    pub horizon: usize,
+    /// The markout, basis points.
+    pub bps: f64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Pending {
+    id: OrderId,
     ts_ns: u64,
     side: Side,
     price: Fixed,
@@ -75,6 +87,7 @@ impl Markouts {
     pub fn on_fill(&mut self, fill: &Fill) {
         if self.pending.len() < MAX_PENDING_MARKOUTS {
             self.pending.push(Pending {
+                id: fill.id,
                 ts_ns: fill.ts_ns,
                 side: fill.side,
                 price: fill.price,
@@ -83,8 +96,9 @@ impl Markouts {
         }
     }
 
-    /// The mid is `mid` at `now_ns`: measures every horizon that has come due.
-    pub fn on_mid(&mut self, now_ns: u64, mid: Fixed) {
+    /// The mid is `mid` at `now_ns`: measures every horizon that has come due, and hands each
+    /// measurement to `measured`.
+    pub fn on_mid(&mut self, now_ns: u64, mid: Fixed, mut measured: impl FnMut(Measured)) {
         let mut index = 0;
         while index < self.pending.len() {
             let pending = &mut self.pending[index];
@@ -96,6 +110,11 @@ impl Markouts {
                 let markout = &mut self.averages[pending.done];
                 markout.count += 1;
                 markout.sum_bps += bps;
+                measured(Measured {
+                    id: pending.id,
+                    horizon: pending.done,
+                    bps,
+                });
                 pending.done += 1;
             }
             if pending.done == MARKOUT_HORIZONS_NS.len() {
@@ -110,7 +129,6 @@ impl Markouts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::OrderId;
 
     fn fx(text: &str) -> Fixed {
         text.parse().unwrap()
@@ -132,15 +150,28 @@ mod tests {
             realized: Fixed::ZERO,
             ts_ns: 0,
         });
-        markouts.on_mid(0, fx("100.05"));
+        let mut measured = Vec::new();
+        markouts.on_mid(0, fx("100.05"), |m| measured.push(m));
         assert_eq!(markouts.averages().map(|m| m.count), [0, 0, 0]);
         // Mid 100.05 at 1 s: +5 bps; mid 99.95 at 5 s and 30 s: -5 bps.
-        markouts.on_mid(1_000 * MS, fx("100.05"));
-        markouts.on_mid(31_000 * MS, fx("99.95"));
+        markouts.on_mid(1_000 * MS, fx("100.05"), |m| measured.push(m));
+        markouts.on_mid(31_000 * MS, fx("99.95"), |m| measured.push(m));
         let averages = markouts.averages();
         assert_eq!(averages.map(|m| m.count), [1, 1, 1]);
         let bps = averages.map(|m| (m.mean_bps() * 1e6).round() / 1e6);
         assert_eq!(bps, [5.0, -5.0, -5.0]);
         assert!(markouts.pending.is_empty());
+        let each: Vec<(OrderId, usize, f64)> = measured
+            .iter()
+            .map(|m| (m.id, m.horizon, (m.bps * 1e6).round() / 1e6))
+            .collect();
+        assert_eq!(
+            each,
+            [
+                (OrderId(1), 0, 5.0),
+                (OrderId(1), 1, -5.0),
+                (OrderId(1), 2, -5.0)
+            ]
+        );
     }
 }

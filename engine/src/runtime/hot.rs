@@ -477,7 +477,13 @@ impl<V: Venue> HotLoop<V> {
             self.venue.on_book(self.pipeline.book(), recv_ns);
             self.handle_venue_events();
             if let Some(mid) = self.pipeline.book().mid() {
-                self.markouts.on_mid(recv_ns, mid);
+                let log = &mut self.rings.log;
+                self.markouts.on_mid(recv_ns, mid, |measured| {
+                    log.push(LogRecord::Markout {
+                        ts_ns: recv_ns,
+                        measured,
+                    });
+                });
             }
             self.trader.on_book(
                 self.pipeline.book(),
@@ -736,6 +742,7 @@ impl<V: Venue> HotLoop<V> {
                     },
                 );
                 if let Some(trade) = closed {
+                    self.rings.log.push(LogRecord::Closed(trade));
                     let route = trade.route.index();
                     self.stats.closed_trades[route] += 1;
                     self.stats.wins[route] += u64::from(trade.win());

@@ -207,6 +207,25 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                 );
             }
         },
+        LogRecord::Closed(trade) => {
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{},\"type\":\"closed\",\"route\":\"{}\",\"side\":\"{}\",\"qty\":\"{}\",\"pnl\":{}}}",
+                trade.ts_ns,
+                trade.route.label(),
+                trade.side.as_str(),
+                trade.qty,
+                trade.pnl
+            );
+        }
+        LogRecord::Markout { ts_ns, measured } => {
+            let horizon_ms = feed::markout::MARKOUT_HORIZONS_NS[measured.horizon] / 1_000_000;
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"markout\",\"id\":{},\"horizon_ms\":{horizon_ms},\"bps\":{}}}",
+                measured.id.0, measured.bps
+            );
+        }
         LogRecord::Control { ts_ns, control } => {
             let (kind, detail) = match control {
                 Control::Halt(reason) => ("halt", reason.label()),
@@ -299,7 +318,31 @@ mod tests {
             reason: RejectReason::PostOnlyWillTakeLiquidity,
             ts_ns: 9,
         });
-        for record in [decision, place, fill, rejected] {
+        let closed = LogRecord::Closed(crate::runtime::rings::ClosedTrade {
+            ts_ns: 11,
+            route: Route::Active,
+            side: Side::Sell,
+            qty: order.qty,
+            pnl: -1.25,
+        });
+        assert_eq!(
+            line(&closed),
+            "{\"ts_ns\":11,\"type\":\"closed\",\"route\":\"active\",\"side\":\"Sell\",\
+             \"qty\":\"0.333\",\"pnl\":-1.25}"
+        );
+        let markout = LogRecord::Markout {
+            ts_ns: 5_000_000_009,
+            measured: feed::markout::Measured {
+                id: OrderId(7),
+                horizon: 1,
+                bps: 2.5,
+            },
+        };
+        assert_eq!(
+            line(&markout),
+            "{\"ts_ns\":5000000009,\"type\":\"markout\",\"id\":7,\"horizon_ms\":5000,\"bps\":2.5}"
+        );
+        for record in [decision, place, fill, rejected, closed, markout] {
             let parsed: serde_json::Value = serde_json::from_str(&line(&record)).unwrap();
             assert!(parsed["ts_ns"].is_u64());
         }

@@ -339,6 +339,15 @@ pub enum LogRecord {
     },
     /// What the venue reported.
     Venue(VenueEvent),
+    /// A round trip closed.
+    Closed(ClosedTrade),
+    /// A fill's markout came due.
+    Markout {
+        /// Market time, ns.
+        ts_ns: u64,
+        /// The measurement.
+        measured: feed::markout::Measured,
+    },
     /// A control message took effect on the hot thread.
     Control {
         /// Market time, ns.

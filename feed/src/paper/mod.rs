@@ -1130,7 +1130,7 @@ mod tests {
         // Mid 100.05 at 1 s: +5 bps; mid 99.95 at 5 s and 30 s: -5 bps.
         venue.on_book(&book, 1_000 * MS);
         drain(&mut venue, &mut markouts);
-        markouts.on_mid(1_000 * MS, book.mid().unwrap());
+        markouts.on_mid(1_000 * MS, book.mid().unwrap(), |_| {});
         set(
             &mut book,
             UpdateKind::Delta,
@@ -1140,7 +1140,7 @@ mod tests {
         );
         venue.on_book(&book, 31_000 * MS);
         drain(&mut venue, &mut markouts);
-        markouts.on_mid(31_000 * MS, book.mid().unwrap());
+        markouts.on_mid(31_000 * MS, book.mid().unwrap(), |_| {});
         let markouts = markouts.averages();
         assert_eq!(markouts.map(|m| m.count), [1, 1, 1]);
         let bps = markouts.map(|m| (m.mean_bps() * 1e6).round() / 1e6);
