@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 use feed::Fixed;
 
 mod archive;
+mod canary;
 mod decode;
 mod drill;
+mod estimate;
 mod label;
 mod parity;
 mod profile;
@@ -51,6 +53,10 @@ enum Command {
     /// Train a LightGBM model on data/training.parquet, export it to ONNX with exact parity,
     /// and write its metadata, registry record, charts and model card.
     Train(train::Args),
+    /// Judge a candidate model on held-out days through the engine's own replay, against a
+    /// baseline: gates, canary_report.json and .html; exit 0 pass, 1 a gate failed, 2
+    /// inconclusive.
+    Canary(canary::Args),
     /// The release checklist of a trained model as a table; exit 1 on any failure.
     ReleaseCheck(release_check::Args),
     /// Copy a trained model into the registry and point the active or shadow slot at it.
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
         Command::DumpParquet(args) => archive::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Label(args) => label::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Train(args) => train::run(&args),
+        Command::Canary(args) => canary::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
         Command::DrillModel(args) => drill::run(&args).map(|()| ExitCode::SUCCESS),

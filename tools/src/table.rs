@@ -196,6 +196,22 @@ impl Table {
         }
     }
 
+    /// The float column called `name`, whose values may be missing.
+    pub(crate) fn opt_f64s(&self, name: &str) -> Result<&[Option<f64>]> {
+        match self.column(name)? {
+            Column::OptF64(values) => Ok(values),
+            other => bail!("column {name} is {}, not optional float", other.type_name()),
+        }
+    }
+
+    /// The float column called `name`.
+    pub(crate) fn f64s(&self, name: &str) -> Result<&[f64]> {
+        match self.column(name)? {
+            Column::F64(values) => Ok(values),
+            other => bail!("column {name} is {}, not float", other.type_name()),
+        }
+    }
+
     /// The text column called `name`.
     pub(crate) fn strs(&self, name: &str) -> Result<&[String]> {
         match self.column(name)? {

@@ -111,18 +111,42 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     writeln!(out)?;
     writeln!(
         out,
-        "tau_entry = {:.4}: the lowest threshold whose precision reaches {} with at least {} approvals ({}). tau_hold = {:.4}: the lowest whose precision reaches break-even after fees, {:.4}.",
-        t.tau_entry,
-        t.precision_target,
-        t.min_approved,
-        if t.target_met {
-            "reached"
-        } else {
-            "**not reached**: the most selective threshold with that many approvals is used"
-        },
-        t.tau_hold,
-        t.breakeven_precision
+        "Thresholds are chosen on net expectancy after fees: each validation candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). tau_entry = {:.4} is the threshold whose approved candidates earned the most, among those approving at least {}; tau_hold = {:.4} is the lowest that still breaks even.",
+        t.tau_entry, t.min_approved, t.tau_hold
     )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "**Expected PnL per trade at tau_entry: {}** (mean with its 95 % interval, over {} filled of {} approved candidates; expectancy {:+.2} bps per approved candidate, {:+.2} USD in all).",
+        super::per_trade(&t.entry),
+        t.entry.filled,
+        t.entry.approved,
+        t.entry.expectancy_bps,
+        t.entry.total_usd
+    )?;
+    if !t.entry.pays() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "**No threshold pays**: even the best one loses money after fees on the validation fold. This model has found no edge; the release gates refuse it."
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| regime | approved | filled | expectancy (bps per candidate) | PnL per trade |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for (regime, economics) in &t.entry_by_regime {
+        writeln!(
+            out,
+            "| {regime} | {} | {} | {:+.2} | {} |",
+            economics.approved,
+            economics.filled,
+            economics.expectancy_bps,
+            super::per_trade(economics)
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,

@@ -1,5 +1,4 @@
-//! Classification metrics of scores against 0/1 labels, the threshold rules, and reference
-//! histograms.
+//! Classification metrics of scores against 0/1 labels, and reference histograms.
 
 use engine::model::registry::Histogram;
 use serde::{Deserialize, Serialize};
@@ -150,31 +149,6 @@ pub(crate) fn pr_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64, f64)> 
     curve
 }
 
-/// The lowest threshold at which `score >= threshold` has precision at least `target` with at
-/// least `min_approved` rows approved; None when no threshold does.
-pub(crate) fn lowest_threshold_reaching(
-    scores: &[f64],
-    labels: &[bool],
-    target: f64,
-    min_approved: u64,
-) -> Option<f64> {
-    let rows = ranked(scores, labels);
-    let (mut true_pos, mut seen, mut index) = (0_u64, 0_u64, 0);
-    let mut best = None;
-    while index < rows.len() {
-        let score = rows[index].0;
-        while index < rows.len() && rows[index].0 == score {
-            true_pos += u64::from(rows[index].1);
-            seen += 1;
-            index += 1;
-        }
-        if seen >= min_approved && true_pos as f64 >= target * seen as f64 {
-            best = Some(score);
-        }
-    }
-    best
-}
-
 /// All metrics at the two thresholds.
 pub(crate) fn evaluate(scores: &[f64], labels: &[bool], tau_entry: f64, tau_hold: f64) -> Metrics {
     Metrics {
@@ -242,16 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn the_lowest_threshold_reaching_the_precision_target() {
-        assert_eq!(
-            lowest_threshold_reaching(&SCORES, &LABELS, 0.75, 1),
-            Some(0.6)
-        );
-        assert_eq!(lowest_threshold_reaching(&SCORES, &LABELS, 0.75, 5), None);
-        assert_eq!(
-            lowest_threshold_reaching(&SCORES, &LABELS, 0.5, 5),
-            Some(0.4)
-        );
+    fn precision_and_recall_at_a_threshold() {
         let at = at_threshold(&SCORES, &LABELS, 0.6);
         assert_eq!((at.approved, at.precision, at.recall), (4, 0.75, 1.0));
     }

@@ -13,15 +13,17 @@
 //!    threshold rounded down to f32. LightGBM, the native evaluator and ONNX Runtime then score
 //!    every validation row (ONNX Runtime and native to the bit, LightGBM within 1e-6 of both);
 //!    any other difference fails the run before anything final is written.
-//! 4. Thresholds: tau_entry is the lowest score whose validation precision reaches
-//!    `training.precision_target` with at least `training.min_approved` approvals; tau_hold the
-//!    lowest whose precision reaches break-even, `(sl + 2 fee) / (tp + sl)`, no higher than
-//!    tau_entry.
+//! 4. Thresholds on net expectancy after fees ([`economics`]): tau_entry is the threshold whose
+//!    approved validation candidates earned the most (at least `training.min_approved` of
+//!    them), tau_hold the lowest that still breaks even, no higher than tau_entry. Precision
+//!    and recall at both are reported too; the model card states the expected PnL per trade
+//!    with its interval, and says plainly when no threshold pays.
 //! 5. Write `model.onnx`, `model.txt`, `lgbm_meta.json`, `model.json`, `pr_curve.png`,
 //!    `score_histogram.png` into the output directory (through a temporary directory renamed
 //!    into place) and the model card.
 
 mod card;
+mod economics;
 mod lightgbm_text;
 mod metrics;
 mod plots;
@@ -47,6 +49,8 @@ use crate::label::{TRAINING_SIDECAR, TrainingSidecar, sha256_hex};
 use crate::table::{self, Table};
 use engine::cli::OnnxRuntimeArg;
 
+pub(crate) use economics::Economics;
+use economics::Outcome;
 pub(crate) use metrics::Metrics;
 
 /// Largest difference tolerated between LightGBM and the two backends: LightGBM sums its trees
@@ -123,20 +127,21 @@ pub(crate) struct Meta {
     pub(crate) timings_s: BTreeMap<String, f64>,
 }
 
-/// Thresholds and the rule behind them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Thresholds, chosen on net expectancy after fees ([`economics`]), and what the validation
+/// fold's candidates earned at them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ThresholdChoice {
-    /// Enter at or above.
+    /// Enter at or above: the threshold that earned the most.
     pub(crate) tau_entry: f64,
-    /// Hold at or above.
+    /// Hold at or above: the lowest threshold that still breaks even.
     pub(crate) tau_hold: f64,
-    /// The precision tau_entry aims for, and whether a threshold reached it.
-    pub(crate) precision_target: f64,
-    pub(crate) target_met: bool,
-    /// Least approvals at tau_entry.
+    /// Least approvals a threshold needs.
     pub(crate) min_approved: u32,
-    /// Precision at which a trade breaks even after fees: what tau_hold aims for.
-    pub(crate) breakeven_precision: f64,
+    /// The candidates tau_entry approves, and tau_hold.
+    pub(crate) entry: Economics,
+    pub(crate) hold: Economics,
+    /// tau_entry's candidates per regime.
+    pub(crate) entry_by_regime: BTreeMap<String, Economics>,
 }
 
 /// Metrics of a run.
@@ -209,6 +214,9 @@ struct Rows {
     /// Row-major features.
     features: Vec<f32>,
     labels: Vec<bool>,
+    /// Net return after fees of each candidate traded alone, bps and USD (None: never filled).
+    net_bps: Vec<Option<f64>>,
+    net_usd: Vec<Option<f64>>,
     ts: Vec<i64>,
     regimes: Vec<String>,
     symbols: Vec<String>,
@@ -224,9 +232,19 @@ impl Rows {
         for row in 0..data.rows() {
             features.extend(columns.iter().map(|column| column[row]));
         }
+        let net_bps = data.opt_f64s("net_return_bps")?.to_vec();
+        // The notional of the filled entry turns bps into USD.
+        let net_usd = net_bps
+            .iter()
+            .zip(data.f64s("filled_qty")?)
+            .zip(data.opt_f64s("entry_fill_price")?)
+            .map(|((bps, qty), price)| Some(bps.as_ref()? / 1e4 * qty * price.as_ref()?))
+            .collect();
         Ok(Rows {
             features,
             labels: data.i64s("label")?.iter().map(|&v| v == 1).collect(),
+            net_bps,
+            net_usd,
             ts: data.i64s("ts")?.to_vec(),
             regimes: data.strs("regime")?.to_vec(),
             symbols: data.strs("symbol")?.to_vec(),
@@ -405,13 +423,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         &sha256_hex(&provisional_onnx)[..8]
     );
     let validation_labels: Vec<bool> = split.validation.iter().map(|&i| rows.labels[i]).collect();
-    let (tau_entry, tau_hold, choice) = thresholds(
-        config,
-        &loaded.symbols,
-        &rows,
-        &reference_scores,
-        &validation_labels,
-    )?;
+    let choice = thresholds(config, &split, &rows, &reference_scores)?;
+    let (tau_entry, tau_hold) = (choice.tau_entry, choice.tau_hold);
     let onnx = engine::model::write_onnx(
         &ensemble,
         &[
@@ -520,55 +533,55 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// tau_entry and tau_hold by the documented rules.
+/// tau_entry and tau_hold on net expectancy after fees (see [`economics`]), judged on the
+/// validation fold.
 fn thresholds(
     config: &Config,
-    symbols: &engine::config::Symbols,
+    split: &Split,
     rows: &Rows,
     scores: &[f64],
-    labels: &[bool],
-) -> Result<(f64, f64, ThresholdChoice)> {
-    let training = &config.training;
-    let symbol = rows.symbols.first().context("no rows")?;
-    let fee = symbols
-        .symbols
-        .get(symbol)
-        .with_context(|| format!("{symbol} has no entry in symbols.yml"))?
-        .maker_fee_rate
-        .to_f64();
-    let (tp, sl) = (config.labeling.take_profit_pct, config.risk.assumed_sl_pct);
-    let breakeven = (sl + 2.0 * fee) / (tp + sl);
-    let min_approved = u64::from(training.min_approved);
-    let reached =
-        metrics::lowest_threshold_reaching(scores, labels, training.precision_target, min_approved);
-    // Without a threshold reaching the target: the most selective one that still approves
-    // min_approved rows.
-    let tau_entry = reached.unwrap_or_else(|| {
-        let mut sorted = scores.to_vec();
-        sorted.sort_by(|a, b| b.total_cmp(a));
-        let index = usize::try_from(min_approved)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(1);
-        sorted
-            .get(index.min(sorted.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(1.0)
-    });
-    let tau_hold = metrics::lowest_threshold_reaching(scores, labels, breakeven, min_approved)
-        .unwrap_or(tau_entry)
-        .min(tau_entry);
-    Ok((
+) -> Result<ThresholdChoice> {
+    let outcomes = |indices: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<Outcome> {
+        indices
+            .map(|(index, score)| Outcome {
+                score,
+                net_bps: rows.net_bps[index],
+                net_usd: rows.net_usd[index],
+            })
+            .collect()
+    };
+    let all = outcomes(&mut split.validation.iter().copied().zip(scores.iter().copied()));
+    let min_approved = u64::from(config.training.min_approved);
+    let tau_entry = economics::most_paying_threshold(&all, min_approved).with_context(|| {
+        format!(
+            "no threshold approves training.min_approved = {min_approved} of the {} validation \
+             candidates",
+            all.len()
+        )
+    })?;
+    let tau_hold =
+        economics::lowest_breaking_even(&all, min_approved, tau_entry).unwrap_or(tau_entry);
+    let mut by_regime = BTreeMap::new();
+    for (position, &index) in split.validation.iter().enumerate() {
+        by_regime
+            .entry(rows.regimes[index].clone())
+            .or_insert_with(Vec::new)
+            .push((index, scores[position]));
+    }
+    Ok(ThresholdChoice {
         tau_entry,
         tau_hold,
-        ThresholdChoice {
-            tau_entry,
-            tau_hold,
-            precision_target: training.precision_target,
-            target_met: reached.is_some(),
-            min_approved: training.min_approved,
-            breakeven_precision: breakeven,
-        },
-    ))
+        min_approved: config.training.min_approved,
+        entry: economics::at(&all, tau_entry),
+        hold: economics::at(&all, tau_hold),
+        entry_by_regime: by_regime
+            .into_iter()
+            .map(|(regime, rows)| {
+                let outcomes = outcomes(&mut rows.into_iter());
+                (regime, economics::at(&outcomes, tau_entry))
+            })
+            .collect(),
+    })
 }
 
 fn per_regime(
@@ -671,6 +684,15 @@ fn model_info(meta: &Meta) -> ModelInfo {
     }
 }
 
+/// Net PnL per trade with its 95 % interval, in bps and USD.
+pub(crate) fn per_trade(economics: &Economics) -> String {
+    let (bps, usd) = (&economics.per_trade_bps, &economics.per_trade_usd);
+    format!(
+        "{:+.2} bps [{:+.2}, {:+.2}] = {:+.2} USD [{:+.2}, {:+.2}]",
+        bps.mean, bps.low, bps.high, usd.mean, usd.low, usd.high
+    )
+}
+
 fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
     let validation = &meta.metrics.validation;
     println!("model {} -> {}", meta.model_id, dir.display());
@@ -689,24 +711,26 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
         validation.roc_auc,
         validation.log_loss
     );
+    let t = &meta.thresholds;
     println!(
-        "  tau_entry {:.4}: precision {:.4}, recall {:.4}, {} approved{}",
-        meta.thresholds.tau_entry,
+        "  tau_entry {:.4} (the threshold that earned the most): {} approved, {} filled, \
+         expectancy {:+.2} bps per candidate, {} per trade; precision {:.4}, recall {:.4}",
+        t.tau_entry,
+        t.entry.approved,
+        t.entry.filled,
+        t.entry.expectancy_bps,
+        per_trade(&t.entry),
         validation.at_entry.precision,
         validation.at_entry.recall,
-        validation.at_entry.approved,
-        if meta.thresholds.target_met {
-            String::new()
-        } else {
-            format!(
-                " (the precision target {} was not reached)",
-                meta.thresholds.precision_target
-            )
-        }
     );
+    if !t.entry.pays() {
+        println!(
+            "  NO THRESHOLD PAYS: the best one still loses money after fees on the validation fold"
+        );
+    }
     println!(
-        "  tau_hold {:.4} (break-even precision {:.4})",
-        meta.thresholds.tau_hold, meta.thresholds.breakeven_precision
+        "  tau_hold {:.4} (the lowest that breaks even): expectancy {:+.2} bps over {} approved",
+        t.tau_hold, t.hold.expectancy_bps, t.hold.approved
     );
     for (regime, metrics) in &meta.metrics.by_regime {
         println!(
@@ -740,6 +764,8 @@ mod tests {
         let rows = Rows {
             features: vec![0.0; ts.len() * FEATURE_COUNT],
             labels: vec![false; ts.len()],
+            net_bps: vec![None; ts.len()],
+            net_usd: vec![None; ts.len()],
             regimes: vec![String::new(); ts.len()],
             symbols: vec!["BTCUSDT".to_owned(); ts.len()],
             ts,
