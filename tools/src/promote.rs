@@ -1,5 +1,9 @@
 //! `toolkit promote`: copies a trained model into the registry and points a slot at it.
 //!
+//! Only a released model is promoted: its directory must hold a `release_report.json` from
+//! `toolkit release-check` for this very model that says it is releasable. `--force --reason
+//! TEXT` promotes without one, and the manifest records the reason.
+//!
 //! `registry/<id>/` receives `model.onnx` and `model.json`, and every other file of the trained
 //! directory under `artifacts/`; it is assembled under a temporary name and renamed. The
 //! manifest gains `{id, created_at, schema_hash, thresholds, path, notes}` (rewritten through a
@@ -15,8 +19,10 @@ use engine::features::FEATURE_SCHEMA_HASH;
 use engine::model::read_onnx;
 use engine::model::registry::{
     MODEL_FILE, MODEL_INFO_FILE, ManifestEntry, ModelInfo, Slot, append_manifest, read_manifest,
-    read_slot, set_slot,
+    read_slot, set_slot, update_manifest,
 };
+
+use crate::release_check::{RELEASE_REPORT, ReleaseReport, Status};
 
 /// Arguments of `promote`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +41,12 @@ pub(crate) struct Args {
     /// Notes for the manifest.
     #[arg(long, default_value = "")]
     notes: String,
+    /// Promote without a passing release report (needs --reason, recorded in the manifest).
+    #[arg(long, requires = "reason")]
+    force: bool,
+    /// Why the release report is overridden.
+    #[arg(long, requires = "force")]
+    reason: Option<String>,
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
@@ -42,6 +54,17 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let registry = &loaded.config.paths.registry;
     fs::create_dir_all(registry).with_context(|| format!("creating {}", registry.display()))?;
     let target = registry.join(&args.id);
+    // A model already in the registry keeps its release report among its artifacts.
+    let release_dir = if target.exists() {
+        target.join("artifacts")
+    } else {
+        args.model.clone()
+    };
+    let release = match (released(&release_dir, &args.id), &args.reason) {
+        (Ok(checked_at), _) => format!("release check passed at {checked_at}"),
+        (Err(_), Some(reason)) if args.force => format!("forced: {reason}"),
+        (Err(err), _) => bail!("{err:#}; only --force --reason TEXT promotes it anyway"),
+    };
     if !target.exists() {
         copy_in(&args.model, &target, &args.id)?;
     }
@@ -67,11 +90,22 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 thresholds: info.thresholds,
                 path: PathBuf::from(&args.id),
                 notes: args.notes.clone(),
+                release: release.clone(),
             },
         )?;
+    } else if args.force {
+        update_manifest(registry, &args.id, |entry| {
+            entry.release.clone_from(&release)
+        })?;
     }
     let previous = read_slot(registry, args.to)?;
     set_slot(registry, args.to, &args.id)?;
+    if args.force {
+        println!(
+            "FORCED: {} promoted without a passing release report ({release})",
+            args.id
+        );
+    }
     println!(
         "{} -> {} (was {}); tau_entry {:.4}, tau_hold {:.4}; manifest {}",
         registry.join(args.to.name()).display(),
@@ -84,6 +118,36 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             .display()
     );
     Ok(())
+}
+
+/// When the release report in `dir` says model `id` is releasable: its time.
+fn released(dir: &Path, id: &str) -> Result<String> {
+    let report = ReleaseReport::read(dir).map_err(|err| {
+        anyhow::anyhow!(
+            "{id} has no release report ({err:#}): run toolkit release-check on its directory"
+        )
+    })?;
+    if report.model_id != id {
+        bail!(
+            "{} is the release report of {}, not {id}",
+            dir.join(RELEASE_REPORT).display(),
+            report.model_id
+        );
+    }
+    if !report.releasable {
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|check| check.status == Status::Fail)
+            .map(|check| check.name.as_str())
+            .collect();
+        bail!(
+            "{id} is not releasable: its release check failed ({}; {})",
+            failed.join(", "),
+            dir.join(RELEASE_REPORT).display()
+        );
+    }
+    Ok(report.checked_at)
 }
 
 /// Checks the trained directory `source` and copies it to `target`.

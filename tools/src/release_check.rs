@@ -1,5 +1,11 @@
-//! `toolkit release-check`: the release checklist of a trained model, as a table. Exit 1 when
-//! any check fails; a check that cannot run yet says so and is never counted as a pass.
+//! `toolkit release-check`: the release checklist of a trained model, as a table, written to
+//! `release_report.json` in the model's directory, which `toolkit promote` requires. Exit 1
+//! when any check fails.
+//!
+//! The checks: one feature schema everywhere; the validation fold's best threshold pays after
+//! fees; PR-AUC and precision no worse than the benchmark; ONNX parity on a fresh sample; and
+//! the canary ([`crate::canary`]): held-out days replayed through the engine, where every gate
+//! must pass (an inconclusive canary, or one that cannot run, is not a pass).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,15 +20,23 @@ use engine::model::{NativeModel, read_onnx};
 use lightgbm3::Booster;
 
 use crate::archive::Sidecar;
+use crate::canary::{self, DaysArg};
 use crate::train::{META_FILE, Meta, PARITY_TOLERANCE};
-use engine::cli::OnnxRuntimeArg;
+use engine::cli::{ConfigArgs, OnnxRuntimeArg};
+use engine::config::Loaded;
+use serde::{Deserialize, Serialize};
 
 /// Rows of the fresh parity sample.
 const PARITY_ROWS: usize = 20_000;
 
+/// File name of the release report, in the model's directory.
+pub(crate) const RELEASE_REPORT: &str = "release_report.json";
+
 /// Arguments of `release-check`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
     /// The trained model directory.
     #[arg(long)]
     model: PathBuf,
@@ -32,19 +46,24 @@ pub(crate) struct Args {
     /// Seed of the fresh parity sample (default: from the clock, printed).
     #[arg(long)]
     seed: Option<u64>,
+    /// The canary's baseline: `active` (the registry's active model, if any), `none`, or a
+    /// model directory.
+    #[arg(long, default_value = "active")]
+    baseline: String,
+    #[command(flatten)]
+    days: DaysArg,
     #[command(flatten)]
     onnxruntime: OnnxRuntimeArg,
 }
 
 /// How a check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Status {
     Pass,
     Fail,
     /// Nothing to check against (no benchmark yet).
     Skip,
-    /// The check does not exist yet.
-    NotRun,
 }
 
 impl Status {
@@ -53,28 +72,56 @@ impl Status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Skip => "SKIP",
-            Status::NotRun => "not run",
         }
+    }
+
+    fn of(passed: bool) -> Status {
+        if passed { Status::Pass } else { Status::Fail }
     }
 }
 
-struct Check {
-    name: &'static str,
-    status: Status,
-    detail: String,
+/// One check as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Check {
+    pub(crate) name: String,
+    pub(crate) status: Status,
+    pub(crate) detail: String,
+}
+
+/// `release_report.json`: the checklist of one model, as `toolkit promote` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ReleaseReport {
+    pub(crate) model_id: String,
+    /// When it was checked, RFC 3339.
+    pub(crate) checked_at: String,
+    /// No check failed.
+    pub(crate) releasable: bool,
+    pub(crate) checks: Vec<Check>,
+}
+
+impl ReleaseReport {
+    /// Reads `dir/release_report.json`.
+    pub(crate) fn read(dir: &Path) -> Result<ReleaseReport> {
+        let path = dir.join(RELEASE_REPORT);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
+    let loaded = args.config.load()?;
     let meta = Meta::read(&args.model.join(META_FILE))?;
     let info = ModelInfo::read(&args.model)?;
     let benchmark_path = args
         .benchmark
         .clone()
         .unwrap_or_else(|| PathBuf::from("models/latest").join(META_FILE));
-    let benchmark = if benchmark_path.exists() {
-        Some(Meta::read(&benchmark_path)?)
-    } else {
-        None
+    // A benchmark written by an older trainer (another metadata format) cannot be compared.
+    let benchmark = match benchmark_path.exists().then(|| Meta::read(&benchmark_path)) {
+        Some(Ok(meta)) => Ok(Some(meta)),
+        Some(Err(err)) => Err(format!("{err:#}")),
+        None => Ok(None),
     };
     let seed = args.seed.unwrap_or_else(|| {
         jiff::Timestamp::now()
@@ -83,14 +130,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .try_into()
             .unwrap_or(7)
     });
-    let mut checks = vec![schema_check(&meta, &info)?];
-    checks.extend(benchmark_checks(&meta, benchmark.as_ref(), &benchmark_path));
+    let mut checks = vec![schema_check(&meta, &info)?, economics_check(&meta)];
+    checks.extend(benchmark_checks(&meta, benchmark, &benchmark_path));
     checks.push(parity_check(&args.model, &args.onnxruntime.path, seed)?);
-    checks.push(Check {
-        name: "canary gates (winrate, markout, fill rate)",
-        status: Status::NotRun,
-        detail: "no canary simulator yet: nothing vouches for live behaviour".to_owned(),
-    });
+    checks.push(canary_check(&loaded, args));
 
     println!(
         "release check of {} ({})",
@@ -109,17 +152,26 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
     let count = |status| checks.iter().filter(|c| c.status == status).count();
-    let failed = count(Status::Fail);
+    let (passed, failed, skipped) = (
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Skip),
+    );
+    let report = ReleaseReport {
+        model_id: meta.model_id.clone(),
+        checked_at: jiff::Timestamp::now().to_string(),
+        releasable: failed == 0,
+        checks,
+    };
+    engine::model::registry::write_json_atomically(&args.model.join(RELEASE_REPORT), &report)?;
     println!(
-        "{}: {} passed, {failed} failed, {} skipped, {} not run",
+        "{}: {passed} passed, {failed} failed, {skipped} skipped; {}",
         if failed == 0 {
             "RELEASABLE"
         } else {
             "NOT RELEASABLE"
         },
-        count(Status::Pass),
-        count(Status::Skip),
-        count(Status::NotRun)
+        args.model.join(RELEASE_REPORT).display()
     );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -154,12 +206,8 @@ fn schema_check(meta: &Meta, info: &ModelInfo) -> Result<Check> {
         }
     }
     Ok(Check {
-        name: "feature schema hash",
-        status: if differing.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
+        name: "feature schema hash".to_owned(),
+        status: Status::of(differing.is_empty()),
         detail: if differing.is_empty() {
             format!(
                 "{} parquet sidecars, metadata, model.json and engine agree: {}",
@@ -176,44 +224,104 @@ fn schema_check(meta: &Meta, info: &ModelInfo) -> Result<Check> {
     })
 }
 
-fn benchmark_checks(meta: &Meta, benchmark: Option<&Meta>, path: &Path) -> Vec<Check> {
+/// The validation fold's best threshold must earn money after fees.
+fn economics_check(meta: &Meta) -> Check {
+    let entry = &meta.thresholds.entry;
+    Check {
+        name: "validation net expectancy at tau_entry > 0".to_owned(),
+        status: Status::of(entry.pays()),
+        detail: format!(
+            "{:+.2} bps per approved candidate ({} approved, {} filled), {} per trade",
+            entry.expectancy_bps,
+            entry.approved,
+            entry.filled,
+            crate::train::per_trade(entry)
+        ),
+    }
+}
+
+fn benchmark_checks(
+    meta: &Meta,
+    benchmark: Result<Option<Meta>, String>,
+    path: &Path,
+) -> Vec<Check> {
+    const NAMES: [&str; 2] = ["PR-AUC >= benchmark", "precision at tau_entry >= benchmark"];
     let ours = &meta.metrics.validation;
-    let Some(benchmark) = benchmark.filter(|b| b.model_id != meta.model_id) else {
-        let reason = if benchmark.is_some() {
-            format!("{} is this model's own metadata", path.display())
-        } else {
-            format!("no benchmark at {}", path.display())
-        };
-        return ["PR-AUC >= benchmark", "precision at tau_entry >= benchmark"]
+    let skip = |reason: String| -> Vec<Check> {
+        NAMES
             .into_iter()
             .zip([ours.pr_auc, ours.at_entry.precision])
             .map(|(name, value)| Check {
-                name,
+                name: name.to_owned(),
                 status: Status::Skip,
                 detail: format!("{value:.4}; {reason}"),
             })
-            .collect();
+            .collect()
+    };
+    let benchmark = match benchmark {
+        Ok(Some(benchmark)) if benchmark.model_id != meta.model_id => benchmark,
+        Ok(Some(_)) => return skip(format!("{} is this model's own metadata", path.display())),
+        Ok(None) => return skip(format!("no benchmark at {}", path.display())),
+        Err(err) => return skip(format!("the benchmark is unreadable: {err}")),
     };
     let theirs = &benchmark.metrics.validation;
-    [
-        ("PR-AUC >= benchmark", ours.pr_auc, theirs.pr_auc),
-        (
-            "precision at tau_entry >= benchmark",
-            ours.at_entry.precision,
-            theirs.at_entry.precision,
-        ),
-    ]
-    .into_iter()
-    .map(|(name, value, bar)| Check {
-        name,
-        status: if value >= bar {
-            Status::Pass
-        } else {
-            Status::Fail
+    NAMES
+        .into_iter()
+        .zip([
+            (ours.pr_auc, theirs.pr_auc),
+            (ours.at_entry.precision, theirs.at_entry.precision),
+        ])
+        .map(|(name, (value, bar))| Check {
+            name: name.to_owned(),
+            status: Status::of(value >= bar),
+            detail: format!("{value:.4} vs {bar:.4} of {}", benchmark.model_id),
+        })
+        .collect()
+}
+
+/// The canary on the held-out days: every gate must pass. A canary that cannot run fails.
+fn canary_check(loaded: &Loaded, args: &Args) -> Check {
+    let name = "canary gates on held-out days".to_owned();
+    match canary::judge(
+        loaded,
+        &args.model,
+        &canary::Baseline::parse(&args.baseline),
+        &args.days,
+        &args.model,
+        &args.onnxruntime.path,
+    ) {
+        Ok(report) => {
+            let overall = &report.candidate_results.overall;
+            let failed: Vec<&str> = report
+                .checks
+                .iter()
+                .filter(|check| !check.passed)
+                .map(|check| check.gate.as_str())
+                .collect();
+            Check {
+                name,
+                status: Status::of(report.verdict == canary::Verdict::Pass),
+                detail: format!(
+                    "{}: {} trades, winrate {:.3}, net PnL {:+.2} USD over {}{}",
+                    report.verdict.label(),
+                    overall.trades,
+                    overall.winrate,
+                    overall.net_pnl_usd,
+                    report.judged_on.join(", "),
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; failed: {}", failed.join(", "))
+                    }
+                ),
+            }
+        }
+        Err(err) => Check {
+            name,
+            status: Status::Fail,
+            detail: format!("the canary could not run: {err:#}"),
         },
-        detail: format!("{value:.4} vs {bar:.4} of {}", benchmark.model_id),
-    })
-    .collect()
+    }
 }
 
 /// LightGBM (from the model's text), the native evaluator and ONNX Runtime on a fresh sample of
@@ -255,12 +363,8 @@ fn parity_check(dir: &Path, runtime: &Path, seed: u64) -> Result<Check> {
         }
     }
     Ok(Check {
-        name: "ONNX parity (fresh sample)",
-        status: if mismatches == 0 {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
+        name: "ONNX parity (fresh sample)".to_owned(),
+        status: Status::of(mismatches == 0),
         detail: format!(
             "{} rows (seed {seed}): native vs ONNX Runtime to the bit, LightGBM within \
              {PARITY_TOLERANCE:e} (max diff {max_diff:.1e}): {mismatches} mismatches{}",

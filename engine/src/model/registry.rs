@@ -107,6 +107,10 @@ pub struct ManifestEntry {
     pub path: PathBuf,
     /// Free text: where it came from, why it was promoted.
     pub notes: String,
+    /// How it was released: `release check passed at TIME`, or `forced: REASON` when it was
+    /// promoted without a passing release report.
+    #[serde(default)]
+    pub release: String,
 }
 
 /// A registry slot.
@@ -163,6 +167,21 @@ pub fn append_manifest(registry: &Path, entry: ManifestEntry) -> Result<(), Regi
     write_json_atomically(&registry.join(MANIFEST_FILE), &entries)
 }
 
+/// Rewrites the manifest entry of `id` with `change` (atomically); false when there is none.
+pub fn update_manifest(
+    registry: &Path,
+    id: &str,
+    change: impl FnOnce(&mut ManifestEntry),
+) -> Result<bool, RegistryError> {
+    let mut entries = read_manifest(registry)?;
+    let Some(entry) = entries.iter_mut().rev().find(|entry| entry.id == id) else {
+        return Ok(false);
+    };
+    change(entry);
+    write_json_atomically(&registry.join(MANIFEST_FILE), &entries)?;
+    Ok(true)
+}
+
 /// Points `slot` at the model directory `registry/<id>`, replacing the link atomically.
 pub fn set_slot(registry: &Path, slot: Slot, id: &str) -> Result<(), RegistryError> {
     let link = registry.join(slot.name());
@@ -202,6 +221,7 @@ mod tests {
             },
             path: PathBuf::from(id),
             notes: String::new(),
+            release: String::new(),
         }
     }
 

@@ -44,7 +44,8 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 pub enum ModelLoadError {
     /// The slot is empty.
     #[error(
-        "the registry {registry} has no {slot} model (toolkit promote --to {slot} puts one there)"
+        "the registry {registry} has no {slot} model: nothing trades until toolkit promote --to \
+         {slot} puts one there, which it does for a model that passed toolkit release-check"
     )]
     EmptySlot {
         /// The registry.
