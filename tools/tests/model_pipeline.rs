@@ -1,6 +1,7 @@
 //! The offline model pipeline end to end on three short simulated days: `dump-parquet`,
-//! `label`, `train`, `release-check` and `promote`, each run as a user runs it, in a scratch
-//! working directory with the shipped configuration.
+//! `label`, `train`, `canary`, `release-check` and `promote`, each run as a user runs it, in a
+//! scratch working directory with the shipped configuration. The simulator has no edge a maker
+//! can earn after fees, so the release gates must refuse the model.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -19,7 +20,7 @@ fn toolkit(dir: &Path, args: &[&str]) -> Output {
     let config = workspace().join("config/app.yml");
     let runtime = workspace().join(".runtime/onnxruntime-1.31.1/libonnxruntime.so.1.31.1");
     let mut full: Vec<&str> = args.to_vec();
-    if !matches!(args[0], "release-check" | "drill-model") {
+    if args[0] != "drill-model" {
         full.extend(["--config", config.to_str().unwrap()]);
     }
     Command::new(env!("CARGO_BIN_EXE_toolkit"))
@@ -82,6 +83,21 @@ fn three_simulated_days_become_a_promoted_model() {
             "11",
             "--out",
             "data/journal",
+        ],
+    ));
+    // Three more days, held out for the canary.
+    ok(toolkit(
+        dir,
+        &[
+            "synth",
+            "--hours",
+            "0.25",
+            "--start",
+            "2026-01-04",
+            "--seed",
+            "21",
+            "--out",
+            "data/holdout",
         ],
     ));
 
@@ -240,12 +256,76 @@ fn three_simulated_days_become_a_promoted_model() {
         "{card}"
     );
 
-    // The release check: the model is its own benchmark here, so those rows are skipped; the
-    // canary row is never a pass.
-    let checked = ok(toolkit(
+    // The canary alone: judged on held-out days only, and never on a day that trained it.
+    let canary = toolkit(
+        dir,
+        &[
+            "canary",
+            "--candidate",
+            "models/latest",
+            "--baseline",
+            "none",
+            "--out",
+            "canary",
+        ],
+    );
+    let printed = String::from_utf8_lossy(&canary.stdout).into_owned();
+    let report = json(&dir.join("canary/canary_report.json"));
+    assert_eq!(
+        report["judged_on"],
+        serde_json::json!([
+            "BTCUSDT 2026-01-04 (normal)",
+            "BTCUSDT 2026-01-05 (event)",
+            "BTCUSDT 2026-01-06 (high-vol)"
+        ])
+    );
+    assert_eq!(
+        report["trained_on"],
+        serde_json::json!([
+            "BTCUSDT 2026-01-01",
+            "BTCUSDT 2026-01-02",
+            "BTCUSDT 2026-01-03"
+        ])
+    );
+    let verdict = report["verdict"].as_str().unwrap();
+    assert_eq!(
+        canary.status.code(),
+        Some(if verdict == "inconclusive" { 2 } else { 1 }),
+        "{printed}"
+    );
+    assert_ne!(verdict, "pass", "{printed}");
+    let html = fs::read_to_string(dir.join("canary/canary_report.html")).unwrap();
+    assert!(
+        html.contains("Equity curves")
+            && html.contains("<svg")
+            && html.contains("Fills by queue position"),
+        "{html}"
+    );
+    let trained_day = toolkit(
+        dir,
+        &[
+            "canary",
+            "--candidate",
+            "models/latest",
+            "--days",
+            "data/journal/BTCUSDT/2026-01-01",
+        ],
+    );
+    assert_eq!(trained_day.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&trained_day.stderr).contains("(BTCUSDT 2026-01-01) trained lgbm-"),
+        "{}",
+        String::from_utf8_lossy(&trained_day.stderr)
+    );
+
+    // The release check: the model is its own benchmark here, so those rows are skipped. It
+    // found no threshold that pays and the canary did not pass: not releasable.
+    let checked = toolkit(
         dir,
         &["release-check", "--model", "models/latest", "--seed", "3"],
-    ));
+    );
+    assert_eq!(checked.status.code(), Some(1));
+    let checked = String::from_utf8(checked.stdout).unwrap();
     assert!(checked.contains("| feature schema hash"), "{checked}");
     assert!(
         checked.contains("is this model's own metadata"),
@@ -257,12 +337,21 @@ fn three_simulated_days_become_a_promoted_model() {
             .any(|l| l.contains("ONNX parity") && l.contains("PASS")),
         "{checked}"
     );
-    assert!(
-        checked
+    let failing = |stdout: &str| {
+        stdout
             .lines()
-            .any(|l| l.contains("canary gates") && l.contains("not run")),
-        "{checked}"
-    );
+            .filter(|line| line.contains("| FAIL"))
+            .map(|line| line.split('|').nth(1).unwrap_or_default().trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let refused = [
+        "validation net expectancy at tau_entry > 0",
+        "canary gates on held-out days",
+    ];
+    assert_eq!(failing(&checked), refused, "{checked}");
+    let release = json(&model.join("release_report.json"));
+    assert_eq!(release["releasable"], false);
+    assert_eq!(release["model_id"], meta["model_id"]);
 
     // A benchmark it does not reach fails the check.
     let mut better = meta.clone();
@@ -277,6 +366,8 @@ fn three_simulated_days_become_a_promoted_model() {
             "models/latest",
             "--benchmark",
             "better.json",
+            "--days",
+            "data/holdout/BTCUSDT/2026-01-04",
         ],
     );
     assert_eq!(failed.status.code(), Some(1));
@@ -288,16 +379,18 @@ fn three_simulated_days_become_a_promoted_model() {
         "{failed}"
     );
 
-    // Every other FAIL row, each alone.
+    // Every other FAIL row, each besides those of the model itself.
+    // (The canary of these runs judges one held-out day.)
     let fail_rows = |args: &[&str]| {
-        let output = toolkit(dir, args);
+        let mut args = args.to_vec();
+        args.extend(["--days", "data/holdout/BTCUSDT/2026-01-04"]);
+        let output = toolkit(dir, &args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert!(stdout.contains("NOT RELEASABLE: "), "{stdout}");
-        stdout
-            .lines()
-            .filter(|line| line.contains("| FAIL"))
-            .map(|line| line.split('|').nth(1).unwrap_or_default().trim().to_owned())
+        failing(&stdout)
+            .into_iter()
+            .filter(|row| !refused.contains(&row.as_str()))
             .collect::<Vec<_>>()
     };
     let mut precise = meta.clone();
@@ -377,9 +470,53 @@ fn three_simulated_days_become_a_promoted_model() {
         ["ONNX parity (fresh sample)"]
     );
 
-    // Promotion.
-    ok(toolkit(dir, &["promote", "--to", "active", "--id", id]));
-    ok(toolkit(dir, &["promote", "--to", "shadow", "--id", id]));
+    // Promotion: refused, as the release check failed (run again: the last one above had
+    // another benchmark); forced only with a reason, which the
+    // manifest keeps.
+    toolkit(
+        dir,
+        &["release-check", "--model", "models/latest", "--seed", "3"],
+    );
+    let refused_promotion = toolkit(dir, &["promote", "--to", "active", "--id", id]);
+    assert_eq!(refused_promotion.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused_promotion.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{id} is not releasable: its release check failed (validation net expectancy at \
+             tau_entry > 0, canary gates on held-out days; "
+        )) && stderr.contains("only --force --reason TEXT promotes it anyway"),
+        "{stderr}"
+    );
+    assert!(!dir.join("models/registry/active").exists());
+    let no_reason = toolkit(dir, &["promote", "--to", "active", "--id", id, "--force"]);
+    assert_eq!(no_reason.status.code(), Some(2));
+    let forced = ok(toolkit(
+        dir,
+        &[
+            "promote",
+            "--to",
+            "active",
+            "--id",
+            id,
+            "--force",
+            "--reason",
+            "drill: no edge",
+        ],
+    ));
+    assert!(forced.contains("FORCED: "), "{forced}");
+    ok(toolkit(
+        dir,
+        &[
+            "promote",
+            "--to",
+            "shadow",
+            "--id",
+            id,
+            "--force",
+            "--reason",
+            "drill: no edge",
+        ],
+    ));
     let registry = dir.join("models/registry");
     assert_eq!(
         fs::read_link(registry.join("active")).unwrap(),
@@ -395,6 +532,7 @@ fn three_simulated_days_become_a_promoted_model() {
     assert_eq!(manifest.as_array().unwrap().len(), 1);
     assert_eq!(manifest[0]["id"], id);
     assert_eq!(manifest[0]["schema_hash"], FEATURE_SCHEMA_HASH);
+    assert_eq!(manifest[0]["release"], "forced: drill: no edge");
 
     // An id the model directory does not hold is refused, and the slot stays.
     let wrong = toolkit(dir, &["promote", "--to", "active", "--id", "lgbm-nope"]);
