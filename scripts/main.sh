@@ -5,9 +5,11 @@
 # entries, simulates three market days (normal, event, high-vol) into journals, reads one back
 # through the decoder and the book, records the simulator live for a few seconds, then runs the
 # model pipeline: parquet archive, labels, LightGBM training with ONNX export and parity, the
-# release check, and promotion of the model to the registry's active slot; and finally runs the
-# engine in paper mode on the simulated live feed for a minute with that model, /metrics served
-# while it runs. Outputs go to data/, models/ and docs/model_card.md (see the summary at the end).
+# release check with its canary on three held-out days, and promotion to the registry's active
+# slot of a model that passed (only then); and finally runs the engine in paper mode on the
+# simulated live feed for a minute and over the Bybit v5 protocol against toolkit venue, with the
+# active model, /metrics served while it runs. With no active model the engine refuses to trade
+# and says why. Outputs go to data/, models/ and docs/model_card.md (see the summary at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -50,6 +52,16 @@ else
 fi
 
 echo
+echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each"
+holdout=(data/holdout/BTCUSDT/2026-01-0{4,5,6})
+if [ -f "${holdout[0]}/session.json" ] && [ -f "${holdout[1]}/session.json" ] && [ -f "${holdout[2]}/session.json" ]; then
+    echo "already simulated: ${holdout[*]}"
+else
+    rm -rf "${holdout[@]}"
+    "$toolkit" synth --days normal,event,high-vol --start 2026-01-04 --seed 17 --hours "$SYNTH_HOURS" --out data/holdout
+fi
+
+echo
 echo "== the first day read back through the decoder and the book"
 "$toolkit" decode --book data/journal/BTCUSDT/2026-01-01 > data/decoded-2026-01-01.jsonl
 grep -c '"type":"top"' data/decoded-2026-01-01.jsonl | xargs echo "book events:"
@@ -82,21 +94,40 @@ rm -rf models/candidate
 "$toolkit" train --data data/training.parquet --output-dir models/candidate
 took
 
-step "release check (benchmark: the previous models/latest)"
-"$toolkit" release-check --model models/candidate
+step "release check (benchmark: the previous models/latest; canary: the held-out days against the active model)"
+model_id=$(python3 -c 'import json; print(json.load(open("models/candidate/model.json"))["id"])')
+released=yes
+"$toolkit" release-check --model models/candidate || released=no
 took
 
-step "promotion to the registry's active slot"
-model_id=$(python3 -c 'import json; print(json.load(open("models/candidate/model.json"))["id"])')
-"$toolkit" promote --to active --id "$model_id" --model models/candidate --notes "main job"
-rm -rf models/latest
-mv models/candidate models/latest
+step "promotion to the registry's active slot: only a model that passed"
+if [ "$released" = yes ]; then
+    "$toolkit" promote --to active --id "$model_id" --model models/candidate --notes "main job"
+    rm -rf models/latest
+    mv models/candidate models/latest
+else
+    echo "NOT PROMOTED: $model_id did not pass the release gates; see models/candidate/release_report.json"
+    echo "and models/candidate/canary_report.html. No model earns money after fees on these simulated"
+    echo "markets, and the gates say so. The registry keeps its active model: $(readlink models/registry/active || echo 'none, so the engine refuses to trade')."
+fi
 took
+
+# With no active model, the engine refuses to start and says why: shown, not fatal.
+active=$(readlink models/registry/active || true)
+engine_run() {
+    if [ -n "$active" ]; then
+        "$engine" run "$@"
+    elif "$engine" run "$@"; then
+        echo "the engine ran without an active model" >&2
+        exit 1
+    else
+        echo "(the engine refused to trade: no model has passed the release gates)"
+    fi
+}
 
 step "paper trading: the engine on the simulated live feed (high-vol, real time) for ${ENGINE_SECONDS:=60} s"
 rm -rf data/runs/main
-# Seed 1: its first minute holds two entries of this model (it enters about once a minute).
-"$engine" run --feed sim --regime high-vol --seed 1 --duration "$ENGINE_SECONDS" --out data/runs/main
+engine_run --feed sim --regime high-vol --seed 1 --duration "$ENGINE_SECONDS" --out data/runs/main
 took
 
 step "the live path: paper trading over the Bybit v5 protocol against toolkit venue on loopback, with faults, for ${LIVE_SECONDS:=30} s"
@@ -128,8 +159,16 @@ exchange:
     reconnect_initial: 200ms
     reconnect_max: 2s
 PROFILE
-"$engine" run --feed bybit --profile data/venue/loopback.yml --duration "$LIVE_SECONDS" \
-    --out data/runs/live
+if [ -n "$active" ]; then
+    "$engine" run --feed bybit --profile data/venue/loopback.yml --duration "$LIVE_SECONDS" \
+        --out data/runs/live
+else
+    engine_run --feed bybit --profile data/venue/loopback.yml --duration 1 --out data/runs/live
+    echo "the live path without trading: the public stream recorded through the same transport"
+    rm -rf data/runs/live-journal
+    "$engine" collect --feed bybit --profile data/venue/loopback.yml --duration "$LIVE_SECONDS" \
+        --out data/runs/live-journal
+fi
 kill -TERM "$venue_pid" && wait "$venue_pid" || true
 trap - EXIT
 took
@@ -140,14 +179,24 @@ echo "effective configuration:     data/effective-config.yml"
 echo "per profile:                 data/effective-config.{paper,real,bare-metal}.yml"
 echo "configuration JSON Schema:   $toolkit validate-config --schema"
 echo "simulated days (journals):   ${days[*]}"
+echo "held-out days (canary):      ${holdout[*]}"
 echo "first day, decoded:          data/decoded-2026-01-01.jsonl"
 echo "live recording:              data/collect"
 echo "parquet archive:             data/parquet/symbol=BTCUSDT/date=*/ (candidates, _partition.json)"
 echo "market tables:               data/market/symbol=BTCUSDT/date=*/ (tops, trades)"
 echo "labels:                      data/labels/symbol=BTCUSDT/date=*/, data/training.parquet"
-echo "trained model:               models/latest/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png)"
+if [ "$released" = yes ]; then
+    echo "trained model (released):    models/latest/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png, release_report.json, canary_report.{json,html})"
+else
+    echo "trained model (NOT released): models/candidate/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png, release_report.json, canary_report.{json,html})"
+fi
+echo "canary replays:              data/canary/$model_id/"
 echo "model card:                  docs/model_card.md"
-echo "registry:                    models/registry/ (manifest.json, active -> $model_id)"
+echo "registry:                    models/registry/ (manifest.json, active -> ${active:-none})"
 echo "paper run:                   data/runs/main/ (decisions.jsonl, metrics.prom)"
-echo "live path (loopback venue):  data/runs/live/ (decisions.jsonl, metrics.prom), data/venue/venue.log"
+if [ -n "$active" ]; then
+    echo "live path (loopback venue):  data/runs/live/ (decisions.jsonl, metrics.prom), data/venue/venue.log"
+else
+    echo "live path (loopback venue):  data/runs/live-journal/ (recorded, no trading), data/venue/venue.log"
+fi
 echo "Grafana dashboard:           config/grafana-dashboard.json"

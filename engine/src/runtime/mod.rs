@@ -154,7 +154,7 @@ pub struct RunReport {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The active model could not be loaded.
-    #[error("active model: {0}")]
+    #[error("active model")]
     Model(#[from] ModelLoadError),
     /// ONNX Runtime is needed and could not be loaded.
     #[error(transparent)]
