@@ -41,25 +41,28 @@ walk "gate: a short whose liquidation is too close" --side sell --price 60000 --
 walk "gate: too little resting size on our side" --price 60000 --balance 5000 --depth 0.1,0.1,0.1
 walk "sizing: under the minimum order qty is dropped, never inflated" --price 60000 --balance 0.5
 
+# Simulates a normal, an event and a high-vol day into OUT from START with SEED, unless the
+# three day directories given are complete already (session.json is written last).
+simulate_days() {
+    local out=$1 start=$2 seed=$3
+    shift 3
+    if [ -f "$1/session.json" ] && [ -f "$2/session.json" ] && [ -f "$3/session.json" ]; then
+        echo "already simulated: $*"
+    else
+        rm -rf "$@"
+        "$toolkit" synth --days normal,event,high-vol --start "$start" --seed "$seed" --hours "$SYNTH_HOURS" --out "$out"
+    fi
+}
+
 echo
 echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=2} h each"
 days=(data/journal/BTCUSDT/2026-01-0{1,2,3})
-if [ -f "${days[0]}/session.json" ] && [ -f "${days[1]}/session.json" ] && [ -f "${days[2]}/session.json" ]; then
-    echo "already simulated: ${days[*]}"
-else
-    rm -rf "${days[@]}"
-    "$toolkit" synth --days normal,event,high-vol --start 2026-01-01 --seed 7 --hours "$SYNTH_HOURS" --out data/journal
-fi
+simulate_days data/journal 2026-01-01 7 "${days[@]}"
 
 echo
 echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each"
 holdout=(data/holdout/BTCUSDT/2026-01-0{4,5,6})
-if [ -f "${holdout[0]}/session.json" ] && [ -f "${holdout[1]}/session.json" ] && [ -f "${holdout[2]}/session.json" ]; then
-    echo "already simulated: ${holdout[*]}"
-else
-    rm -rf "${holdout[@]}"
-    "$toolkit" synth --days normal,event,high-vol --start 2026-01-04 --seed 17 --hours "$SYNTH_HOURS" --out data/holdout
-fi
+simulate_days data/holdout 2026-01-04 17 "${holdout[@]}"
 
 echo
 echo "== the first day read back through the decoder and the book"

@@ -120,7 +120,7 @@ fn the_schema_is_json_with_every_section() {
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
     );
-    assert_eq!(schema["properties"].as_object().unwrap().len(), 14);
+    assert_eq!(schema["properties"].as_object().unwrap().len(), 15);
     let sizing = &schema["$defs"]["Sizing"]["properties"];
     assert_eq!(sizing["leverage"]["minimum"], 1.0);
     assert_eq!(sizing["leverage"]["default"], 10.0);
