@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Results, Summary};
+use super::{Report, SUMMARY_COLUMNS};
 
 /// Chart size, px.
 const WIDTH: f64 = 720.0;
@@ -61,15 +61,18 @@ pub(super) fn render(report: &Report) -> String {
         "</table><p>At least {} closed trades are needed to judge.</p>",
         report.gates.min_trades
     );
-    page.push_str("<h2>Results</h2><table><tr><th>model</th><th>regime</th><th>trades</th><th>winrate [95 %]</th><th>markout 1 s</th><th>5 s</th><th>30 s</th><th>fill rate</th><th>net PnL (USD)</th><th>PnL per trade [95 %]</th><th>max drawdown</th><th>halted</th></tr>");
-    for (role, results) in models(report) {
-        for (regime, summary) in results
-            .by_regime
-            .iter()
-            .map(|(regime, summary)| (regime.as_str(), summary))
-            .chain([("all", &results.overall)])
-        {
-            summary_row(&mut page, role, regime, summary);
+    page.push_str("<h2>Results</h2><table><tr><th>model</th><th>regime</th>");
+    for column in SUMMARY_COLUMNS {
+        let _ = write!(page, "<th>{column}</th>");
+    }
+    page.push_str("</tr>");
+    for (role, results) in report.models() {
+        for (regime, summary) in results.slices() {
+            let _ = write!(page, "<tr><td>{role}</td><td>{}</td>", escape(regime));
+            for cell in summary.cells() {
+                let _ = write!(page, "<td>{cell}</td>");
+            }
+            page.push_str("</tr>");
         }
     }
     page.push_str("</table>");
@@ -95,37 +98,6 @@ pub(super) fn render(report: &Report) -> String {
     page.push_str(&queue_chart(report));
     page.push_str("</body></html>\n");
     page
-}
-
-fn models(report: &Report) -> Vec<(&'static str, &Results)> {
-    let mut models = vec![("candidate", &report.candidate_results)];
-    if let Some(baseline) = &report.baseline_results {
-        models.push(("baseline", baseline));
-    }
-    models
-}
-
-fn summary_row(page: &mut String, role: &str, regime: &str, s: &Summary) {
-    let _ = write!(
-        page,
-        "<tr><td>{role}</td><td>{}</td><td>{}</td><td>{:.3} [{:.3}, {:.3}]</td><td>{:+.2}</td><td>{:+.2}</td><td>{:+.2}</td>\
-         <td>{:.3}</td><td>{:+.2}</td><td>{:+.2} [{:+.2}, {:+.2}]</td><td>{:.2}</td><td>{}</td></tr>",
-        escape(regime),
-        s.trades,
-        s.winrate,
-        s.winrate_interval.0,
-        s.winrate_interval.1,
-        s.markout_bps[0],
-        s.markout_bps[1],
-        s.markout_bps[2],
-        s.fill_rate,
-        s.net_pnl_usd,
-        s.pnl_per_trade_usd.mean,
-        s.pnl_per_trade_usd.low,
-        s.pnl_per_trade_usd.high,
-        s.max_drawdown_usd,
-        s.halted
-    );
 }
 
 /// An SVG frame with axes from (x0, y0) to (x1, y1) in data units; returns the page text and
@@ -162,7 +134,7 @@ fn frame(x: (f64, f64), y: (f64, f64), x_label: &str) -> (String, impl Fn(f64, f
 }
 
 fn legend(svg: &mut String, report: &Report) {
-    for (index, (role, _)) in models(report).iter().enumerate() {
+    for (index, (role, _)) in report.models().iter().enumerate() {
         let y = MARGIN + 14.0 * index as f64 + 12.0;
         let _ = write!(
             svg,
@@ -177,7 +149,8 @@ fn legend(svg: &mut String, report: &Report) {
 }
 
 fn equity_chart(report: &Report) -> String {
-    let curves: Vec<Vec<f64>> = models(report)
+    let curves: Vec<Vec<f64>> = report
+        .models()
         .iter()
         .map(|(_, results)| {
             let mut equity = 0.0;
@@ -229,7 +202,8 @@ fn equity_chart(report: &Report) -> String {
 
 fn markout_chart(report: &Report, horizon: usize) -> String {
     let bins = (2.0 * MARKOUT_RANGE_BPS / MARKOUT_BIN_BPS) as usize;
-    let shares: Vec<Vec<f64>> = models(report)
+    let shares: Vec<Vec<f64>> = report
+        .models()
         .iter()
         .map(|(_, results)| {
             let mut counts = vec![0_u64; bins];
@@ -293,7 +267,8 @@ fn queue_chart(report: &Report) -> String {
         .collect();
     edges.dedup();
     let buckets = edges.len() + 1;
-    let rates: Vec<Vec<(u64, u64)>> = models(report)
+    let rates: Vec<Vec<(u64, u64)>> = report
+        .models()
         .iter()
         .map(|(_, results)| {
             let mut counts = vec![(0_u64, 0_u64); buckets];

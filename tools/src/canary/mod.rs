@@ -136,7 +136,44 @@ pub(crate) struct Summary {
     pub(crate) halted: u64,
 }
 
+/// The columns of a summary, as printed and in the HTML report ([`Summary::cells`]).
+pub(crate) const SUMMARY_COLUMNS: [&str; 10] = [
+    "trades",
+    "winrate [95 %]",
+    "markout 1 s (bps)",
+    "5 s",
+    "30 s",
+    "fill rate",
+    "net PnL (USD)",
+    "PnL per trade [95 %] (USD)",
+    "max drawdown (USD)",
+    "halted",
+];
+
 impl Summary {
+    /// The summary's cells, in the order of [`SUMMARY_COLUMNS`].
+    pub(crate) fn cells(&self) -> [String; SUMMARY_COLUMNS.len()] {
+        let interval = &self.pnl_per_trade_usd;
+        [
+            self.trades.to_string(),
+            format!(
+                "{:.3} [{:.3}, {:.3}]",
+                self.winrate, self.winrate_interval.0, self.winrate_interval.1
+            ),
+            format!("{:+.2}", self.markout_bps[0]),
+            format!("{:+.2}", self.markout_bps[1]),
+            format!("{:+.2}", self.markout_bps[2]),
+            format!("{:.3}", self.fill_rate),
+            format!("{:+.2}", self.net_pnl_usd),
+            format!(
+                "{:+.2} [{:+.2}, {:+.2}]",
+                interval.mean, interval.low, interval.high
+            ),
+            format!("{:.2}", self.max_drawdown_usd),
+            self.halted.to_string(),
+        ]
+    }
+
     /// The summary of `runs`, taken in order.
     pub(crate) fn of<'a>(runs: impl IntoIterator<Item = &'a DayRun>) -> Summary {
         let runs: Vec<&DayRun> = runs.into_iter().collect();
@@ -196,6 +233,14 @@ pub(crate) struct Results {
 }
 
 impl Results {
+    /// Each regime, then `all`.
+    pub(crate) fn slices(&self) -> impl Iterator<Item = (&str, &Summary)> {
+        self.by_regime
+            .iter()
+            .map(|(regime, summary)| (regime.as_str(), summary))
+            .chain([("all", &self.overall)])
+    }
+
     fn of(days: Vec<DayRun>) -> Results {
         let mut regimes: BTreeMap<String, Vec<&DayRun>> = BTreeMap::new();
         for day in &days {
@@ -248,6 +293,17 @@ pub(crate) struct Report {
     pub(crate) comparison: Option<Comparison>,
     pub(crate) checks: Vec<GateCheck>,
     pub(crate) verdict: Verdict,
+}
+
+impl Report {
+    /// The candidate's results, then the baseline's if there is one.
+    pub(crate) fn models(&self) -> Vec<(&'static str, &Results)> {
+        let mut models = vec![("candidate", &self.candidate_results)];
+        if let Some(baseline) = &self.baseline_results {
+            models.push(("baseline", baseline));
+        }
+        models
+    }
 }
 
 /// The baseline to compare with.
@@ -542,42 +598,14 @@ fn table(report: &Report) -> String {
     );
     let _ = writeln!(out, "trained on: {}", report.trained_on.join(", "));
     let _ = writeln!(out, "judged on:  {}", report.judged_on.join(", "));
-    let _ = writeln!(
-        out,
-        "| model     | regime   | trades | winrate [95 %]       | markout 1s / 5s / 30s (bps) | fill rate | net PnL (USD) | PnL per trade [95 %] (USD) | max DD (USD) | halted |"
-    );
-    let _ = writeln!(
-        out,
-        "|-----------|----------|--------|----------------------|-----------------------------|-----------|---------------|----------------------------|--------------|--------|"
-    );
-    let mut rows = vec![("candidate", &report.candidate_results)];
-    if let Some(baseline) = &report.baseline_results {
-        rows.push(("baseline", baseline));
-    }
-    for (role, results) in rows {
-        let slices = results
-            .by_regime
-            .iter()
-            .map(|(regime, summary)| (regime.as_str(), summary))
-            .chain([("all", &results.overall)]);
-        for (regime, s) in slices {
+    let _ = writeln!(out, "| model | regime | {} |", SUMMARY_COLUMNS.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(SUMMARY_COLUMNS.len()));
+    for (role, results) in report.models() {
+        for (regime, summary) in results.slices() {
             let _ = writeln!(
                 out,
-                "| {role:<9} | {regime:<8} | {:>6} | {:.3} [{:.3}, {:.3}] | {:+7.2} / {:+7.2} / {:+7.2}   | {:>9.3} | {:>+13.2} | {:+8.2} [{:+8.2}, {:+8.2}] | {:>12.2} | {:>6} |",
-                s.trades,
-                s.winrate,
-                s.winrate_interval.0,
-                s.winrate_interval.1,
-                s.markout_bps[0],
-                s.markout_bps[1],
-                s.markout_bps[2],
-                s.fill_rate,
-                s.net_pnl_usd,
-                s.pnl_per_trade_usd.mean,
-                s.pnl_per_trade_usd.low,
-                s.pnl_per_trade_usd.high,
-                s.max_drawdown_usd,
-                s.halted
+                "| {role} | {regime} | {} |",
+                summary.cells().join(" | ")
             );
         }
     }
