@@ -91,6 +91,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 path: PathBuf::from(&args.id),
                 notes: args.notes.clone(),
                 release: release.clone(),
+                rolled_back: None,
             },
         )?;
     } else if args.force {

@@ -14,6 +14,8 @@ pub const MODEL_INFO_FILE: &str = "model.json";
 pub const MODEL_FILE: &str = "model.onnx";
 /// File name of the manifest.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// File name of the rollout hold a rollback leaves until an operator clears it.
+pub const HOLD_FILE: &str = "rollout_hold.json";
 
 /// Why the registry could not be read or changed.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,10 @@ pub struct ModelInfo {
     pub training_window_ms: [i64; 2],
     /// Reference distributions of every feature and of the score, for PSI/KS drift.
     pub reference: Vec<Histogram>,
+    /// The features with the most gain, most first: the ones whose drift is watched live
+    /// beside the score's (none in a record written before they were named).
+    #[serde(default)]
+    pub drift_features: Vec<String>,
 }
 
 impl ModelInfo {
@@ -111,6 +117,10 @@ pub struct ManifestEntry {
     /// promoted without a passing release report.
     #[serde(default)]
     pub release: String,
+    /// Set when the supervisor rolled this model back: when and why. A rolled-back entry is
+    /// never rolled back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<String>,
 }
 
 /// A registry slot.
@@ -206,6 +216,84 @@ pub fn read_slot(registry: &Path, slot: Slot) -> Result<Option<String>, Registry
     }
 }
 
+/// The entry to roll back to from `active`: the latest entry promoted before `active`'s latest
+/// one that is another model, was never rolled back, and whose directory holds a `model.json`.
+/// With `active` absent from the manifest, the latest such entry of any other model.
+pub fn previous_entry<'a>(
+    registry: &Path,
+    entries: &'a [ManifestEntry],
+    active: &str,
+) -> Option<&'a ManifestEntry> {
+    let end = entries
+        .iter()
+        .rposition(|entry| entry.id == active)
+        .unwrap_or(entries.len());
+    entries[..end].iter().rev().find(|entry| {
+        entry.id != active
+            && entry.rolled_back.is_none()
+            && registry.join(&entry.path).join(MODEL_INFO_FILE).is_file()
+    })
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    /// Market time of the trigger, ms since the epoch.
+    pub ts_ms: u64,
+    /// What triggered it: `drift` or `parity`.
+    pub trigger: String,
+    /// Why, in words.
+    pub detail: String,
+    /// The model rolled back.
+    pub from: String,
+    /// The model now active; `None` when there was none to go back to (entries then halt).
+    pub to: Option<String>,
+}
+
+/// Rolls the active model `record.from` back to the previous manifest entry: marks its manifest
+/// entry rolled back, points the active slot at the previous model (each step atomic), and
+/// leaves the hold that keeps another rollback and the rollout off until an operator clears it.
+/// Returns the record with `to` filled in (`None` when there is no model to go back to; the
+/// slot is then left alone).
+pub fn roll_back(
+    registry: &Path,
+    mut record: RollbackRecord,
+) -> Result<RollbackRecord, RegistryError> {
+    let entries = read_manifest(registry)?;
+    record.to = previous_entry(registry, &entries, &record.from).map(|entry| entry.id.clone());
+    let note = format!(
+        "at {} ms by {}: {}",
+        record.ts_ms, record.trigger, record.detail
+    );
+    update_manifest(registry, &record.from, |entry| {
+        entry.rolled_back = Some(note)
+    })?;
+    if let Some(to) = &record.to {
+        set_slot(registry, Slot::Active, to)?;
+    }
+    write_json_atomically(&registry.join(HOLD_FILE), &record)?;
+    Ok(record)
+}
+
+/// The rollout hold left by the last rollback, if an operator has not cleared it.
+pub fn read_hold(registry: &Path) -> Result<Option<RollbackRecord>, RegistryError> {
+    let path = registry.join(HOLD_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
+}
+
+/// Clears the rollout hold; the hold there was, if any.
+pub fn clear_hold(registry: &Path) -> Result<Option<RollbackRecord>, RegistryError> {
+    let hold = read_hold(registry)?;
+    if hold.is_some() {
+        let path = registry.join(HOLD_FILE);
+        fs::remove_file(&path).map_err(io_error(&path))?;
+    }
+    Ok(hold)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,7 +310,83 @@ mod tests {
             path: PathBuf::from(id),
             notes: String::new(),
             release: String::new(),
+            rolled_back: None,
         }
+    }
+
+    /// A registry holding `ids` (each with a `model.json`), promoted in that order.
+    fn registry_of(ids: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for id in ids {
+            fs::create_dir_all(dir.path().join(id)).unwrap();
+            fs::write(dir.path().join(id).join(MODEL_INFO_FILE), "{}").unwrap();
+            append_manifest(dir.path(), entry(id)).unwrap();
+        }
+        dir
+    }
+
+    fn record(from: &str) -> RollbackRecord {
+        RollbackRecord {
+            ts_ms: 1_000,
+            trigger: "drift".to_owned(),
+            detail: "score psi 0.500 > 0.2".to_owned(),
+            from: from.to_owned(),
+            to: None,
+        }
+    }
+
+    #[test]
+    fn a_rollback_reverts_to_the_previous_entry_and_holds_until_cleared() {
+        let dir = registry_of(&["m1", "m2", "m3"]);
+        let registry = dir.path();
+        set_slot(registry, Slot::Active, "m3").unwrap();
+        let done = roll_back(registry, record("m3")).unwrap();
+        assert_eq!(done.to.as_deref(), Some("m2"));
+        assert_eq!(
+            read_slot(registry, Slot::Active).unwrap().as_deref(),
+            Some("m2")
+        );
+        let manifest = read_manifest(registry).unwrap();
+        assert_eq!(
+            manifest[2].rolled_back.as_deref(),
+            Some("at 1000 ms by drift: score psi 0.500 > 0.2")
+        );
+        assert_eq!(manifest[1].rolled_back, None);
+        assert_eq!(read_hold(registry).unwrap(), Some(done.clone()));
+        // Rolled back from m2 as well, it goes to m1, never to m3 again.
+        let again = roll_back(registry, record("m2")).unwrap();
+        assert_eq!(again.to.as_deref(), Some("m1"));
+        assert_eq!(clear_hold(registry).unwrap(), Some(again));
+        assert_eq!(read_hold(registry).unwrap(), None);
+        assert_eq!(clear_hold(registry).unwrap(), None);
+    }
+
+    #[test]
+    fn with_nothing_to_go_back_to_the_slot_stays_and_the_hold_says_so() {
+        let dir = registry_of(&["m1"]);
+        let registry = dir.path();
+        set_slot(registry, Slot::Active, "m1").unwrap();
+        let done = roll_back(registry, record("m1")).unwrap();
+        assert_eq!(done.to, None);
+        assert_eq!(
+            read_slot(registry, Slot::Active).unwrap().as_deref(),
+            Some("m1")
+        );
+        assert_eq!(read_hold(registry).unwrap(), Some(done));
+        // A previous entry whose directory is gone is skipped too.
+        let dir = registry_of(&["m1", "m2"]);
+        fs::remove_dir_all(dir.path().join("m1")).unwrap();
+        let entries = read_manifest(dir.path()).unwrap();
+        assert_eq!(previous_entry(dir.path(), &entries, "m2"), None);
+        // A model promoted twice goes back to what came before its latest promotion.
+        let dir = registry_of(&["m1", "m2", "m1", "m3"]);
+        let entries = read_manifest(dir.path()).unwrap();
+        assert_eq!(previous_entry(dir.path(), &entries, "m3").unwrap().id, "m1");
+        assert_eq!(previous_entry(dir.path(), &entries, "m1").unwrap().id, "m2");
+        assert_eq!(
+            previous_entry(dir.path(), &entries, "gone").unwrap().id,
+            "m3"
+        );
     }
 
     #[test]

@@ -133,6 +133,7 @@ pub fn promote_synthetic(
         metrics: Default::default(),
         training_window_ms: [0, 0],
         reference: Vec::new(),
+        drift_features: Vec::new(),
     };
     write_json_atomically(&dir.join(MODEL_INFO_FILE), &info)?;
     set_slot(registry, slot, id)

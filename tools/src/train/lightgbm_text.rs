@@ -48,6 +48,41 @@ pub(crate) fn parse(text: &str) -> Result<TreeEnsemble> {
     })
 }
 
+/// Total split gain of each of `n_features` features over every tree (LightGBM's "gain"
+/// importance), from the `split_feature` and `split_gain` lines of the text form.
+pub(crate) fn gain_by_feature(text: &str, n_features: usize) -> Result<Vec<f64>> {
+    let mut gains = vec![0.0; n_features];
+    for (index, block) in text.split("\nTree=").skip(1).enumerate() {
+        let block = block.split("\nend of trees").next().unwrap_or(block);
+        let field = |key: &str| {
+            block
+                .lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        };
+        let (Some(features), Some(split_gains)) = (field("split_feature"), field("split_gain"))
+        else {
+            continue; // A single-leaf tree splits nothing.
+        };
+        for (feature, gain) in features
+            .split_whitespace()
+            .zip(split_gains.split_whitespace())
+        {
+            let feature: usize = feature
+                .parse()
+                .with_context(|| format!("tree {index}: split_feature {feature:?}"))?;
+            let gain: f64 = gain
+                .parse()
+                .with_context(|| format!("tree {index}: split_gain {gain:?}"))?;
+            ensure!(
+                feature < n_features,
+                "tree {index}: split on feature {feature} of {n_features}"
+            );
+            gains[feature] += gain;
+        }
+    }
+    Ok(gains)
+}
+
 fn parse_tree(block: &str, sigmoid: f64) -> Result<Tree> {
     let field = |key: &str| -> Option<&str> {
         block
@@ -233,6 +268,21 @@ a=1
         // x0 = 0.2 goes left, x2 = 1.0 <= 1.0000000000000002 goes left again: -0.25 + 0.0625.
         let score: f64 = ensemble.leaf_values(&[0.2, 0.0, 1.0]).sum();
         assert_eq!(score, -0.1875);
+    }
+
+    #[test]
+    fn gain_is_summed_per_feature_over_the_trees() {
+        let model = MODEL.replace("split_gain=1 1", "split_gain=3.5 1.25");
+        assert_eq!(gain_by_feature(&model, 3).unwrap(), vec![3.5, 0.0, 1.25]);
+        let more = model.replace(
+            "\n\nend of trees",
+            "\nTree=2\nnum_leaves=2\nsplit_feature=0\nsplit_gain=2\n\n\nend of trees",
+        );
+        assert_eq!(gain_by_feature(&more, 3).unwrap(), vec![5.5, 0.0, 1.25]);
+        assert_eq!(
+            format!("{:#}", gain_by_feature(&model, 2).unwrap_err()),
+            "tree 0: split on feature 2 of 2"
+        );
     }
 
     #[test]

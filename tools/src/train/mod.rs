@@ -66,6 +66,8 @@ const SCORE_HISTOGRAM_FILE: &str = "score_histogram.png";
 /// Bins of the reference histograms.
 const FEATURE_BINS: usize = 10;
 const SCORE_BINS: usize = 20;
+/// Features with the most gain whose live drift the engine watches beside the score's.
+const DRIFT_FEATURES: usize = 5;
 
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
@@ -198,6 +200,10 @@ pub(crate) struct Reference {
     pub(crate) features: Vec<Histogram>,
     /// The validation scores.
     pub(crate) score: Histogram,
+    /// The features with the most gain, most first (at most [`DRIFT_FEATURES`], none without
+    /// gain): the engine watches their drift beside the score's.
+    #[serde(default)]
+    pub(crate) drift_features: Vec<String>,
 }
 
 impl Meta {
@@ -459,6 +465,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             })
             .collect(),
         score: metrics::unit_histogram("score", &reference_scores, SCORE_BINS),
+        drift_features: most_gain(&model_text)?,
     };
     let meta = Meta {
         model_id: model_id.clone(),
@@ -681,7 +688,25 @@ fn model_info(meta: &Meta) -> ModelInfo {
         metrics,
         training_window_ms: meta.training_window.data_ms,
         reference,
+        drift_features: meta.reference.drift_features.clone(),
     }
+}
+
+/// The [`DRIFT_FEATURES`] features with the most gain, most first.
+fn most_gain(model_text: &str) -> Result<Vec<String>> {
+    let gains = lightgbm_text::gain_by_feature(model_text, FEATURE_COUNT)
+        .context("reading the split gains of LightGBM's model")?;
+    let mut ranked: Vec<(usize, f64)> = gains
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, gain)| gain > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(ranked
+        .into_iter()
+        .take(DRIFT_FEATURES)
+        .map(|(feature, _)| FEATURE_NAMES[feature].to_owned())
+        .collect())
 }
 
 /// Net PnL per trade with its 95 % interval, in bps and USD.
