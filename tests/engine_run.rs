@@ -598,3 +598,177 @@ fn real_mode_does_not_start_without_onnx_runtime() {
          installs it)"
     );
 }
+
+/// A registry whose active model, `synthetic-42`, was promoted after `synthetic-41`, and whose
+/// reference says every score it gave in training was at or above 0.9999: any live session
+/// drifts from it.
+fn drifting_registry(config: &mut Config) {
+    use engine::model::registry::{
+        MODEL_INFO_FILE, ManifestEntry, ModelInfo, append_manifest, write_json_atomically,
+    };
+    let registry = config.paths.registry.clone();
+    let thresholds = Thresholds {
+        tau_entry: 0.5,
+        tau_hold: 0.4,
+    };
+    promote_synthetic(&registry, "synthetic-41", 41, thresholds, Slot::Active).unwrap();
+    promote_synthetic(&registry, "synthetic-42", 42, thresholds, Slot::Active).unwrap();
+    for id in ["synthetic-41", "synthetic-42"] {
+        let mut info = ModelInfo::read(&registry.join(id)).unwrap();
+        info.reference = vec![engine::model::registry::Histogram {
+            name: "score".to_owned(),
+            edges: vec![0.0001, 0.9999],
+            counts: vec![0, 0, 1000],
+        }];
+        write_json_atomically(&registry.join(id).join(MODEL_INFO_FILE), &info).unwrap();
+        append_manifest(
+            &registry,
+            ManifestEntry {
+                id: id.to_owned(),
+                created_at: info.created_at.clone(),
+                schema_hash: info.schema_hash.clone(),
+                thresholds,
+                path: PathBuf::from(id),
+                notes: String::new(),
+                release: "release check passed at 2026-01-01T00:00:00Z".to_owned(),
+                rolled_back: None,
+            },
+        )
+        .unwrap();
+    }
+    config.rollout_guard.drift_window = 10;
+    config.rollout_guard.drift_windows = 2;
+}
+
+#[test]
+fn a_drifting_active_model_is_rolled_back_to_the_previous_one_and_held_until_cleared() {
+    use engine::model::registry::{clear_hold, read_hold, read_manifest, read_slot};
+    use engine::runtime::drift::{ks, psi};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    drifting_registry(&mut config);
+    let registry = config.paths.registry.clone();
+    let report = run_to_end(spec(
+        config.clone(),
+        sim(Regime::HighVol),
+        Pace::AsFastAsPossible,
+        20,
+        dir.path().join("run"),
+    ));
+
+    // The first twenty decisions are the two windows; every score below 0.9999.
+    let decisions: Vec<serde_json::Value> = log_lines(&report)
+        .into_iter()
+        .filter(|line| line["type"] == "decision")
+        .take(20)
+        .collect();
+    let mut live = [0_u64; 3];
+    for decision in &decisions[10..] {
+        let score = decision["score"].as_f64().unwrap();
+        live[usize::from(score >= 0.0001) + usize::from(score >= 0.9999)] += 1;
+    }
+    assert_eq!(live[2], 0, "{live:?}");
+    let (psi, ks) = (psi(&[0, 0, 1000], &live), ks(&[0, 0, 1000], &live));
+    assert_eq!(ks, 1.0);
+    let detail =
+        format!("2 drift windows of 10 in a row: score psi {psi:.3} > 0.2, score ks {ks:.3} > 0.1");
+    let rolled_at_ms = decisions[19]["ts_ns"].as_u64().unwrap() / 1_000_000;
+
+    // The registry: synthetic-41 active again, synthetic-42 marked, the hold left.
+    assert_eq!(
+        read_slot(&registry, Slot::Active).unwrap().as_deref(),
+        Some("synthetic-41")
+    );
+    let manifest = read_manifest(&registry).unwrap();
+    assert_eq!(manifest[0].rolled_back, None);
+    assert_eq!(
+        manifest[1].rolled_back.as_deref(),
+        Some(format!("at {rolled_at_ms} ms by drift: {detail}").as_str())
+    );
+    let hold = read_hold(&registry).unwrap().unwrap();
+    assert_eq!(
+        (hold.from.as_str(), hold.to.as_deref(), hold.ts_ms),
+        ("synthetic-42", Some("synthetic-41"), rolled_at_ms)
+    );
+
+    // The board and the metrics: one rollback, as a MODE_SWITCH, the rollout held; the drift
+    // of the model rolled back, then of the one swapped in.
+    let board = &report.board;
+    assert_eq!(board.rollback_total, 1);
+    let rollbacks: Vec<_> = board
+        .mode_switches
+        .iter()
+        .filter(|switch| switch.kind == "rollback")
+        .collect();
+    assert_eq!(rollbacks.len(), 1);
+    assert_eq!(rollbacks[0].ts_ms, rolled_at_ms);
+    assert_eq!(
+        rollbacks[0].detail,
+        format!(
+            "drift: {detail}; active model synthetic-42 -> synthetic-41; rollout disabled until \
+             toolkit rollout clear"
+        )
+    );
+    assert!(board.rollout_held);
+    assert_eq!(board.active_id, "synthetic-41");
+    assert_eq!(report.hot.stats.model_swaps, 1);
+    let text = std::fs::read_to_string(dir.path().join("run/metrics.prom")).unwrap();
+    let metrics = parse_metrics(&text);
+    assert_eq!(metrics["rollback_total{}"], 1.0);
+    assert_eq!(metrics["rollout_held{}"], 1.0);
+    assert_eq!(metrics["rollout_mode{mode=disabled}"], 1.0);
+    assert_eq!(
+        metrics["model_drift_ks{feature=score,model=synthetic-41}"],
+        1.0
+    );
+    assert!(metrics["model_drift_psi{feature=score,model=synthetic-41}"] > 0.2);
+    assert_eq!(metrics["halted{reason=model}"], 0.0);
+
+    // A restart finds the hold: synthetic-41 trades, nothing is rolled back again however it
+    // drifts, and the rollout stays off.
+    let again = run_to_end(spec(
+        config.clone(),
+        sim(Regime::HighVol),
+        Pace::AsFastAsPossible,
+        20,
+        dir.path().join("again"),
+    ));
+    assert_eq!(again.board.rollback_total, 0);
+    assert!(again.board.rollout_held);
+    assert_eq!(again.started.active_id, "synthetic-41");
+    assert_eq!(
+        read_slot(&registry, Slot::Active).unwrap().as_deref(),
+        Some("synthetic-41")
+    );
+
+    // Cleared (as `toolkit rollout clear` does), the next session rolls synthetic-41 back in
+    // turn: there is no model before it that was not rolled back, so entries halt.
+    clear_hold(&registry).unwrap();
+    let cleared = run_to_end(spec(
+        config,
+        sim(Regime::HighVol),
+        Pace::AsFastAsPossible,
+        20,
+        dir.path().join("cleared"),
+    ));
+    assert_eq!(cleared.board.rollback_total, 1);
+    let hold = read_hold(&registry).unwrap().unwrap();
+    assert_eq!((hold.from.as_str(), hold.to), ("synthetic-41", None));
+    assert_eq!(cleared.board.halts, 4);
+    let text = std::fs::read_to_string(dir.path().join("cleared/metrics.prom")).unwrap();
+    assert_eq!(parse_metrics(&text)["halted{reason=model}"], 1.0);
+    // No entry after the halt (the first session, which had a model to go back to, went on
+    // entering after its rollback).
+    let entries_after = |report: &RunReport, ms: u64| {
+        log_lines(report)
+            .into_iter()
+            .filter(|line| {
+                line["type"] == "place"
+                    && line["purpose"] == "entry"
+                    && line["ts_ns"].as_u64().unwrap() > (ms + 1) * 1_000_000
+            })
+            .count()
+    };
+    assert!(entries_after(&report, rolled_at_ms) > 10);
+    assert_eq!(entries_after(&cleared, hold.ts_ms), 0);
+}

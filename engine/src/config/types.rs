@@ -329,7 +329,15 @@ pub struct RolloutGuard {
     /// Roll back when the Kolmogorov-Smirnov statistic of a feature or the score exceeds this.
     #[schemars(extend("exclusiveMinimum" = 0.0), range(max = 1.0))]
     pub ks_max: f64,
-    /// After a rollback, no new canary starts for this long (`15m`, `900s`, `1h`).
+    /// Scored candidates of the active model per drift window (PSI and KS are computed at the
+    /// end of each full window).
+    #[schemars(range(min = 10))]
+    pub drift_window: u32,
+    /// Breaching drift windows in a row that roll the active model back.
+    #[schemars(range(min = 1))]
+    pub drift_windows: u32,
+    /// After a canary rollback, no new canary starts for this long (`15m`, `900s`, `1h`). A
+    /// rollback of the active model (drift, parity) holds until an operator clears it.
     pub cooldown: HumanDuration,
 }
 
@@ -340,6 +348,8 @@ impl Default for RolloutGuard {
             min_samples: 50,
             psi_max: 0.2,
             ks_max: 0.1,
+            drift_window: 500,
+            drift_windows: 3,
             cooldown: HumanDuration::from_secs(15 * 60),
         }
     }

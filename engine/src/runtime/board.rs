@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::drift::DriftStat;
 use crate::config::RolloutMode;
 
 /// Upper edges of the shadow-score histogram buckets (the last bucket is `+Inf`).
@@ -46,8 +47,12 @@ pub struct Board {
     pub realized_vol_bps: f64,
     /// Mode changes.
     pub mode_switch_total: u64,
-    /// Canary rollbacks.
+    /// Rollbacks: of the canary (routing) and of the active model (drift, parity).
     pub rollback_total: u64,
+    /// True while a rollback of the active model holds the rollout off.
+    pub rollout_held: bool,
+    /// The last full drift window of the active model: its id and PSI/KS per watched quantity.
+    pub drift: Option<(String, Vec<DriftStat>)>,
     /// The last mode changes (at most [`Board::MODE_SWITCHES_KEPT`]).
     pub mode_switches: Vec<ModeSwitch>,
     /// Live vectors compared by the parity checker.
@@ -89,6 +94,8 @@ impl Board {
             realized_vol_bps: 0.0,
             mode_switch_total: 0,
             rollback_total: 0,
+            rollout_held: false,
+            drift: None,
             mode_switches: Vec::new(),
             parity_compared: 0,
             onnx_parity_fail_total: 0,

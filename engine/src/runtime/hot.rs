@@ -648,6 +648,13 @@ impl<V: Venue> HotLoop<V> {
         };
         self.rings.shadow.push(sample);
         self.rings.parity.push(sample);
+        if route == Route::Active {
+            self.send_to_supervisor(SupervisorEvent::Scored {
+                ts_ns: self.now_ns,
+                score: decision.score,
+                features: sample.features,
+            });
+        }
 
         let outcome = match decision.order_qty {
             Err(rejection) => {

@@ -311,9 +311,37 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
     out.single(
         "rollback_total",
         "counter",
-        "Canary rollbacks.",
+        "Rollbacks: of the canary (routing back to the active model) and of the active model \
+         (drift or parity: the registry's previous model).",
         board.rollback_total as f64,
     );
+    out.single(
+        "rollout_held",
+        "gauge",
+        "1 while a rollback of the active model holds the rollout off (toolkit rollout clear).",
+        f64::from(u8::from(board.rollout_held)),
+    );
+    out.family(
+        "model_drift_psi",
+        "gauge",
+        "Population stability index of the active model's live score and most-gaining \
+         features against its training reference, over the last full drift window.",
+    );
+    out.family(
+        "model_drift_ks",
+        "gauge",
+        "Kolmogorov-Smirnov statistic of the same, at the reference's bin edges.",
+    );
+    if let Some((model, stats)) = &board.drift {
+        for stat in stats {
+            let labels = [("model", model.as_str()), ("feature", stat.name.as_str())];
+            out.sample("model_drift_psi", &labels, stat.psi);
+        }
+        for stat in stats {
+            let labels = [("model", model.as_str()), ("feature", stat.name.as_str())];
+            out.sample("model_drift_ks", &labels, stat.ks);
+        }
+    }
 
     // Rollout and halts.
     out.family(
@@ -335,7 +363,7 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         "gauge",
         "1 while entries are halted for the reason.",
     );
-    for reason in [HaltReason::Precision, HaltReason::Volatility] {
+    for reason in HaltReason::ALL {
         let value = f64::from(u8::from(stats.halts & reason.bit() != 0));
         out.sample("halted", &[("reason", reason.label())], value);
     }
@@ -676,13 +704,15 @@ mod tests {
             .collect();
         let unique: std::collections::BTreeSet<&str> = families.iter().copied().collect();
         assert_eq!(families.len(), unique.len());
-        assert_eq!(families.len(), 48);
+        assert_eq!(families.len(), 51);
         assert!(text.contains("\nbook_resyncs_total{symbol=\"\",reason=\"disconnected\"} 0\n"));
         assert!(text.contains("\nfeed_disconnects_total{reason=\"pong_timeout\"} 0\n"));
         assert!(text.contains("\nfeed_delay_ns{quantile=\"0.99\"} 0\n"));
         assert!(text.contains("\nwinrate_canary 0\n"));
         assert!(text.contains("\nsample_canary 0\n"));
         assert!(text.contains("\nmodel_active_id{id=\"m1\",backend=\"native\"} 1\n"));
+        assert!(text.contains("\nrollout_held 0\n"));
+        assert!(text.contains("\n# TYPE model_drift_psi gauge\n# HELP model_drift_ks"));
         assert!(text.contains("\nstage_latency_ns{stage=\"decision\",quantile=\"0.99\"} 0\n"));
     }
 }

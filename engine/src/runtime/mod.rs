@@ -5,7 +5,7 @@
 //!             control (halt, resume, rollout)            new models
 //!   supervisor ─────────────────────────────┐   ┌──────────────────── registry
 //!        ▲                                   ▼   ▼                        ▲  ▲
-//!        │ closed trades, mids          ┌──────────┐     retired models   │  │ shadow samples
+//!        │ closed trades, mids, scores  ┌──────────┐     retired models   │  │ shadow samples
 //!        └──────────────────────────────│   hot    │──────────────────────┘  │
 //!   metrics ◄── counters, histograms ───│ (pinned) │─────────────────────────┘
 //!        └── empty histograms ─────────►└──────────┘──► parity samples ──► parity
@@ -17,7 +17,8 @@
 //!   [`run`]; pinned to `engine.hot_core`, busy-polling, no allocation, lock or blocking call.
 //! - **metrics** ([`metrics`]): Prometheus text at `/metrics`.
 //! - **supervisor** ([`supervisor`]): rolling winrates, precision and volatility halts,
-//!   canary rollback, `MODE_SWITCH` events.
+//!   canary rollback, drift ([`drift`]) and parity rollback of the active model through the
+//!   registry, `MODE_SWITCH` events.
 //! - **registry** and **parity** ([`models`]): model loading and checks, hot swaps, shadow
 //!   scoring, live parity.
 //! - **log writer** ([`log`]): the decision and fill log and its hash;
@@ -28,6 +29,7 @@
 //! counts on the hot side (`ring_drops_total`).
 
 pub mod board;
+pub mod drift;
 pub mod frame_ring;
 pub mod hot;
 pub mod log;
@@ -394,7 +396,9 @@ pub fn run<V: Venue + Send + 'static>(
         }
     })?;
     let supervisor_thread = spawn("supervisor", cold_core(1), {
-        let supervisor = Supervisor::new(SupervisorRules::from_config(config));
+        let supervisor = Supervisor::new(SupervisorRules::from_config(config))
+            .with_registry(registry.clone(), &active.info)
+            .map_err(ModelLoadError::from)?;
         let inputs = SupervisorInputs {
             events: supervisor_in,
             control: control_out,

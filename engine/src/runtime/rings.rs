@@ -101,6 +101,9 @@ pub enum HaltReason {
     Precision,
     /// Realized volatility rose above `risk.volatility_halt.max_realized_vol_bps`.
     Volatility,
+    /// The active model was rolled back and no earlier model was there to take its place:
+    /// entries wait for an operator (`toolkit rollout clear`).
+    Model,
 }
 
 impl HaltReason {
@@ -109,6 +112,7 @@ impl HaltReason {
         match self {
             HaltReason::Precision => "precision",
             HaltReason::Volatility => "volatility",
+            HaltReason::Model => "model",
         }
     }
 
@@ -117,8 +121,16 @@ impl HaltReason {
         match self {
             HaltReason::Precision => 1,
             HaltReason::Volatility => 2,
+            HaltReason::Model => 4,
         }
     }
+
+    /// Every reason.
+    pub const ALL: [HaltReason; 3] = [
+        HaltReason::Precision,
+        HaltReason::Volatility,
+        HaltReason::Model,
+    ];
 }
 
 /// Cold to hot: what the supervisor tells the hot thread.
@@ -181,6 +193,15 @@ pub enum SupervisorEvent {
         ts_ns: u64,
         /// Mid price.
         mid: f64,
+    },
+    /// A candidate the active model scored, for drift.
+    Scored {
+        /// Market time, ns.
+        ts_ns: u64,
+        /// The score.
+        score: f32,
+        /// Its features.
+        features: FeatureVector,
     },
 }
 

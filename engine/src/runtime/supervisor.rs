@@ -13,19 +13,37 @@
 //!   are in its window and its winrate is below the active model's by more than
 //!   `rollout_guard.winrate_delta`, routing goes back to the active model alone. The configured
 //!   rollout resumes, with a fresh canary window, after `rollout_guard.cooldown`.
+//! - **Drift rollback:** the active model's live scores and most-gaining features are binned
+//!   against its training reference ([`super::drift`]); `rollout_guard.drift_windows` full
+//!   windows in a row over `psi_max` or `ks_max` roll the active model back.
+//! - **Parity rollback:** any new disagreement between ONNX Runtime and the native evaluator
+//!   (`onnx_parity_fail_total` rising) rolls the active model back at once.
+//!
+//! Rolling the active model back points the registry's `active` slot at the previous manifest
+//! entry (the registry thread hot-swaps it in), marks the rolled-back entry in the manifest,
+//! disables the rollout and leaves a hold (`rollout_hold.json`) that keeps both the rollout
+//! and any further rollback off until an operator clears it with `toolkit rollout clear`. With
+//! no earlier model to go back to, entries halt instead, under the same hold.
 //!
 //! Time is market time from the events themselves, so a replay supervises the same way.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer};
 
 use super::board::SharedBoard;
+use super::drift::{DriftLimits, DriftMonitor};
 use super::rings::{ClosedTrade, Control, HaltReason, Route, SupervisorEvent};
 use crate::config::{Config, RolloutMode};
+use crate::features::FeatureVector;
+use crate::model::registry::{self, ModelInfo, RegistryError, RollbackRecord};
+
+/// How often a standing hold is looked at in the registry (an operator may have cleared it).
+const HOLD_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The supervisor's rules, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,8 +68,10 @@ pub struct SupervisorRules {
     pub winrate_delta: f64,
     /// Canary trades needed before comparing.
     pub min_samples: usize,
-    /// No canary for this long after a rollback, ns.
+    /// No canary for this long after a canary rollback, ns.
     pub cooldown_ns: u64,
+    /// Drift windows and limits.
+    pub drift: DriftLimits,
 }
 
 impl SupervisorRules {
@@ -71,6 +91,12 @@ impl SupervisorRules {
             winrate_delta: config.rollout_guard.winrate_delta,
             min_samples: config.rollout_guard.min_samples as usize,
             cooldown_ns: nanos(config.rollout_guard.cooldown.get()),
+            drift: DriftLimits {
+                window: config.rollout_guard.drift_window,
+                windows: config.rollout_guard.drift_windows,
+                psi_max: config.rollout_guard.psi_max,
+                ks_max: config.rollout_guard.ks_max,
+            },
         }
     }
 }
@@ -88,6 +114,19 @@ pub struct Supervisor {
     calm_since_ns: Option<u64>,
     rollout: RolloutMode,
     cooldown_until_ns: Option<u64>,
+    /// The registry a rollback changes (none: rollbacks only change routing and halts).
+    registry: Option<PathBuf>,
+    /// The active model as last seen on the board, and the drift of its live inputs.
+    active_id: String,
+    drift: Option<DriftMonitor>,
+    /// `onnx_parity_fail_total` as last seen.
+    parity_failures: u64,
+    /// The last rollback of the active model, until an operator clears it.
+    hold: Option<RollbackRecord>,
+    /// Control to send with the next event (the hold found at start).
+    pending: Vec<Control>,
+    /// Market time of the last event, ns.
+    now_ns: u64,
 }
 
 impl Supervisor {
@@ -105,8 +144,53 @@ impl Supervisor {
             calm_since_ns: None,
             rollout: rules.rollout,
             cooldown_until_ns: None,
+            registry: None,
+            active_id: String::new(),
+            drift: None,
+            parity_failures: 0,
+            hold: None,
+            pending: Vec::new(),
+            now_ns: 0,
             rules,
         }
+    }
+
+    /// Supervises `active`, the model in `registry`'s active slot: its drift is watched, and a
+    /// rollback changes the registry. A hold left by an earlier rollback is kept: the rollout
+    /// stays off (and entries halted when that rollback had no model to go back to).
+    pub fn with_registry(
+        mut self,
+        registry: PathBuf,
+        active: &ModelInfo,
+    ) -> Result<Supervisor, RegistryError> {
+        self.watch(active);
+        if let Some(hold) = registry::read_hold(&registry)? {
+            eprintln!(
+                "supervisor: rollout held since the {} rollback of {} at {} ms; \
+                 `toolkit rollout clear` lifts it",
+                hold.trigger, hold.from, hold.ts_ms
+            );
+            self.rollout = RolloutMode::Disabled;
+            self.pending.push(Control::Rollout(RolloutMode::Disabled));
+            if hold.to.is_none() {
+                self.halts |= HaltReason::Model.bit();
+                self.pending.push(Control::Halt(HaltReason::Model));
+            }
+            self.hold = Some(hold);
+        }
+        self.registry = Some(registry);
+        Ok(self)
+    }
+
+    /// Watches the drift of `model`, now the active one.
+    fn watch(&mut self, model: &ModelInfo) {
+        self.active_id.clone_from(&model.id);
+        self.drift = DriftMonitor::new(model, self.rules.drift);
+    }
+
+    /// The hold left by the last rollback of the active model, if not cleared.
+    pub fn hold(&self) -> Option<&RollbackRecord> {
+        self.hold.as_ref()
     }
 
     /// The rolling winrate of `route` (0 with no trades).
@@ -131,10 +215,29 @@ impl Supervisor {
         board: &SharedBoard,
         send: &mut impl FnMut(Control),
     ) {
-        match *event {
-            SupervisorEvent::Trade(trade) => self.on_trade(&trade, board, send),
-            SupervisorEvent::Market { ts_ns, mid } => self.on_mid(ts_ns, mid, board, send),
+        for control in self.pending.drain(..) {
+            send(control);
         }
+        match *event {
+            SupervisorEvent::Trade(trade) => {
+                self.now_ns = trade.ts_ns;
+                self.on_trade(&trade, board, send);
+            }
+            SupervisorEvent::Market { ts_ns, mid } => {
+                self.now_ns = ts_ns;
+                self.on_mid(ts_ns, mid, board, send);
+            }
+            SupervisorEvent::Scored {
+                ts_ns,
+                score,
+                ref features,
+            } => {
+                self.now_ns = ts_ns;
+                self.on_scored(score, features, board, send);
+            }
+        }
+        self.check_parity(board, send);
+        self.follow_active(board);
         let mut board = board.lock();
         for route in Route::ALL {
             board.winrate[route.index()] = self.winrate(route);
@@ -143,6 +246,155 @@ impl Supervisor {
         board.halts = self.halts;
         board.rollout = self.rollout;
         board.realized_vol_bps = self.realized_vol_bps();
+        board.rollout_held = self.hold.is_some();
+    }
+
+    fn on_scored(
+        &mut self,
+        score: f32,
+        features: &FeatureVector,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
+        let Some(window) = self
+            .drift
+            .as_mut()
+            .and_then(|drift| drift.observe(score, features))
+        else {
+            return;
+        };
+        board.lock().drift = Some((self.active_id.clone(), window.stats.clone()));
+        if window.triggered {
+            let detail = format!(
+                "{} drift windows of {} in a row: {}",
+                window.in_a_row,
+                self.rules.drift.window,
+                window.breaches.join(", ")
+            );
+            self.roll_back("drift", detail, board, send);
+        }
+    }
+
+    /// Any new parity failure rolls the active model back at once.
+    fn check_parity(&mut self, board: &SharedBoard, send: &mut impl FnMut(Control)) {
+        let failures = board.lock().onnx_parity_fail_total;
+        if failures > self.parity_failures {
+            let detail = format!(
+                "onnx_parity_fail_total rose from {} to {failures}",
+                self.parity_failures
+            );
+            self.parity_failures = failures;
+            self.roll_back("parity", detail, board, send);
+        }
+    }
+
+    /// Follows the active model the registry thread loaded: its drift is watched afresh.
+    fn follow_active(&mut self, board: &SharedBoard) {
+        let active = board.lock().active_id.clone();
+        if active == self.active_id {
+            return;
+        }
+        let Some(registry) = &self.registry else {
+            self.active_id = active;
+            self.drift = None;
+            return;
+        };
+        match ModelInfo::read(&registry.join(&active)) {
+            Ok(info) => self.watch(&info),
+            Err(err) => {
+                eprintln!("supervisor: drift of {active} is not watched: {err}");
+                self.active_id = active;
+                self.drift = None;
+            }
+        }
+        board.lock().drift = None;
+    }
+
+    /// Rolls the active model back (see the module documentation); nothing while a hold from
+    /// an earlier rollback stands.
+    fn roll_back(
+        &mut self,
+        trigger: &str,
+        detail: String,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
+        if self.hold.is_some() {
+            return;
+        }
+        let record = RollbackRecord {
+            ts_ms: self.now_ns / 1_000_000,
+            trigger: trigger.to_owned(),
+            detail,
+            from: self.active_id.clone(),
+            to: None,
+        };
+        let record = match &self.registry {
+            Some(registry) => registry::roll_back(registry, record.clone()).unwrap_or_else(|err| {
+                eprintln!("supervisor: the registry could not be rolled back: {err}");
+                record
+            }),
+            None => record,
+        };
+        self.rollout = RolloutMode::Disabled;
+        self.cooldown_until_ns = None;
+        self.windows[Route::Canary.index()].clear();
+        send(Control::Rollout(RolloutMode::Disabled));
+        let outcome = match &record.to {
+            Some(to) => format!("active model {} -> {to}", record.from),
+            None => {
+                self.halts |= HaltReason::Model.bit();
+                send(Control::Halt(HaltReason::Model));
+                format!(
+                    "no model before {} to go back to: entries halted",
+                    record.from
+                )
+            }
+        };
+        let mut board = board.lock();
+        board.rollback_total += 1;
+        board.mode_switch(
+            record.ts_ms,
+            "rollback",
+            format!(
+                "{}: {}; {outcome}; rollout disabled until toolkit rollout clear",
+                record.trigger, record.detail
+            ),
+        );
+        self.hold = Some(record);
+    }
+
+    /// Lifts the hold once an operator has cleared it from the registry.
+    pub fn poll_hold(&mut self, board: &SharedBoard, send: &mut impl FnMut(Control)) {
+        let (Some(registry), Some(_)) = (&self.registry, &self.hold) else {
+            return;
+        };
+        match registry::read_hold(registry) {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            Err(err) => return eprintln!("supervisor: {err}"),
+        }
+        self.hold = None;
+        if self.halts & HaltReason::Model.bit() != 0 {
+            self.halts &= !HaltReason::Model.bit();
+            send(Control::Resume(HaltReason::Model));
+        }
+        self.rollout = self.rules.rollout;
+        if self.rollout != RolloutMode::Disabled {
+            send(Control::Rollout(self.rollout));
+        }
+        let mut board = board.lock();
+        board.halts = self.halts;
+        board.rollout = self.rollout;
+        board.rollout_held = false;
+        board.mode_switch(
+            self.now_ns / 1_000_000,
+            "resume",
+            format!(
+                "rollout hold cleared by operator; rollout {}",
+                self.rollout.label()
+            ),
+        );
     }
 
     fn on_trade(
@@ -219,7 +471,7 @@ impl Supervisor {
             && ts_ns >= until
         {
             self.cooldown_until_ns = None;
-            if self.rules.rollout != RolloutMode::Disabled {
+            if self.rules.rollout != RolloutMode::Disabled && self.hold.is_none() {
                 self.rollout = self.rules.rollout;
                 send(Control::Rollout(self.rollout));
                 board.lock().mode_switch(
@@ -303,8 +555,18 @@ pub fn run(mut supervisor: Supervisor, mut inputs: SupervisorInputs) {
     }
     let _gone = Gone(Arc::clone(&inputs.handled));
     let mut dropped_controls = 0_u64;
+    let mut next_hold_poll = Instant::now();
     loop {
         let finished = inputs.done.load(Ordering::Acquire);
+        if Instant::now() >= next_hold_poll {
+            next_hold_poll = Instant::now() + HOLD_POLL_INTERVAL;
+            let control = &mut inputs.control;
+            supervisor.poll_hold(&inputs.board, &mut |message| {
+                if control.push(message).is_err() {
+                    dropped_controls += 1;
+                }
+            });
+        }
         match inputs.events.pop() {
             Ok(event) => {
                 let control = &mut inputs.control;
@@ -328,7 +590,9 @@ pub fn run(mut supervisor: Supervisor, mut inputs: SupervisorInputs) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::FEATURE_NAMES;
     use crate::runtime::board::Board;
+    use crate::runtime::drift::test_info;
     use feed::{Fixed, Side};
 
     const S: u64 = 1_000_000_000;
@@ -346,6 +610,12 @@ mod tests {
             winrate_delta: 0.2,
             min_samples: 3,
             cooldown_ns: 100 * S,
+            drift: DriftLimits {
+                window: 4,
+                windows: 2,
+                psi_max: 0.2,
+                ks_max: 0.3,
+            },
         }
     }
 
@@ -452,5 +722,192 @@ mod tests {
         let sent = feed(&mut supervisor, &board, &[mid(106_000, 100.0)]);
         assert_eq!(sent, [Control::Rollout(RolloutMode::Canary)]);
         assert_eq!(board.lock().mode_switch_total, 2);
+    }
+
+    fn scored(ts_s: u64, score: f32) -> SupervisorEvent {
+        let mut features = [0.0; crate::features::FEATURE_COUNT];
+        // Feature 3 split as its reference: only the score drifts.
+        features[3] = if ts_s.is_multiple_of(2) { 0.1 } else { 0.9 };
+        SupervisorEvent::Scored {
+            ts_ns: ts_s * S,
+            score,
+            features,
+        }
+    }
+
+    /// A registry promoting `ids` in order (each with the test model record), the last active.
+    fn registry_of(ids: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for id in ids {
+            std::fs::create_dir_all(dir.path().join(id)).unwrap();
+            registry::write_json_atomically(
+                &dir.path().join(id).join(registry::MODEL_INFO_FILE),
+                &test_info(id),
+            )
+            .unwrap();
+            registry::append_manifest(
+                dir.path(),
+                registry::ManifestEntry {
+                    id: (*id).to_owned(),
+                    created_at: String::new(),
+                    schema_hash: String::new(),
+                    thresholds: test_info(id).thresholds,
+                    path: PathBuf::from(id),
+                    notes: String::new(),
+                    release: String::new(),
+                    rolled_back: None,
+                },
+            )
+            .unwrap();
+            registry::set_slot(dir.path(), registry::Slot::Active, id).unwrap();
+        }
+        dir
+    }
+
+    fn supervising(registry: &tempfile::TempDir, active: &str) -> (Supervisor, SharedBoard) {
+        let supervisor = Supervisor::new(rules())
+            .with_registry(registry.path().to_path_buf(), &test_info(active))
+            .unwrap();
+        let board = SharedBoard::new(Board::new(active.to_owned(), "native", RolloutMode::Canary));
+        (supervisor, board)
+    }
+
+    #[test]
+    fn drift_in_consecutive_windows_rolls_the_active_model_back_until_an_operator_clears_it() {
+        let dir = registry_of(&["m1", "m2"]);
+        let (mut supervisor, board) = supervising(&dir, "m2");
+        // A window of scores split as the reference, then one all above 0.5: one breach.
+        let calm = [
+            scored(1, 0.1),
+            scored(2, 0.9),
+            scored(3, 0.2),
+            scored(4, 0.8),
+        ];
+        assert_eq!(feed(&mut supervisor, &board, &calm), []);
+        let high: Vec<_> = (5..13).map(|ts| scored(ts, 0.9)).collect();
+        assert_eq!(feed(&mut supervisor, &board, &high[..4]), []);
+        {
+            let board = board.lock();
+            let (model, stats) = board.drift.as_ref().unwrap();
+            assert_eq!(model, "m2");
+            assert_eq!((stats[0].name.as_str(), stats[0].ks), ("score", 0.5));
+            assert_eq!(
+                (stats[1].name.as_str(), stats[1].ks),
+                (FEATURE_NAMES[3], 0.0)
+            );
+            assert_eq!(board.rollback_total, 0);
+        }
+        // The second breaching window in a row rolls m2 back to m1.
+        let sent = feed(&mut supervisor, &board, &high[4..]);
+        assert_eq!(sent, [Control::Rollout(RolloutMode::Disabled)]);
+        let registry = dir.path();
+        assert_eq!(
+            registry::read_slot(registry, registry::Slot::Active)
+                .unwrap()
+                .as_deref(),
+            Some("m1")
+        );
+        let manifest = registry::read_manifest(registry).unwrap();
+        let detail = "2 drift windows of 4 in a row: score psi 4.604 > 0.2, score ks 0.500 > 0.3";
+        assert_eq!(
+            manifest[1].rolled_back.as_deref(),
+            Some(format!("at 12000 ms by drift: {detail}").as_str())
+        );
+        let hold = registry::read_hold(registry).unwrap().unwrap();
+        assert_eq!((hold.from.as_str(), hold.to.as_deref()), ("m2", Some("m1")));
+        assert_eq!(supervisor.hold(), Some(&hold));
+        {
+            let board = board.lock();
+            assert_eq!(board.rollback_total, 1);
+            assert_eq!(board.mode_switch_total, 1);
+            assert_eq!(board.rollout, RolloutMode::Disabled);
+            assert!(board.rollout_held);
+            assert_eq!(
+                board.mode_switches[0].detail,
+                format!(
+                    "drift: {detail}; active model m2 -> m1; rollout disabled until toolkit \
+                     rollout clear"
+                )
+            );
+        }
+        // The registry thread hot-swaps m1 in; its drift is watched afresh. However far it
+        // drifts, the hold keeps it: no second rollback, no canary after the cooldown.
+        board.lock().active_id = "m1".to_owned();
+        let later: Vec<_> = (13..21).map(|ts| scored(ts, 0.9)).collect();
+        assert_eq!(feed(&mut supervisor, &board, &later), []);
+        assert_eq!(board.lock().drift.as_ref().unwrap().0, "m1");
+        assert_eq!(feed(&mut supervisor, &board, &[mid(500_000, 100.0)]), []);
+        assert_eq!(board.lock().rollback_total, 1);
+        // Holding still: polling changes nothing. Cleared: the configured rollout is back.
+        let mut sent = Vec::new();
+        supervisor.poll_hold(&board, &mut |control| sent.push(control));
+        assert_eq!(sent, []);
+        registry::clear_hold(registry).unwrap();
+        supervisor.poll_hold(&board, &mut |control| sent.push(control));
+        assert_eq!(sent, [Control::Rollout(RolloutMode::Canary)]);
+        let board = board.lock();
+        assert!(!board.rollout_held);
+        assert_eq!(board.rollout, RolloutMode::Canary);
+        assert_eq!(board.mode_switch_total, 2);
+        assert_eq!(
+            board.mode_switches[1].detail,
+            "rollout hold cleared by operator; rollout canary"
+        );
+    }
+
+    #[test]
+    fn a_parity_failure_rolls_back_at_once_and_with_no_earlier_model_entries_halt() {
+        let dir = registry_of(&["m1"]);
+        let (mut supervisor, board) = supervising(&dir, "m1");
+        assert_eq!(feed(&mut supervisor, &board, &[mid(1_000, 100.0)]), []);
+        board.lock().onnx_parity_fail_total = 2;
+        let sent = feed(&mut supervisor, &board, &[mid(1_100, 100.0)]);
+        assert_eq!(
+            sent,
+            [
+                Control::Rollout(RolloutMode::Disabled),
+                Control::Halt(HaltReason::Model)
+            ]
+        );
+        let registry = dir.path();
+        assert_eq!(
+            registry::read_slot(registry, registry::Slot::Active)
+                .unwrap()
+                .as_deref(),
+            Some("m1")
+        );
+        let hold = registry::read_hold(registry).unwrap().unwrap();
+        assert_eq!(
+            (hold.trigger.as_str(), hold.detail.as_str(), hold.to),
+            ("parity", "onnx_parity_fail_total rose from 0 to 2", None)
+        );
+        assert_eq!(board.lock().halts, HaltReason::Model.bit());
+        // More failures while held: nothing more.
+        board.lock().onnx_parity_fail_total = 3;
+        assert_eq!(feed(&mut supervisor, &board, &[mid(1_200, 100.0)]), []);
+        assert_eq!(board.lock().rollback_total, 1);
+
+        // A restart finds the hold: rollout off and entries halted from the first event.
+        let (mut restarted, board) = supervising(&dir, "m1");
+        let sent = feed(&mut restarted, &board, &[mid(2_000, 100.0)]);
+        assert_eq!(
+            sent,
+            [
+                Control::Rollout(RolloutMode::Disabled),
+                Control::Halt(HaltReason::Model)
+            ]
+        );
+        assert!(board.lock().rollout_held);
+        registry::clear_hold(registry).unwrap();
+        let mut sent = Vec::new();
+        restarted.poll_hold(&board, &mut |control| sent.push(control));
+        assert_eq!(
+            sent,
+            [
+                Control::Resume(HaltReason::Model),
+                Control::Rollout(RolloutMode::Canary)
+            ]
+        );
+        assert_eq!(board.lock().halts, 0);
     }
 }
