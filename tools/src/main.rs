@@ -15,6 +15,7 @@ mod parity;
 mod profile;
 mod promote;
 mod release_check;
+mod rollout;
 mod synth;
 mod table;
 mod train;
@@ -61,6 +62,9 @@ enum Command {
     ReleaseCheck(release_check::Args),
     /// Copy a trained model into the registry and point the active or shadow slot at it.
     Promote(promote::Args),
+    /// After the engine rolled the active model back (drift, parity): `status` shows the
+    /// registry and the hold the rollback left; `clear` lifts the hold.
+    Rollout(rollout::Args),
     /// Write a broken copy of a good model (backends that disagree, wrong width, NaN split,
     /// out-of-range threshold, truncated file) for a drill: the engine must refuse it.
     DrillModel(drill::Args),
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Canary(args) => canary::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Rollout(args) => rollout::run(&args).map(|()| ExitCode::SUCCESS),
         Command::DrillModel(args) => drill::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Profile(args) => profile::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Venue(args) => venue::run(&args).map(|()| ExitCode::SUCCESS),
