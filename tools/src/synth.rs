@@ -49,6 +49,10 @@ pub(crate) struct Args {
     /// Segment size of the journals, MiB.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
+    /// Strength of the planted informed-flow edge, percent (0 none, 100 full): informed market
+    /// orders and a fair-price drift that a maker reading the flow can earn (feed::sim).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    edge: u8,
 }
 
 fn parse_regime(text: &str) -> Result<Regime, String> {
@@ -67,6 +71,9 @@ pub(crate) struct Session {
     pub(crate) regime: String,
     /// Simulator seed.
     pub(crate) seed: u64,
+    /// Strength of the planted edge, percent (0: none).
+    #[serde(default)]
+    pub(crate) edge_pct: u8,
     /// Start, ms since the epoch.
     pub(crate) start_ms: u64,
     /// Length, ms.
@@ -122,6 +129,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             duration_ms,
             regime,
             seed: args.seed + index as u64,
+            edge_pct: args.edge,
         };
         let dir = args.out.join(&args.symbol).join(date.to_string());
         simulate_day(
@@ -192,6 +200,7 @@ pub(crate) fn simulate_day(
             .unwrap_or_default(),
         regime: config.regime.name().to_owned(),
         seed: config.seed,
+        edge_pct: config.edge_pct,
         start_ms: config.start_ms,
         duration_ms: config.duration_ms,
         frames,
