@@ -111,7 +111,7 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     writeln!(out)?;
     writeln!(
         out,
-        "Thresholds are chosen on net expectancy after fees: each validation candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). tau_entry = {:.4} is the threshold whose approved candidates earned the most, among those approving at least {}; tau_hold = {:.4} is the lowest that still breaks even.",
+        "Thresholds are chosen on net expectancy after fees: each validation candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). tau_entry = {:.4} is the threshold whose approved candidates earned the most, among those approving at least {}; tau_hold = {:.4}: a position is held to its take-profit, its stop or the hold horizon, as the labels held it; they measure no exit on a falling score.",
         t.tau_entry, t.min_approved, t.tau_hold
     )?;
     writeln!(out)?;

@@ -7,9 +7,11 @@
 //!   returns over the candidates it approves (expectancy x approvals), among the thresholds
 //!   that approve at least `training.min_approved`. When even that sum is not positive, no
 //!   threshold pays, and the model says so ([`Economics::pays`]).
-//! - **tau_hold** is the lowest threshold, no higher than tau_entry, whose expectancy still
-//!   breaks even: below it a candidate is expected to lose money, so a position whose score
-//!   falls there is not worth holding.
+//! - **tau_hold** is 0: the labels measure a round trip held to its take-profit, its stop or
+//!   `labeling.hold_horizon`, and nothing in them measures what an exit on a falling score would
+//!   earn or lose. A hold threshold above 0 trades a strategy the validation never saw (a
+//!   canary of the same model exiting below the lowest break-even threshold closed nine trades
+//!   in ten at a loss), so the engine holds as the labels did.
 
 use serde::{Deserialize, Serialize};
 
@@ -105,20 +107,6 @@ pub(crate) fn most_paying_threshold(outcomes: &[Outcome], min_approved: u64) -> 
         .map(|(score, _)| score)
 }
 
-/// The lowest threshold at most `ceiling` whose expectancy is at least 0 with at least
-/// `min_approved` approvals; None when none is.
-pub(crate) fn lowest_breaking_even(
-    outcomes: &[Outcome],
-    min_approved: u64,
-    ceiling: f64,
-) -> Option<f64> {
-    cumulative(outcomes)
-        .into_iter()
-        .rev()
-        .find(|&(score, approved, sum)| score <= ceiling && approved >= min_approved && sum >= 0.0)
-        .map(|(score, _, _)| score)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,12 +136,6 @@ mod tests {
         assert_eq!(most_paying_threshold(&outcomes(), 1), Some(0.7));
         assert_eq!(most_paying_threshold(&outcomes(), 4), Some(0.5));
         assert_eq!(most_paying_threshold(&outcomes(), 7), None);
-    }
-
-    #[test]
-    fn tau_hold_is_the_lowest_threshold_that_still_breaks_even() {
-        assert_eq!(lowest_breaking_even(&outcomes(), 1, 0.7), Some(0.5));
-        assert_eq!(lowest_breaking_even(&outcomes(), 1, 0.45), None);
     }
 
     #[test]

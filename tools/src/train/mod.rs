@@ -15,7 +15,7 @@
 //!    any other difference fails the run before anything final is written.
 //! 4. Thresholds on net expectancy after fees ([`economics`]): tau_entry is the threshold whose
 //!    approved validation candidates earned the most (at least `training.min_approved` of
-//!    them), tau_hold the lowest that still breaks even, no higher than tau_entry. Precision
+//!    them), tau_hold 0 (held as labeled: see economics). Precision
 //!    and recall at both are reported too; the model card states the expected PnL per trade
 //!    with its interval, and says plainly when no threshold pays.
 //! 5. Write `model.onnx`, `model.txt`, `lgbm_meta.json`, `model.json`, `pr_curve.png`,
@@ -135,13 +135,12 @@ pub(crate) struct Meta {
 pub(crate) struct ThresholdChoice {
     /// Enter at or above: the threshold that earned the most.
     pub(crate) tau_entry: f64,
-    /// Hold at or above: the lowest threshold that still breaks even.
+    /// Hold at or above: 0, a position is held as the labels held it ([`economics`]).
     pub(crate) tau_hold: f64,
     /// Least approvals a threshold needs.
     pub(crate) min_approved: u32,
-    /// The candidates tau_entry approves, and tau_hold.
+    /// The candidates tau_entry approves.
     pub(crate) entry: Economics,
-    pub(crate) hold: Economics,
     /// tau_entry's candidates per regime.
     pub(crate) entry_by_regime: BTreeMap<String, Economics>,
 }
@@ -566,8 +565,7 @@ fn thresholds(
             all.len()
         )
     })?;
-    let tau_hold =
-        economics::lowest_breaking_even(&all, min_approved, tau_entry).unwrap_or(tau_entry);
+    let tau_hold = 0.0;
     let mut by_regime = BTreeMap::new();
     for (position, &index) in split.validation.iter().enumerate() {
         by_regime
@@ -580,7 +578,6 @@ fn thresholds(
         tau_hold,
         min_approved: config.training.min_approved,
         entry: economics::at(&all, tau_entry),
-        hold: economics::at(&all, tau_hold),
         entry_by_regime: by_regime
             .into_iter()
             .map(|(regime, rows)| {
@@ -754,8 +751,8 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
         );
     }
     println!(
-        "  tau_hold {:.4} (the lowest that breaks even): expectancy {:+.2} bps over {} approved",
-        t.tau_hold, t.hold.expectancy_bps, t.hold.approved
+        "  tau_hold {:.4}: positions are held to take-profit, stop or max hold, as labeled",
+        t.tau_hold
     );
     for (regime, metrics) in &meta.metrics.by_regime {
         println!(
