@@ -336,6 +336,9 @@ pub struct RolloutGuard {
     /// Breaching drift windows in a row that roll the active model back.
     #[schemars(range(min = 1))]
     pub drift_windows: u32,
+    /// Whether drift rolls the active model back; with `false` it is only measured and
+    /// exported (a parity failure still rolls back).
+    pub drift_rollback: bool,
     /// After a canary rollback, no new canary starts for this long (`15m`, `900s`, `1h`). A
     /// rollback of the active model (drift, parity) holds until an operator clears it.
     pub cooldown: HumanDuration,
@@ -350,6 +353,7 @@ impl Default for RolloutGuard {
             ks_max: 0.1,
             drift_window: 500,
             drift_windows: 3,
+            drift_rollback: true,
             cooldown: HumanDuration::from_secs(15 * 60),
         }
     }

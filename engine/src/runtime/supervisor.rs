@@ -72,6 +72,8 @@ pub struct SupervisorRules {
     pub cooldown_ns: u64,
     /// Drift windows and limits.
     pub drift: DriftLimits,
+    /// Whether a drift trigger rolls back (otherwise drift is only measured).
+    pub drift_rollback: bool,
 }
 
 impl SupervisorRules {
@@ -97,6 +99,7 @@ impl SupervisorRules {
                 psi_max: config.rollout_guard.psi_max,
                 ks_max: config.rollout_guard.ks_max,
             },
+            drift_rollback: config.rollout_guard.drift_rollback,
         }
     }
 }
@@ -264,7 +267,7 @@ impl Supervisor {
             return;
         };
         board.lock().drift = Some((self.active_id.clone(), window.stats.clone()));
-        if window.triggered {
+        if window.triggered && self.rules.drift_rollback {
             let detail = format!(
                 "{} drift windows of {} in a row: {}",
                 window.in_a_row,
@@ -616,6 +619,7 @@ mod tests {
                 psi_max: 0.2,
                 ks_max: 0.3,
             },
+            drift_rollback: true,
         }
     }
 
@@ -909,5 +913,30 @@ mod tests {
             ]
         );
         assert_eq!(board.lock().halts, 0);
+    }
+
+    #[test]
+    fn drift_without_drift_rollback_is_measured_and_left_alone() {
+        let dir = registry_of(&["m1", "m2"]);
+        let supervisor = Supervisor::new(SupervisorRules {
+            drift_rollback: false,
+            ..rules()
+        });
+        let mut supervisor = supervisor
+            .with_registry(dir.path().to_path_buf(), &test_info("m2"))
+            .unwrap();
+        let board = SharedBoard::new(Board::new("m2".to_owned(), "native", RolloutMode::Canary));
+        let high: Vec<_> = (1..13).map(|ts| scored(ts, 0.9)).collect();
+        assert_eq!(feed(&mut supervisor, &board, &high), []);
+        let board = board.lock();
+        assert_eq!(board.rollback_total, 0);
+        assert_eq!(board.drift.as_ref().unwrap().1[0].ks, 0.5);
+        assert_eq!(
+            registry::read_slot(dir.path(), registry::Slot::Active)
+                .unwrap()
+                .as_deref(),
+            Some("m2")
+        );
+        assert_eq!(registry::read_hold(dir.path()).unwrap(), None);
     }
 }

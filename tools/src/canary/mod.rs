@@ -4,7 +4,7 @@
 //! through the engine's own run (the code of `engine run --feed replay`: hot loop at fast pace,
 //! supervisor in lockstep, paper venue) once with the candidate and once with the baseline,
 //! same seeds, and the decision logs are read back ([`replay`]). Per regime and overall it
-//! reports closed trades, winrate with its Wilson interval, average markouts at 1/5/30 s, fill
+//! reports closed trades, winrate with its Wilson interval, average markouts of the entry fills at 1/5/30 s, fill
 //! rate, net PnL after fees, PnL per trade with its 95 % interval and the max drawdown of the
 //! closed-trade equity curve.
 //!
@@ -120,7 +120,7 @@ pub(crate) struct Summary {
     pub(crate) winrate: f64,
     /// Wilson 95 % interval of the winrate.
     pub(crate) winrate_interval: (f64, f64),
-    /// Average markout of the fills at 1 s, 5 s and 30 s, bps.
+    /// Average markout of the entry fills at 1 s, 5 s and 30 s, bps.
     pub(crate) markout_bps: [f64; 3],
     /// Orders sent, fills, fills per order.
     pub(crate) orders: u64,

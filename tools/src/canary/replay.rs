@@ -50,7 +50,7 @@ pub(crate) struct DayRun {
     pub(crate) fills: u64,
     /// Closed round trips, in order.
     pub(crate) trades: Vec<Trade>,
-    /// Markout of every fill at 1 s, 5 s and 30 s, bps.
+    /// Markout of every entry fill (entries and their reprices) at 1 s, 5 s and 30 s, bps.
     pub(crate) markouts_bps: [Vec<f64>; 3],
     /// Every entry order accepted.
     pub(crate) entries: Vec<Entry>,
@@ -103,6 +103,9 @@ pub(crate) fn replay(
     config.paths.registry = registry;
     config.rollout.mode = RolloutMode::Disabled;
     config.ai_scorer.shadow.enabled = false;
+    // A held-out day is one regime; the model's reference is its training mix of all three, so
+    // it drifts from it by design. The canary judges what the model earns, not that.
+    config.rollout_guard.drift_rollback = false;
     let venue = engine::venues::paper(&config, &instrument)?;
     let spec = RunSpec {
         config,
@@ -135,8 +138,10 @@ pub(crate) fn replay(
 fn read_log(path: &Path) -> Result<DayRun> {
     let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut trades = Vec::new();
-    let mut markouts_bps: [Vec<f64>; 3] = Default::default();
+    // (order id, horizon index, bps), kept to the entries' once every order is known.
+    let mut markouts = Vec::new();
     let mut entry_ids = BTreeSet::new();
+    let mut entry_order_ids = BTreeSet::new();
     let mut accepted: BTreeMap<u64, f64> = BTreeMap::new();
     let mut filled = BTreeSet::new();
     let mut halted = 0;
@@ -164,17 +169,36 @@ fn read_log(path: &Path) -> Result<DayRun> {
         };
         match record.get("type").and_then(Value::as_str) {
             Some("closed") => trades.push(Trade {
-                ts_ms: field("ts_ns")?.as_u64().unwrap_or(0) / 1_000_000,
+                ts_ms: field("ts_ns")?
+                    .as_u64()
+                    .with_context(|| format!("{}:{}: bad ts_ns", path.display(), number + 1))?
+                    / 1_000_000,
                 pnl_usd: number_of(field("pnl")?)?,
             }),
             Some("markout") => {
-                let horizon_ns = field("horizon_ms")?.as_u64().unwrap_or(0) * 1_000_000;
-                if let Some(index) = MARKOUT_HORIZONS_NS.iter().position(|&h| h == horizon_ns) {
-                    markouts_bps[index].push(number_of(field("bps")?)?);
-                }
+                let horizon_ms = field("horizon_ms")?.as_u64().with_context(|| {
+                    format!("{}:{}: bad horizon_ms", path.display(), number + 1)
+                })?;
+                let horizon = MARKOUT_HORIZONS_NS
+                    .iter()
+                    .position(|&h| h == horizon_ms * 1_000_000)
+                    .with_context(|| {
+                        format!(
+                            "{}:{}: a markout at {horizon_ms} ms, not 1, 5 or 30 s",
+                            path.display(),
+                            number + 1
+                        )
+                    })?;
+                markouts.push((id()?, horizon, number_of(field("bps")?)?));
             }
-            Some("place") if field("purpose")?.as_str() == Some("entry") => {
-                entry_ids.insert(id()?);
+            Some("place") => {
+                let purpose = field("purpose")?.as_str();
+                if purpose == Some("entry") {
+                    entry_ids.insert(id()?);
+                }
+                if matches!(purpose, Some("entry" | "reprice")) {
+                    entry_order_ids.insert(id()?);
+                }
             }
             Some("accepted") => {
                 accepted.insert(id()?, number_of(field("queue_ahead")?)?);
@@ -184,6 +208,14 @@ fn read_log(path: &Path) -> Result<DayRun> {
             }
             Some("decision") if field("outcome")?.as_str() == Some("halted") => halted += 1,
             _ => {}
+        }
+    }
+    // Markouts judge the maker entries (a take-profit filled on the way up marks out below
+    // zero exactly when the entry was right).
+    let mut markouts_bps: [Vec<f64>; 3] = Default::default();
+    for (id, horizon, bps) in markouts {
+        if entry_order_ids.contains(&id) {
+            markouts_bps[horizon].push(bps);
         }
     }
     let entries = accepted
@@ -207,4 +239,60 @@ fn read_log(path: &Path) -> Result<DayRun> {
         log: path.to_path_buf(),
         log_sha256: String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `lines` as a decision log and reads it back.
+    fn read(lines: &[&str]) -> Result<DayRun> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("decisions.jsonl");
+        fs::write(&path, lines.join("\n") + "\n")?;
+        read_log(&path)
+    }
+
+    #[test]
+    fn markouts_are_the_entry_fills_and_fill_rates_the_entries() {
+        let run = read(&[
+            r#"{"ts_ns":1,"type":"place","purpose":"entry","id":1}"#,
+            r#"{"ts_ns":2,"type":"accepted","id":1,"queue_ahead":"0.5"}"#,
+            r#"{"ts_ns":3,"type":"place","purpose":"reprice","id":2}"#,
+            r#"{"ts_ns":4,"type":"fill","id":2}"#,
+            r#"{"ts_ns":5,"type":"place","purpose":"take_profit","id":3}"#,
+            r#"{"ts_ns":6,"type":"fill","id":3}"#,
+            r#"{"ts_ns":7,"type":"markout","id":2,"horizon_ms":1000,"bps":2.5}"#,
+            r#"{"ts_ns":8,"type":"markout","id":3,"horizon_ms":1000,"bps":-7.0}"#,
+            r#"{"ts_ns":9,"type":"markout","id":2,"horizon_ms":30000,"bps":4.0}"#,
+            r#"{"ts_ns":10000000,"type":"closed","route":"active","side":"Buy","qty":"0.1","pnl":3.25}"#,
+        ])
+        .unwrap();
+        // The take-profit's markout is left out; the reprice is the entry's.
+        assert_eq!(run.markouts_bps, [vec![2.5], vec![], vec![4.0]]);
+        assert_eq!(run.trades.len(), 1);
+        assert_eq!((run.trades[0].ts_ms, run.trades[0].pnl_usd), (10, 3.25));
+        // Entry 1 was accepted and never filled (its reprice was).
+        assert_eq!(run.entries.len(), 1);
+        assert!(!run.entries[0].filled);
+    }
+
+    #[test]
+    fn a_record_the_canary_cannot_read_is_an_error_naming_its_line() {
+        let err = read(&[
+            r#"{"ts_ns":1,"type":"place","purpose":"entry","id":1}"#,
+            r#"{"ts_ns":7,"type":"markout","id":1,"horizon_ms":2000,"bps":2.5}"#,
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}")
+                .ends_with("decisions.jsonl:2: a markout at 2000 ms, not 1, 5 or 30 s"),
+            "{err:#}"
+        );
+        let err = read(&[r#"{"ts_ns":"x","type":"closed","pnl":1.0}"#]).unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("decisions.jsonl:1: bad ts_ns"),
+            "{err:#}"
+        );
+    }
 }
