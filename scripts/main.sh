@@ -41,26 +41,42 @@ walk "gate: a short whose liquidation is too close" --side sell --price 60000 --
 walk "gate: too little resting size on our side" --price 60000 --balance 5000 --depth 0.1,0.1,0.1
 walk "sizing: under the minimum order qty is dropped, never inflated" --price 60000 --balance 0.5
 
+# The simulator's planted informed-flow edge, percent (feed/src/sim: informed market orders and
+# a fair-price drift a maker reading the flow can earn). On by default, so that the pipeline has
+# something to find and the release gates something to pass; SIM_EDGE=0 gives the market
+# without it, where no model pays and nothing is promoted.
+SIM_EDGE=${SIM_EDGE:-100}
+
 # Simulates a normal, an event and a high-vol day into OUT from START with SEED, unless the
-# three day directories given are complete already (session.json is written last).
+# three day directories given are complete already (session.json is written last) and were
+# simulated with the same edge.
 simulate_days() {
     local out=$1 start=$2 seed=$3
     shift 3
-    if [ -f "$1/session.json" ] && [ -f "$2/session.json" ] && [ -f "$3/session.json" ]; then
+    local complete=yes day
+    for day in "$@"; do
+        python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])).get("edge_pct", 0) != int(sys.argv[2]))' \
+            "$day/session.json" "$SIM_EDGE" 2>/dev/null || complete=no
+    done
+    if [ "$complete" = yes ]; then
         echo "already simulated: $*"
     else
+        simulated_afresh=yes
         rm -rf "$@"
-        "$toolkit" synth --days normal,event,high-vol --start "$start" --seed "$seed" --hours "$SYNTH_HOURS" --out "$out"
+        "$toolkit" synth --days normal,event,high-vol --start "$start" --seed "$seed" --hours "$SYNTH_HOURS" --edge "$SIM_EDGE" --out "$out"
     fi
 }
 
 echo
-echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=2} h each"
+echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=2} h each, planted edge ${SIM_EDGE} % (SIM_EDGE=0: none)"
 days=(data/journal/BTCUSDT/2026-01-0{1,2,3})
+simulated_afresh=no
 simulate_days data/journal 2026-01-01 7 "${days[@]}"
+# New journals for days archived before: archive them again.
+archive_again=$simulated_afresh
 
 echo
-echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each"
+echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each, planted edge ${SIM_EDGE} %"
 holdout=(data/holdout/BTCUSDT/2026-01-0{4,5,6})
 simulate_days data/holdout 2026-01-04 17 "${holdout[@]}"
 
@@ -85,7 +101,11 @@ took() {
 }
 
 step "archive: the journals replayed through the engine's pipeline into parquet"
-"$toolkit" dump-parquet
+if [ "$archive_again" = yes ]; then
+    "$toolkit" dump-parquet --force
+else
+    "$toolkit" dump-parquet
+fi
 took
 
 step "labels: every candidate traded through the paper venue and the engine's order manager (the one fill model)"

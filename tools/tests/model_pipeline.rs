@@ -1,7 +1,9 @@
 //! The offline model pipeline end to end on three short simulated days: `dump-parquet`,
 //! `label`, `train`, `canary`, `release-check` and `promote`, each run as a user runs it, in a
-//! scratch working directory with the shipped configuration. The simulator has no edge a maker
-//! can earn after fees, so the release gates must refuse the model.
+//! scratch working directory with the shipped configuration. The simulator's market has no edge
+//! a maker can earn after fees, so the release gates must refuse the model; with its planted
+//! informed-flow edge on (`synth --edge`), the same pipeline must find it, pass every gate on
+//! held-out days and promote the model.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -11,6 +13,11 @@ use std::process::{Command, Output};
 
 use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH};
 use serde_json::Value;
+
+/// Hours of each of the three training days and of the three held-out days with the planted
+/// edge: enough for the canary to close well over `canary.gates.min_trades` round trips.
+const EDGE_TRAINING_HOURS: &str = "1";
+const EDGE_HOLDOUT_HOURS: &str = "0.5";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -248,8 +255,17 @@ fn three_simulated_days_become_a_promoted_model() {
         .keys()
         .collect();
     assert_eq!(regimes, ["event", "high-vol", "normal"]);
-    let thresholds = &meta["thresholds"];
-    assert!(thresholds["tau_hold"].as_f64() <= thresholds["tau_entry"].as_f64());
+    // Positions are held as the labels held them: no exit on the score.
+    assert_eq!(meta["thresholds"]["tau_hold"], 0.0);
+    let info = json(&model.join("model.json"));
+    let drift_features = info["drift_features"].as_array().unwrap();
+    assert_eq!(drift_features.len(), 5, "{info}");
+    assert!(
+        drift_features
+            .iter()
+            .all(|name| FEATURE_NAMES.contains(&name.as_str().unwrap())),
+        "{info}"
+    );
     let card = fs::read_to_string(dir.join("docs/model_card.md")).unwrap();
     assert!(
         card.contains("## Intended use") && card.contains("| high-vol |"),
@@ -541,5 +557,69 @@ fn three_simulated_days_become_a_promoted_model() {
     assert_eq!(
         fs::read_link(registry.join("active")).unwrap(),
         Path::new(id)
+    );
+}
+
+#[test]
+fn a_planted_edge_is_found_passes_the_gates_on_held_out_days_and_is_promoted() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let hours = |h: &str, start: &str, seed: &str, out: &str| {
+        ok(toolkit(
+            dir,
+            &[
+                "synth", "--hours", h, "--start", start, "--seed", seed, "--edge", "100", "--out",
+                out,
+            ],
+        ))
+    };
+    hours(EDGE_TRAINING_HOURS, "2026-01-01", "7", "data/journal");
+    hours(EDGE_HOLDOUT_HOURS, "2026-01-04", "17", "data/holdout");
+    let session = json(&dir.join("data/holdout/BTCUSDT/2026-01-06/session.json"));
+    assert_eq!(session["edge_pct"], 100);
+    ok(toolkit(dir, &["dump-parquet"]));
+    ok(toolkit(dir, &["label"]));
+    let trained = ok(toolkit(dir, &["train", "--output-dir", "models/candidate"]));
+    assert!(!trained.contains("NO THRESHOLD PAYS"), "{trained}");
+    let meta = json(&dir.join("models/candidate/lgbm_meta.json"));
+    let per_trade = &meta["thresholds"]["entry"]["per_trade_bps"];
+    assert!(per_trade["mean"].as_f64().unwrap() > 0.0, "{per_trade}");
+
+    // The release check runs the canary on the held-out days: every gate passes.
+    let checked = toolkit(dir, &["release-check", "--model", "models/candidate"]);
+    let stdout = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert_eq!(checked.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("\nRELEASABLE: "), "{stdout}");
+    let report = json(&dir.join("models/candidate/canary_report.json"));
+    assert_eq!(report["verdict"], "pass", "{stdout}");
+    let overall = report["candidate_results"]["overall"].clone();
+    assert!(overall["trades"].as_u64().unwrap() >= 30, "{overall}");
+    assert!(overall["net_pnl_usd"].as_f64().unwrap() > 0.0, "{overall}");
+    assert!(
+        overall["pnl_per_trade_usd"]["mean"].as_f64().unwrap() > 0.0,
+        "{overall}"
+    );
+
+    // Promoted without --force, and the manifest says how it was released.
+    let id = meta["model_id"].as_str().unwrap();
+    ok(toolkit(
+        dir,
+        &[
+            "promote",
+            "--to",
+            "active",
+            "--id",
+            id,
+            "--model",
+            "models/candidate",
+        ],
+    ));
+    let manifest = json(&dir.join("models/registry/manifest.json"));
+    assert!(
+        manifest[0]["release"]
+            .as_str()
+            .unwrap()
+            .starts_with("release check passed at "),
+        "{manifest}"
     );
 }
