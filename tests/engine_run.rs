@@ -648,13 +648,17 @@ fn a_drifting_active_model_is_rolled_back_to_the_previous_one_and_held_until_cle
     let mut config = config(dir.path());
     drifting_registry(&mut config);
     let registry = config.paths.registry.clone();
-    let report = run_to_end(spec(
-        config.clone(),
-        sim(Regime::HighVol),
-        Pace::AsFastAsPossible,
-        20,
-        dir.path().join("run"),
-    ));
+    // Twenty minutes of the high-vol market, fast, into `out`.
+    let session = |out: &str| {
+        run_to_end(spec(
+            config.clone(),
+            sim(Regime::HighVol),
+            Pace::AsFastAsPossible,
+            20,
+            dir.path().join(out),
+        ))
+    };
+    let report = session("run");
 
     // The first twenty decisions are the two windows; every score below 0.9999.
     let decisions: Vec<serde_json::Value> = log_lines(&report)
@@ -726,13 +730,7 @@ fn a_drifting_active_model_is_rolled_back_to_the_previous_one_and_held_until_cle
 
     // A restart finds the hold: synthetic-41 trades, nothing is rolled back again however it
     // drifts, and the rollout stays off.
-    let again = run_to_end(spec(
-        config.clone(),
-        sim(Regime::HighVol),
-        Pace::AsFastAsPossible,
-        20,
-        dir.path().join("again"),
-    ));
+    let again = session("again");
     assert_eq!(again.board.rollback_total, 0);
     assert!(again.board.rollout_held);
     assert_eq!(again.started.active_id, "synthetic-41");
@@ -744,13 +742,7 @@ fn a_drifting_active_model_is_rolled_back_to_the_previous_one_and_held_until_cle
     // Cleared (as `toolkit rollout clear` does), the next session rolls synthetic-41 back in
     // turn: there is no model before it that was not rolled back, so entries halt.
     clear_hold(&registry).unwrap();
-    let cleared = run_to_end(spec(
-        config,
-        sim(Regime::HighVol),
-        Pace::AsFastAsPossible,
-        20,
-        dir.path().join("cleared"),
-    ));
+    let cleared = session("cleared");
     assert_eq!(cleared.board.rollback_total, 1);
     let hold = read_hold(&registry).unwrap().unwrap();
     assert_eq!((hold.from.as_str(), hold.to), ("synthetic-41", None));

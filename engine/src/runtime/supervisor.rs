@@ -768,6 +768,10 @@ mod tests {
         dir
     }
 
+    fn active_slot(registry: &std::path::Path) -> Option<String> {
+        registry::read_slot(registry, registry::Slot::Active).unwrap()
+    }
+
     fn supervising(registry: &tempfile::TempDir, active: &str) -> (Supervisor, SharedBoard) {
         let supervisor = Supervisor::new(rules())
             .with_registry(registry.path().to_path_buf(), &test_info(active))
@@ -805,12 +809,7 @@ mod tests {
         let sent = feed(&mut supervisor, &board, &high[4..]);
         assert_eq!(sent, [Control::Rollout(RolloutMode::Disabled)]);
         let registry = dir.path();
-        assert_eq!(
-            registry::read_slot(registry, registry::Slot::Active)
-                .unwrap()
-                .as_deref(),
-            Some("m1")
-        );
+        assert_eq!(active_slot(registry).as_deref(), Some("m1"));
         let manifest = registry::read_manifest(registry).unwrap();
         let detail = "2 drift windows of 4 in a row: score psi 4.604 > 0.2, score ks 0.500 > 0.3";
         assert_eq!(
@@ -874,12 +873,7 @@ mod tests {
             ]
         );
         let registry = dir.path();
-        assert_eq!(
-            registry::read_slot(registry, registry::Slot::Active)
-                .unwrap()
-                .as_deref(),
-            Some("m1")
-        );
+        assert_eq!(active_slot(registry).as_deref(), Some("m1"));
         let hold = registry::read_hold(registry).unwrap().unwrap();
         assert_eq!(
             (hold.trigger.as_str(), hold.detail.as_str(), hold.to),
@@ -931,12 +925,7 @@ mod tests {
         let board = board.lock();
         assert_eq!(board.rollback_total, 0);
         assert_eq!(board.drift.as_ref().unwrap().1[0].ks, 0.5);
-        assert_eq!(
-            registry::read_slot(dir.path(), registry::Slot::Active)
-                .unwrap()
-                .as_deref(),
-            Some("m2")
-        );
+        assert_eq!(active_slot(dir.path()).as_deref(), Some("m2"));
         assert_eq!(registry::read_hold(dir.path()).unwrap(), None);
     }
 }
