@@ -2,6 +2,7 @@
 
 pub mod live;
 pub mod public;
+pub mod sign;
 
 pub use public::{
     BookUpdate, ControlReply, DecodeError, DecodeStats, Level, MessageKind, PublicDecoder,
