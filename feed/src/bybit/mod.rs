@@ -1,6 +1,13 @@
 //! The Bybit v5 protocol.
+//!
+//! - [`public`]: the public stream decoder (books, trades, tickers);
+//! - [`live`]: the live public stream, as a source the hot thread polls;
+//! - [`private`]: the private stream decoder (orders, executions, positions, wallet);
+//! - [`sign`]: HMAC-SHA256 signing of REST requests and WebSocket auth.
 
+mod json;
 pub mod live;
+pub mod private;
 pub mod public;
 pub mod sign;
 

@@ -320,6 +320,12 @@ pub enum DecodeError {
     /// Ticker state for more than [`MAX_TICKERS`] symbols.
     #[error("ticker state full ({MAX_TICKERS} symbols)")]
     TooManyTickers,
+    /// More items in one private push or REST list than the decoder holds.
+    #[error("more than {max} items in one message")]
+    TooManyItems {
+        /// The most it holds.
+        max: usize,
+    },
 }
 
 impl DecodeError {
@@ -336,6 +342,7 @@ impl DecodeError {
             DecodeError::TooManyLevels => "too_many_levels",
             DecodeError::TooManyTrades => "too_many_trades",
             DecodeError::TooManyTickers => "too_many_tickers",
+            DecodeError::TooManyItems { .. } => "too_many_items",
         }
     }
 }
