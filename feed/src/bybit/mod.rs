@@ -3,13 +3,15 @@
 //! - [`public`]: the public stream decoder (books, trades, tickers);
 //! - [`live`]: the live public stream, as a source the hot thread polls;
 //! - [`private`]: the private stream decoder (orders, executions, positions, wallet);
-//! - [`sign`]: HMAC-SHA256 signing of REST requests and WebSocket auth.
+//! - [`sign`]: HMAC-SHA256 signing of REST requests and WebSocket auth;
+//! - [`trade`]: order entry: trade-stream requests, REST order bodies, the trade stream's replies.
 
 mod json;
 pub mod live;
 pub mod private;
 pub mod public;
 pub mod sign;
+pub mod trade;
 
 pub use public::{
     BookUpdate, ControlReply, DecodeError, DecodeStats, Level, MessageKind, PublicDecoder,
