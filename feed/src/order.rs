@@ -28,7 +28,7 @@ pub struct OrderRequest {
 }
 
 /// Why the venue refused or cancelled an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RejectReason {
     /// The order would have taken liquidity (`EC_PostOnlyWillTakeLiquidity`).
     PostOnlyWillTakeLiquidity,
@@ -39,8 +39,11 @@ pub enum RejectReason {
     TooManyOrders,
     /// A cancel for an order the venue does not hold (Bybit's 110001).
     OrderNotExists,
-    /// A quantity or price that is not positive.
+    /// A quantity or price that is not positive, or any other parameter the venue refused
+    /// (Bybit's 10001, 110003, 110094, ...).
     InvalidOrder,
+    /// Not enough free balance or margin for the order (Bybit's 110004, 110007, 110012, ...).
+    InsufficientBalance,
 }
 
 impl RejectReason {
@@ -52,6 +55,7 @@ impl RejectReason {
             RejectReason::TooManyOrders => "too_many_orders",
             RejectReason::OrderNotExists => "order_not_exists",
             RejectReason::InvalidOrder => "invalid_order",
+            RejectReason::InsufficientBalance => "insufficient_balance",
         }
     }
 }

@@ -3,9 +3,11 @@
 //! - [`public`]: the public stream decoder (books, trades, tickers);
 //! - [`live`]: the live public stream, as a source the hot thread polls;
 //! - [`private`]: the private stream decoder (orders, executions, positions, wallet);
+//! - [`codes`]: what each `retCode` and HTTP status means for an order, and what to do next;
 //! - [`sign`]: HMAC-SHA256 signing of REST requests and WebSocket auth;
 //! - [`trade`]: order entry: trade-stream requests, REST order bodies, the trade stream's replies.
 
+pub mod codes;
 mod json;
 pub mod live;
 pub mod private;
