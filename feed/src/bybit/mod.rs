@@ -1,6 +1,7 @@
 //! The Bybit v5 protocol.
 //!
 //! - [`public`]: the public stream decoder (books, trades, tickers);
+//! - [`limits`]: the per-UID rate limits, one lock-free token bucket per endpoint;
 //! - [`live`]: the live public stream, as a source the hot thread polls;
 //! - [`private`]: the private stream decoder (orders, executions, positions, wallet);
 //! - [`codes`]: what each `retCode` and HTTP status means for an order, and what to do next;
@@ -9,6 +10,7 @@
 
 pub mod codes;
 mod json;
+pub mod limits;
 pub mod live;
 pub mod private;
 pub mod public;
