@@ -5,6 +5,7 @@
 //! - [`live`]: the live public stream, as a source the hot thread polls;
 //! - [`private`]: the private stream decoder (orders, executions, positions, wallet);
 //! - [`codes`]: what each `retCode` and HTTP status means for an order, and what to do next;
+//! - [`rest`]: signed REST for cold threads (clock, rate limits, 403 cool-down) and its replies;
 //! - [`sign`]: HMAC-SHA256 signing of REST requests and WebSocket auth;
 //! - [`trade`]: order entry: trade-stream requests, REST order bodies, the trade stream's replies.
 
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod live;
 pub mod private;
 pub mod public;
+pub mod rest;
 pub mod sign;
 pub mod trade;
 
