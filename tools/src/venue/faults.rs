@@ -41,13 +41,18 @@ Faults (--faults SPEC):
                      (default 2000); the stream then pauses until the clock catches up
     skew:ms=N        add N ms (may be negative) to every time stamp the venue sends, from then on
                      (each firing adds N again)
+    rate-limit       answer the next signed REST requests retCode 10006 \"Too many visits!\" with
+                     X-Bapi-Limit-Status 0 and a reset 1 s ahead (times=N requests a firing,
+                     default 1)
+    ip-ban           answer the next REST requests HTTP 403 without a Bybit body, as Bybit's IP
+                     limit does (times=N requests a firing, default 1)
     chaos            each firing picks one of drop, stall (3s), gap, snapshot, restart,
                      malformed, truncated, pong-lost (3s), burst at random from --seed
   Examples: --faults gap:every=5s   --faults drop:after=10s:every=30s:times=3,skew:ms=-250
             --faults chaos:every=2s";
 
 /// Every fault kind, as written in a spec.
-pub(crate) const KINDS: [&str; 13] = [
+pub(crate) const KINDS: [&str; 15] = [
     "drop",
     "stall",
     "gap",
@@ -60,6 +65,8 @@ pub(crate) const KINDS: [&str; 13] = [
     "pong-lost",
     "burst",
     "skew",
+    "rate-limit",
+    "ip-ban",
     "chaos",
 ];
 
@@ -180,6 +187,16 @@ pub(crate) enum FaultKind {
         /// Milliseconds added (negative: earlier).
         ms: i64,
     },
+    /// Answer the next signed REST requests 10006.
+    RateLimit {
+        /// Requests refused per firing.
+        requests: u32,
+    },
+    /// Answer the next REST requests HTTP 403.
+    IpBan {
+        /// Requests refused per firing.
+        requests: u32,
+    },
     /// One of the above at random on each firing.
     Chaos,
 }
@@ -200,6 +217,8 @@ impl FaultKind {
             FaultKind::PongLost { .. } => "pong-lost",
             FaultKind::Burst { .. } => "burst",
             FaultKind::Skew { .. } => "skew",
+            FaultKind::RateLimit { .. } => "rate-limit",
+            FaultKind::IpBan { .. } => "ip-ban",
             FaultKind::Chaos => "chaos",
         }
     }
@@ -413,10 +432,13 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
         },
         "chaos" => FaultKind::Chaos,
         // `times` counts the failing requests of one firing here, not firings.
-        "subscribe-fail" => {
+        "subscribe-fail" | "rate-limit" | "ip-ban" => {
+            let requests = times.unwrap_or(1);
             return Ok(Fault {
-                kind: FaultKind::SubscribeFail {
-                    requests: times.unwrap_or(1),
+                kind: match kind {
+                    "subscribe-fail" => FaultKind::SubscribeFail { requests },
+                    "rate-limit" => FaultKind::RateLimit { requests },
+                    _ => FaultKind::IpBan { requests },
                 },
                 after,
                 every,

@@ -18,6 +18,7 @@
 //! and standard error one line per event (connection, subscription, fault, close). It runs until
 //! SIGINT or SIGTERM and then exits 0.
 
+mod account;
 mod faults;
 mod server;
 mod source;
@@ -32,9 +33,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use feed::Symbol;
+use feed::bybit::sign::Signer;
 use feed::sim::{MarketSim, Regime, SimConfig};
+use feed::{Fixed, Symbol};
 
+use account::{Account, PositionMode};
 use faults::{FaultPlan, FaultSchedule};
 use source::{MarketSource, Player};
 use stream::{Market, NumberFormat, Venue, wall_ms};
@@ -77,6 +80,19 @@ pub(crate) struct Args {
     /// this symbol); other symbols' topics do not exist.
     #[arg(long, default_value = "BTCUSDT")]
     symbol: String,
+    /// The API key the private endpoints accept (without it every signed request is refused
+    /// with 10003).
+    #[arg(long, env = "BYBIT_API_KEY")]
+    api_key: Option<String>,
+    /// The secret of --api-key; from the environment only, never the command line.
+    #[arg(skip = std::env::var("BYBIT_API_SECRET").ok())]
+    api_secret: Option<String>,
+    /// The account's USDT balance.
+    #[arg(long, default_value = "10000", value_name = "USD")]
+    balance: Fixed,
+    /// The account's position mode at start: one-way or hedge.
+    #[arg(long, default_value = "one-way", value_parser = PositionMode::from_name)]
+    position_mode: PositionMode,
 }
 
 fn parse_regime(text: &str) -> Result<Regime, String> {
@@ -153,7 +169,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             .context("installing the signal handler")?;
     }
 
-    let venue = Arc::new(Venue::new(market, args.seed));
+    let signer = match (&args.api_key, &args.api_secret) {
+        (Some(key), Some(secret)) => {
+            Some(Signer::new(key, secret).context("the venue's credentials")?)
+        }
+        (Some(_), None) => bail!("--api-key needs BYBIT_API_SECRET in the environment"),
+        (None, _) => None,
+    };
+    let account = Account::new(signer, symbol, args.balance, args.position_mode);
+    let venue = Arc::new(Venue::new(market, account, args.seed));
     let schedule = FaultSchedule::new(&plan, started, args.seed);
     let player = Player::new(Arc::clone(&venue), source, schedule, started, origin_ns);
     let market_thread = std::thread::Builder::new()

@@ -17,6 +17,7 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use tungstenite::protocol::Role;
 use tungstenite::{Message, Utf8Bytes, WebSocket};
 
+use super::account::{AuthHeaders, Refusal};
 use super::stream::{
     ClientHandle, Outbound, PongAction, TopicFailure, Venue, json_string, wall_ms,
 };
@@ -34,6 +35,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body.
 const MAX_BODY: usize = 1 << 20;
+/// Bybit's rate-limit window: a `rate-limit` answer resets this long after it.
+const RATE_LIMIT_WINDOW_MS: u64 = 1000;
 
 /// What serves a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,22 @@ enum Route {
     ServerTime,
     /// `GET /v5/market/orderbook`
     Orderbook,
+    /// `GET /v5/market/instruments-info`
+    InstrumentsInfo,
+    /// `GET /v5/user/query-api` (signed)
+    QueryApi,
+    /// `GET /v5/account/fee-rate` (signed)
+    FeeRate,
+    /// `GET /v5/account/wallet-balance` (signed)
+    WalletBalance,
+    /// `GET /v5/position/list` (signed)
+    PositionList,
+    /// `GET /v5/order/realtime` (signed)
+    OpenOrders,
+    /// `POST /v5/position/switch-mode` (signed)
+    SwitchMode,
+    /// `POST /v5/position/set-leverage` (signed)
+    SetLeverage,
 }
 
 impl Route {
@@ -51,13 +70,37 @@ impl Route {
     const fn is_stream(self) -> bool {
         matches!(self, Route::PublicLinear)
     }
+
+    /// The method a REST route takes.
+    const fn method(self) -> &'static str {
+        match self {
+            Route::SwitchMode | Route::SetLeverage => "POST",
+            _ => "GET",
+        }
+    }
+
+    /// True for the routes that need a signed request.
+    const fn is_private(self) -> bool {
+        !matches!(
+            self,
+            Route::PublicLinear | Route::ServerTime | Route::Orderbook | Route::InstrumentsInfo
+        )
+    }
 }
 
 /// The route table: path to what serves it.
-const ROUTES: [(&str, Route); 3] = [
+const ROUTES: [(&str, Route); 11] = [
     ("/v5/public/linear", Route::PublicLinear),
     ("/v5/market/time", Route::ServerTime),
     ("/v5/market/orderbook", Route::Orderbook),
+    ("/v5/market/instruments-info", Route::InstrumentsInfo),
+    ("/v5/user/query-api", Route::QueryApi),
+    ("/v5/account/fee-rate", Route::FeeRate),
+    ("/v5/account/wallet-balance", Route::WalletBalance),
+    ("/v5/position/list", Route::PositionList),
+    ("/v5/order/realtime", Route::OpenOrders),
+    ("/v5/position/switch-mode", Route::SwitchMode),
+    ("/v5/position/set-leverage", Route::SetLeverage),
 ];
 
 fn route(path: &str) -> Option<Route> {
@@ -169,6 +212,10 @@ struct Request {
     upgrade: Option<Upgrade>,
     /// Whether the client keeps the connection for another request.
     keep_alive: bool,
+    /// The `X-BAPI-*` headers of a signed request.
+    auth: AuthHeaders,
+    /// The body, as received.
+    body: Vec<u8>,
 }
 
 /// What an upgrade request asked for.
@@ -247,14 +294,21 @@ fn read_request(
             if body_len > MAX_BODY {
                 return Err(RequestError::Body("too large"));
             }
-            let request = Request {
+            let owned = |name: &str| header(headers, name).map(str::to_owned);
+            let mut request = Request {
                 method: parsed.method.unwrap_or_default().to_owned(),
                 path: path.to_owned(),
                 query: query.to_owned(),
                 upgrade,
                 keep_alive,
+                auth: AuthHeaders {
+                    api_key: owned("X-BAPI-API-KEY"),
+                    timestamp: owned("X-BAPI-TIMESTAMP"),
+                    recv_window: owned("X-BAPI-RECV-WINDOW"),
+                    sign: owned("X-BAPI-SIGN"),
+                },
+                body: Vec::new(),
             };
-            // The body (no route reads one yet) is consumed so the next request starts clean.
             while buffer.len() < head_len + body_len {
                 let n = transport.read(&mut chunk)?;
                 if n == 0 {
@@ -262,6 +316,7 @@ fn read_request(
                 }
                 buffer.extend_from_slice(&chunk[..n]);
             }
+            request.body = buffer[head_len..head_len + body_len].to_vec();
             buffer.drain(..head_len + body_len);
             return Ok(Some(request));
         }
@@ -281,7 +336,7 @@ fn read_request(
 }
 
 /// A REST envelope: `{"retCode","retMsg","result","retExtInfo","time"}`.
-fn envelope(code: u32, message: &str, result: &str, time_ms: u64) -> String {
+fn envelope(code: i64, message: &str, result: &str, time_ms: u64) -> String {
     format!(
         r#"{{"retCode":{code},"retMsg":{},"result":{result},"retExtInfo":{{}},"time":{time_ms}}}"#,
         json_string(message)
@@ -405,13 +460,28 @@ fn answer(transport: &mut Transport, request: &Request, venue: &Venue) -> io::Re
                 keep_alive,
             )?;
         }
-        Some(_) if request.method != "GET" => {
+        Some(_) if venue.faults.take_rest_ban() => {
+            eprintln!(
+                "toolkit venue: {} {} answered HTTP 403 (fault)",
+                request.method, request.path
+            );
+            let body = "access too frequent";
+            let response = format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            transport.write_all(response.as_bytes())?;
+            transport.flush()?;
+            return Ok(Next::Close);
+        }
+        Some(route) if request.method != route.method() => {
             let body = envelope(10001, "method not allowed", "{}", wall_ms());
             write_response(
                 transport,
                 405,
                 "Method Not Allowed",
-                "Allow: GET\r\n",
+                &format!("Allow: {}\r\n", route.method()),
                 &body,
                 keep_alive,
             )?;
@@ -424,7 +494,11 @@ fn answer(transport: &mut Transport, request: &Request, venue: &Venue) -> io::Re
             let body = orderbook(venue, &request.query);
             write_response(transport, 200, "OK", "", &body, keep_alive)?;
         }
-        Some(Route::PublicLinear) | None => {
+        Some(route) if route == Route::InstrumentsInfo || route.is_private() => {
+            let (headers, body) = account_answer(venue, route, request);
+            write_response(transport, 200, "OK", &headers, &body, keep_alive)?;
+        }
+        Some(_) | None => {
             not_found(transport, &request.path, keep_alive)?;
         }
     }
@@ -486,6 +560,73 @@ fn upgrade_to_websocket(
     transport.write_all(response.as_bytes())?;
     transport.flush()?;
     Ok(true)
+}
+
+/// Answers a request of the account's routes: checks a private one's signature first, then
+/// asks the account; returns the extra headers and the body.
+fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, String) {
+    let now = wall_ms().saturating_add_signed(venue.market().skew_ms());
+    if route.is_private() && venue.faults.take_rest_limit() {
+        eprintln!(
+            "toolkit venue: {} {} answered 10006 (fault)",
+            request.method, request.path
+        );
+        let headers = format!(
+            "X-Bapi-Limit: 10\r\nX-Bapi-Limit-Status: 0\r\nX-Bapi-Limit-Reset-Timestamp: {}\r\n",
+            now + RATE_LIMIT_WINDOW_MS
+        );
+        return (headers, envelope(10006, "Too many visits!", "{}", now));
+    }
+    let account = &venue.account;
+    let body = String::from_utf8_lossy(&request.body);
+    let payload = if route.method() == "GET" {
+        request.query.as_str()
+    } else {
+        &body
+    };
+    let query = |name: &str| query_param(&request.query, name).unwrap_or_default();
+    let linear = || {
+        if query("category") == "linear" {
+            Ok(())
+        } else {
+            Err(Refusal {
+                code: 10001,
+                message: "Illegal category".to_owned(),
+            })
+        }
+    };
+    let result = if route.is_private() {
+        account.authenticate(&request.auth, payload, now)
+    } else {
+        Ok(())
+    }
+    .and_then(|()| match route {
+        Route::InstrumentsInfo => {
+            linear().and_then(|()| account.instruments_info(&query("symbol")))
+        }
+        Route::QueryApi => Ok(account.query_api()),
+        Route::FeeRate => linear().and_then(|()| account.fee_rate(&query("symbol"))),
+        Route::WalletBalance => account.wallet_balance(&query("accountType")),
+        Route::PositionList => linear().and_then(|()| account.position_list(&query("symbol"))),
+        Route::OpenOrders => linear().and_then(|()| account.open_orders(&query("symbol"))),
+        Route::SwitchMode => account.switch_mode(&body),
+        Route::SetLeverage => account.set_leverage(&body),
+        Route::PublicLinear | Route::ServerTime | Route::Orderbook => Err(Refusal {
+            code: 10404,
+            message: "not an account route".to_owned(),
+        }),
+    });
+    let body = match result {
+        Ok(result) => envelope(0, "OK", &result, now),
+        Err(refusal) => {
+            eprintln!(
+                "toolkit venue: {} {} refused: {} {}",
+                request.method, request.path, refusal.code, refusal.message
+            );
+            envelope(refusal.code, &refusal.message, "{}", now)
+        }
+    };
+    (String::new(), body)
 }
 
 /// `GET /v5/market/time`, on the venue's clock (with its `skew`).

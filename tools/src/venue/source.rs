@@ -288,6 +288,14 @@ impl Player {
                 market.add_skew(ms);
                 format!("time stamps now {:+} ms", market.skew_ms())
             }
+            FaultKind::RateLimit { requests } => {
+                faults.limit_rest(requests);
+                format!("next {requests} signed REST requests answered 10006")
+            }
+            FaultKind::IpBan { requests } => {
+                faults.ban_rest(requests);
+                format!("next {requests} REST requests answered HTTP 403")
+            }
             FaultKind::Chaos => String::new(),
         };
         eprintln!("toolkit venue: fault {} fired: {detail}", fault.name());

@@ -906,26 +906,57 @@ fn in_force(until: Option<Instant>, now: Instant) -> bool {
 pub(crate) struct ConnFaults {
     /// Subscribe requests still to fail.
     subscribe_fail: AtomicU32,
+    /// Signed REST requests still to answer 10006.
+    rest_limited: AtomicU32,
+    /// REST requests still to answer HTTP 403.
+    rest_banned: AtomicU32,
     pong: Mutex<PongPolicy>,
+}
+
+/// Adds `n` to a fault's count of requests left.
+fn add_requests(left: &AtomicU32, n: u32) {
+    let _ = left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+        Some(left.saturating_add(n))
+    });
+}
+
+/// True when a request is left to refuse (and counts it).
+fn take_request(left: &AtomicU32) -> bool {
+    left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+        left.checked_sub(1)
+    })
+    .is_ok()
 }
 
 impl ConnFaults {
     /// `subscribe-fail`: the next `requests` subscribe requests fail.
     pub(crate) fn fail_subscribes(&self, requests: u32) {
-        let _ = self
-            .subscribe_fail
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                Some(left.saturating_add(requests))
-            });
+        add_requests(&self.subscribe_fail, requests);
     }
 
     /// True when this subscribe request is to fail (and counts it).
     pub(crate) fn take_subscribe_failure(&self) -> bool {
-        self.subscribe_fail
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok()
+        take_request(&self.subscribe_fail)
+    }
+
+    /// `rate-limit`: the next `requests` signed REST requests are answered 10006.
+    pub(crate) fn limit_rest(&self, requests: u32) {
+        add_requests(&self.rest_limited, requests);
+    }
+
+    /// True when this signed REST request is to be answered 10006 (and counts it).
+    pub(crate) fn take_rest_limit(&self) -> bool {
+        take_request(&self.rest_limited)
+    }
+
+    /// `ip-ban`: the next `requests` REST requests are answered HTTP 403.
+    pub(crate) fn ban_rest(&self, requests: u32) {
+        add_requests(&self.rest_banned, requests);
+    }
+
+    /// True when this REST request is to be answered HTTP 403 (and counts it).
+    pub(crate) fn take_rest_ban(&self) -> bool {
+        take_request(&self.rest_banned)
     }
 
     fn pong(&self) -> MutexGuard<'_, PongPolicy> {
@@ -961,6 +992,8 @@ pub(crate) struct Venue {
     market: Mutex<Market>,
     /// Faults each connection applies itself.
     pub(crate) faults: ConnFaults,
+    /// The account the private endpoints serve.
+    pub(crate) account: super::account::Account,
     seed: u64,
     next_id: AtomicU64,
     /// Set when the market's source has no more frames.
@@ -968,11 +1001,12 @@ pub(crate) struct Venue {
 }
 
 impl Venue {
-    /// A venue serving `market`; `seed` makes the connection ids.
-    pub(crate) fn new(market: Market, seed: u64) -> Venue {
+    /// A venue serving `market` and `account`; `seed` makes the connection ids.
+    pub(crate) fn new(market: Market, account: super::account::Account, seed: u64) -> Venue {
         Venue {
             market: Mutex::new(market),
             faults: ConnFaults::default(),
+            account,
             seed,
             next_id: AtomicU64::new(1),
             ended: AtomicBool::new(false),

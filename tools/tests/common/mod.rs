@@ -41,8 +41,26 @@ pub(crate) struct Venue {
 }
 
 impl Venue {
+    /// A venue without credentials (whatever the test's environment holds).
     pub(crate) fn start(args: &[&str]) -> Venue {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_toolkit"))
+        Venue::start_with_credentials(args, None)
+    }
+
+    /// A venue whose private endpoints accept `credentials` (key, secret).
+    pub(crate) fn start_with_credentials(
+        args: &[&str],
+        credentials: Option<(&str, &str)>,
+    ) -> Venue {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_toolkit"));
+        command
+            .env_remove("BYBIT_API_KEY")
+            .env_remove("BYBIT_API_SECRET");
+        if let Some((key, secret)) = credentials {
+            command
+                .env("BYBIT_API_KEY", key)
+                .env("BYBIT_API_SECRET", secret);
+        }
+        let mut child = command
             .arg("venue")
             .args(args)
             .stdout(Stdio::piped())
@@ -109,6 +127,16 @@ impl Venue {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// The REST base URL (`http://` or `https://`).
+    pub(crate) fn rest_url(&self) -> String {
+        let scheme = if self.scheme == "wss" {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A plain HTTP GET: status and body.
