@@ -125,15 +125,21 @@ pub enum RunArgsError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Real mode without credentials.
+    /// Real mode without usable credentials.
     #[error("real mode needs credentials: {0}")]
-    Credentials(String),
-    /// Real mode is not available yet.
+    Credentials(crate::account::LoadCredentialsError),
+    /// The REST client could not be made.
+    #[error("exchange.tls_ca_file {0}")]
+    RestClient(#[from] feed::bybit::rest::ClientError),
+    /// The account or the symbol failed a start-up check.
+    #[error("real mode: {0}; nothing was sent")]
+    Account(crate::account::AccountError),
+    /// The account passed its checks, and order entry is what this build lacks.
     #[error(
-        "real mode needs the live Bybit venue (private stream, order entry, reconciliation), \
-         which this build does not have yet; nothing was sent. Run in paper mode."
+        "real mode: the account checks passed, but this build has no order entry yet (trade \
+         and private streams, reconciliation); nothing was sent. Run in paper mode."
     )]
-    RealModeUnavailable,
+    OrderEntryMissing,
     /// The live feed's TLS configuration could not be built.
     #[error("exchange.tls_ca_file {0}")]
     Tls(#[from] feed::net::TlsError),
@@ -142,51 +148,58 @@ pub enum RunArgsError {
     Invalid(String),
 }
 
-/// Checks that real-mode credentials exist, without ever showing them.
-pub fn check_credentials(
-    file: Option<&std::path::Path>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), RunArgsError> {
-    const KEY: &str = "BYBIT_API_KEY";
-    const SECRET: &str = "BYBIT_API_SECRET";
-    let present = |value: Option<String>| value.is_some_and(|value| !value.trim().is_empty());
-    let Some(file) = file else {
-        return if present(env(KEY)) && present(env(SECRET)) {
-            Ok(())
-        } else {
-            Err(RunArgsError::Credentials(format!(
-                "set {KEY} and {SECRET} in the environment, or pass --credentials FILE"
-            )))
-        };
-    };
-    use std::os::unix::fs::PermissionsExt;
-    let shown = file.display();
-    let metadata = std::fs::metadata(file)
-        .map_err(|err| RunArgsError::Credentials(format!("{shown}: {err}")))?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        return Err(RunArgsError::Credentials(format!(
-            "{shown} is readable by others (mode {:o}); chmod 600 it",
-            metadata.permissions().mode() & 0o777
-        )));
+// By hand, not `#[from]`: the message already says the cause, which must not be chained again.
+impl From<crate::account::LoadCredentialsError> for RunArgsError {
+    fn from(error: crate::account::LoadCredentialsError) -> Self {
+        RunArgsError::Credentials(error)
     }
-    let text = std::fs::read_to_string(file)
-        .map_err(|err| RunArgsError::Credentials(format!("{shown}: {err}")))?;
-    let has = |name: &str| {
-        text.lines().any(|line| {
-            line.split_once('=')
-                .is_some_and(|(key, value)| key.trim() == name && !value.trim().is_empty())
-        })
-    };
-    if has(KEY) && has(SECRET) {
-        Ok(())
-    } else {
-        Err(RunArgsError::Credentials(format!(
-            "{shown} must hold {KEY}=... and {SECRET}=... lines"
-        )))
+}
+
+impl From<crate::account::AccountError> for RunArgsError {
+    fn from(error: crate::account::AccountError) -> Self {
+        RunArgsError::Account(error)
     }
 }
 
 impl RunArgs {
+    /// Real mode's start: the credentials, then the account's checks over authenticated REST
+    /// (printed, with `REAL MONEY`, once they pass). Order entry is not in this build, so it
+    /// ends there.
+    fn real_start(
+        &self,
+        config: &crate::config::Config,
+        symbols: &crate::config::Symbols,
+    ) -> Result<(), RunArgsError> {
+        use feed::bybit::limits::{RateLimits, Rates};
+        use feed::bybit::rest::{RestClient, RestSettings};
+
+        let signer = crate::account::load_signer(self.credentials.as_deref(), &|name| {
+            std::env::var(name).ok()
+        })?;
+        let exchange = &config.exchange;
+        let settings = RestSettings {
+            base_url: exchange.active_endpoints().rest.clone(),
+            recv_window_ms: u64::from(exchange.recv_window_ms),
+            timeout: exchange.connection.connect_timeout.get(),
+            ca_file: exchange.tls_ca_file.clone(),
+        };
+        let client = RestClient::new(
+            &settings,
+            signer,
+            std::sync::Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+        )?;
+        let symbol = exchange.symbols.first().cloned().unwrap_or_default();
+        let instrument = symbols.symbols.get(&symbol).ok_or_else(|| {
+            RunArgsError::Invalid(format!("{symbol} has no entry in symbols.yml"))
+        })?;
+        let leverage = feed::Fixed::from_f64(config.executor.sizing.leverage).ok_or_else(|| {
+            RunArgsError::Invalid("executor.sizing.leverage is not a decimal".to_owned())
+        })?;
+        let check = crate::account::check_account(&client, &symbol, instrument, leverage)?;
+        print!("{check}");
+        Err(RunArgsError::OrderEntryMissing)
+    }
+
     /// The run these arguments describe, with the configuration loaded and checked.
     pub fn spec(&self) -> Result<crate::runtime::RunSpec, RunArgsError> {
         use crate::runtime::source::Pace;
@@ -198,10 +211,7 @@ impl RunArgs {
         // The run sees the mode in force, whichever way it was chosen.
         config.exchange.mode = mode;
         if mode == crate::config::Mode::Real {
-            check_credentials(self.credentials.as_deref(), &|name| {
-                std::env::var(name).ok()
-            })?;
-            return Err(RunArgsError::RealModeUnavailable);
+            self.real_start(&config, &loaded.symbols)?;
         }
         if let Some(seconds) = self.duration
             && !(seconds > 0.0 && seconds.is_finite())

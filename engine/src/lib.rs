@@ -1,5 +1,6 @@
 //! The engine: the hot path and its runtime.
 //!
+//! - [`account`]: the real account, checked over authenticated REST before anything is sent;
 //! - [`cli`]: command-line arguments shared by the binaries;
 //! - [`collect`]: recording the live public stream into a journal;
 //! - [`config`]: the one configuration file, its profiles and its strict loader;
@@ -11,6 +12,7 @@
 //! - [`runtime`]: the running engine: the pinned hot thread, the cold-path threads, the rings;
 //! - [`venues`]: the venues the runtime trades on, built from the configuration.
 
+pub mod account;
 pub mod cli;
 pub mod collect;
 pub mod config;

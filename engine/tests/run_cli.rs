@@ -142,29 +142,55 @@ fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn real_mode_needs_credentials_and_then_says_the_live_venue_is_not_there_yet() {
+fn real_mode_needs_credentials_and_a_venue_that_answers_and_never_shows_the_secret() {
     let stderr = refused(&["--mode", "real"], &[]);
     assert!(
         stderr.contains("set BYBIT_API_KEY and BYBIT_API_SECRET"),
         "{stderr}"
     );
 
-    // From EXCHANGE_MODE too, with credentials: refused without pretending, secret unshown.
+    // From EXCHANGE_MODE too, with credentials, at a venue that does not answer (a closed
+    // loopback port): refused at its first call, nothing sent, secret unshown.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile(dir.path());
+    let text = std::fs::read_to_string(&profile).unwrap()
+        + "exchange:\n  endpoints:\n    mainnet:\n      rest: http://127.0.0.1:1\n";
+    std::fs::write(&profile, text).unwrap();
     let credentials = [
         ("EXCHANGE_MODE", "real"),
-        ("BYBIT_API_KEY", "key-value-1"),
+        ("BYBIT_API_KEY", "keyvalue1"),
         ("BYBIT_API_SECRET", "secret-value-2"),
     ];
-    let stderr = refused(&[], &credentials);
+    let real = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = engine();
+        command
+            .arg("run")
+            .args(args)
+            .arg("--profile")
+            .arg(&profile)
+            .env_remove("BYBIT_API_KEY")
+            .env_remove("BYBIT_API_SECRET")
+            .env_remove("EXCHANGE_MODE");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert!(output.stdout.is_empty());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = real(&[], &credentials);
     assert!(
-        stderr.contains("real mode needs the live Bybit venue"),
+        stderr.starts_with("error: real mode: venue clock: GET /v5/market/time: no answer: "),
         "{stderr}"
     );
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
-    assert!(!stderr.contains("secret-value-2") && !stderr.contains("key-value-1"));
+    assert!(
+        stderr.trim_end().ends_with("; nothing was sent"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-value-2"));
 
-    // A credentials file readable by others is refused.
-    let dir = tempfile::tempdir().unwrap();
+    // A credentials file readable by others is refused; an owner-only one is read.
     let file = dir.path().join("bybit.env");
     std::fs::write(&file, "BYBIT_API_KEY=k\nBYBIT_API_SECRET=s\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -172,9 +198,9 @@ fn real_mode_needs_credentials_and_then_says_the_live_venue_is_not_there_yet() {
     let stderr = refused(&["--mode", "real", "--credentials", path], &[]);
     assert!(stderr.contains("readable by others (mode 644)"), "{stderr}");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let stderr = refused(&["--mode", "real", "--credentials", path], &[]);
+    let stderr = real(&["--mode", "real", "--credentials", path], &[]);
     assert!(
-        stderr.contains("real mode needs the live Bybit venue"),
+        stderr.contains("venue clock: GET /v5/market/time: no answer"),
         "{stderr}"
     );
 }

@@ -27,6 +27,7 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn result<T: serde::de::DeserializeOwned>(name: &str) -> T {
     let answer = Answer {
+        ret_code: 0,
         body: fixture(name),
         time_ms: 0,
     };
@@ -129,6 +130,7 @@ fn fee_rates_server_time_and_the_wallet_decode() {
 #[test]
 fn the_api_key_answer_names_the_account() {
     let answer = Answer {
+        ret_code: 0,
         body: br#"{"retCode":0,"retMsg":"","result":{"id":"13770661","note":"engine","apiKey":"XXXX","readOnly":0,"secret":"","permissions":{},"ips":["*"],"type":1,"deadlineDay":83,"expiredAt":"","createdAt":"","unified":0,"uta":0,"userID":24617703,"inviterID":0,"vipLevel":"No VIP","mktMakerLevel":"0","affiliateID":0},"retExtInfo":{},"time":1697525990798}"#.to_vec(),
         time_ms: 0,
     };

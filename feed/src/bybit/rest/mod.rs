@@ -178,6 +178,9 @@ pub struct ClockSync {
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// `retCode`: 0, or a code that means success all the same (110025 and 110043 "not
+    /// modified", 110001 on a cancel: already gone).
+    pub ret_code: i64,
     /// The whole body.
     pub body: Vec<u8>,
     /// The venue's time stamp of it (`time`), ms.
@@ -508,6 +511,7 @@ impl RestClient {
             });
         }
         Ok(Answer {
+            ret_code: envelope.ret_code,
             body,
             time_ms: envelope.time.unwrap_or(0),
         })
