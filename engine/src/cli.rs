@@ -170,7 +170,7 @@ impl RunArgs {
         config: &crate::config::Config,
         symbols: &crate::config::Symbols,
     ) -> Result<(), RunArgsError> {
-        use feed::bybit::limits::{RateLimits, Rates};
+        use feed::bybit::limits::RateLimits;
         use feed::bybit::rest::{RestClient, RestSettings};
 
         let signer = crate::account::load_signer(self.credentials.as_deref(), &|name| {
@@ -186,7 +186,7 @@ impl RunArgs {
         let client = RestClient::new(
             &settings,
             signer,
-            std::sync::Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+            std::sync::Arc::new(RateLimits::new(exchange.rate_limits.rates())),
         )?;
         let symbol = exchange.symbols.first().cloned().unwrap_or_default();
         let instrument = symbols.symbols.get(&symbol).ok_or_else(|| {

@@ -96,6 +96,8 @@ pub struct Exchange {
     pub tls_ca_file: Option<PathBuf>,
     /// Liveness and reconnection of the WebSocket connections.
     pub connection: Connection,
+    /// Per-UID requests per second, by endpoint group, shared by REST and the trade stream.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for Exchange {
@@ -112,6 +114,7 @@ impl Default for Exchange {
             endpoints: Environments::default(),
             tls_ca_file: None,
             connection: Connection::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -163,6 +166,63 @@ impl Default for Connection {
             reconnect_max: HumanDuration::from_secs(30),
             reconnect_multiplier: 2.0,
             reconnect_jitter: 0.25,
+        }
+    }
+}
+
+/// `exchange.rate_limits`: requests per second per endpoint group, Bybit's per-UID limits for
+/// linear (the defaults are its published ones; VIP and pro tiers may be higher). REST and the
+/// trade stream draw on the same buckets. 0 means no limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// `order/create`.
+    #[schemars(range(max = 1000))]
+    pub create: u32,
+    /// `order/amend`.
+    #[schemars(range(max = 1000))]
+    pub amend: u32,
+    /// `order/cancel`.
+    #[schemars(range(max = 1000))]
+    pub cancel: u32,
+    /// `order/cancel-all`.
+    #[schemars(range(max = 1000))]
+    pub cancel_all: u32,
+    /// The queries of reconciliation: open orders, positions, executions, wallet balance.
+    #[schemars(range(max = 1000))]
+    pub query: u32,
+    /// `account/fee-rate`.
+    #[schemars(range(max = 1000))]
+    pub fee_rate: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        let [create, amend, cancel, cancel_all, query, fee_rate] =
+            feed::bybit::limits::Rates::BYBIT_LINEAR.per_second;
+        RateLimits {
+            create,
+            amend,
+            cancel,
+            cancel_all,
+            query,
+            fee_rate,
+        }
+    }
+}
+
+impl RateLimits {
+    /// The rates, in the order of [`feed::bybit::limits::Endpoint::ALL`].
+    pub const fn rates(&self) -> feed::bybit::limits::Rates {
+        feed::bybit::limits::Rates {
+            per_second: [
+                self.create,
+                self.amend,
+                self.cancel,
+                self.cancel_all,
+                self.query,
+                self.fee_rate,
+            ],
         }
     }
 }
