@@ -180,3 +180,97 @@ fn rehearsing_between_frames_changes_nothing_and_allocates_nothing() {
     assert_eq!(rehearsing.decoder().stats(), plain.decoder().stats());
     assert_eq!(rehearsing.book().resyncs(), plain.book().resyncs());
 }
+
+/// Order entry on the hot thread allocates nothing once warm: building and signing trade-stream
+/// requests (auth, create, amend, cancel), taking rate-limit tokens, decoding every private
+/// push and trade-stream reply of the shared fixtures, and mapping an `orderLinkId` back.
+#[test]
+fn order_entry_and_the_private_stream_allocate_nothing() {
+    use feed::Side;
+    use feed::bybit::limits::{Endpoint, RateLimits, Rates};
+    use feed::bybit::private::{PrivateDecoder, PrivateMessage};
+    use feed::bybit::sign::Signer;
+    use feed::bybit::trade::{LinkIds, NewOrder, OrderRef, TradeReplyDecoder, TradeWriter};
+    use feed::order::OrderId;
+
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../feed/tests/fixtures/bybit");
+    let read = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    let private: Vec<Vec<u8>> = [
+        "ws_private_order.docs_option.json",
+        "ws_private_execution_linear.json",
+        "ws_private_fast_execution.json",
+        "ws_private_position_linear.json",
+        "ws_private_wallet.json",
+        "ws_private_pong.json",
+        "ws_private_auth_response.json",
+    ]
+    .iter()
+    .map(|name| read(name))
+    .collect();
+    let replies: Vec<Vec<u8>> = [
+        "ws_trade_order_create_response.json",
+        "ws_trade_auth_response.json",
+        "ws_trade_pong_response.json",
+    ]
+    .iter()
+    .map(|name| read(name))
+    .collect();
+
+    let signer = Signer::new("hotpathkey", "hotpath-secret").unwrap();
+    let ids = LinkIds::for_run(1_767_225_600_000);
+    let mut writer = TradeWriter::new(ids, 5000);
+    let limits = RateLimits::new(Rates::BYBIT_LINEAR);
+    let mut decoder = PrivateDecoder::new();
+    let mut reply_decoder = TradeReplyDecoder::new();
+    let mut frame = FrameBuf::with_capacity(1 << 16);
+    let symbol = Symbol::new("BTCUSDT").unwrap();
+
+    let mut work = |round: u64| -> (usize, u64) {
+        let mut bytes = 0;
+        let mut seen = 0;
+        bytes += writer.auth(&signer, 1_767_225_610_000 + round).len();
+        for n in 0..20 {
+            let id = OrderId(round * 100 + n);
+            let order = NewOrder {
+                id,
+                symbol,
+                side: if n % 2 == 0 { Side::Buy } else { Side::Sell },
+                price: Fixed::from_raw(6_000_010_000_000 + n as i64 * 10_000_000),
+                qty: Fixed::from_raw(1_000_000),
+                reduce_only: n % 3 == 0,
+            };
+            let _ = limits.try_acquire(Endpoint::Create, round * 1_000_000_000 + n);
+            bytes += writer.create(n, 1_767_225_600_000 + n, &order).len();
+            bytes += writer
+                .amend(n, 1, symbol, OrderRef::Client(id), order.price, order.qty)
+                .len();
+            bytes += writer.cancel(n, 2, symbol, OrderRef::Client(id)).len();
+            let link = writer.ids().link_id(id);
+            seen += u64::from(writer.ids().order_id(link.as_str()) == Some(id));
+        }
+        for push in &private {
+            frame.fill(push);
+            seen += match decoder.decode(&mut frame).unwrap() {
+                PrivateMessage::Orders { orders, .. } => orders.len() as u64,
+                PrivateMessage::Executions { executions, .. } => executions.len() as u64,
+                PrivateMessage::Positions { positions, .. } => positions.len() as u64,
+                PrivateMessage::Wallet { coins, .. } => coins.len() as u64,
+                PrivateMessage::Control(_) => 1,
+            };
+        }
+        for reply in &replies {
+            frame.fill(reply);
+            seen += u64::from(reply_decoder.decode(&mut frame).unwrap().ret_code == 0);
+        }
+        (bytes, seen)
+    };
+    let warm = work(0);
+    let ((bytes, seen), allocations, deallocations) = count(|| work(1));
+    assert_eq!((allocations, deallocations), (0, 0));
+    // The same work: 20 orders mapped back, 7 pushes (1 order, 1 + 1 executions, 1 position,
+    // 1 coin, 2 control replies) and 3 replies.
+    assert_eq!(seen, 20 + 7 + 3);
+    assert_eq!(seen, warm.1);
+    assert!(bytes > 20 * 3 * 100, "{bytes}");
+}
