@@ -8,16 +8,17 @@
 //! - `X-BAPI-TIMESTAMP` must fall in `[now - recv_window, now + 1000)` on the venue's clock
 //!   (with its `skew`): else 10002, naming both times and the window.
 //!
-//! The account is one UNIFIED wallet of USDT (`--balance`), a position mode and a leverage per
-//! symbol; the instrument's rules are BTCUSDT's (`feed::fixtures::btcusdt`) under the served
-//! symbol. It holds no orders and no position yet: the trade and private streams that change
-//! them are served elsewhere.
+//! The account is a position mode and a leverage; its wallet, orders and position are the
+//! matching engine's ([`super::exchange`]); the instrument's rules are BTCUSDT's
+//! (`feed::fixtures::btcusdt`, as in `config/symbols.yml`) under the served symbol.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use feed::bybit::sign::Signer;
 use feed::{Fixed, Instrument, Symbol};
 use serde::Deserialize;
+
+use super::exchange::Exchange;
 
 /// The account id the venue reports for its key.
 const USER_ID: u64 = 1_001;
@@ -73,7 +74,6 @@ impl PositionMode {
 
 #[derive(Debug)]
 struct State {
-    balance: Fixed,
     leverage: Fixed,
     mode: PositionMode,
 }
@@ -89,23 +89,32 @@ pub(crate) struct Account {
 
 impl Account {
     /// An account for `signer` (none: every private request is refused 10003) trading
-    /// `symbol`, holding `balance` USDT, in `mode`.
+    /// `symbol` under `rules` in `mode`.
     pub(crate) fn new(
         signer: Option<Signer>,
         symbol: Symbol,
-        balance: Fixed,
+        rules: Instrument,
         mode: PositionMode,
     ) -> Account {
         Account {
             signer,
             symbol,
-            rules: feed::fixtures::btcusdt(),
+            rules,
             state: Mutex::new(State {
-                balance,
                 leverage: Fixed::from_int(10).unwrap_or_default(),
                 mode,
             }),
         }
+    }
+
+    /// The position mode.
+    pub(crate) fn mode(&self) -> PositionMode {
+        self.state().mode
+    }
+
+    /// The signer of the venue's key, if it has one.
+    pub(crate) const fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -192,40 +201,39 @@ impl Account {
     }
 
     /// `GET /v5/account/wallet-balance?accountType=UNIFIED`.
-    pub(crate) fn wallet_balance(&self, account_type: &str) -> Result<String, Refusal> {
+    pub(crate) fn wallet_balance(
+        &self,
+        account_type: &str,
+        exchange: &Exchange,
+    ) -> Result<String, Refusal> {
         if account_type != "UNIFIED" {
             return Err(Refusal::new(10001, "accountType only support UNIFIED"));
         }
-        let balance = self.state().balance;
-        Ok(format!(
-            r#"{{"list":[{{"accountType":"UNIFIED","totalEquity":"{balance}","totalWalletBalance":"{balance}","totalMarginBalance":"{balance}","totalAvailableBalance":"{balance}","totalPerpUPL":"0","totalInitialMargin":"0","totalMaintenanceMargin":"0","accountIMRate":"0","accountMMRate":"0","coin":[{{"coin":"USDT","equity":"{balance}","usdValue":"{balance}","walletBalance":"{balance}","unrealisedPnl":"0","cumRealisedPnl":"0","locked":"0","totalOrderIM":"0","totalPositionIM":"0","totalPositionMM":"0"}}]}}]}}"#
-        ))
+        Ok(format!(r#"{{"list":[{}]}}"#, exchange.wallet_json()))
     }
 
-    /// `GET /v5/position/list?category=linear&symbol=S`: the flat position's row (two in
-    /// hedge mode), as Bybit lists a symbol asked for by name.
-    pub(crate) fn position_list(&self, symbol: &str) -> Result<String, Refusal> {
+    /// `GET /v5/position/list?category=linear&symbol=S`: the position's row (two in hedge
+    /// mode), as Bybit lists a symbol asked for by name, flat or not.
+    pub(crate) fn position_list(
+        &self,
+        symbol: &str,
+        exchange: &Exchange,
+    ) -> Result<String, Refusal> {
         self.check_symbol(symbol)?;
         let state = self.state();
-        let leverage = state.leverage;
-        let row = |idx: u8| {
-            format!(
-                r#"{{"positionIdx":{idx},"riskId":1,"riskLimitValue":"2000000","symbol":"{symbol}","side":"","size":"0","avgPrice":"0","positionValue":"0","tradeMode":0,"autoAddMargin":0,"positionStatus":"Normal","leverage":"{leverage}","markPrice":"0","liqPrice":"","bustPrice":"","positionIM":"0","positionMM":"0","positionBalance":"0","takeProfit":"","stopLoss":"","trailingStop":"0","sessionAvgPrice":"","unrealisedPnl":"0","curRealisedPnl":"0","cumRealisedPnl":"0","adlRankIndicator":0,"createdTime":"0","updatedTime":"0","seq":0,"isReduceOnly":false}}"#
-            )
-        };
-        let rows = match state.mode {
-            PositionMode::OneWay => row(0),
-            PositionMode::Hedge => format!("{},{}", row(1), row(2)),
-        };
+        let rows = exchange.position_json(state.mode, Some(state.leverage));
         Ok(format!(
             r#"{{"category":"linear","list":[{rows}],"nextPageCursor":""}}"#
         ))
     }
 
-    /// `GET /v5/order/realtime?category=linear&symbol=S`: no open order.
-    pub(crate) fn open_orders(&self, symbol: &str) -> Result<String, Refusal> {
+    /// `GET /v5/order/realtime?category=linear&symbol=S`: the open orders, one page.
+    pub(crate) fn open_orders(&self, symbol: &str, exchange: &Exchange) -> Result<String, Refusal> {
         self.check_symbol(symbol)?;
-        Ok(r#"{"category":"linear","list":[],"nextPageCursor":""}"#.to_owned())
+        Ok(format!(
+            r#"{{"category":"linear","list":[{}],"nextPageCursor":""}}"#,
+            exchange.open_orders_json().join(",")
+        ))
     }
 
     /// `POST /v5/position/switch-mode` `{category, symbol, mode: 0 | 3}`.
@@ -307,7 +315,7 @@ mod tests {
         Account::new(
             Some(Signer::new("venuekey", "venuesecret").unwrap()),
             Symbol::new("BTCUSDT").unwrap(),
-            Fixed::from_int(10_000).unwrap(),
+            feed::fixtures::btcusdt(),
             PositionMode::OneWay,
         )
     }
@@ -370,7 +378,7 @@ mod tests {
         let keyless = Account::new(
             None,
             Symbol::new("BTCUSDT").unwrap(),
-            Fixed::ZERO,
+            feed::fixtures::btcusdt(),
             PositionMode::OneWay,
         );
         assert_eq!(
@@ -385,13 +393,19 @@ mod tests {
     #[test]
     fn mode_and_leverage_say_not_modified_when_already_so() {
         let account = account();
+        let exchange = Exchange::new(
+            Symbol::new("BTCUSDT").unwrap(),
+            feed::fixtures::btcusdt(),
+            Fixed::from_int(10_000).unwrap(),
+            7,
+        );
         let mode = r#"{"category":"linear","symbol":"BTCUSDT","mode":0}"#;
         assert_eq!(account.switch_mode(mode).unwrap_err().code, 110025);
         let hedge = r#"{"category":"linear","symbol":"BTCUSDT","mode":3}"#;
         assert_eq!(account.switch_mode(hedge), Ok("{}".to_owned()));
         assert!(
             account
-                .position_list("BTCUSDT")
+                .position_list("BTCUSDT", &exchange)
                 .unwrap()
                 .contains(r#""positionIdx":2"#)
         );
@@ -403,7 +417,7 @@ mod tests {
         assert_eq!(account.set_leverage(five), Ok("{}".to_owned()));
         assert!(
             account
-                .position_list("BTCUSDT")
+                .position_list("BTCUSDT", &exchange)
                 .unwrap()
                 .contains(r#""leverage":"5""#)
         );

@@ -1,11 +1,14 @@
-//! `toolkit venue`: a loopback Bybit v5 venue for tests, serving the public linear stream.
+//! `toolkit venue`: a loopback Bybit v5 venue for tests: the public linear stream, the private
+//! and trade streams, and REST.
 //!
-//! It listens on one loopback port for the WebSocket stream (`/v5/public/linear`) and the REST
-//! market endpoints (`/v5/market/time`, `/v5/market/orderbook`), in clear or, with `--tls`,
-//! behind a self-signed certificate it writes out for the client to trust. The market is the
-//! simulator played in real time, or a journal replayed at its recorded pace; the venue keeps
-//! its own books and publishes them as Bybit does (see [`stream`]). Faults are injected on a
-//! schedule (see [`faults`]).
+//! It listens on one loopback port for the WebSocket streams (`/v5/public/linear`,
+//! `/v5/private`, `/v5/trade`) and the REST endpoints (market data, the account, order entry),
+//! in clear or, with `--tls`, behind a self-signed certificate it writes out for the client to
+//! trust. The market is the simulator played in real time, or a journal replayed at its
+//! recorded pace; the venue keeps its own books and publishes them as Bybit does (see
+//! [`stream`]). The account's orders are filled against that market by the paper venue, the
+//! engine's one fill model (see [`exchange`]); private requests are signed and checked as Bybit
+//! checks them (see [`account`]). Faults are injected on a schedule (see [`faults`]).
 //!
 //! Once its market has a book (or its source ended), standard output gets exactly the lines a
 //! test parses, flushed at once:
@@ -19,6 +22,7 @@
 //! SIGINT or SIGTERM and then exits 0.
 
 mod account;
+mod exchange;
 mod faults;
 mod server;
 mod source;
@@ -38,6 +42,7 @@ use feed::sim::{MarketSim, Regime, SimConfig};
 use feed::{Fixed, Symbol};
 
 use account::{Account, PositionMode};
+use exchange::Exchange;
 use faults::{FaultPlan, FaultSchedule};
 use source::{MarketSource, Player};
 use stream::{Market, NumberFormat, Venue, wall_ms};
@@ -130,8 +135,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let plan = args.faults.clone().unwrap_or_default();
 
     let started = Instant::now();
+    // BTCUSDT's rules, as config/symbols.yml ships them, under the served symbol.
+    let rules = feed::fixtures::btcusdt();
+    let exchange = || Exchange::new(symbol, rules, args.balance, args.seed);
     let (source, market, origin_ns) = match &args.replay {
-        Some(dir) => (MarketSource::replay(dir)?, Market::new(symbol, None), None),
+        Some(dir) => (
+            MarketSource::replay(dir)?,
+            Market::new(symbol, None, exchange()),
+            None,
+        ),
         None => {
             let config = SimConfig {
                 symbol,
@@ -145,7 +157,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             let origin_ns = config.start_ms * 1_000_000;
             (
                 MarketSource::Sim(Box::new(MarketSim::new(config))),
-                Market::new(symbol, Some(format)),
+                Market::new(symbol, Some(format), exchange()),
                 Some(origin_ns),
             )
         }
@@ -176,7 +188,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         (Some(_), None) => bail!("--api-key needs BYBIT_API_SECRET in the environment"),
         (None, _) => None,
     };
-    let account = Account::new(signer, symbol, args.balance, args.position_mode);
+    let account = Account::new(signer, symbol, rules, args.position_mode);
     let venue = Arc::new(Venue::new(market, account, args.seed));
     let schedule = FaultSchedule::new(&plan, started, args.seed);
     let player = Player::new(Arc::clone(&venue), source, schedule, started, origin_ns);

@@ -18,6 +18,7 @@ use tungstenite::protocol::Role;
 use tungstenite::{Message, Utf8Bytes, WebSocket};
 
 use super::account::{AuthHeaders, Refusal};
+use super::exchange::PrivateTopic;
 use super::stream::{
     ClientHandle, Outbound, PongAction, TopicFailure, Venue, json_string, wall_ms,
 };
@@ -63,33 +64,51 @@ enum Route {
     SwitchMode,
     /// `POST /v5/position/set-leverage` (signed)
     SetLeverage,
+    /// `POST /v5/order/create` (signed)
+    OrderCreate,
+    /// `POST /v5/order/amend` (signed)
+    OrderAmend,
+    /// `POST /v5/order/cancel` (signed)
+    OrderCancel,
+    /// `POST /v5/order/cancel-all` (signed)
+    OrderCancelAll,
+    /// WebSocket: the private stream (orders, executions, position, wallet).
+    Private,
+    /// WebSocket: the trade stream (order entry).
+    Trade,
 }
 
 impl Route {
     /// True for WebSocket streams.
     const fn is_stream(self) -> bool {
-        matches!(self, Route::PublicLinear)
+        matches!(self, Route::PublicLinear | Route::Private | Route::Trade)
     }
 
     /// The method a REST route takes.
     const fn method(self) -> &'static str {
         match self {
-            Route::SwitchMode | Route::SetLeverage => "POST",
+            Route::SwitchMode
+            | Route::SetLeverage
+            | Route::OrderCreate
+            | Route::OrderAmend
+            | Route::OrderCancel
+            | Route::OrderCancelAll => "POST",
             _ => "GET",
         }
     }
 
-    /// True for the routes that need a signed request.
+    /// True for the REST routes that need a signed request.
     const fn is_private(self) -> bool {
-        !matches!(
-            self,
-            Route::PublicLinear | Route::ServerTime | Route::Orderbook | Route::InstrumentsInfo
-        )
+        !self.is_stream()
+            && !matches!(
+                self,
+                Route::ServerTime | Route::Orderbook | Route::InstrumentsInfo
+            )
     }
 }
 
 /// The route table: path to what serves it.
-const ROUTES: [(&str, Route); 11] = [
+const ROUTES: [(&str, Route); 17] = [
     ("/v5/public/linear", Route::PublicLinear),
     ("/v5/market/time", Route::ServerTime),
     ("/v5/market/orderbook", Route::Orderbook),
@@ -101,6 +120,12 @@ const ROUTES: [(&str, Route); 11] = [
     ("/v5/order/realtime", Route::OpenOrders),
     ("/v5/position/switch-mode", Route::SwitchMode),
     ("/v5/position/set-leverage", Route::SetLeverage),
+    ("/v5/order/create", Route::OrderCreate),
+    ("/v5/order/amend", Route::OrderAmend),
+    ("/v5/order/cancel", Route::OrderCancel),
+    ("/v5/order/cancel-all", Route::OrderCancelAll),
+    ("/v5/private", Route::Private),
+    ("/v5/trade", Route::Trade),
 ];
 
 fn route(path: &str) -> Option<Route> {
@@ -421,10 +446,10 @@ fn connection(
                 transport.close();
                 return Ok(());
             }
-            Next::Upgraded(Route::PublicLinear) => {
+            Next::Upgraded(route @ (Route::PublicLinear | Route::Private | Route::Trade)) => {
                 let leftover = std::mem::take(&mut buffer);
                 let ws = WebSocket::from_partially_read(transport, leftover, Role::Server, None);
-                public_session(ws, venue, id, peer, &request.path);
+                stream_session(ws, venue, id, peer, &request.path, route);
                 return Ok(());
             }
             Next::Upgraded(route) => anyhow::bail!("{route:?} is not a stream"),
@@ -606,12 +631,24 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
         }
         Route::QueryApi => Ok(account.query_api()),
         Route::FeeRate => linear().and_then(|()| account.fee_rate(&query("symbol"))),
-        Route::WalletBalance => account.wallet_balance(&query("accountType")),
-        Route::PositionList => linear().and_then(|()| account.position_list(&query("symbol"))),
-        Route::OpenOrders => linear().and_then(|()| account.open_orders(&query("symbol"))),
+        Route::WalletBalance => {
+            account.wallet_balance(&query("accountType"), &venue.market().exchange)
+        }
+        Route::PositionList => linear()
+            .and_then(|()| account.position_list(&query("symbol"), &venue.market().exchange)),
+        Route::OpenOrders => {
+            linear().and_then(|()| account.open_orders(&query("symbol"), &venue.market().exchange))
+        }
         Route::SwitchMode => account.switch_mode(&body),
         Route::SetLeverage => account.set_leverage(&body),
-        Route::PublicLinear | Route::ServerTime | Route::Orderbook => Err(Refusal {
+        Route::OrderCreate | Route::OrderAmend | Route::OrderCancel | Route::OrderCancelAll => {
+            order_entry(venue, route, &body)
+        }
+        Route::PublicLinear
+        | Route::Private
+        | Route::Trade
+        | Route::ServerTime
+        | Route::Orderbook => Err(Refusal {
             code: 10404,
             message: "not an account route".to_owned(),
         }),
@@ -627,6 +664,43 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
         }
     };
     (String::new(), body)
+}
+
+/// An order request (REST body or trade-stream `args[0]`) for the exchange; its `result`. The
+/// exchange then catches up at once, so what became of the order is pushed right after.
+fn order_entry(venue: &Venue, route: Route, body: &str) -> Result<String, Refusal> {
+    fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Refusal> {
+        serde_json::from_str(body).map_err(|err| Refusal {
+            code: 10001,
+            message: format!("params error: {err}"),
+        })
+    }
+    let now_ns = super::stream::wall_ns();
+    let mode = venue.account.mode();
+    let mut market = venue.market();
+    let result = match route {
+        Route::OrderCreate => market
+            .exchange
+            .create(&parse(body)?, mode, now_ns)
+            .map(|ack| ack.json()),
+        Route::OrderAmend => market
+            .exchange
+            .amend(&parse(body)?, now_ns)
+            .map(|ack| ack.json()),
+        Route::OrderCancel => market
+            .exchange
+            .cancel(&parse(body)?, now_ns)
+            .map(|ack| ack.json()),
+        _ => {
+            let request: super::exchange::CancelRequest = parse(body)?;
+            market.exchange.cancel_all(&request, now_ns).map(|acks| {
+                let list: Vec<String> = acks.iter().map(super::exchange::Ack::json).collect();
+                format!(r#"{{"list":[{}],"success":"1"}}"#, list.join(","))
+            })
+        }
+    };
+    market.step_exchange(now_ns);
+    result
 }
 
 /// `GET /v5/market/time`, on the venue's clock (with its `skew`).
@@ -752,6 +826,10 @@ struct Session<'v> {
     stalled_until: Option<Instant>,
     /// Pongs held back by `pong-delay`, with when they are due.
     delayed_pongs: VecDeque<(Instant, String)>,
+    /// Which stream this is.
+    route: Route,
+    /// A private or trade session authenticated.
+    authed: bool,
 }
 
 /// How a session ended.
@@ -765,7 +843,15 @@ enum End {
 }
 
 /// Runs a public stream session until it ends; logs its events.
-fn public_session(ws: WebSocket<Transport>, venue: &Venue, id: u64, peer: SocketAddr, path: &str) {
+/// Serves a WebSocket stream (`route`: public, private or trade) until it ends.
+fn stream_session(
+    ws: WebSocket<Transport>,
+    venue: &Venue,
+    id: u64,
+    peer: SocketAddr,
+    path: &str,
+    route: Route,
+) {
     if let Err(err) = ws.get_ref().tcp().set_read_timeout(Some(SESSION_POLL)) {
         eprintln!("toolkit venue: conn {id} {peer}: {err}");
         return;
@@ -781,6 +867,8 @@ fn public_session(ws: WebSocket<Transport>, venue: &Venue, id: u64, peer: Socket
         handle,
         stalled_until: None,
         delayed_pongs: VecDeque::new(),
+        route,
+        authed: false,
     };
     let end = session.run();
     venue.market().remove_client(id);
@@ -917,6 +1005,11 @@ impl Session<'_> {
     }
 
     fn on_request(&mut self, text: &str) -> Result<(), End> {
+        match self.route {
+            Route::Private => return self.on_private_request(text),
+            Route::Trade => return self.on_trade_request(text),
+            _ => {}
+        }
         let id = self.handle.id;
         let request: ClientRequest = match serde_json::from_str(text) {
             Ok(request) => request,
@@ -979,6 +1072,223 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Checks a WebSocket `auth` request's `args` (`[key, expires, signature]`): the venue's
+    /// key, an expiry still ahead, the signature of `GET/realtime{expires}`.
+    fn check_auth(&self, args: &[serde_json::Value]) -> Result<(), String> {
+        let signer = self
+            .venue
+            .account
+            .signer()
+            .ok_or_else(|| "API key is invalid.".to_owned())?;
+        let text = |value: Option<&serde_json::Value>| -> String {
+            match value {
+                Some(serde_json::Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            }
+        };
+        if text(args.first()) != signer.api_key() {
+            return Err("API key is invalid.".to_owned());
+        }
+        let expires: u64 = text(args.get(1))
+            .parse()
+            .map_err(|_| "Params Error: expires".to_owned())?;
+        if expires <= wall_ms() {
+            return Err(format!("Params Error: expires {expires} is in the past"));
+        }
+        if !text(args.get(2)).eq_ignore_ascii_case(signer.sign_ws_auth(expires).as_str()) {
+            return Err("Invalid signature".to_owned());
+        }
+        Ok(())
+    }
+
+    /// A request on the private stream: auth, subscribe (after auth), ping.
+    fn on_private_request(&mut self, text: &str) -> Result<(), End> {
+        let id = self.handle.id;
+        let request: ClientRequest = match serde_json::from_str(text) {
+            Ok(request) => request,
+            Err(err) => {
+                eprintln!("toolkit venue: conn {id} sent unreadable input ({err}); ignored");
+                return Ok(());
+            }
+        };
+        let req_id = request.req_id();
+        let conn_id = self.handle.conn_id.clone();
+        match request.op.as_str() {
+            "auth" => {
+                let (success, message) = match self.check_auth(&request.args) {
+                    Ok(()) => (true, String::new()),
+                    Err(message) => (false, message),
+                };
+                self.authed = success;
+                eprintln!(
+                    "toolkit venue: conn {id} private auth {}",
+                    if success { "ok" } else { &message }
+                );
+                let reply = control_reply(success, &message, &conn_id, &req_id, "auth");
+                self.venue.market().queue_text(id, reply);
+            }
+            "subscribe" => {
+                let names = request.topics();
+                let topics: Option<Vec<PrivateTopic>> =
+                    names.iter().map(|name| PrivateTopic::parse(name)).collect();
+                let mut market = self.venue.market();
+                let reply = match topics {
+                    _ if !self.authed => control_reply(
+                        false,
+                        "Request not authorized",
+                        &conn_id,
+                        &req_id,
+                        "subscribe",
+                    ),
+                    None => control_reply(
+                        false,
+                        &format!("error:handler not found,topic:{}", names.join(",")),
+                        &conn_id,
+                        &req_id,
+                        "subscribe",
+                    ),
+                    Some(topics) => {
+                        market.subscribe_private(id, &topics);
+                        eprintln!("toolkit venue: conn {id} subscribed {}", names.join(","));
+                        control_reply(true, "", &conn_id, &req_id, "subscribe")
+                    }
+                };
+                market.queue_text(id, reply);
+            }
+            "ping" => {
+                if self.venue.faults.pong_action(Instant::now()) == PongAction::Now {
+                    let pong = format!(
+                        r#"{{"req_id":{},"op":"pong","args":["{}"],"conn_id":"{conn_id}"}}"#,
+                        super::stream::json_string(&req_id),
+                        wall_ms()
+                    );
+                    self.write(pong.into())?;
+                }
+            }
+            other => {
+                eprintln!("toolkit venue: conn {id} sent unknown op {other:?}; ignored");
+            }
+        }
+        Ok(())
+    }
+
+    /// A request on the trade stream: auth, order.create / amend / cancel (after auth), ping.
+    fn on_trade_request(&mut self, text: &str) -> Result<(), End> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct TradeRequest {
+            op: String,
+            #[serde(default)]
+            req_id: Option<String>,
+            #[serde(default)]
+            args: Vec<serde_json::Value>,
+            #[serde(default)]
+            header: std::collections::BTreeMap<String, String>,
+        }
+        let id = self.handle.id;
+        let conn_id = self.handle.conn_id.clone();
+        let request: TradeRequest = match serde_json::from_str(text) {
+            Ok(request) => request,
+            Err(err) => {
+                eprintln!("toolkit venue: conn {id} sent unreadable input ({err}); ignored");
+                return Ok(());
+            }
+        };
+        let reply = |code: i64, message: &str, op: &str, req_id: Option<&str>, data: &str| {
+            let req_id = req_id.map_or(String::new(), |req_id| {
+                format!(r#""reqId":{},"#, super::stream::json_string(req_id))
+            });
+            format!(
+                r#"{{{req_id}"retCode":{code},"retMsg":{},"op":{},"data":{data},"retExtInfo":{{}},"header":{{"Timenow":"{}"}},"connId":"{conn_id}"}}"#,
+                super::stream::json_string(message),
+                super::stream::json_string(op),
+                wall_ms()
+            )
+        };
+        let req_id = request.req_id.as_deref();
+        let text = match request.op.as_str() {
+            "auth" => {
+                let (code, message) = match self.check_auth(&request.args) {
+                    Ok(()) => (0, "OK".to_owned()),
+                    Err(message) => (10004, message),
+                };
+                self.authed = code == 0;
+                eprintln!("toolkit venue: conn {id} trade auth {message}");
+                reply(code, &message, "auth", None, "{}")
+            }
+            "ping" => {
+                if self.venue.faults.pong_action(Instant::now()) != PongAction::Now {
+                    return Ok(());
+                }
+                reply(0, "OK", "pong", None, &format!(r#"["{}"]"#, wall_ms()))
+            }
+            op @ ("order.create" | "order.amend" | "order.cancel") => {
+                let route = match op {
+                    "order.create" => Route::OrderCreate,
+                    "order.amend" => Route::OrderAmend,
+                    _ => Route::OrderCancel,
+                };
+                let result = self.trade_order(route, &request.header, &request.args);
+                match result {
+                    Ok(data) => {
+                        eprintln!("toolkit venue: conn {id} {op} {} ok", req_id.unwrap_or(""));
+                        reply(0, "OK", op, req_id, &data)
+                    }
+                    Err(refusal) => {
+                        eprintln!(
+                            "toolkit venue: conn {id} {op} {} refused: {} {}",
+                            req_id.unwrap_or(""),
+                            refusal.code,
+                            refusal.message
+                        );
+                        reply(refusal.code, &refusal.message, op, req_id, "{}")
+                    }
+                }
+            }
+            other => reply(10404, "unknown op", other, req_id, "{}"),
+        };
+        self.write(text.into())
+    }
+
+    /// One trade-stream order op: authenticated, stamped within its window, then the exchange.
+    fn trade_order(
+        &self,
+        route: Route,
+        header: &std::collections::BTreeMap<String, String>,
+        args: &[serde_json::Value],
+    ) -> Result<String, Refusal> {
+        let refuse = |code, message: &str| Refusal {
+            code,
+            message: message.to_owned(),
+        };
+        if !self.authed {
+            return Err(refuse(10003, "Request not authorized"));
+        }
+        let now = wall_ms().saturating_add_signed(self.venue.market().skew_ms());
+        let stamp: u64 = header
+            .get("X-BAPI-TIMESTAMP")
+            .and_then(|stamp| stamp.parse().ok())
+            .ok_or_else(|| refuse(10001, "params error: X-BAPI-TIMESTAMP is required"))?;
+        let window: u64 = header
+            .get("X-BAPI-RECV-WINDOW")
+            .and_then(|window| window.parse().ok())
+            .unwrap_or(5000);
+        if stamp + window < now || stamp >= now + 1000 {
+            return Err(Refusal {
+                code: 10002,
+                message: format!(
+                    "invalid request, please check your server timestamp or recv_window param. \
+                     req_timestamp[{stamp}],server_timestamp[{now}],recv_window[{window}]"
+                ),
+            });
+        }
+        let [order] = args else {
+            return Err(refuse(10001, "params error: args must hold one order"));
+        };
+        order_entry(self.venue, route, &order.to_string())
     }
 
     /// The replies to a (un)subscribe request, logged: one success reply when every topic

@@ -14,7 +14,7 @@ use feed::journal::{JournalError, JournalReader, OnCorrupt, StreamId};
 use feed::sim::MarketSim;
 
 use super::faults::{FaultKind, FaultSchedule};
-use super::stream::{Outbound, Topic, Venue, wall_ms};
+use super::stream::{Outbound, Topic, Venue, wall_ms, wall_ns};
 
 /// Longest the player sleeps without looking at the clock (faults, depth-1 repeats, stop).
 const TICK: Duration = Duration::from_millis(50);
@@ -221,10 +221,15 @@ impl Player {
         };
         let mut market = self.venue.market();
         let symbol = market.symbol();
+        let now_ns = wall_ns();
         match message {
-            PublicMessage::Book(update) => market.apply_book(&update, &self.buffer),
+            PublicMessage::Book(update) => {
+                market.apply_book(&update, &self.buffer);
+                market.step_exchange(now_ns);
+            }
             PublicMessage::Trades(batch) if batch.symbol == symbol => {
                 market.forward(Topic::Trades, &self.buffer);
+                market.exchange_trades(batch.trades, now_ns);
             }
             PublicMessage::Ticker(ticker) if ticker.symbol == symbol => {
                 market.set_ticker(ticker);

@@ -28,6 +28,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tungstenite::Utf8Bytes;
 
+use super::exchange::{Exchange, PrivateTopic, Push};
+
 /// Book depths served (Bybit's linear depths).
 pub(crate) const DEPTHS: [u16; 4] = [1, 50, 200, 1000];
 /// The depth whose view answers REST (`u` of REST matches the 1000-level stream).
@@ -41,7 +43,16 @@ const LEVEL1_REPEAT: Duration = Duration::from_secs(3);
 /// What the `malformed` fault sends: not JSON.
 const MALFORMED: &str = r#"{"topic":"orderbook.50","type":delta,"data":{"b":[["#;
 
-/// The time now, ms since the epoch.
+/// Now, ns since the epoch.
+pub(crate) fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Now, ms since the epoch.
 pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -393,11 +404,16 @@ pub(crate) struct Market {
     delta_asks: Vec<Level>,
     /// Whether the book's last invalidation was logged.
     invalid_logged: bool,
+    /// The account's orders, filled against this market.
+    pub(crate) exchange: Exchange,
+    /// Private-stream connections and their topics.
+    private_topics: BTreeMap<u64, BTreeSet<PrivateTopic>>,
 }
 
 impl Market {
-    /// The market of `symbol`; `format` when known up front (the simulator's).
-    pub(crate) fn new(symbol: Symbol, format: Option<NumberFormat>) -> Market {
+    /// The market of `symbol`; `format` when known up front (the simulator's); `exchange`
+    /// fills the account's orders against it.
+    pub(crate) fn new(symbol: Symbol, format: Option<NumberFormat>, exchange: Exchange) -> Market {
         let book = OrderBook::new(symbol, MAX_DEPTH);
         let views = vec![BookView::new(REST_DEPTH, &book)];
         Market {
@@ -413,7 +429,46 @@ impl Market {
             delta_bids: Vec::with_capacity(2 * MAX_DEPTH),
             delta_asks: Vec::with_capacity(2 * MAX_DEPTH),
             invalid_logged: false,
+            exchange,
+            private_topics: BTreeMap::new(),
         }
+    }
+
+    /// Subscribes private connection `id` to `topics`.
+    pub(crate) fn subscribe_private(&mut self, id: u64, topics: &[PrivateTopic]) {
+        self.private_topics
+            .entry(id)
+            .or_default()
+            .extend(topics.iter().copied());
+    }
+
+    /// Queues each push to the private connections subscribed to its topic, in order.
+    pub(crate) fn push_private(&mut self, pushes: Vec<Push>) {
+        for push in pushes {
+            let text = Utf8Bytes::from(push.text);
+            let ids: Vec<u64> = self
+                .private_topics
+                .iter()
+                .filter(|(_, topics)| topics.contains(&push.topic))
+                .map(|(&id, _)| id)
+                .collect();
+            for id in ids {
+                send(&mut self.clients, id, Outbound::Text(text.clone()));
+            }
+        }
+    }
+
+    /// Lets the exchange catch up with the book at `now_ns` (orders and cancels that arrived,
+    /// fills the book reached) and pushes what changed.
+    pub(crate) fn step_exchange(&mut self, now_ns: u64) {
+        let pushes = self.exchange.on_book(&self.book, now_ns);
+        self.push_private(pushes);
+    }
+
+    /// Trades printed at `now_ns`, for the exchange; pushes what they filled.
+    pub(crate) fn exchange_trades(&mut self, trades: &[feed::bybit::Trade], now_ns: u64) {
+        let pushes = self.exchange.on_trades(&self.book, trades, now_ns);
+        self.push_private(pushes);
     }
 
     /// The served symbol.
@@ -462,6 +517,7 @@ impl Market {
     /// Forgets a connection.
     pub(crate) fn remove_client(&mut self, id: u64) {
         self.clients.remove(&id);
+        self.private_topics.remove(&id);
     }
 
     /// True once the market's book is known (its first snapshot was played).
