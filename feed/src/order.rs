@@ -44,6 +44,10 @@ pub enum RejectReason {
     InvalidOrder,
     /// Not enough free balance or margin for the order (Bybit's 110004, 110007, 110012, ...).
     InsufficientBalance,
+    /// Not sent: the venue's order entry link is down.
+    VenueUnavailable,
+    /// Not sent, or refused: the rate limit had no room (Bybit's 10006).
+    RateLimited,
 }
 
 impl RejectReason {
@@ -56,6 +60,8 @@ impl RejectReason {
             RejectReason::OrderNotExists => "order_not_exists",
             RejectReason::InvalidOrder => "invalid_order",
             RejectReason::InsufficientBalance => "insufficient_balance",
+            RejectReason::VenueUnavailable => "venue_unavailable",
+            RejectReason::RateLimited => "rate_limited",
         }
     }
 }

@@ -7,7 +7,9 @@
 //! - [`codes`]: what each `retCode` and HTTP status means for an order, and what to do next;
 //! - [`rest`]: signed REST for cold threads (clock, rate limits, 403 cool-down) and its replies;
 //! - [`sign`]: HMAC-SHA256 signing of REST requests and WebSocket auth;
-//! - [`trade`]: order entry: trade-stream requests, REST order bodies, the trade stream's replies.
+//! - [`trade`]: order entry: trade-stream requests, REST order bodies, the trade stream's replies;
+//! - [`venue`]: the Bybit venue the hot thread drives: orders on the trade stream, their fate from
+//!   the private stream.
 
 pub mod codes;
 mod json;
@@ -18,6 +20,7 @@ pub mod public;
 pub mod rest;
 pub mod sign;
 pub mod trade;
+pub mod venue;
 
 pub use public::{
     BookUpdate, ControlReply, DecodeError, DecodeStats, Level, MessageKind, PublicDecoder,

@@ -193,8 +193,8 @@ pub struct RestClient {
     base_url: String,
     signer: Signer,
     recv_window_ms: u64,
-    /// Venue time minus local time, ms.
-    offset_ms: AtomicI64,
+    /// Venue time minus local time, ms (shared with the trade stream, which stamps on it too).
+    offset_ms: Arc<AtomicI64>,
     limits: Arc<RateLimits>,
     /// Until when REST is silent after a 403.
     cooling_until: Mutex<Option<Instant>>,
@@ -283,7 +283,7 @@ impl RestClient {
             base_url: settings.base_url.trim_end_matches('/').to_owned(),
             signer,
             recv_window_ms: settings.recv_window_ms,
-            offset_ms: AtomicI64::new(0),
+            offset_ms: Arc::new(AtomicI64::new(0)),
             limits,
             cooling_until: Mutex::new(None),
         })
@@ -297,6 +297,11 @@ impl RestClient {
     /// The API key (public).
     pub fn api_key(&self) -> &str {
         self.signer.api_key()
+    }
+
+    /// The venue clock's offset, shared: what the trade stream stamps its requests on.
+    pub fn clock(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.offset_ms)
     }
 
     /// Venue time minus local time, ms, as last measured.

@@ -1,0 +1,859 @@
+//! The Bybit venue, as the hot thread drives it: orders go out on the trade stream
+//! (`/v5/trade`), and what became of them comes back on the private stream (`/v5/private`).
+//!
+//! [`BybitVenue`] implements [`Venue`], so the trading loop that paper-trades drives it alike.
+//!
+//! - **Links.** Each stream is one WebSocket, made on a connecting thread of its own (a
+//!   connection may block; the hot thread never does), then authenticated (`auth`, signed
+//!   `GET/realtime{expires}`); the private one subscribes `order`, `execution`, `position` and
+//!   `wallet`. Liveness is the public stream's: `{"op":"ping"}` every `ping_interval`, dead
+//!   without a pong in `pong_timeout` or any message in `stale_after`; a dead, closed or broken
+//!   link is made again after a jittered exponential back-off.
+//! - **Orders.** [`Venue::submit`] writes an `order.create` (PostOnly limit, `reduceOnly` for
+//!   exits, the `orderLinkId` of the run's [`LinkIds`]) after taking a token of the create
+//!   bucket; [`Venue::cancel`] an `order.cancel`. Neither waits. An order is refused locally,
+//!   as a [`VenueEvent::Rejected`], when the trade link is not up
+//!   ([`RejectReason::VenueUnavailable`]) or the bucket is empty
+//!   ([`RejectReason::RateLimited`]).
+//! - **Answers.** A trade-stream ack only means accepted. A refusal at the door is read by
+//!   [`classify`]: a rejection of the order becomes [`VenueEvent::Rejected`]; a cancel of an
+//!   order already gone is nothing (its end comes from the private stream); an answer that
+//!   leaves the order's fate unknown leaves it working, counted in
+//!   [`VenueStats::unknown_fates`], for reconciliation.
+//! - **The truth** is the private stream: an order `New` is [`VenueEvent::Accepted`] (queue
+//!   ahead unknown: zero); `Cancelled` with `EC_PostOnlyWillTakeLiquidity` is the post-only
+//!   reject the paper venue also gives; `Cancelled` otherwise is [`VenueEvent::Cancelled`];
+//!   each `execution` is a [`VenueEvent::Filled`] (seen once, by `execId`), booked into the
+//!   position; the `wallet` sets the balance.
+//!
+//! Once both links are up, polling, submitting and cancelling allocate nothing: requests are
+//! written into buffers made with the venue, decoders and tables are sized once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+
+use super::codes::{Outcome, Request as RequestKind, classify};
+use super::limits::{Endpoint as Bucket, RateLimits};
+use super::live::{Backoff, Liveness};
+use super::private::{
+    ExecType, Execution, OrderIdText, OrderStatus, OrderUpdate, PrivateControl, PrivateDecoder,
+    PrivateMessage,
+};
+use super::sign::Signer;
+use super::trade::{
+    LinkIds, NewOrder, OrderRef, TradeOp, TradeReply, TradeReplyDecoder, TradeWriter,
+};
+use crate::book::OrderBook;
+use crate::fixed::Fixed;
+use crate::frame::FrameBuf;
+use crate::journal::monotonic_ns;
+use crate::net::{Endpoint, WsConnection, WsRead, connect};
+use crate::order::{Account, Fill, OrderId, OrderRequest, Position, RejectReason, VenueEvent};
+use crate::text::Symbol;
+use crate::venue::Venue;
+
+/// Orders working at once, at most.
+pub const MAX_WORKING: usize = 32;
+/// Requests awaiting their answer, at most.
+const MAX_PENDING: usize = 64;
+/// Execution ids remembered, to count a fill once.
+const SEEN_EXECUTIONS: usize = 256;
+/// Events between two drains, at most.
+const MAX_VENUE_EVENTS: usize = 512;
+/// Messages read from one link in one poll, at most.
+const READS_PER_POLL: usize = 16;
+/// How far ahead an `auth` request expires.
+const AUTH_EXPIRY_MS: u64 = 10_000;
+
+/// Where the venue is and how it is reached.
+#[derive(Debug, Clone)]
+pub struct VenueSettings {
+    /// The private stream's URL.
+    pub private: Endpoint,
+    /// The trade stream's URL.
+    pub trade: Endpoint,
+    /// TLS, for `wss://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The traded symbol.
+    pub symbol: Symbol,
+    /// The run's order ids.
+    pub ids: LinkIds,
+    /// `X-BAPI-RECV-WINDOW` of order requests, ms.
+    pub recv_window_ms: u64,
+    /// Liveness of both links.
+    pub liveness: Liveness,
+    /// Back-off between connection attempts.
+    pub backoff: Backoff,
+    /// Longest a connection attempt may block its thread, per step.
+    pub connect_timeout: Duration,
+    /// Seed of the back-off jitter.
+    pub seed: u64,
+}
+
+/// Counters of the venue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VenueStats {
+    /// Connections made, private and trade.
+    pub connects: [u64; 2],
+    /// Connections lost, private and trade.
+    pub losses: [u64; 2],
+    /// Authentications refused.
+    pub auth_failures: u64,
+    /// Creates sent.
+    pub creates: u64,
+    /// Cancels sent.
+    pub cancels: u64,
+    /// Orders refused before they were sent (link down, rate limit, table full).
+    pub local_rejects: u64,
+    /// Answers that left an order's fate unknown (to reconcile).
+    pub unknown_fates: u64,
+    /// Fills booked.
+    pub fills: u64,
+    /// Pushes and replies that did not decode.
+    pub decode_errors: u64,
+}
+
+/// Link index in [`VenueStats`].
+const PRIVATE: usize = 0;
+const TRADE: usize = 1;
+
+enum ConnectRequest {
+    Connect,
+    Retire(Box<WsConnection>),
+}
+
+enum Phase {
+    /// No connection; the next attempt at `until_ns` (monotonic).
+    Waiting { until_ns: u64 },
+    /// With the connecting thread.
+    Connecting,
+    /// Up; `auth` sent.
+    Authenticating,
+    /// Up and authenticated; (private) `subscribe` sent.
+    Subscribing,
+    /// Ready for orders and pushes.
+    Ready,
+}
+
+struct Link {
+    phase: Phase,
+    connection: Option<Box<WsConnection>>,
+    requests: Sender<ConnectRequest>,
+    made: Receiver<Option<Box<WsConnection>>>,
+    last_message_ns: u64,
+    next_ping_ns: u64,
+    pong_due_ns: Option<u64>,
+    since_ns: u64,
+    failures: u32,
+}
+
+impl Link {
+    fn new(name: &str, endpoint: Endpoint, settings: &VenueSettings) -> std::io::Result<Link> {
+        let (requests, inbox) = crossbeam_channel::bounded::<ConnectRequest>(8);
+        let (outbox, made) = crossbeam_channel::bounded(1);
+        let tls = settings.tls.clone();
+        let timeout = settings.connect_timeout;
+        let label = name.to_owned();
+        std::thread::Builder::new()
+            .name(format!("{name}-connect"))
+            .spawn(move || {
+                for request in inbox {
+                    match request {
+                        ConnectRequest::Connect => {
+                            let connection = match connect(&endpoint, tls.as_ref(), timeout) {
+                                Ok(connection) => Some(Box::new(connection)),
+                                Err(err) => {
+                                    eprintln!("bybit {label} stream: {err}");
+                                    None
+                                }
+                            };
+                            if outbox.send(connection).is_err() {
+                                return;
+                            }
+                        }
+                        ConnectRequest::Retire(mut connection) => connection.close(),
+                    }
+                }
+            })?;
+        Ok(Link {
+            phase: Phase::Waiting { until_ns: 0 },
+            connection: None,
+            requests,
+            made,
+            last_message_ns: 0,
+            next_ping_ns: 0,
+            pong_due_ns: None,
+            since_ns: 0,
+            failures: 0,
+        })
+    }
+
+    const fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+}
+
+/// An order the venue is working on.
+#[derive(Debug, Clone, Copy)]
+struct Working {
+    order: OrderRequest,
+    venue_id: OrderIdText,
+    accepted: bool,
+    filled: Fixed,
+}
+
+/// What a request awaiting its answer was.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    seq: u64,
+    kind: RequestKind,
+    id: OrderId,
+}
+
+/// The Bybit venue of one symbol, polled by the hot thread.
+pub struct BybitVenue {
+    settings: VenueSettings,
+    signer: Signer,
+    limits: Arc<RateLimits>,
+    /// Venue time minus local time, ms (the REST client's measurement).
+    clock_offset_ms: Arc<AtomicI64>,
+    links: [Link; 2],
+    clock: quanta::Clock,
+    writer: TradeWriter,
+    subscribe: Vec<u8>,
+    private_decoder: PrivateDecoder,
+    reply_decoder: TradeReplyDecoder,
+    frame: FrameBuf,
+    working: Vec<Working>,
+    pending: Vec<Pending>,
+    seen: Vec<OrderIdText>,
+    seen_next: usize,
+    events: Vec<VenueEvent>,
+    account: Account,
+    position: Position,
+    next_seq: u64,
+    jitter_state: u64,
+    stats: VenueStats,
+}
+
+impl BybitVenue {
+    /// A venue for `settings`, signing with `signer` on the venue clock `clock_offset_ms`,
+    /// within `limits`, starting from `account` (as REST found it). The connecting threads
+    /// start now; the first attempts are made on the first poll.
+    pub fn new(
+        settings: VenueSettings,
+        signer: Signer,
+        limits: Arc<RateLimits>,
+        clock_offset_ms: Arc<AtomicI64>,
+        account: Account,
+    ) -> std::io::Result<BybitVenue> {
+        let links = [
+            Link::new("private", settings.private.clone(), &settings)?,
+            Link::new("trade", settings.trade.clone(), &settings)?,
+        ];
+        let mut position = Position::default();
+        if !account.position.is_zero() {
+            let side = if account.position.is_positive() {
+                crate::side::Side::Buy
+            } else {
+                crate::side::Side::Sell
+            };
+            position.apply(side, account.entry_price, account.position.abs());
+        }
+        Ok(BybitVenue {
+            writer: TradeWriter::new(settings.ids, settings.recv_window_ms),
+            jitter_state: settings.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            settings,
+            signer,
+            limits,
+            clock_offset_ms,
+            links,
+            clock: quanta::Clock::new(),
+            subscribe: br#"{"op":"subscribe","req_id":"private","args":["order","execution","position","wallet"]}"#.to_vec(),
+            private_decoder: PrivateDecoder::new(),
+            reply_decoder: TradeReplyDecoder::new(),
+            frame: FrameBuf::with_capacity(1 << 18),
+            working: Vec::with_capacity(MAX_WORKING),
+            pending: Vec::with_capacity(MAX_PENDING),
+            seen: vec![OrderIdText::EMPTY; SEEN_EXECUTIONS],
+            seen_next: 0,
+            events: Vec::with_capacity(MAX_VENUE_EVENTS),
+            account,
+            position,
+            next_seq: 1,
+            stats: VenueStats::default(),
+        })
+    }
+
+    /// Counters so far.
+    pub const fn stats(&self) -> &VenueStats {
+        &self.stats
+    }
+
+    /// True when both links are up, authenticated and (private) subscribed.
+    pub fn is_ready(&self) -> bool {
+        self.links.iter().all(Link::is_ready)
+    }
+
+    /// Now on the venue's clock, ms.
+    fn venue_ms(&self) -> u64 {
+        crate::bybit::rest::local_ms()
+            .saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Reads both links: answers, pushes, liveness, reconnects. Call it on every turn of the
+    /// loop; the events it found are drained with [`Venue::drain_events`].
+    pub fn poll(&mut self) {
+        for index in [PRIVATE, TRADE] {
+            self.poll_link(index);
+        }
+    }
+
+    fn poll_link(&mut self, index: usize) {
+        let now = monotonic_ns(&self.clock);
+        match self.links[index].phase {
+            Phase::Waiting { until_ns } => {
+                if now >= until_ns {
+                    match self.links[index].requests.try_send(ConnectRequest::Connect) {
+                        Ok(()) => self.links[index].phase = Phase::Connecting,
+                        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+                    }
+                }
+            }
+            Phase::Connecting => match self.links[index].made.try_recv() {
+                Ok(Some(connection)) => self.up(index, connection, now),
+                Ok(None) => self.back_off(index, now),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
+            },
+            Phase::Authenticating | Phase::Subscribing | Phase::Ready => {
+                for _ in 0..READS_PER_POLL {
+                    let Some(connection) = self.links[index].connection.as_mut() else {
+                        return;
+                    };
+                    match connection.read_message(&mut self.frame) {
+                        Ok(WsRead::Message) => {
+                            self.links[index].last_message_ns = now;
+                            if index == PRIVATE {
+                                self.on_private(now);
+                            } else {
+                                self.on_trade(now);
+                            }
+                        }
+                        Ok(WsRead::Idle) => {
+                            self.keep_alive(index, now);
+                            return;
+                        }
+                        Ok(WsRead::Closed) | Err(_) => {
+                            self.lose(index, now);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn up(&mut self, index: usize, mut connection: Box<WsConnection>, now: u64) {
+        let expires = self.venue_ms() + AUTH_EXPIRY_MS;
+        if connection
+            .send_text(self.writer.auth(&self.signer, expires))
+            .is_err()
+        {
+            let _ = self.links[index]
+                .requests
+                .try_send(ConnectRequest::Retire(connection));
+            self.back_off(index, now);
+            return;
+        }
+        self.stats.connects[index] += 1;
+        let liveness = self.settings.liveness;
+        let link = &mut self.links[index];
+        link.connection = Some(connection);
+        link.phase = Phase::Authenticating;
+        link.since_ns = now;
+        link.last_message_ns = now;
+        link.next_ping_ns = now + liveness.ping_interval.as_nanos() as u64;
+        link.pong_due_ns = None;
+    }
+
+    fn keep_alive(&mut self, index: usize, now: u64) {
+        let liveness = self.settings.liveness;
+        let link = &mut self.links[index];
+        let stale =
+            now.saturating_sub(link.last_message_ns) > liveness.stale_after.as_nanos() as u64;
+        let pong_late = link.pong_due_ns.is_some_and(|due| now > due);
+        if stale || pong_late {
+            self.lose(index, now);
+            return;
+        }
+        if now >= link.next_ping_ns {
+            link.next_ping_ns = now + liveness.ping_interval.as_nanos() as u64;
+            link.pong_due_ns = Some(now + liveness.pong_timeout.as_nanos() as u64);
+            let ping = self.writer.ping();
+            if let Some(connection) = link.connection.as_mut()
+                && connection.send_text(ping).is_err()
+            {
+                self.lose(index, now);
+            }
+        }
+    }
+
+    fn lose(&mut self, index: usize, now: u64) {
+        self.stats.losses[index] += 1;
+        if let Some(connection) = self.links[index].connection.take() {
+            let _ = self.links[index]
+                .requests
+                .try_send(ConnectRequest::Retire(connection));
+        }
+        // A link that stayed up for the back-off's cap starts the sequence afresh.
+        if now.saturating_sub(self.links[index].since_ns)
+            >= self.settings.backoff.max.as_nanos() as u64
+        {
+            self.links[index].failures = 0;
+        }
+        if index == TRADE {
+            // Requests in flight on it may or may not have reached the venue.
+            self.stats.unknown_fates += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        self.back_off(index, now);
+    }
+
+    fn back_off(&mut self, index: usize, now: u64) {
+        let mut x = self.jitter_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.jitter_state = x;
+        let unit = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+        let link = &mut self.links[index];
+        let delay = self.settings.backoff.delay(link.failures, unit);
+        link.failures = link.failures.saturating_add(1);
+        link.phase = Phase::Waiting {
+            until_ns: now + delay.as_nanos() as u64,
+        };
+    }
+
+    fn on_private(&mut self, now: u64) {
+        let message = match self.private_decoder.decode(&mut self.frame) {
+            Ok(message) => message,
+            Err(_) => {
+                self.stats.decode_errors += 1;
+                return;
+            }
+        };
+        let ts_ns = now;
+        match message {
+            PrivateMessage::Control(PrivateControl::Auth { success: true, .. }) => {
+                let link = &mut self.links[PRIVATE];
+                link.phase = Phase::Subscribing;
+                if let Some(connection) = link.connection.as_mut()
+                    && connection.send_text(&self.subscribe).is_err()
+                {
+                    self.lose(PRIVATE, now);
+                }
+            }
+            PrivateMessage::Control(PrivateControl::Auth { success: false, .. }) => {
+                self.stats.auth_failures += 1;
+                self.lose(PRIVATE, now);
+            }
+            PrivateMessage::Control(PrivateControl::Subscribed { success, .. }) => {
+                if success {
+                    self.links[PRIVATE].phase = Phase::Ready;
+                    self.links[PRIVATE].failures = 0;
+                } else {
+                    self.lose(PRIVATE, now);
+                }
+            }
+            PrivateMessage::Control(PrivateControl::Pong { .. }) => {
+                self.links[PRIVATE].pong_due_ns = None;
+            }
+            PrivateMessage::Orders { orders, .. } => {
+                for order in orders {
+                    on_order(
+                        order,
+                        &self.settings,
+                        &mut self.working,
+                        &mut self.events,
+                        ts_ns,
+                    );
+                }
+            }
+            PrivateMessage::Executions { executions, .. } => {
+                for execution in executions {
+                    if !remember(&mut self.seen, &mut self.seen_next, execution.exec_id) {
+                        continue;
+                    }
+                    if let Some(fill) = on_execution(
+                        execution,
+                        &self.settings,
+                        &mut self.working,
+                        &mut self.position,
+                        &mut self.account,
+                        ts_ns,
+                    ) {
+                        self.stats.fills += 1;
+                        self.events.push(VenueEvent::Filled(fill));
+                    }
+                }
+            }
+            PrivateMessage::Positions { .. } => {}
+            PrivateMessage::Wallet { accounts, .. } => {
+                if let Some(balance) = accounts
+                    .iter()
+                    .find(|account| account.account_type == "UNIFIED")
+                    .and_then(|account| account.total_available_balance)
+                {
+                    self.account.balance = balance;
+                }
+            }
+        }
+    }
+
+    fn on_trade(&mut self, now: u64) {
+        let reply = match self.reply_decoder.decode(&mut self.frame) {
+            Ok(reply) => reply,
+            Err(_) => {
+                self.stats.decode_errors += 1;
+                return;
+            }
+        };
+        match reply.op {
+            TradeOp::Auth if reply.ret_code == 0 => {
+                self.links[TRADE].phase = Phase::Ready;
+                self.links[TRADE].failures = 0;
+            }
+            TradeOp::Auth => {
+                self.stats.auth_failures += 1;
+                self.lose(TRADE, now);
+            }
+            TradeOp::Pong => self.links[TRADE].pong_due_ns = None,
+            TradeOp::Create | TradeOp::Amend | TradeOp::Cancel => self.on_answer(&reply, now),
+            TradeOp::Other => {}
+        }
+    }
+
+    /// The answer to an order request.
+    fn on_answer(&mut self, reply: &TradeReply, now: u64) {
+        let Some(seq) = reply
+            .req_id
+            .as_str()
+            .strip_prefix(self.settings.ids.prefix())
+            .and_then(|rest| rest.strip_prefix("-r"))
+            .and_then(|digits| digits.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let Some(index) = self.pending.iter().position(|pending| pending.seq == seq) else {
+            return;
+        };
+        let pending = self.pending.swap_remove(index);
+        if let Some(limit) = reply.limit
+            && limit.remaining == 0
+        {
+            let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+            let reset_ns = limit
+                .reset_ms
+                .saturating_add_signed(-offset)
+                .saturating_mul(1_000_000);
+            self.limits.hold_until(bucket_of(pending.kind), reset_ns);
+        }
+        if let Some(working) = self
+            .working
+            .iter_mut()
+            .find(|working| working.order.id == pending.id)
+            && !reply.order_id.is_empty()
+        {
+            working.venue_id = reply.order_id;
+        }
+        match classify(pending.kind, reply.ret_code) {
+            Outcome::Ok | Outcome::NotModified | Outcome::AlreadyGone => {}
+            Outcome::Rejected(reason) if pending.kind == RequestKind::Create => {
+                self.forget(pending.id);
+                self.events.push(VenueEvent::Rejected {
+                    id: pending.id,
+                    reason,
+                    ts_ns: now,
+                });
+            }
+            Outcome::RateLimited if pending.kind == RequestKind::Create => {
+                let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+                let reset_ms = reply
+                    .limit
+                    .map_or(self.venue_ms() + 1000, |limit| limit.reset_ms);
+                self.limits.hold_until(
+                    Bucket::Create,
+                    reset_ms
+                        .saturating_add_signed(-offset)
+                        .saturating_mul(1_000_000),
+                );
+                self.forget(pending.id);
+                self.events.push(VenueEvent::Rejected {
+                    id: pending.id,
+                    reason: RejectReason::RateLimited,
+                    ts_ns: now,
+                });
+            }
+            Outcome::Reconnect => {
+                self.stats.unknown_fates += 1;
+                self.lose(TRADE, now);
+            }
+            // A cancel refused (rate limit, clock): the order works on; the caller may cancel
+            // again. Unknown fates wait for reconciliation.
+            _ => self.stats.unknown_fates += 1,
+        }
+    }
+
+    fn forget(&mut self, id: OrderId) {
+        self.working.retain(|working| working.order.id != id);
+    }
+
+    fn reject_locally(&mut self, id: OrderId, reason: RejectReason, ts_ns: u64) {
+        self.stats.local_rejects += 1;
+        self.events.push(VenueEvent::Rejected { id, reason, ts_ns });
+    }
+}
+
+/// The bucket a request draws on.
+const fn bucket_of(kind: RequestKind) -> Bucket {
+    match kind {
+        RequestKind::Create => Bucket::Create,
+        RequestKind::Amend => Bucket::Amend,
+        RequestKind::Cancel | RequestKind::Other => Bucket::Cancel,
+    }
+}
+
+/// Remembers `exec_id`; false when it was seen already.
+fn remember(seen: &mut [OrderIdText], next: &mut usize, exec_id: OrderIdText) -> bool {
+    if seen.contains(&exec_id) {
+        return false;
+    }
+    seen[*next] = exec_id;
+    *next = (*next + 1) % seen.len();
+    true
+}
+
+/// An `order` push: what it means for a working order of this run.
+fn on_order(
+    order: &OrderUpdate,
+    settings: &VenueSettings,
+    working: &mut Vec<Working>,
+    events: &mut Vec<VenueEvent>,
+    ts_ns: u64,
+) {
+    let Some(id) = settings.ids.order_id(order.order_link_id.as_str()) else {
+        return;
+    };
+    let Some(index) = working.iter().position(|working| working.order.id == id) else {
+        return;
+    };
+    let entry = &mut working[index];
+    entry.venue_id = order.order_id;
+    match order.status {
+        OrderStatus::New | OrderStatus::PartiallyFilled if !entry.accepted => {
+            entry.accepted = true;
+            events.push(VenueEvent::Accepted {
+                id,
+                queue_ahead: Fixed::ZERO,
+                ts_ns,
+            });
+        }
+        OrderStatus::Cancelled if order.is_post_only_reject() => {
+            working.swap_remove(index);
+            events.push(VenueEvent::Rejected {
+                id,
+                reason: RejectReason::PostOnlyWillTakeLiquidity,
+                ts_ns,
+            });
+        }
+        OrderStatus::Cancelled
+        | OrderStatus::Deactivated
+        | OrderStatus::PartiallyFilledCanceled => {
+            let reduce_only_cut =
+                order.cancel_type == "CancelByReduceOnly" && order.cum_exec_qty.is_zero();
+            working.swap_remove(index);
+            events.push(if reduce_only_cut {
+                VenueEvent::Rejected {
+                    id,
+                    reason: RejectReason::ReduceOnlyNotSatisfied,
+                    ts_ns,
+                }
+            } else {
+                VenueEvent::Cancelled {
+                    id,
+                    filled: order.cum_exec_qty,
+                    ts_ns,
+                }
+            });
+        }
+        OrderStatus::Rejected => {
+            working.swap_remove(index);
+            events.push(VenueEvent::Rejected {
+                id,
+                reason: RejectReason::InvalidOrder,
+                ts_ns,
+            });
+        }
+        // Filled: the executions carry the fills, and the last one ends the order.
+        _ => {}
+    }
+}
+
+/// An `execution` push: the fill of a working order of this run, booked into the position.
+fn on_execution(
+    execution: &Execution,
+    settings: &VenueSettings,
+    working: &mut Vec<Working>,
+    position: &mut Position,
+    account: &mut Account,
+    ts_ns: u64,
+) -> Option<Fill> {
+    if !matches!(execution.exec_type, ExecType::Trade | ExecType::Unknown) {
+        return None;
+    }
+    let id = settings.ids.order_id(execution.order_link_id.as_str())?;
+    let index = working.iter().position(|working| working.order.id == id)?;
+    let entry = &mut working[index];
+    entry.filled = entry.filled.saturating_add(execution.exec_qty);
+    let leaves_qty = execution
+        .leaves_qty
+        .unwrap_or_else(|| entry.order.qty.saturating_sub(entry.filled));
+    let side = entry.order.side;
+    if leaves_qty.is_zero() {
+        working.swap_remove(index);
+    }
+    let realized = position.apply(side, execution.exec_price, execution.exec_qty);
+    let fee = execution.exec_fee.unwrap_or(Fixed::ZERO);
+    account.position = position.qty();
+    account.entry_price = position.entry_price();
+    account.realized = account.realized.saturating_add(realized);
+    account.fees = account.fees.saturating_add(fee);
+    Some(Fill {
+        id,
+        side,
+        price: execution.exec_price,
+        qty: execution.exec_qty,
+        leaves_qty,
+        fee,
+        realized,
+        ts_ns,
+    })
+}
+
+impl Venue for BybitVenue {
+    const MAX_EVENTS: usize = MAX_VENUE_EVENTS;
+
+    fn submit(&mut self, order: OrderRequest, now_ns: u64) {
+        if !self.links[TRADE].is_ready() {
+            return self.reject_locally(order.id, RejectReason::VenueUnavailable, now_ns);
+        }
+        if self.working.len() == MAX_WORKING || self.pending.len() == MAX_PENDING {
+            return self.reject_locally(order.id, RejectReason::TooManyOrders, now_ns);
+        }
+        if self.limits.try_acquire(Bucket::Create, now_ns).is_err() {
+            return self.reject_locally(order.id, RejectReason::RateLimited, now_ns);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let stamp = self.venue_ms();
+        let request = NewOrder {
+            id: order.id,
+            symbol: self.settings.symbol,
+            side: order.side,
+            price: order.price,
+            qty: order.qty,
+            reduce_only: order.reduce_only,
+        };
+        let bytes = self.writer.create(seq, stamp, &request);
+        let sent = self.links[TRADE]
+            .connection
+            .as_mut()
+            .is_some_and(|connection| connection.send_text(bytes).is_ok());
+        self.stats.creates += 1;
+        self.working.push(Working {
+            order,
+            venue_id: OrderIdText::EMPTY,
+            accepted: false,
+            filled: Fixed::ZERO,
+        });
+        if sent {
+            self.pending.push(Pending {
+                seq,
+                kind: RequestKind::Create,
+                id: order.id,
+            });
+        } else {
+            // It may have left in part: its fate is for reconciliation.
+            self.stats.unknown_fates += 1;
+            let now = monotonic_ns(&self.clock);
+            self.lose(TRADE, now);
+        }
+    }
+
+    fn cancel(&mut self, id: OrderId, now_ns: u64) {
+        if !self.working.iter().any(|working| working.order.id == id) {
+            return;
+        }
+        if !self.links[TRADE].is_ready() || self.pending.len() == MAX_PENDING {
+            self.stats.local_rejects += 1;
+            return;
+        }
+        if self.limits.try_acquire(Bucket::Cancel, now_ns).is_err() {
+            self.stats.local_rejects += 1;
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let stamp = self.venue_ms();
+        let bytes = self
+            .writer
+            .cancel(seq, stamp, self.settings.symbol, OrderRef::Client(id));
+        let sent = self.links[TRADE]
+            .connection
+            .as_mut()
+            .is_some_and(|connection| connection.send_text(bytes).is_ok());
+        self.stats.cancels += 1;
+        if sent {
+            self.pending.push(Pending {
+                seq,
+                kind: RequestKind::Cancel,
+                id,
+            });
+        } else {
+            let now = monotonic_ns(&self.clock);
+            self.lose(TRADE, now);
+        }
+    }
+
+    fn drain_events(&mut self, mut on_event: impl FnMut(VenueEvent)) {
+        for event in self.events.drain(..) {
+            on_event(event);
+        }
+    }
+
+    fn account(&self) -> &Account {
+        &self.account
+    }
+
+    fn resting_orders(&self) -> usize {
+        self.working.len()
+    }
+
+    fn advance(&mut self, now_ns: u64, book: &OrderBook) {
+        let _ = (now_ns, book);
+        self.poll();
+    }
+
+    fn settle(&mut self, book: &OrderBook) {
+        let _ = book;
+        // Answers to the last cancels, for at most a second.
+        let deadline = monotonic_ns(&self.clock) + 1_000_000_000;
+        while !self.working.is_empty() && monotonic_ns(&self.clock) < deadline {
+            self.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

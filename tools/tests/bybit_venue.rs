@@ -1,0 +1,338 @@
+//! The engine's Bybit venue (`feed::bybit::venue::BybitVenue`), driven as the trading loop
+//! drives a venue, against `toolkit venue`: post-only rejects, resting orders and cancels, fills
+//! booked into the account, a reduce-only exit, links lost and made again, and orders refused
+//! locally while the trade link is down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Venue as LoopbackVenue, WAIT};
+use feed::bybit::limits::{RateLimits, Rates};
+use feed::bybit::live::{Backoff, Liveness};
+use feed::bybit::rest::{RestClient, RestSettings};
+use feed::bybit::sign::Signer;
+use feed::bybit::trade::LinkIds;
+use feed::bybit::venue::{BybitVenue, VenueSettings};
+use feed::net::Endpoint;
+use feed::order::{Account, OrderId, OrderRequest, RejectReason, VenueEvent};
+use feed::venue::Venue;
+use feed::{Fixed, OrderBook, Side, Symbol};
+
+const KEY: &str = "hotkey01";
+const SECRET: &str = "hot-secret-0d1f";
+const FILL_WAIT: Duration = Duration::from_secs(90);
+
+fn fx(text: &str) -> Fixed {
+    text.parse().unwrap()
+}
+
+fn settings(venue: &LoopbackVenue, prefix: &str) -> VenueSettings {
+    VenueSettings {
+        private: Endpoint::parse(&venue.url("/v5/private")).unwrap(),
+        trade: Endpoint::parse(&venue.url("/v5/trade")).unwrap(),
+        tls: None,
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        ids: LinkIds::new(prefix).unwrap(),
+        recv_window_ms: 5000,
+        liveness: Liveness {
+            ping_interval: Duration::from_millis(300),
+            pong_timeout: Duration::from_secs(2),
+            stale_after: Duration::from_secs(3),
+        },
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: 0.2,
+        },
+        connect_timeout: Duration::from_secs(2),
+        seed: 1,
+    }
+}
+
+fn bybit_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
+    let rest = RestClient::new(
+        &RestSettings {
+            base_url: venue.rest_url(),
+            recv_window_ms: 5000,
+            timeout: WAIT,
+            ca_file: None,
+        },
+        Signer::new(KEY, SECRET).unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+    )
+    .unwrap();
+    rest.sync_clock().unwrap();
+    let limits = Arc::new(RateLimits::new(Rates::BYBIT_LINEAR));
+    BybitVenue::new(
+        settings(venue, prefix),
+        Signer::new(KEY, SECRET).unwrap(),
+        limits,
+        rest.clock(),
+        Account::flat(fx("10000")),
+    )
+    .unwrap()
+}
+
+fn ready(venue: &mut BybitVenue) {
+    let deadline = Instant::now() + WAIT;
+    while !venue.is_ready() {
+        assert!(Instant::now() < deadline, "not ready: {:?}", venue.stats());
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Polls until `until` holds for an event, within `within`; the events on the way.
+fn events_until(
+    venue: &mut BybitVenue,
+    within: Duration,
+    until: impl Fn(&VenueEvent) -> bool,
+) -> Vec<VenueEvent> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        venue.poll();
+        venue.drain_events(|event| seen.push(event));
+        if seen.iter().any(&until) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not seen within {within:?}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn touch(venue: &LoopbackVenue) -> (Fixed, Fixed) {
+    let book = venue.orderbook(1);
+    (
+        common::levels_of(&book["b"])[0].0,
+        common::levels_of(&book["a"])[0].0,
+    )
+}
+
+fn order(id: u64, side: Side, price: Fixed, qty: &str, reduce_only: bool) -> OrderRequest {
+    OrderRequest {
+        id: OrderId(id),
+        side,
+        price,
+        qty: fx(qty),
+        reduce_only,
+    }
+}
+
+fn now_ns() -> u64 {
+    feed::bybit::rest::local_ms() * 1_000_000
+}
+
+#[test]
+fn the_venue_trades_as_the_loop_expects_rejects_rests_cancels_fills_and_exits() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--regime", "high-vol", "--seed", "5"],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = bybit_venue(&loopback, "hv1");
+    ready(&mut venue);
+    let book = OrderBook::new(Symbol::new("BTCUSDT").unwrap(), 1);
+
+    // At the ask: the post-only reject the paper venue gives too.
+    let (_, ask) = touch(&loopback);
+    venue.submit(order(1, Side::Buy, ask, "0.010", false), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(1),
+                reason: RejectReason::PostOnlyWillTakeLiquidity,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(venue.resting_orders(), 0);
+
+    // Far under the touch: accepted, resting, cancelled on request.
+    let (bid, _) = touch(&loopback);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { .. })
+    });
+    assert!(
+        matches!(events[..], [VenueEvent::Accepted { id: OrderId(2), .. }]),
+        "{events:?}"
+    );
+    assert_eq!(venue.resting_orders(), 1);
+    venue.cancel(OrderId(2), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Cancelled { .. })
+    });
+    assert!(
+        matches!(events[..], [VenueEvent::Cancelled { id: OrderId(2), filled, .. }] if filled.is_zero()),
+        "{events:?}"
+    );
+    assert_eq!(venue.resting_orders(), 0);
+
+    // A reduce-only exit with nothing to reduce: refused at the door (110017), as a reject.
+    venue.submit(order(3, Side::Sell, ask, "0.010", true), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(3),
+                reason: RejectReason::ReduceOnlyNotSatisfied,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+
+    // At the touch until a fill: booked into the account.
+    let mut filled = None;
+    for id in 10..20 {
+        let (bid, _) = touch(&loopback);
+        venue.submit(order(id, Side::Buy, bid, "0.001", false), now_ns());
+        let events = events_until(&mut venue, FILL_WAIT, |event| {
+            matches!(event, VenueEvent::Rejected { .. })
+                || matches!(event, VenueEvent::Filled(fill) if fill.leaves_qty.is_zero())
+        });
+        if let Some(VenueEvent::Filled(fill)) = events
+            .iter()
+            .find(|event| matches!(event, VenueEvent::Filled(_)))
+        {
+            filled = Some(*fill);
+            break;
+        }
+    }
+    let fill = filled.expect("no entry filled in ten tries");
+    assert_eq!((fill.side, fill.qty), (Side::Buy, fx("0.001")));
+    assert_eq!(
+        Some(fill.fee),
+        fill.price
+            .checked_mul_floor(fx("0.001"))
+            .and_then(|v| v.checked_mul_floor(fx("0.0002")))
+    );
+    let account = *venue.account();
+    assert_eq!(
+        (account.position, account.entry_price),
+        (fx("0.001"), fill.price)
+    );
+    assert_eq!(account.fees, fill.fee);
+    assert_eq!(venue.resting_orders(), 0);
+
+    // The exit, reduce-only at the ask until it fills: flat, the round trip realized.
+    let mut exited = None;
+    for id in 20..30 {
+        let (_, ask) = touch(&loopback);
+        venue.submit(order(id, Side::Sell, ask, "0.001", true), now_ns());
+        let events = events_until(&mut venue, FILL_WAIT, |event| {
+            matches!(event, VenueEvent::Rejected { .. })
+                || matches!(event, VenueEvent::Filled(fill) if fill.leaves_qty.is_zero())
+        });
+        if let Some(VenueEvent::Filled(fill)) = events
+            .iter()
+            .find(|event| matches!(event, VenueEvent::Filled(_)))
+        {
+            exited = Some(*fill);
+            break;
+        }
+    }
+    let exit = exited.expect("no exit filled in ten tries");
+    let account = *venue.account();
+    assert_eq!(account.position, Fixed::ZERO);
+    assert_eq!(
+        account.realized,
+        Fixed::from_raw((exit.price.raw() - fill.price.raw()) / 1000)
+    );
+    assert_eq!(account.fees, fill.fee.saturating_add(exit.fee));
+    let stats = *venue.stats();
+    assert_eq!(stats.fills, 2);
+    assert_eq!(
+        (
+            stats.unknown_fates,
+            stats.decode_errors,
+            stats.auth_failures
+        ),
+        (0, 0, 0)
+    );
+    venue.settle(&book);
+}
+
+#[test]
+fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
+    let loopback =
+        LoopbackVenue::start_with_credentials(&["--faults", "drop:after=2s"], Some((KEY, SECRET)));
+    let mut venue = bybit_venue(&loopback, "dr1");
+    // Before the trade link is up: refused locally, nothing sent.
+    venue.submit(order(1, Side::Buy, fx("1000"), "0.010", false), now_ns());
+    let mut events = Vec::new();
+    venue.drain_events(|event| events.push(event));
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(1),
+                reason: RejectReason::VenueUnavailable,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    ready(&mut venue);
+    loopback.wait_log("fault drop fired", WAIT);
+    let deadline = Instant::now() + WAIT;
+    while venue.stats().connects != [2, 2] || !venue.is_ready() {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(venue.stats().losses, [1, 1]);
+    // Trading again on the new links.
+    let (bid, _) = touch(&loopback);
+    venue.submit(
+        order(
+            2,
+            Side::Buy,
+            Fixed::from_raw(bid.raw() - 5_000_000_000),
+            "0.010",
+            false,
+        ),
+        now_ns(),
+    );
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
+    });
+}
+
+#[test]
+fn a_wrong_secret_never_authenticates() {
+    let loopback = LoopbackVenue::start_with_credentials(&[], Some((KEY, SECRET)));
+    let rest_clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut venue = BybitVenue::new(
+        settings(&loopback, "ws1"),
+        Signer::new(KEY, "not-the-secret").unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+        rest_clock,
+        Account::flat(fx("10000")),
+    )
+    .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while venue.stats().auth_failures < 2 {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!venue.is_ready());
+}
