@@ -92,3 +92,109 @@ fn the_live_receive_path_allocates_nothing_once_warm_over_tls() {
         "{allocations} / {deallocations}"
     );
 }
+
+/// Order entry through the loopback venue allocates nothing once warm: building, signing and
+/// writing creates and cancels on the trade stream, reading their answers and the private
+/// pushes they bring (accepted, cancelled), pings and pongs on both links.
+#[test]
+fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use feed::bybit::limits::{RateLimits, Rates};
+    use feed::bybit::live::{Backoff, Liveness};
+    use feed::bybit::sign::Signer;
+    use feed::bybit::trade::LinkIds;
+    use feed::bybit::venue::{BybitVenue, VenueSettings};
+    use feed::net::Endpoint;
+    use feed::order::{Account, OrderId, OrderRequest, VenueEvent};
+    use feed::venue::Venue as _;
+    use feed::{Fixed, Side, Symbol};
+
+    let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
+    let settings = VenueSettings {
+        private: Endpoint::parse(&loopback.url("/v5/private")).unwrap(),
+        trade: Endpoint::parse(&loopback.url("/v5/trade")).unwrap(),
+        tls: None,
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        ids: LinkIds::new("al1").unwrap(),
+        recv_window_ms: 5000,
+        liveness: Liveness {
+            ping_interval: Duration::from_millis(100),
+            pong_timeout: Duration::from_secs(2),
+            stale_after: Duration::from_secs(3),
+        },
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: 0.2,
+        },
+        connect_timeout: Duration::from_secs(2),
+        seed: 1,
+    };
+    let mut venue = BybitVenue::new(
+        settings,
+        Signer::new("allockey", "alloc-secret").unwrap(),
+        // No rate limit: the loop below sends as fast as the venue answers.
+        Arc::new(RateLimits::new(Rates { per_second: [0; 6] })),
+        Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        Account::flat(Fixed::from_int(10_000).unwrap()),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !venue.is_ready() {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        venue.poll();
+    }
+    let book = loopback.orderbook(1);
+    let bid = common::levels_of(&book["b"])[0].0;
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    let now_ns = || feed::bybit::rest::local_ms() * 1_000_000;
+
+    // One order's life: placed, accepted, cancelled, confirmed; pings on the way.
+    let round = |venue: &mut BybitVenue, id: u64| -> (u32, u32) {
+        let (mut accepted, mut cancelled) = (0, 0);
+        venue.submit(
+            OrderRequest {
+                id: OrderId(id),
+                side: Side::Buy,
+                price: far,
+                qty: Fixed::from_raw(1_000_000),
+                reduce_only: false,
+            },
+            now_ns(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cancelled == 0 {
+            assert!(Instant::now() < deadline, "{:?}", venue.stats());
+            venue.poll();
+            let mut cancel = false;
+            venue.drain_events(|event| match event {
+                VenueEvent::Accepted { .. } => {
+                    accepted += 1;
+                    cancel = true;
+                }
+                VenueEvent::Cancelled { .. } => cancelled += 1,
+                _ => {}
+            });
+            if cancel {
+                venue.cancel(OrderId(id), now_ns());
+            }
+        }
+        (accepted, cancelled)
+    };
+    for id in 1..=20 {
+        round(&mut venue, id);
+    }
+    let (rounds, allocations, deallocations) = count(|| {
+        (21..=60)
+            .map(|id| round(&mut venue, id))
+            .fold((0, 0), |(a, c), (accepted, cancelled)| {
+                (a + accepted, c + cancelled)
+            })
+    });
+    assert_eq!(rounds, (40, 40));
+    assert_eq!((allocations, deallocations), (0, 0), "{:?}", venue.stats());
+    assert_eq!(venue.stats().unknown_fates, 0);
+}
