@@ -166,6 +166,17 @@ pub enum AccountError {
         /// What is missing.
         what: &'static str,
     },
+    /// A position is open at start: the engine starts flat.
+    #[error(
+        "{symbol}: a position of {position} is open at the venue; the engine starts flat: close \
+         it first"
+    )]
+    OpenPosition {
+        /// The symbol.
+        symbol: String,
+        /// The position, signed.
+        position: Fixed,
+    },
     /// The account is in hedge mode after asking for one-way.
     #[error(
         "{symbol}: the position is in hedge mode (positionIdx {idx}); the engine trades one-way mode"
@@ -429,6 +440,56 @@ pub fn check_account(
         position,
         open_orders,
     })
+}
+
+/// Cancels every open order of `symbol` at the venue (`/v5/order/cancel-all`); how many it
+/// cancelled.
+pub fn cancel_all(client: &RestClient, symbol: &str) -> Result<usize, AccountError> {
+    #[derive(serde::Deserialize)]
+    struct Cancelled {
+        #[serde(default)]
+        list: Vec<serde_json::Value>,
+    }
+    let answer = client
+        .post(
+            "/v5/order/cancel-all",
+            &format!(r#"{{"category":"linear","symbol":"{symbol}"}}"#),
+            Endpoint::CancelAll,
+        )
+        .map_err(|error| AccountError::Rest {
+            step: "cancel-all",
+            error,
+        })?;
+    let cancelled: Cancelled =
+        feed::bybit::rest::result_of(Method::Post, "/v5/order/cancel-all", &answer).map_err(
+            |error| AccountError::Rest {
+                step: "cancel-all",
+                error,
+            },
+        )?;
+    Ok(cancelled.list.len())
+}
+
+/// The position of `symbol` at the venue, signed (one-way mode).
+pub fn position(client: &RestClient, symbol: &str) -> Result<Fixed, AccountError> {
+    const PATH: &str = "/v5/position/list";
+    let query = format!("category=linear&symbol={symbol}");
+    let answer = client
+        .call(Method::Get, PATH, &query, Some(Endpoint::Query))
+        .map_err(|error| AccountError::Rest {
+            step: "position",
+            error,
+        })?;
+    let page = position_page(&answer.body).map_err(|err| AccountError::Rest {
+        step: "position",
+        error: unreadable(PATH, &err),
+    })?;
+    Ok(page
+        .items
+        .iter()
+        .filter(|row| row.symbol == symbol)
+        .map(feed::bybit::private::PositionUpdate::signed_size)
+        .fold(Fixed::ZERO, Fixed::saturating_add))
 }
 
 /// Every open order of `symbol` at the venue, page by page (50 a page).

@@ -134,18 +134,56 @@ pub enum RunArgsError {
     /// The account or the symbol failed a start-up check.
     #[error("real mode: {0}; nothing was sent")]
     Account(crate::account::AccountError),
-    /// The account passed its checks, and order entry is what this build lacks.
-    #[error(
-        "real mode: the account checks passed, but this build has no order entry yet (trade \
-         and private streams, reconciliation); nothing was sent. Run in paper mode."
-    )]
-    OrderEntryMissing,
+    /// Real mode trades the live market only.
+    #[error("real mode trades the live market: run it with --feed bybit")]
+    RealNeedsLiveFeed,
+    /// The venue could not be built.
+    #[error(transparent)]
+    Venue(#[from] crate::venues::VenueError),
+    /// Orders were left at the venue after the run, or the venue could not be asked.
+    #[error("real mode: {0}")]
+    LeftAtVenue(String),
     /// The live feed's TLS configuration could not be built.
     #[error("exchange.tls_ca_file {0}")]
     Tls(#[from] feed::net::TlsError),
     /// A bad argument.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What real mode keeps beside the run: the REST client, for the checks after it.
+struct RealSetup {
+    client: feed::bybit::rest::RestClient,
+    symbol: String,
+}
+
+impl RealSetup {
+    /// After the run: cancels whatever is still open at the venue (cancel-all), then asks what
+    /// is left; the line to print, or why the run must fail.
+    fn verify(&self) -> Result<String, RunArgsError> {
+        let left = |err: crate::account::AccountError| RunArgsError::LeftAtVenue(err.to_string());
+        crate::account::cancel_all(&self.client, &self.symbol).map_err(left)?;
+        let orders = crate::account::open_orders(&self.client, &self.symbol)
+            .map_err(|error| RunArgsError::LeftAtVenue(format!("open orders: {error}")))?;
+        let position = crate::account::position(&self.client, &self.symbol).map_err(left)?;
+        let line = format!(
+            "venue: {} open orders, position {position} {}",
+            orders.len(),
+            self.symbol
+        );
+        if orders.is_empty() {
+            Ok(line)
+        } else {
+            Err(RunArgsError::LeftAtVenue(format!(
+                "{line}: orders left at the venue ({})",
+                orders
+                    .iter()
+                    .map(|order| order.order_link_id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
 }
 
 // By hand, not `#[from]`: the message already says the cause, which must not be chained again.
@@ -162,20 +200,20 @@ impl From<crate::account::AccountError> for RunArgsError {
 }
 
 impl RunArgs {
-    /// Real mode's start: the credentials, then the account's checks over authenticated REST
-    /// (printed, with `REAL MONEY`, once they pass). Order entry is not in this build, so it
-    /// ends there.
-    fn real_start(
+    /// Real mode's set-up: the credentials, the account's checks over signed REST (printed,
+    /// with `REAL MONEY`, once they pass), orders the engine did not place cancelled, the
+    /// venue's fee rates taken into `spec`, and the venue the hot thread will drive.
+    fn real_setup(
         &self,
-        config: &crate::config::Config,
-        symbols: &crate::config::Symbols,
-    ) -> Result<(), RunArgsError> {
+        spec: &mut crate::runtime::RunSpec,
+    ) -> Result<(RealSetup, feed::bybit::venue::BybitVenue), RunArgsError> {
         use feed::bybit::limits::RateLimits;
         use feed::bybit::rest::{RestClient, RestSettings};
 
         let signer = crate::account::load_signer(self.credentials.as_deref(), &|name| {
             std::env::var(name).ok()
         })?;
+        let config = &spec.config;
         let exchange = &config.exchange;
         let settings = RestSettings {
             base_url: exchange.active_endpoints().rest.clone(),
@@ -183,21 +221,37 @@ impl RunArgs {
             timeout: exchange.connection.connect_timeout.get(),
             ca_file: exchange.tls_ca_file.clone(),
         };
-        let client = RestClient::new(
-            &settings,
-            signer,
-            std::sync::Arc::new(RateLimits::new(exchange.rate_limits.rates())),
-        )?;
-        let symbol = exchange.symbols.first().cloned().unwrap_or_default();
-        let instrument = symbols.symbols.get(&symbol).ok_or_else(|| {
-            RunArgsError::Invalid(format!("{symbol} has no entry in symbols.yml"))
-        })?;
+        let limits = std::sync::Arc::new(RateLimits::new(exchange.rate_limits.rates()));
+        let client = RestClient::new(&settings, signer.clone(), std::sync::Arc::clone(&limits))?;
+        let symbol = spec.symbol.as_str().to_owned();
         let leverage = feed::Fixed::from_f64(config.executor.sizing.leverage).ok_or_else(|| {
             RunArgsError::Invalid("executor.sizing.leverage is not a decimal".to_owned())
         })?;
-        let check = crate::account::check_account(&client, &symbol, instrument, leverage)?;
+        let check = crate::account::check_account(&client, &symbol, &spec.instrument, leverage)?;
         print!("{check}");
-        Err(RunArgsError::OrderEntryMissing)
+        if !check.position.is_zero() {
+            return Err(crate::account::AccountError::OpenPosition {
+                symbol,
+                position: check.position,
+            }
+            .into());
+        }
+        let cancelled = crate::account::cancel_all(&client, &symbol)?;
+        if cancelled > 0 {
+            println!("account: cancelled {cancelled} open orders the engine did not place");
+        }
+        spec.instrument.maker_fee_rate = check.maker_fee_rate;
+        spec.instrument.taker_fee_rate = check.taker_fee_rate;
+        let venue = crate::venues::bybit(
+            &spec.config,
+            spec.symbol,
+            signer,
+            limits,
+            client.clock(),
+            feed::order::Account::flat(check.available_balance),
+            self.seed,
+        )?;
+        Ok((RealSetup { client, symbol }, venue))
     }
 
     /// The run these arguments describe, with the configuration loaded and checked.
@@ -210,8 +264,8 @@ impl RunArgs {
         let mode = self.mode.unwrap_or(config.exchange.mode);
         // The run sees the mode in force, whichever way it was chosen.
         config.exchange.mode = mode;
-        if mode == crate::config::Mode::Real {
-            self.real_start(&config, &loaded.symbols)?;
+        if mode == crate::config::Mode::Real && self.feed != FeedArg::Bybit {
+            return Err(RunArgsError::RealNeedsLiveFeed);
         }
         if let Some(seconds) = self.duration
             && !(seconds > 0.0 && seconds.is_finite())
@@ -358,11 +412,9 @@ pub fn run_engine(
         Pace::RealTime => "real time",
         Pace::AsFastAsPossible => "as fast as possible",
     };
-    let venue = crate::venues::paper(&spec.config, &spec.instrument)
-        .map_err(crate::runtime::RunError::from)?;
-    let report = crate::runtime::run(spec, venue, stop, |started| {
+    let banner = |started: &crate::runtime::Started, mode: &str, fills: &str| {
         println!(
-            "engine run: mode paper, venue {} (paper fills), feed {feed} [{pace}]",
+            "engine run: mode {mode}, venue {} ({fills}), feed {feed} [{pace}]",
             config.exchange.venue
         );
         println!(
@@ -377,6 +429,24 @@ pub fn run_engine(
         );
         println!("metrics: {}", started.metrics_url);
         println!("outputs: {}", started.out_dir.display());
+    };
+    if config.exchange.mode == crate::config::Mode::Real {
+        let mut spec = spec;
+        let (real, venue) = args.real_setup(&mut spec)?;
+        let endpoint = config.exchange.active_endpoints().ws_trade.clone();
+        let report = crate::runtime::run(spec, venue, stop, |started| {
+            banner(started, "REAL MONEY", &format!("orders to {endpoint}"));
+        })?;
+        let venue_line = real.verify()?;
+        return Ok(format!(
+            "{}{venue_line}\n",
+            crate::runtime::summary::format(&report, &config.engine.latency_budget_ns)
+        ));
+    }
+    let venue = crate::venues::paper(&spec.config, &spec.instrument)
+        .map_err(crate::runtime::RunError::from)?;
+    let report = crate::runtime::run(spec, venue, stop, |started| {
+        banner(started, "paper", "paper fills");
     })?;
     Ok(crate::runtime::summary::format(
         &report,

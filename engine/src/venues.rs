@@ -1,8 +1,8 @@
 //! The venues the engine trades on, built from the configuration.
 //!
 //! The runtime drives any [`feed::Venue`] and never knows which; this is where one is chosen
-//! and built: today the paper venue ([`paper`]), from the `paper` section and the instrument's
-//! maker fee.
+//! and built: the paper venue ([`paper`]), from the `paper` section and the instrument's maker
+//! fee, or the Bybit venue ([`bybit`]), from `exchange`.
 
 use std::time::Duration;
 
@@ -70,6 +70,81 @@ pub fn paper_config(
 /// The paper venue of `config` for `instrument`: flat, holding `paper.initial_balance_usd`.
 pub fn paper(config: &Config, instrument: &Instrument) -> Result<PaperVenue, UnrepresentableValue> {
     paper_config(config, instrument).map(PaperVenue::new)
+}
+
+/// Why the Bybit venue could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum VenueError {
+    /// An endpoint does not parse (the loader checked them; this repeats the parse).
+    #[error("exchange endpoint {url}: {reason}")]
+    Endpoint {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TLS configuration could not be built.
+    #[error("exchange.tls_ca_file {0}")]
+    Tls(#[from] feed::net::TlsError),
+    /// The connecting threads could not start.
+    #[error("starting the venue's connecting threads: {0}")]
+    Threads(std::io::Error),
+}
+
+/// The Bybit venue of `symbol` on the active environment's private and trade streams, with
+/// `exchange.connection`'s liveness and back-off: signing with `signer`, stamping on the venue
+/// clock `clock`, within `limits`, from `account` as REST found it. `seed` seeds the back-off
+/// jitter; the run's order ids are prefixed with its start time.
+pub fn bybit(
+    config: &Config,
+    symbol: feed::Symbol,
+    signer: feed::bybit::sign::Signer,
+    limits: std::sync::Arc<feed::bybit::limits::RateLimits>,
+    clock: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    account: feed::order::Account,
+    seed: u64,
+) -> Result<feed::bybit::venue::BybitVenue, VenueError> {
+    use feed::bybit::live::{Backoff, Liveness};
+    use feed::bybit::venue::{BybitVenue, VenueSettings};
+    use feed::net::Endpoint;
+
+    let exchange = &config.exchange;
+    let endpoints = exchange.active_endpoints();
+    let parse = |url: &String| {
+        Endpoint::parse(url).map_err(|err| VenueError::Endpoint {
+            url: url.clone(),
+            reason: err.to_string(),
+        })
+    };
+    let (private, trade) = (parse(&endpoints.ws_private)?, parse(&endpoints.ws_trade)?);
+    let tls = if private.scheme.is_tls() || trade.scheme.is_tls() {
+        Some(feed::net::client_config(exchange.tls_ca_file.as_deref())?)
+    } else {
+        None
+    };
+    let connection = &exchange.connection;
+    let settings = VenueSettings {
+        private,
+        trade,
+        tls,
+        symbol,
+        ids: feed::bybit::trade::LinkIds::for_run(feed::bybit::rest::local_ms()),
+        recv_window_ms: u64::from(exchange.recv_window_ms),
+        liveness: Liveness {
+            ping_interval: connection.ping_interval.get(),
+            pong_timeout: connection.pong_timeout.get(),
+            stale_after: connection.stale_after.get(),
+        },
+        backoff: Backoff {
+            initial: connection.reconnect_initial.get(),
+            max: connection.reconnect_max.get(),
+            multiplier: connection.reconnect_multiplier,
+            jitter: connection.reconnect_jitter,
+        },
+        connect_timeout: connection.connect_timeout.get(),
+        seed,
+    };
+    BybitVenue::new(settings, signer, limits, clock, account).map_err(VenueError::Threads)
 }
 
 #[cfg(test)]

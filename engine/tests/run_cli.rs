@@ -143,7 +143,7 @@ fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
 
 #[test]
 fn real_mode_needs_credentials_and_a_venue_that_answers_and_never_shows_the_secret() {
-    let stderr = refused(&["--mode", "real"], &[]);
+    let stderr = refused(&["--mode", "real", "--feed", "bybit"], &[]);
     assert!(
         stderr.contains("set BYBIT_API_KEY and BYBIT_API_SECRET"),
         "{stderr}"
@@ -179,7 +179,13 @@ fn real_mode_needs_credentials_and_a_venue_that_answers_and_never_shows_the_secr
         assert!(output.stdout.is_empty());
         String::from_utf8(output.stderr).unwrap()
     };
+    // On the simulator: refused, real mode trades the live market only.
     let stderr = real(&[], &credentials);
+    assert_eq!(
+        stderr,
+        "error: real mode trades the live market: run it with --feed bybit\n"
+    );
+    let stderr = real(&["--feed", "bybit"], &credentials);
     assert!(
         stderr.starts_with("error: real mode: venue clock: GET /v5/market/time: no answer: "),
         "{stderr}"
@@ -195,10 +201,16 @@ fn real_mode_needs_credentials_and_a_venue_that_answers_and_never_shows_the_secr
     std::fs::write(&file, "BYBIT_API_KEY=k\nBYBIT_API_SECRET=s\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let path = file.to_str().unwrap();
-    let stderr = refused(&["--mode", "real", "--credentials", path], &[]);
+    let stderr = refused(
+        &["--mode", "real", "--feed", "bybit", "--credentials", path],
+        &[],
+    );
     assert!(stderr.contains("readable by others (mode 644)"), "{stderr}");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let stderr = real(&["--mode", "real", "--credentials", path], &[]);
+    let stderr = real(
+        &["--mode", "real", "--feed", "bybit", "--credentials", path],
+        &[],
+    );
     assert!(
         stderr.contains("venue clock: GET /v5/market/time: no answer"),
         "{stderr}"

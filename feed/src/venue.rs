@@ -99,6 +99,13 @@ pub trait Venue {
     /// Orders resting at the venue.
     fn resting_orders(&self) -> usize;
 
+    /// One turn of the trading loop, market event or not: a live venue reads its connections
+    /// here. True when it may have events to drain. A simulated venue has nothing to read (the
+    /// default).
+    fn poll(&mut self) -> bool {
+        false
+    }
+
     /// Market time is `now_ns` and the market stands as `book`: a simulated venue delivers the
     /// messages due by then. Called with each market event's time before the event is applied
     /// to the book. A live venue ignores it.

@@ -367,6 +367,10 @@ impl<V: Venue> HotLoop<V> {
             return Ok(Some(StopReason::Signal));
         }
         self.poll_cold();
+        // A live venue's answers and pushes come between market frames too.
+        if self.venue.poll() {
+            self.handle_venue_events();
+        }
         let polled = self.clock.raw();
         match self.source.poll(&mut self.frame)? {
             Poll::Frame { recv_ns } => {

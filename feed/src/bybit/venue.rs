@@ -7,11 +7,13 @@
 //!   connection may block; the hot thread never does), then authenticated (`auth`, signed
 //!   `GET/realtime{expires}`); the private one subscribes `order`, `execution`, `position` and
 //!   `wallet`. Liveness is the public stream's: `{"op":"ping"}` every `ping_interval`, dead
-//!   without a pong in `pong_timeout` or any message in `stale_after`; a dead, closed or broken
-//!   link is made again after a jittered exponential back-off.
+//!   without a pong in `pong_timeout` or without any message in `stale_after` (at least a ping
+//!   interval and a pong timeout: these streams are quiet between orders); a dead, closed or
+//!   broken link is made again after a jittered exponential back-off.
 //! - **Orders.** [`Venue::submit`] writes an `order.create` (PostOnly limit, `reduceOnly` for
 //!   exits, the `orderLinkId` of the run's [`LinkIds`]) after taking a token of the create
-//!   bucket; [`Venue::cancel`] an `order.cancel`. Neither waits. An order is refused locally,
+//!   bucket; [`Venue::cancel`] an `order.cancel`, sent again (after a reconnect, a refusal or an
+//!   empty bucket) until the order is gone. Neither waits. An order is refused locally,
 //!   as a [`VenueEvent::Rejected`], when the trade link is not up
 //!   ([`RejectReason::VenueUnavailable`]) or the bucket is empty
 //!   ([`RejectReason::RateLimited`]).
@@ -203,6 +205,10 @@ struct Working {
     venue_id: OrderIdText,
     accepted: bool,
     filled: Fixed,
+    /// The loop asked for a cancel: it is sent, and sent again, until the order is gone.
+    cancel_wanted: bool,
+    /// A cancel is on its way (or answered; the order's end is awaited).
+    cancel_sent: bool,
 }
 
 /// What a request awaiting its answer was.
@@ -304,12 +310,20 @@ impl BybitVenue {
             .saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed))
     }
 
-    /// Reads both links: answers, pushes, liveness, reconnects. Call it on every turn of the
-    /// loop; the events it found are drained with [`Venue::drain_events`].
-    pub fn poll(&mut self) {
+    /// Reads both links: answers, pushes, liveness, reconnects; true when events wait to be
+    /// drained with [`Venue::drain_events`]. Call it on every turn of the loop.
+    pub fn poll_links(&mut self) -> bool {
         for index in [PRIVATE, TRADE] {
             self.poll_link(index);
         }
+        if self
+            .working
+            .iter()
+            .any(|working| working.cancel_wanted && !working.cancel_sent)
+        {
+            self.send_cancels(crate::bybit::rest::local_ms().saturating_mul(1_000_000));
+        }
+        !self.events.is_empty()
     }
 
     fn poll_link(&mut self, index: usize) {
@@ -382,8 +396,12 @@ impl BybitVenue {
     fn keep_alive(&mut self, index: usize, now: u64) {
         let liveness = self.settings.liveness;
         let link = &mut self.links[index];
-        let stale =
-            now.saturating_sub(link.last_message_ns) > liveness.stale_after.as_nanos() as u64;
+        // These streams are quiet between orders: only pongs come then, so silence counts
+        // once a ping could have been answered.
+        let quiet = liveness
+            .stale_after
+            .max(liveness.ping_interval + liveness.pong_timeout);
+        let stale = now.saturating_sub(link.last_message_ns) > quiet.as_nanos() as u64;
         let pong_late = link.pong_due_ns.is_some_and(|due| now > due);
         if stale || pong_late {
             self.lose(index, now);
@@ -415,9 +433,13 @@ impl BybitVenue {
             self.links[index].failures = 0;
         }
         if index == TRADE {
-            // Requests in flight on it may or may not have reached the venue.
+            // Requests in flight on it may or may not have reached the venue; cancels are sent
+            // again on the next link (one that arrived is answered 110001, harmlessly).
             self.stats.unknown_fates += self.pending.len() as u64;
             self.pending.clear();
+            for working in &mut self.working {
+                working.cancel_sent = false;
+            }
         }
         self.back_off(index, now);
     }
@@ -601,9 +623,58 @@ impl BybitVenue {
                 self.stats.unknown_fates += 1;
                 self.lose(TRADE, now);
             }
-            // A cancel refused (rate limit, clock): the order works on; the caller may cancel
-            // again. Unknown fates wait for reconciliation.
+            // A cancel refused (rate limit, clock): sent again on a later poll.
+            _ if pending.kind == RequestKind::Cancel => {
+                if let Some(working) = self
+                    .working
+                    .iter_mut()
+                    .find(|working| working.order.id == pending.id)
+                {
+                    working.cancel_sent = false;
+                }
+            }
+            // Unknown fates wait for reconciliation.
             _ => self.stats.unknown_fates += 1,
+        }
+    }
+
+    /// Sends the cancels wanted and not on their way, as far as the link and the cancel bucket
+    /// allow; the rest go on a later poll.
+    fn send_cancels(&mut self, now_ns: u64) {
+        for index in 0..self.working.len() {
+            let working = self.working[index];
+            if !working.cancel_wanted || working.cancel_sent {
+                continue;
+            }
+            if !self.links[TRADE].is_ready() || self.pending.len() == MAX_PENDING {
+                return;
+            }
+            if self.limits.try_acquire(Bucket::Cancel, now_ns).is_err() {
+                return;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let stamp = self.venue_ms();
+            let id = working.order.id;
+            let bytes = self
+                .writer
+                .cancel(seq, stamp, self.settings.symbol, OrderRef::Client(id));
+            let sent = self.links[TRADE]
+                .connection
+                .as_mut()
+                .is_some_and(|connection| connection.send_text(bytes).is_ok());
+            self.stats.cancels += 1;
+            if !sent {
+                let now = monotonic_ns(&self.clock);
+                self.lose(TRADE, now);
+                return;
+            }
+            self.working[index].cancel_sent = true;
+            self.pending.push(Pending {
+                seq,
+                kind: RequestKind::Cancel,
+                id,
+            });
         }
     }
 
@@ -778,6 +849,8 @@ impl Venue for BybitVenue {
             venue_id: OrderIdText::EMPTY,
             accepted: false,
             filled: Fixed::ZERO,
+            cancel_wanted: false,
+            cancel_sent: false,
         });
         if sent {
             self.pending.push(Pending {
@@ -794,38 +867,15 @@ impl Venue for BybitVenue {
     }
 
     fn cancel(&mut self, id: OrderId, now_ns: u64) {
-        if !self.working.iter().any(|working| working.order.id == id) {
+        let Some(working) = self
+            .working
+            .iter_mut()
+            .find(|working| working.order.id == id)
+        else {
             return;
-        }
-        if !self.links[TRADE].is_ready() || self.pending.len() == MAX_PENDING {
-            self.stats.local_rejects += 1;
-            return;
-        }
-        if self.limits.try_acquire(Bucket::Cancel, now_ns).is_err() {
-            self.stats.local_rejects += 1;
-            return;
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let stamp = self.venue_ms();
-        let bytes = self
-            .writer
-            .cancel(seq, stamp, self.settings.symbol, OrderRef::Client(id));
-        let sent = self.links[TRADE]
-            .connection
-            .as_mut()
-            .is_some_and(|connection| connection.send_text(bytes).is_ok());
-        self.stats.cancels += 1;
-        if sent {
-            self.pending.push(Pending {
-                seq,
-                kind: RequestKind::Cancel,
-                id,
-            });
-        } else {
-            let now = monotonic_ns(&self.clock);
-            self.lose(TRADE, now);
-        }
+        };
+        working.cancel_wanted = true;
+        self.send_cancels(now_ns);
     }
 
     fn drain_events(&mut self, mut on_event: impl FnMut(VenueEvent)) {
@@ -842,9 +892,8 @@ impl Venue for BybitVenue {
         self.working.len()
     }
 
-    fn advance(&mut self, now_ns: u64, book: &OrderBook) {
-        let _ = (now_ns, book);
-        self.poll();
+    fn poll(&mut self) -> bool {
+        self.poll_links()
     }
 
     fn settle(&mut self, book: &OrderBook) {
@@ -852,7 +901,7 @@ impl Venue for BybitVenue {
         // Answers to the last cancels, for at most a second.
         let deadline = monotonic_ns(&self.clock) + 1_000_000_000;
         while !self.working.is_empty() && monotonic_ns(&self.clock) < deadline {
-            self.poll();
+            self.poll_links();
             std::thread::sleep(Duration::from_millis(1));
         }
     }
