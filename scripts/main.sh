@@ -8,9 +8,11 @@
 # release check with its canary on three held-out days, and promotion to the registry's active
 # slot of a model that passed (only then); and finally runs the engine in paper mode on the
 # simulated live feed for a minute and over the Bybit v5 protocol against toolkit venue, with the
-# active model, /metrics served while it runs, and starts real mode against the same venue with
-# test credentials (the account checked over signed REST; order entry is not in this build yet).
-# With no active model the engine refuses to trade and says why. Outputs go to data/, models/ and docs/model_card.md (see the summary at the end).
+# active model, /metrics served while it runs, and trades real mode against the same venue with
+# test credentials (the account checked over signed REST, orders on the trade stream, their fate
+# from the private stream).
+# With no active model the engine refuses to trade and says why. Outputs go to data/, models/
+# and docs/model_card.md (see the summary at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -202,22 +204,29 @@ else
 fi
 took
 
-step "real mode's start against the same venue: test credentials, the account checked over signed REST"
-# The clock, the API key's account, BTCUSDT's rules against config/symbols.yml, the fee rates,
-# the free balance, one-way mode and leverage, the position and the open orders. Order entry
-# (trade and private streams) is not in this build: the engine says so and sends nothing.
-real_status=0
-BYBIT_API_KEY=$venue_key BYBIT_API_SECRET=$venue_secret \
-    "$engine" run --mode real --feed bybit --profile data/venue/loopback.yml \
-    > data/venue/real-start.log 2>&1 || real_status=$?
-cat data/venue/real-start.log
-if [ "$real_status" -ne 1 ] || ! grep -q "the account checks passed" data/venue/real-start.log; then
-    echo "real mode's start did not pass its account checks (data/venue/real-start.log)" >&2
-    exit 1
-fi
-if grep -q "$venue_secret" data/venue/real-start.log data/venue/venue.log; then
-    echo "the secret appeared in an output" >&2
-    exit 1
+step "real mode against the same venue for ${REAL_SECONDS:=30} s: test credentials, orders over the Bybit v5 trade stream"
+# The account checked over signed REST (clock, API key, BTCUSDT's rules against
+# config/symbols.yml, fee rates, free balance, one-way mode, leverage, position, open orders),
+# then the engine trades the venue as it would trade Bybit: orders on the trade stream, their
+# fate from the private stream, filled by the venue's paper matching engine. At the end its
+# working orders are cancelled and the venue is asked what is left.
+rm -rf data/runs/real
+if [ -n "$active" ]; then
+    real_status=0
+    BYBIT_API_KEY=$venue_key BYBIT_API_SECRET=$venue_secret \
+        "$engine" run --mode real --feed bybit --profile data/venue/loopback.yml \
+        --duration "$REAL_SECONDS" --out data/runs/real > data/venue/real.log 2>&1 || real_status=$?
+    cat data/venue/real.log
+    if [ "$real_status" -ne 0 ] || ! grep -q "^venue: 0 open orders" data/venue/real.log; then
+        echo "the real-mode session failed or left orders at the venue (data/venue/real.log)" >&2
+        exit 1
+    fi
+    if grep -q "$venue_secret" data/venue/real.log data/venue/venue.log data/runs/real/*; then
+        echo "the secret appeared in an output" >&2
+        exit 1
+    fi
+else
+    echo "no active model: real mode refuses to start, as paper mode did above"
 fi
 kill -TERM "$venue_pid" && wait "$venue_pid" || true
 trap - EXIT
@@ -249,5 +258,5 @@ if [ -n "$active" ]; then
 else
     echo "live path (loopback venue):  data/runs/live-journal/ (recorded, no trading), data/venue/venue.log"
 fi
-echo "real mode's start:           data/venue/real-start.log (account checks against the loopback venue)"
+echo "real mode (loopback venue):   data/runs/real/ (decisions.jsonl, metrics.prom), data/venue/real.log"
 echo "Grafana dashboard:           config/grafana-dashboard.json"
