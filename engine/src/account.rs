@@ -116,6 +116,23 @@ pub fn load_signer(
     }
 }
 
+/// The signed REST client of `config`'s active environment (`exchange.endpoints`,
+/// `recv_window_ms`, `tls_ca_file`, `rate_limits`), signing with `signer`, drawing on `limits`.
+pub fn rest_client(
+    config: &crate::config::Config,
+    signer: Signer,
+    limits: std::sync::Arc<feed::bybit::limits::RateLimits>,
+) -> Result<RestClient, feed::bybit::rest::ClientError> {
+    let exchange = &config.exchange;
+    let settings = feed::bybit::rest::RestSettings {
+        base_url: exchange.active_endpoints().rest.clone(),
+        recv_window_ms: u64::from(exchange.recv_window_ms),
+        timeout: exchange.connection.connect_timeout.get(),
+        ca_file: exchange.tls_ca_file.clone(),
+    };
+    RestClient::new(&settings, signer, limits)
+}
+
 /// Why the account cannot be traded.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -208,21 +208,14 @@ impl RunArgs {
         spec: &mut crate::runtime::RunSpec,
     ) -> Result<(RealSetup, feed::bybit::venue::BybitVenue), RunArgsError> {
         use feed::bybit::limits::RateLimits;
-        use feed::bybit::rest::{RestClient, RestSettings};
 
         let signer = crate::account::load_signer(self.credentials.as_deref(), &|name| {
             std::env::var(name).ok()
         })?;
         let config = &spec.config;
-        let exchange = &config.exchange;
-        let settings = RestSettings {
-            base_url: exchange.active_endpoints().rest.clone(),
-            recv_window_ms: u64::from(exchange.recv_window_ms),
-            timeout: exchange.connection.connect_timeout.get(),
-            ca_file: exchange.tls_ca_file.clone(),
-        };
-        let limits = std::sync::Arc::new(RateLimits::new(exchange.rate_limits.rates()));
-        let client = RestClient::new(&settings, signer.clone(), std::sync::Arc::clone(&limits))?;
+        let limits = std::sync::Arc::new(RateLimits::new(config.exchange.rate_limits.rates()));
+        let client =
+            crate::account::rest_client(config, signer.clone(), std::sync::Arc::clone(&limits))?;
         let symbol = spec.symbol.as_str().to_owned();
         let leverage = feed::Fixed::from_f64(config.executor.sizing.leverage).ok_or_else(|| {
             RunArgsError::Invalid("executor.sizing.leverage is not a decimal".to_owned())

@@ -10,6 +10,7 @@ mod canary;
 mod decode;
 mod drill;
 mod estimate;
+mod flatten;
 mod label;
 mod parity;
 mod profile;
@@ -65,15 +66,19 @@ enum Command {
     /// After the engine rolled the active model back (drift, parity): `status` shows the
     /// registry and the hold the rollback left; `clear` lifts the hold.
     Rollout(rollout::Args),
+    /// The kill switch from outside: cancel every open order of the symbol (or of every
+    /// configured one) at the venue and, with --close, close the position with reduce-only
+    /// orders; exit 1 when anything is left.
+    Flatten(flatten::Args),
     /// Write a broken copy of a good model (backends that disagree, wrong width, NaN split,
     /// out-of-range threshold, truncated file) for a drill: the engine must refuse it.
     DrillModel(drill::Args),
     /// Run an engine entrypoint (`-- run ...`, as `engine run`) under a sampling profiler:
     /// its per-stage latency table against the budgets, and a flamegraph SVG.
     Profile(profile::Args),
-    /// A loopback Bybit v5 venue for tests: the public linear stream (WebSocket) and the REST
-    /// market endpoints, from the simulator in real time or a journal, with injectable faults;
-    /// runs until SIGINT or SIGTERM.
+    /// A loopback Bybit v5 venue for tests: the public, private and trade streams and REST,
+    /// the market from the simulator in real time or a journal, orders filled by the paper
+    /// matching engine, with injectable faults; runs until SIGINT or SIGTERM.
     Venue(venue::Args),
 }
 
@@ -97,6 +102,7 @@ fn main() -> ExitCode {
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Rollout(args) => rollout::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Flatten(args) => flatten::run(&args),
         Command::DrillModel(args) => drill::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Profile(args) => profile::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Venue(args) => venue::run(&args).map(|()| ExitCode::SUCCESS),

@@ -215,7 +215,7 @@ impl TradeWriter {
     /// The `order.create` request `req_seq` for `order`, stamped `now_ms`.
     pub fn create(&mut self, req_seq: u64, now_ms: u64, order: &NewOrder) -> &[u8] {
         self.head(req_seq, now_ms, b"order.create");
-        self.create_body(order);
+        self.put_create(order);
         self.put(b"]}");
         &self.buf
     }
@@ -231,7 +231,7 @@ impl TradeWriter {
         qty: Fixed,
     ) -> &[u8] {
         self.head(req_seq, now_ms, b"order.amend");
-        self.amend_body(symbol, order, price, qty);
+        self.put_amend(symbol, order, price, qty);
         self.put(b"]}");
         &self.buf
     }
@@ -245,7 +245,7 @@ impl TradeWriter {
         order: OrderRef<'_>,
     ) -> &[u8] {
         self.head(req_seq, now_ms, b"order.cancel");
-        self.cancel_body(symbol, order);
+        self.put_cancel(symbol, order);
         self.put(b"]}");
         &self.buf
     }
@@ -253,7 +253,33 @@ impl TradeWriter {
     /// The body of `POST /v5/order/create` for `order` (the same object the trade stream
     /// sends).
     pub fn create_body(&mut self, order: &NewOrder) -> &[u8] {
-        let start = self.buf.len();
+        self.buf.clear();
+        self.put_create(order);
+        &self.buf
+    }
+
+    /// The body of `POST /v5/order/amend`.
+    pub fn amend_body(
+        &mut self,
+        symbol: Symbol,
+        order: OrderRef<'_>,
+        price: Fixed,
+        qty: Fixed,
+    ) -> &[u8] {
+        self.buf.clear();
+        self.put_amend(symbol, order, price, qty);
+        &self.buf
+    }
+
+    /// The body of `POST /v5/order/cancel`.
+    pub fn cancel_body(&mut self, symbol: Symbol, order: OrderRef<'_>) -> &[u8] {
+        self.buf.clear();
+        self.put_cancel(symbol, order);
+        &self.buf
+    }
+
+    /// Appends the order object of a create.
+    fn put_create(&mut self, order: &NewOrder) {
         let mut number = [0; 32];
         self.put(b"{\"category\":\"linear\",\"symbol\":\"");
         self.put(order.symbol.as_str().as_bytes());
@@ -271,18 +297,10 @@ impl TradeWriter {
         } else {
             b"\",\"reduceOnly\":false}".as_slice()
         });
-        &self.buf[start..]
     }
 
-    /// The body of `POST /v5/order/amend`.
-    pub fn amend_body(
-        &mut self,
-        symbol: Symbol,
-        order: OrderRef<'_>,
-        price: Fixed,
-        qty: Fixed,
-    ) -> &[u8] {
-        let start = self.buf.len();
+    /// Appends the order object of an amend.
+    fn put_amend(&mut self, symbol: Symbol, order: OrderRef<'_>, price: Fixed, qty: Fixed) {
         let mut number = [0; 32];
         self.order_ref(symbol, order);
         self.put(b",\"qty\":\"");
@@ -290,15 +308,12 @@ impl TradeWriter {
         self.put(b"\",\"price\":\"");
         self.put(price.format_into(None, &mut number).as_bytes());
         self.put(b"\"}");
-        &self.buf[start..]
     }
 
-    /// The body of `POST /v5/order/cancel`.
-    pub fn cancel_body(&mut self, symbol: Symbol, order: OrderRef<'_>) -> &[u8] {
-        let start = self.buf.len();
+    /// Appends the order object of a cancel.
+    fn put_cancel(&mut self, symbol: Symbol, order: OrderRef<'_>) {
         self.order_ref(symbol, order);
         self.put(b"}");
-        &self.buf[start..]
     }
 
     /// `{"category":"linear","symbol":S,"orderLinkId"|"orderId":ID` (the object left open).
@@ -594,7 +609,6 @@ mod tests {
             reduce_only: true,
             ..order
         };
-        writer.buf.clear();
         assert_eq!(
             std::str::from_utf8(writer.create_body(&exit)).unwrap(),
             r#"{"category":"linear","symbol":"BTCUSDT","side":"Sell","orderType":"Limit","qty":"0.01","price":"60000.1","timeInForce":"PostOnly","positionIdx":0,"orderLinkId":"e1-7","reduceOnly":true}"#
