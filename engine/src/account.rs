@@ -25,9 +25,8 @@
 use std::path::Path;
 
 use feed::bybit::limits::Endpoint;
-use feed::bybit::private::OrderUpdate;
 use feed::bybit::rest::replies::{
-    ApiKeyInfo, FeeRates, InstrumentsPage, RuleMismatch, WalletBalances, order_page, position_page,
+    ApiKeyInfo, FeeRates, InstrumentsPage, RuleMismatch, WalletBalances, position_page,
     rule_mismatches,
 };
 use feed::bybit::rest::{ClockSync, Method, RestClient, RestError};
@@ -489,46 +488,13 @@ pub fn cancel_all(client: &RestClient, symbol: &str) -> Result<usize, AccountErr
 
 /// The position of `symbol` at the venue, signed (one-way mode).
 pub fn position(client: &RestClient, symbol: &str) -> Result<Fixed, AccountError> {
-    const PATH: &str = "/v5/position/list";
-    let query = format!("category=linear&symbol={symbol}");
-    let answer = client
-        .call(Method::Get, PATH, &query, Some(Endpoint::Query))
-        .map_err(|error| AccountError::Rest {
-            step: "position",
-            error,
-        })?;
-    let page = position_page(&answer.body).map_err(|err| AccountError::Rest {
+    feed::bybit::rest::snapshot::position(client, symbol).map_err(|error| AccountError::Rest {
         step: "position",
-        error: unreadable(PATH, &err),
-    })?;
-    Ok(page
-        .items
-        .iter()
-        .filter(|row| row.symbol == symbol)
-        .map(feed::bybit::private::PositionUpdate::signed_size)
-        .fold(Fixed::ZERO, Fixed::saturating_add))
+        error,
+    })
 }
 
-/// Every open order of `symbol` at the venue, page by page (50 a page).
-pub fn open_orders(client: &RestClient, symbol: &str) -> Result<Vec<OrderUpdate>, RestError> {
-    const PATH: &str = "/v5/order/realtime";
-    let mut orders = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let mut query = format!("category=linear&symbol={symbol}&limit=50");
-        if !cursor.is_empty() {
-            query.push_str("&cursor=");
-            query.push_str(&cursor);
-        }
-        let answer = client.call(Method::Get, PATH, &query, Some(Endpoint::Query))?;
-        let page = order_page(&answer.body).map_err(|err| unreadable(PATH, &err))?;
-        orders.extend(page.items);
-        if page.next_cursor.is_empty() || page.next_cursor == cursor {
-            return Ok(orders);
-        }
-        cursor = page.next_cursor;
-    }
-}
+pub use feed::bybit::rest::snapshot::open_orders;
 
 fn unreadable(path: &str, err: &feed::bybit::DecodeError) -> RestError {
     RestError::Unreadable {

@@ -153,7 +153,7 @@ pub enum RunArgsError {
 
 /// What real mode keeps beside the run: the REST client, for the checks after it.
 struct RealSetup {
-    client: feed::bybit::rest::RestClient,
+    client: std::sync::Arc<feed::bybit::rest::RestClient>,
     symbol: String,
 }
 
@@ -214,8 +214,11 @@ impl RunArgs {
         })?;
         let config = &spec.config;
         let limits = std::sync::Arc::new(RateLimits::new(config.exchange.rate_limits.rates()));
-        let client =
-            crate::account::rest_client(config, signer.clone(), std::sync::Arc::clone(&limits))?;
+        let client = std::sync::Arc::new(crate::account::rest_client(
+            config,
+            signer.clone(),
+            std::sync::Arc::clone(&limits),
+        )?);
         let symbol = spec.symbol.as_str().to_owned();
         let leverage = feed::Fixed::from_f64(config.executor.sizing.leverage).ok_or_else(|| {
             RunArgsError::Invalid("executor.sizing.leverage is not a decimal".to_owned())
@@ -240,7 +243,7 @@ impl RunArgs {
             spec.symbol,
             signer,
             limits,
-            client.clock(),
+            std::sync::Arc::clone(&client),
             feed::order::Account::flat(check.available_balance),
             self.seed,
         )?;

@@ -93,14 +93,14 @@ pub enum VenueError {
 
 /// The Bybit venue of `symbol` on the active environment's private and trade streams, with
 /// `exchange.connection`'s liveness and back-off: signing with `signer`, stamping on the venue
-/// clock `clock`, within `limits`, from `account` as REST found it. `seed` seeds the back-off
-/// jitter; the run's order ids are prefixed with its start time.
+/// clock of `rest`, within `limits`, from `account` as REST found it, reconciling over `rest`.
+/// `seed` seeds the back-off jitter; the run's order ids are prefixed with its start time.
 pub fn bybit(
     config: &Config,
     symbol: feed::Symbol,
     signer: feed::bybit::sign::Signer,
     limits: std::sync::Arc<feed::bybit::limits::RateLimits>,
-    clock: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    rest: std::sync::Arc<feed::bybit::rest::RestClient>,
     account: feed::order::Account,
     seed: u64,
 ) -> Result<feed::bybit::venue::BybitVenue, VenueError> {
@@ -144,7 +144,9 @@ pub fn bybit(
         connect_timeout: connection.connect_timeout.get(),
         seed,
     };
-    BybitVenue::new(settings, signer, limits, clock, account).map_err(VenueError::Threads)
+    let clock = rest.clock();
+    BybitVenue::new(settings, signer, limits, clock, account, Some(rest))
+        .map_err(VenueError::Threads)
 }
 
 #[cfg(test)]

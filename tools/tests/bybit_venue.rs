@@ -54,6 +54,35 @@ fn settings(venue: &LoopbackVenue, prefix: &str) -> VenueSettings {
     }
 }
 
+fn rest_client(venue: &LoopbackVenue) -> RestClient {
+    RestClient::new(
+        &RestSettings {
+            base_url: venue.rest_url(),
+            recv_window_ms: 5000,
+            timeout: WAIT,
+            ca_file: None,
+        },
+        Signer::new(KEY, SECRET).unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+    )
+    .unwrap()
+}
+
+/// A venue that reconciles over REST.
+fn reconciling_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
+    let rest = Arc::new(rest_client(venue));
+    rest.sync_clock().unwrap();
+    BybitVenue::new(
+        settings(venue, prefix),
+        Signer::new(KEY, SECRET).unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+        rest.clock(),
+        Account::flat(fx("10000")),
+        Some(rest),
+    )
+    .unwrap()
+}
+
 fn bybit_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
     let rest = RestClient::new(
         &RestSettings {
@@ -74,6 +103,7 @@ fn bybit_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
         limits,
         rest.clock(),
         Account::flat(fx("10000")),
+        None,
     )
     .unwrap()
 }
@@ -326,6 +356,7 @@ fn a_wrong_secret_never_authenticates() {
         Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
         rest_clock,
         Account::flat(fx("10000")),
+        None,
     )
     .unwrap();
     let deadline = Instant::now() + WAIT;
@@ -335,4 +366,143 @@ fn a_wrong_secret_never_authenticates() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(!venue.is_ready());
+}
+
+#[test]
+fn a_lost_answer_is_settled_by_reconciliation_and_entries_wait_for_it() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--faults", "ack-lost:after=1s"],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = reconciling_venue(&loopback, "la1");
+    ready(&mut venue);
+    loopback.wait_log("fault ack-lost fired", WAIT);
+    let (bid, _) = touch(&loopback);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    // The answer is lost, but the private stream says the order rests.
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(1), .. })
+    });
+    loopback.wait_log("answer lost (fault)", WAIT);
+    // Unanswered for 5 s: its fate counts as unknown, and REST settles it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while venue.stats().reconciliations == 0 {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        if venue.is_reconciling() {
+            // Entries wait meanwhile.
+            venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
+            let mut events = Vec::new();
+            venue.drain_events(|event| events.push(event));
+            assert!(
+                matches!(
+                    events[..],
+                    [VenueEvent::Rejected {
+                        id: OrderId(2),
+                        reason: RejectReason::VenueUnavailable,
+                        ..
+                    }]
+                ),
+                "{events:?}"
+            );
+        }
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = *venue.stats();
+    assert_eq!(
+        (
+            stats.unknown_fates,
+            stats.orders_settled,
+            stats.foreign_cancels
+        ),
+        (1, 0, 0)
+    );
+    assert!(!venue.is_reconciling());
+    assert_eq!(venue.resting_orders(), 1);
+    venue.cancel(OrderId(1), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Cancelled { id: OrderId(1), .. })
+    });
+}
+
+#[test]
+fn fills_pushed_while_the_streams_were_down_and_unknown_orders_are_found_by_reconciliation() {
+    // Every private push is lost, and the connections drop every 3 s: what happened is known
+    // only from REST, after each reconnect.
+    let loopback = LoopbackVenue::start_with_credentials(
+        &[
+            "--regime",
+            "high-vol",
+            "--seed",
+            "8",
+            "--faults",
+            "push-lost:times=1000000,drop:every=3s",
+        ],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = reconciling_venue(&loopback, "pl1");
+    ready(&mut venue);
+    let rest = rest_client(&loopback);
+    rest.sync_clock().unwrap();
+    // An order another client placed.
+    let mut foreign = feed::bybit::trade::TradeWriter::new(LinkIds::new("other").unwrap(), 5000);
+    let (bid, _) = touch(&loopback);
+    let body = String::from_utf8(
+        foreign
+            .create_body(&feed::bybit::trade::NewOrder {
+                id: OrderId(1),
+                symbol: Symbol::new("BTCUSDT").unwrap(),
+                side: Side::Buy,
+                price: Fixed::from_raw(bid.raw() - 5_000_000_000),
+                qty: fx("0.010"),
+                reduce_only: false,
+            })
+            .to_vec(),
+    )
+    .unwrap();
+    rest.post(
+        "/v5/order/create",
+        &body,
+        feed::bybit::limits::Endpoint::Create,
+    )
+    .unwrap();
+
+    // Entries at the touch until one fills: every event comes from reconciliation.
+    let mut filled = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut id = 10;
+    while filled.is_none() {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        if venue.is_ready() && !venue.is_reconciling() && venue.resting_orders() == 0 {
+            let (bid, _) = touch(&loopback);
+            id += 1;
+            venue.submit(order(id, Side::Buy, bid, "0.001", false), now_ns());
+        }
+        venue.poll();
+        venue.drain_events(|event| {
+            if let VenueEvent::Filled(fill) = event {
+                filled = Some(fill);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let fill = filled.unwrap();
+    assert_eq!(fill.qty, fx("0.001"));
+    let stats = *venue.stats();
+    assert!(
+        stats.missed_fills >= 1 && stats.reconciliations >= 1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.missed_fills, stats.fills, "{stats:?}");
+    assert!(stats.foreign_cancels >= 1, "{stats:?}");
+    // The venue and the engine agree: the position, and no order of the other client left.
+    let position = feed::bybit::rest::snapshot::position(&rest, "BTCUSDT").unwrap();
+    assert_eq!(venue.account().position, position);
+    let open = feed::bybit::rest::snapshot::open_orders(&rest, "BTCUSDT").unwrap();
+    assert!(
+        open.iter()
+            .all(|order| !order.order_link_id.as_str().starts_with("other-")),
+        "{open:?}"
+    );
 }

@@ -140,6 +140,7 @@ fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
         Arc::new(RateLimits::new(Rates { per_second: [0; 6] })),
         Arc::new(std::sync::atomic::AtomicI64::new(0)),
         Account::flat(Fixed::from_int(10_000).unwrap()),
+        None,
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

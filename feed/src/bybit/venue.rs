@@ -44,6 +44,8 @@ use super::private::{
     ExecType, Execution, OrderIdText, OrderStatus, OrderUpdate, PrivateControl, PrivateDecoder,
     PrivateMessage,
 };
+use super::rest::snapshot::{VenueSnapshot, snapshot};
+use super::rest::{RestClient, RestError};
 use super::sign::Signer;
 use super::trade::{
     LinkIds, NewOrder, OrderRef, TradeOp, TradeReply, TradeReplyDecoder, TradeWriter,
@@ -69,6 +71,10 @@ const MAX_VENUE_EVENTS: usize = 512;
 const READS_PER_POLL: usize = 16;
 /// How far ahead an `auth` request expires.
 const AUTH_EXPIRY_MS: u64 = 10_000;
+/// An order request unanswered this long has an unknown fate: reconciled.
+const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
+/// A reconciliation that failed is tried again after this long.
+const RECONCILE_RETRY_NS: u64 = 1_000_000_000;
 
 /// Where the venue is and how it is reached.
 #[derive(Debug, Clone)]
@@ -116,6 +122,17 @@ pub struct VenueStats {
     pub fills: u64,
     /// Pushes and replies that did not decode.
     pub decode_errors: u64,
+    /// Reconciliations done.
+    pub reconciliations: u64,
+    /// Fills found by reconciliation (their push was missed).
+    pub missed_fills: u64,
+    /// Working orders whose end was found by reconciliation (their push was missed, or they
+    /// never reached the venue).
+    pub orders_settled: u64,
+    /// Open orders at the venue the engine did not know, cancelled.
+    pub foreign_cancels: u64,
+    /// Times the venue's position differed from the engine's and was taken.
+    pub position_corrections: u64,
 }
 
 /// Link index in [`VenueStats`].
@@ -217,6 +234,43 @@ struct Pending {
     seq: u64,
     kind: RequestKind,
     id: OrderId,
+    /// When it was sent (monotonic).
+    sent_ns: u64,
+}
+
+/// Reconciliation's cold side: a thread asking REST for the venue's state.
+struct Reconciler {
+    requests: Sender<()>,
+    results: Receiver<Result<Box<VenueSnapshot>, RestError>>,
+}
+
+impl Reconciler {
+    fn start(client: Arc<RestClient>, symbol: Symbol) -> std::io::Result<Reconciler> {
+        let (requests, inbox) = crossbeam_channel::bounded::<()>(1);
+        let (outbox, results) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("venue-reconcile".to_owned())
+            .spawn(move || {
+                for () in inbox {
+                    let snapshot = snapshot(&client, symbol.as_str()).map(Box::new);
+                    if outbox.send(snapshot).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Reconciler { requests, results })
+    }
+}
+
+/// Where reconciliation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reconcile {
+    /// Nothing in doubt.
+    Idle,
+    /// In doubt: to be asked once both links are up, from `after_ns` (monotonic).
+    Wanted { after_ns: u64 },
+    /// Asked; the answer awaited.
+    InFlight,
 }
 
 /// The Bybit venue of one symbol, polled by the hot thread.
@@ -242,20 +296,27 @@ pub struct BybitVenue {
     position: Position,
     next_seq: u64,
     jitter_state: u64,
+    reconciler: Option<Reconciler>,
+    reconcile: Reconcile,
     stats: VenueStats,
 }
 
 impl BybitVenue {
     /// A venue for `settings`, signing with `signer` on the venue clock `clock_offset_ms`,
-    /// within `limits`, starting from `account` (as REST found it). The connecting threads
-    /// start now; the first attempts are made on the first poll.
+    /// within `limits`, starting from `account` (as REST found it), reconciling over `rest`
+    /// (`None`: never; for tests of the streams alone). The connecting threads start now; the
+    /// first attempts are made on the first poll.
     pub fn new(
         settings: VenueSettings,
         signer: Signer,
         limits: Arc<RateLimits>,
         clock_offset_ms: Arc<AtomicI64>,
         account: Account,
+        rest: Option<Arc<RestClient>>,
     ) -> std::io::Result<BybitVenue> {
+        let reconciler = rest
+            .map(|client| Reconciler::start(client, settings.symbol))
+            .transpose()?;
         let links = [
             Link::new("private", settings.private.clone(), &settings)?,
             Link::new("trade", settings.trade.clone(), &settings)?,
@@ -290,6 +351,8 @@ impl BybitVenue {
             account,
             position,
             next_seq: 1,
+            reconciler,
+            reconcile: Reconcile::Idle,
             stats: VenueStats::default(),
         })
     }
@@ -302,6 +365,18 @@ impl BybitVenue {
     /// True when both links are up, authenticated and (private) subscribed.
     pub fn is_ready(&self) -> bool {
         self.links.iter().all(Link::is_ready)
+    }
+
+    /// True while something is in doubt: entries are refused until reconciliation is done.
+    pub fn is_reconciling(&self) -> bool {
+        self.reconcile != Reconcile::Idle
+    }
+
+    /// Marks the venue's state in doubt: reconcile as soon as both links are up.
+    fn doubt(&mut self) {
+        if self.reconciler.is_some() && self.reconcile == Reconcile::Idle {
+            self.reconcile = Reconcile::Wanted { after_ns: 0 };
+        }
     }
 
     /// Now on the venue's clock, ms.
@@ -323,7 +398,156 @@ impl BybitVenue {
         {
             self.send_cancels(crate::bybit::rest::local_ms().saturating_mul(1_000_000));
         }
+        let now = monotonic_ns(&self.clock);
+        let before = self.pending.len();
+        self.pending
+            .retain(|pending| now.saturating_sub(pending.sent_ns) < ANSWER_TIMEOUT_NS);
+        if self.pending.len() < before {
+            self.stats.unknown_fates += (before - self.pending.len()) as u64;
+            self.doubt();
+        }
+        self.step_reconcile(now);
         !self.events.is_empty()
+    }
+
+    /// Asks for the venue's state when in doubt and both links are up; applies the answer.
+    fn step_reconcile(&mut self, now: u64) {
+        let Some(reconciler) = &self.reconciler else {
+            return;
+        };
+        match self.reconcile {
+            Reconcile::Idle => {}
+            Reconcile::Wanted { after_ns } => {
+                if now >= after_ns && self.is_ready() && reconciler.requests.try_send(()).is_ok() {
+                    self.reconcile = Reconcile::InFlight;
+                }
+            }
+            Reconcile::InFlight => match reconciler.results.try_recv() {
+                Ok(Ok(snapshot)) => {
+                    self.reconcile = Reconcile::Idle;
+                    self.apply_snapshot(&snapshot, crate::bybit::rest::local_ms() * 1_000_000);
+                }
+                Ok(Err(_)) | Err(TryRecvError::Disconnected) => {
+                    self.reconcile = Reconcile::Wanted {
+                        after_ns: now + RECONCILE_RETRY_NS,
+                    };
+                }
+                Err(TryRecvError::Empty) => {}
+            },
+        }
+    }
+
+    /// Takes the venue's state as the truth: fills whose push was missed are booked, working
+    /// orders the venue closed or never saw end, orders the engine did not place are
+    /// cancelled, and the venue's position is taken.
+    fn apply_snapshot(&mut self, snapshot: &VenueSnapshot, ts_ns: u64) {
+        self.stats.reconciliations += 1;
+        let ours = |link: &OrderIdText, working: &[Working], ids: &LinkIds| {
+            ids.order_id(link.as_str())
+                .filter(|id| working.iter().any(|working| working.order.id == *id))
+        };
+        // Fills first, oldest first: they may end orders.
+        for execution in snapshot.executions.iter().rev() {
+            if ours(&execution.order_link_id, &self.working, &self.settings.ids).is_none()
+                || !remember(&mut self.seen, &mut self.seen_next, execution.exec_id)
+            {
+                continue;
+            }
+            if let Some(fill) = on_execution(
+                execution,
+                &self.settings,
+                &mut self.working,
+                &mut self.position,
+                &mut self.account,
+                ts_ns,
+            ) {
+                self.stats.fills += 1;
+                self.stats.missed_fills += 1;
+                self.events.push(VenueEvent::Filled(fill));
+            }
+        }
+        // Each working order as the venue has it.
+        let mut index = 0;
+        while index < self.working.len() {
+            let entry = self.working[index];
+            let link = self.settings.ids.link_id(entry.order.id);
+            let at_venue = |orders: &[OrderUpdate]| {
+                orders
+                    .iter()
+                    .find(|order| order.order_link_id == link)
+                    .copied()
+            };
+            if let Some(open) = at_venue(&snapshot.open_orders) {
+                on_order(
+                    &open,
+                    &self.settings,
+                    &mut self.working,
+                    &mut self.events,
+                    ts_ns,
+                );
+                index += 1;
+                continue;
+            }
+            self.stats.orders_settled += 1;
+            match at_venue(&snapshot.closed_orders) {
+                Some(closed) => {
+                    let before = self.working.len();
+                    on_order(
+                        &closed,
+                        &self.settings,
+                        &mut self.working,
+                        &mut self.events,
+                        ts_ns,
+                    );
+                    if self.working.len() == before {
+                        // Filled (its fills are booked) or otherwise over: it works no more.
+                        self.working.swap_remove(index);
+                    }
+                }
+                None => {
+                    // The venue never saw it: the create was lost on the way.
+                    self.working.swap_remove(index);
+                    self.events.push(VenueEvent::Rejected {
+                        id: entry.order.id,
+                        reason: RejectReason::VenueUnavailable,
+                        ts_ns,
+                    });
+                }
+            }
+        }
+        // Orders the engine does not work on: cancelled, by the venue's id.
+        for order in &snapshot.open_orders {
+            if ours(&order.order_link_id, &self.working, &self.settings.ids).is_some() {
+                continue;
+            }
+            self.stats.foreign_cancels += 1;
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let stamp = self.venue_ms();
+            let bytes = self.writer.cancel(
+                seq,
+                stamp,
+                self.settings.symbol,
+                OrderRef::Venue(order.order_id.as_str()),
+            );
+            if let Some(connection) = self.links[TRADE].connection.as_mut() {
+                let _ = connection.send_text(bytes);
+            }
+        }
+        if snapshot.position != self.account.position {
+            self.stats.position_corrections += 1;
+            let entry = self.account.entry_price;
+            self.position = Position::default();
+            if !snapshot.position.is_zero() {
+                let side = if snapshot.position.is_positive() {
+                    crate::side::Side::Buy
+                } else {
+                    crate::side::Side::Sell
+                };
+                self.position.apply(side, entry, snapshot.position.abs());
+            }
+            self.account.position = snapshot.position;
+        }
     }
 
     fn poll_link(&mut self, index: usize) {
@@ -432,6 +656,8 @@ impl BybitVenue {
         {
             self.links[index].failures = 0;
         }
+        // What happened meanwhile is asked of REST once the link is back.
+        self.doubt();
         if index == TRADE {
             // Requests in flight on it may or may not have reached the venue; cancels are sent
             // again on the next link (one that arrived is answered 110001, harmlessly).
@@ -634,7 +860,10 @@ impl BybitVenue {
                 }
             }
             // Unknown fates wait for reconciliation.
-            _ => self.stats.unknown_fates += 1,
+            _ => {
+                self.stats.unknown_fates += 1;
+                self.doubt();
+            }
         }
     }
 
@@ -674,6 +903,7 @@ impl BybitVenue {
                 seq,
                 kind: RequestKind::Cancel,
                 id,
+                sent_ns: monotonic_ns(&self.clock),
             });
         }
     }
@@ -818,7 +1048,7 @@ impl Venue for BybitVenue {
     const MAX_EVENTS: usize = MAX_VENUE_EVENTS;
 
     fn submit(&mut self, order: OrderRequest, now_ns: u64) {
-        if !self.links[TRADE].is_ready() {
+        if !self.links[TRADE].is_ready() || self.is_reconciling() {
             return self.reject_locally(order.id, RejectReason::VenueUnavailable, now_ns);
         }
         if self.working.len() == MAX_WORKING || self.pending.len() == MAX_PENDING {
@@ -852,16 +1082,17 @@ impl Venue for BybitVenue {
             cancel_wanted: false,
             cancel_sent: false,
         });
+        let now = monotonic_ns(&self.clock);
         if sent {
             self.pending.push(Pending {
                 seq,
                 kind: RequestKind::Create,
                 id: order.id,
+                sent_ns: now,
             });
         } else {
             // It may have left in part: its fate is for reconciliation.
             self.stats.unknown_fates += 1;
-            let now = monotonic_ns(&self.clock);
             self.lose(TRADE, now);
         }
     }

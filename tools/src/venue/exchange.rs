@@ -57,7 +57,7 @@ impl PrivateTopic {
         })
     }
 
-    const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             PrivateTopic::Order => "order",
             PrivateTopic::Execution => "execution",
@@ -225,6 +225,8 @@ pub(crate) struct Exchange {
     seed: u64,
     /// Execution and message sequence.
     seq: u64,
+    /// Every execution, oldest first, as `execution/list` gives them.
+    executions: Vec<String>,
 }
 
 impl Exchange {
@@ -239,7 +241,29 @@ impl Exchange {
             next_paper_id: 1,
             seed,
             seq: 1,
+            executions: Vec::new(),
         }
+    }
+
+    /// The latest `limit` executions, newest first (`/v5/execution/list`).
+    pub(crate) fn executions_json(&self, limit: usize) -> Vec<String> {
+        self.executions.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// The latest `limit` closed orders, newest first (`/v5/order/history`; open ones are
+    /// `order/realtime`'s).
+    pub(crate) fn order_history_json(&self, limit: usize) -> Vec<String> {
+        let mut closed: Vec<&VenueOrder> = self
+            .orders
+            .values()
+            .filter(|order| !order.is_open())
+            .collect();
+        closed.sort_by_key(|order| std::cmp::Reverse((order.updated_ms, order.created_ms)));
+        closed
+            .iter()
+            .take(limit)
+            .map(|order| order.json(self.symbol))
+            .collect()
     }
 
     /// The wallet balance (initial balance plus realized PnL less fees).
@@ -645,6 +669,7 @@ impl Exchange {
                 fill.price,
                 self.seq,
             );
+            self.executions.push(exec.clone());
             let push = self.envelope(PrivateTopic::Execution, &exec, now_ms);
             pushes.push(push);
         }

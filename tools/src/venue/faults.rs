@@ -46,13 +46,17 @@ Faults (--faults SPEC):
                      default 1)
     ip-ban           answer the next REST requests HTTP 403 without a Bybit body, as Bybit's IP
                      limit does (times=N requests a firing, default 1)
+    ack-lost         carry out the next trade-stream order requests but send no answer (times=N
+                     requests a firing, default 1)
+    push-lost        send the next private-stream pushes to nobody (times=N pushes a firing,
+                     default 1): what they said is found only by asking REST
     chaos            each firing picks one of drop, stall (3s), gap, snapshot, restart,
                      malformed, truncated, pong-lost (3s), burst at random from --seed
   Examples: --faults gap:every=5s   --faults drop:after=10s:every=30s:times=3,skew:ms=-250
             --faults chaos:every=2s";
 
 /// Every fault kind, as written in a spec.
-pub(crate) const KINDS: [&str; 15] = [
+pub(crate) const KINDS: [&str; 17] = [
     "drop",
     "stall",
     "gap",
@@ -67,6 +71,8 @@ pub(crate) const KINDS: [&str; 15] = [
     "skew",
     "rate-limit",
     "ip-ban",
+    "ack-lost",
+    "push-lost",
     "chaos",
 ];
 
@@ -197,6 +203,16 @@ pub(crate) enum FaultKind {
         /// Requests refused per firing.
         requests: u32,
     },
+    /// Carry out the next trade-stream order requests without answering.
+    AckLost {
+        /// Requests per firing.
+        requests: u32,
+    },
+    /// Send the next private pushes to nobody.
+    PushLost {
+        /// Pushes per firing.
+        pushes: u32,
+    },
     /// One of the above at random on each firing.
     Chaos,
 }
@@ -219,6 +235,8 @@ impl FaultKind {
             FaultKind::Skew { .. } => "skew",
             FaultKind::RateLimit { .. } => "rate-limit",
             FaultKind::IpBan { .. } => "ip-ban",
+            FaultKind::AckLost { .. } => "ack-lost",
+            FaultKind::PushLost { .. } => "push-lost",
             FaultKind::Chaos => "chaos",
         }
     }
@@ -432,12 +450,14 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
         },
         "chaos" => FaultKind::Chaos,
         // `times` counts the failing requests of one firing here, not firings.
-        "subscribe-fail" | "rate-limit" | "ip-ban" => {
+        "subscribe-fail" | "rate-limit" | "ip-ban" | "ack-lost" | "push-lost" => {
             let requests = times.unwrap_or(1);
             return Ok(Fault {
                 kind: match kind {
                     "subscribe-fail" => FaultKind::SubscribeFail { requests },
                     "rate-limit" => FaultKind::RateLimit { requests },
+                    "ack-lost" => FaultKind::AckLost { requests },
+                    "push-lost" => FaultKind::PushLost { pushes: requests },
                     _ => FaultKind::IpBan { requests },
                 },
                 after,

@@ -60,6 +60,10 @@ enum Route {
     PositionList,
     /// `GET /v5/order/realtime` (signed)
     OpenOrders,
+    /// `GET /v5/order/history` (signed)
+    OrderHistory,
+    /// `GET /v5/execution/list` (signed)
+    ExecutionList,
     /// `POST /v5/position/switch-mode` (signed)
     SwitchMode,
     /// `POST /v5/position/set-leverage` (signed)
@@ -108,7 +112,7 @@ impl Route {
 }
 
 /// The route table: path to what serves it.
-const ROUTES: [(&str, Route); 17] = [
+const ROUTES: [(&str, Route); 19] = [
     ("/v5/public/linear", Route::PublicLinear),
     ("/v5/market/time", Route::ServerTime),
     ("/v5/market/orderbook", Route::Orderbook),
@@ -118,6 +122,8 @@ const ROUTES: [(&str, Route); 17] = [
     ("/v5/account/wallet-balance", Route::WalletBalance),
     ("/v5/position/list", Route::PositionList),
     ("/v5/order/realtime", Route::OpenOrders),
+    ("/v5/order/history", Route::OrderHistory),
+    ("/v5/execution/list", Route::ExecutionList),
     ("/v5/position/switch-mode", Route::SwitchMode),
     ("/v5/position/set-leverage", Route::SetLeverage),
     ("/v5/order/create", Route::OrderCreate),
@@ -639,6 +645,19 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
         Route::OpenOrders => {
             linear().and_then(|()| account.open_orders(&query("symbol"), &venue.market().exchange))
         }
+        Route::OrderHistory | Route::ExecutionList => linear().map(|()| {
+            let limit = query("limit").parse::<usize>().unwrap_or(50).clamp(1, 100);
+            let exchange = &venue.market().exchange;
+            let list = if route == Route::OrderHistory {
+                exchange.order_history_json(limit)
+            } else {
+                exchange.executions_json(limit)
+            };
+            format!(
+                r#"{{"category":"linear","list":[{}],"nextPageCursor":""}}"#,
+                list.join(",")
+            )
+        }),
         Route::SwitchMode => account.switch_mode(&body),
         Route::SetLeverage => account.set_leverage(&body),
         Route::OrderCreate | Route::OrderAmend | Route::OrderCancel | Route::OrderCancelAll => {
@@ -1232,6 +1251,13 @@ impl Session<'_> {
                     _ => Route::OrderCancel,
                 };
                 let result = self.trade_order(route, &request.header, &request.args);
+                if self.venue.faults.take_ack_loss() {
+                    eprintln!(
+                        "toolkit venue: conn {id} {op} {} carried out, answer lost (fault)",
+                        req_id.unwrap_or("")
+                    );
+                    return Ok(());
+                }
                 match result {
                     Ok(data) => {
                         eprintln!("toolkit venue: conn {id} {op} {} ok", req_id.unwrap_or(""));

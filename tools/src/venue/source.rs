@@ -301,6 +301,14 @@ impl Player {
                 faults.ban_rest(requests);
                 format!("next {requests} REST requests answered HTTP 403")
             }
+            FaultKind::AckLost { requests } => {
+                faults.lose_acks(requests);
+                format!("next {requests} trade-stream order requests unanswered")
+            }
+            FaultKind::PushLost { pushes } => {
+                self.venue.market().lose_pushes(pushes);
+                format!("next {pushes} private pushes sent to nobody")
+            }
             FaultKind::Chaos => String::new(),
         };
         eprintln!("toolkit venue: fault {} fired: {detail}", fault.name());

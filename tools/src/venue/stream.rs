@@ -408,6 +408,8 @@ pub(crate) struct Market {
     pub(crate) exchange: Exchange,
     /// Private-stream connections and their topics.
     private_topics: BTreeMap<u64, BTreeSet<PrivateTopic>>,
+    /// Private pushes still to send to nobody: the `push-lost` fault.
+    pushes_lost: u32,
 }
 
 impl Market {
@@ -431,7 +433,13 @@ impl Market {
             invalid_logged: false,
             exchange,
             private_topics: BTreeMap::new(),
+            pushes_lost: 0,
         }
+    }
+
+    /// `push-lost`: the next `pushes` private pushes go to nobody.
+    pub(crate) fn lose_pushes(&mut self, pushes: u32) {
+        self.pushes_lost = self.pushes_lost.saturating_add(pushes);
     }
 
     /// Subscribes private connection `id` to `topics`.
@@ -445,6 +453,11 @@ impl Market {
     /// Queues each push to the private connections subscribed to its topic, in order.
     pub(crate) fn push_private(&mut self, pushes: Vec<Push>) {
         for push in pushes {
+            if self.pushes_lost > 0 {
+                self.pushes_lost -= 1;
+                eprintln!("toolkit venue: {} push lost (fault)", push.topic.name());
+                continue;
+            }
             let text = Utf8Bytes::from(push.text);
             let ids: Vec<u64> = self
                 .private_topics
@@ -966,6 +979,8 @@ pub(crate) struct ConnFaults {
     rest_limited: AtomicU32,
     /// REST requests still to answer HTTP 403.
     rest_banned: AtomicU32,
+    /// Trade-stream order requests still to leave unanswered.
+    acks_lost: AtomicU32,
     pong: Mutex<PongPolicy>,
 }
 
@@ -1013,6 +1028,16 @@ impl ConnFaults {
     /// True when this REST request is to be answered HTTP 403 (and counts it).
     pub(crate) fn take_rest_ban(&self) -> bool {
         take_request(&self.rest_banned)
+    }
+
+    /// `ack-lost`: the next `requests` trade-stream order requests go unanswered.
+    pub(crate) fn lose_acks(&self, requests: u32) {
+        add_requests(&self.acks_lost, requests);
+    }
+
+    /// True when this order request's answer is to be lost (and counts it).
+    pub(crate) fn take_ack_loss(&self) -> bool {
+        take_request(&self.acks_lost)
     }
 
     fn pong(&self) -> MutexGuard<'_, PongPolicy> {

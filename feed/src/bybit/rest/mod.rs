@@ -19,6 +19,7 @@
 //!   [`Outcome::Unknown`], for the caller to reconcile. The secret appears in none of them.
 
 pub mod replies;
+pub mod snapshot;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -10,7 +10,9 @@ use simd_json::prelude::ValueIntoString;
 use simd_json::value::tape::{Object, Value};
 
 use crate::bybit::json::JsonScratch;
-use crate::bybit::private::{OrderUpdate, PositionUpdate, read_order, read_position};
+use crate::bybit::private::{
+    Execution, OrderUpdate, PositionUpdate, read_execution, read_order, read_position,
+};
 use crate::bybit::public::DecodeError;
 use crate::fixed::Fixed;
 use crate::frame::FrameBuf;
@@ -28,6 +30,11 @@ pub struct Page<T> {
 /// The `result.list` of an order list reply (`/v5/order/realtime`, `/v5/order/history`).
 pub fn order_page(body: &[u8]) -> Result<Page<OrderUpdate>, DecodeError> {
     read_page(body, read_order)
+}
+
+/// The `result.list` of `/v5/execution/list`.
+pub fn execution_page(body: &[u8]) -> Result<Page<Execution>, DecodeError> {
+    read_page(body, read_execution)
 }
 
 /// The `result.list` of `/v5/position/list`.
