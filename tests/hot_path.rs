@@ -256,7 +256,7 @@ fn order_entry_and_the_private_stream_allocate_nothing() {
                 PrivateMessage::Executions { executions, .. } => executions.len() as u64,
                 PrivateMessage::Positions { positions, .. } => positions.len() as u64,
                 PrivateMessage::Wallet { coins, .. } => coins.len() as u64,
-                PrivateMessage::Control(_) => 1,
+                PrivateMessage::Control(_) | PrivateMessage::Dcp { .. } => 1,
             };
         }
         for reply in &replies {

@@ -486,6 +486,18 @@ pub fn cancel_all(client: &RestClient, symbol: &str) -> Result<usize, AccountErr
     Ok(cancelled.list.len())
 }
 
+/// Arms disconnect-cancel-all for derivatives: Bybit cancels every order once the private
+/// stream has been down `window_s` seconds (`/v5/order/disconnected-cancel-all`).
+pub fn set_dcp(client: &RestClient, window_s: u64) -> Result<(), RestError> {
+    client
+        .post(
+            "/v5/order/disconnected-cancel-all",
+            &format!(r#"{{"product":"DERIVATIVES","timeWindow":{window_s}}}"#),
+            Endpoint::Query,
+        )
+        .map(|_| ())
+}
+
 /// The position of `symbol` at the venue, signed (one-way mode).
 pub fn position(client: &RestClient, symbol: &str) -> Result<Fixed, AccountError> {
     feed::bybit::rest::snapshot::position(client, symbol).map_err(|error| AccountError::Rest {

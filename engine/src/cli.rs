@@ -232,6 +232,16 @@ impl RunArgs {
             }
             .into());
         }
+        if let Some(window) = &config.exchange.dcp_window {
+            let seconds = window.get().as_secs();
+            match crate::account::set_dcp(&client, seconds) {
+                Ok(()) => println!("account: disconnect-cancel-all armed: {seconds} s"),
+                Err(err) => println!(
+                    "account: disconnect-cancel-all refused by the venue ({err}); trading \
+                     without it"
+                ),
+            }
+        }
         let cancelled = crate::account::cancel_all(&client, &symbol)?;
         if cancelled > 0 {
             println!("account: cancelled {cancelled} open orders the engine did not place");

@@ -143,6 +143,7 @@ pub fn bybit(
         },
         connect_timeout: connection.connect_timeout.get(),
         seed,
+        dcp: exchange.dcp_window.is_some(),
     };
     let clock = rest.clock();
     BybitVenue::new(settings, signer, limits, clock, account, Some(rest))

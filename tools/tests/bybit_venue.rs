@@ -51,6 +51,7 @@ fn settings(venue: &LoopbackVenue, prefix: &str) -> VenueSettings {
         },
         connect_timeout: Duration::from_secs(2),
         seed: 1,
+        dcp: false,
     }
 }
 
@@ -504,5 +505,62 @@ fn fills_pushed_while_the_streams_were_down_and_unknown_orders_are_found_by_reco
         open.iter()
             .all(|order| !order.order_link_id.as_str().starts_with("other-")),
         "{open:?}"
+    );
+}
+
+#[test]
+fn disconnect_cancel_all_cancels_the_orders_once_the_private_stream_is_down_its_window() {
+    // Not granted: refused, which real mode reports and trades on.
+    let plain = LoopbackVenue::start_with_credentials(&[], Some((KEY, SECRET)));
+    let refused = engine::account::set_dcp(&rest_client(&plain), 3).unwrap_err();
+    assert_eq!(refused.code(), Some(10001), "{refused}");
+
+    let loopback = LoopbackVenue::start_with_credentials(&["--dcp"], Some((KEY, SECRET)));
+    let rest = rest_client(&loopback);
+    rest.sync_clock().unwrap();
+    engine::account::set_dcp(&rest, 3).unwrap();
+    loopback.wait_log("disconnect-cancel-all armed: 3 s", WAIT);
+    let mut settings = settings(&loopback, "dc1");
+    settings.dcp = true;
+    let mut venue = BybitVenue::new(
+        settings,
+        Signer::new(KEY, SECRET).unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+        rest.clock(),
+        Account::flat(fx("10000")),
+        None,
+    )
+    .unwrap();
+    ready(&mut venue);
+    let (bid, _) = touch(&loopback);
+    venue.submit(
+        order(
+            1,
+            Side::Buy,
+            Fixed::from_raw(bid.raw() - 5_000_000_000),
+            "0.010",
+            false,
+        ),
+        now_ns(),
+    );
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { .. })
+    });
+    assert_eq!(
+        feed::bybit::rest::snapshot::open_orders(&rest, "BTCUSDT")
+            .unwrap()
+            .len(),
+        1
+    );
+    // The engine's connections go away and do not come back.
+    drop(venue);
+    loopback.wait_log(
+        "disconnect-cancel-all: the private stream down 3 s, 1 orders cancelled",
+        WAIT,
+    );
+    assert!(
+        feed::bybit::rest::snapshot::open_orders(&rest, "BTCUSDT")
+            .unwrap()
+            .is_empty()
     );
 }

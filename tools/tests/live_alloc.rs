@@ -132,6 +132,7 @@ fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
         },
         connect_timeout: Duration::from_secs(2),
         seed: 1,
+        dcp: false,
     };
     let mut venue = BybitVenue::new(
         settings,

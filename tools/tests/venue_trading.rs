@@ -133,7 +133,9 @@ impl Private {
                 PrivateMessage::Positions { positions: got, .. } => {
                     positions.extend_from_slice(got)
                 }
-                PrivateMessage::Wallet { .. } | PrivateMessage::Control(_) => {}
+                PrivateMessage::Wallet { .. }
+                | PrivateMessage::Dcp { .. }
+                | PrivateMessage::Control(_) => {}
             }
             if until(&orders, &executions, &positions) {
                 return (orders, executions, positions);

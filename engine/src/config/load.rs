@@ -615,6 +615,16 @@ fn check_cross_field_rules(
         ));
     }
 
+    if let Some(window) = &config.exchange.dcp_window
+        && sound("exchange.dcp_window")
+        && !(3..=300).contains(&window.get().as_secs())
+    {
+        issues.push(ConfigIssue::new(
+            "exchange.dcp_window",
+            format!("{window} is outside Bybit's 3 s to 300 s"),
+        ));
+    }
+
     let guard = &config.risk.near_liq_guard;
     let guard_keys = [
         "risk.near_liq_guard",

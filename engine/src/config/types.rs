@@ -98,6 +98,11 @@ pub struct Exchange {
     pub connection: Connection,
     /// Per-UID requests per second, by endpoint group, shared by REST and the trade stream.
     pub rate_limits: RateLimits,
+    /// Disconnect-cancel-all (DCP): when set (3 s to 300 s), real mode asks Bybit to cancel
+    /// every derivatives order once the private stream has been down this long, and subscribes
+    /// the `dcp` topic that arms it. Bybit grants it to some account types only; a refusal is
+    /// reported, not fatal.
+    pub dcp_window: Option<HumanDuration>,
 }
 
 impl Default for Exchange {
@@ -115,6 +120,7 @@ impl Default for Exchange {
             tls_ca_file: None,
             connection: Connection::default(),
             rate_limits: RateLimits::default(),
+            dcp_window: None,
         }
     }
 }

@@ -683,7 +683,14 @@ impl<V: Venue> HotLoop<V> {
                     },
                 );
                 match placed {
-                    Ok(order) => Outcome::Placed { order },
+                    Ok(order) => {
+                        let sent = self.clock.raw();
+                        self.stages.record(
+                            TimedStage::Order,
+                            self.clock.delta_as_nanos(frame_start, sent),
+                        );
+                        Outcome::Placed { order }
+                    }
                     Err(Blocked::EntryWorking) => {
                         self.stats.rejections[REJECT_ENTRY_WORKING] += 1;
                         Outcome::EntryWorking

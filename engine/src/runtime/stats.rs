@@ -185,13 +185,16 @@ pub enum TimedStage {
     Gates,
     /// Frame received to decision made (frames that made a decision).
     Decision,
+    /// Tick to order: frame received to its entry order handed to the venue (written to the
+    /// trade stream's socket for the Bybit venue), for frames that placed one.
+    Order,
     /// Frame received to everything done: venue, orders, rings (every frame).
     Frame,
 }
 
 impl TimedStage {
     /// Every stage, in report order.
-    pub const ALL: [TimedStage; 8] = [
+    pub const ALL: [TimedStage; 9] = [
         TimedStage::Receive,
         TimedStage::Decode,
         TimedStage::Book,
@@ -199,6 +202,7 @@ impl TimedStage {
         TimedStage::Score,
         TimedStage::Gates,
         TimedStage::Decision,
+        TimedStage::Order,
         TimedStage::Frame,
     ];
 
@@ -212,6 +216,7 @@ impl TimedStage {
             TimedStage::Score => "score",
             TimedStage::Gates => "gates",
             TimedStage::Decision => "decision",
+            TimedStage::Order => "order",
             TimedStage::Frame => "frame",
         }
     }
@@ -225,7 +230,7 @@ impl TimedStage {
             TimedStage::Score => Some(budget.score),
             TimedStage::Gates => Some(budget.gates),
             TimedStage::Decision => Some(budget.decision),
-            TimedStage::Receive | TimedStage::Frame => None,
+            TimedStage::Receive | TimedStage::Order | TimedStage::Frame => None,
         }
     }
 }

@@ -448,6 +448,11 @@ pub enum PrivateMessage<'a> {
         /// The coins of every account ([`WalletAccount::coins`] indexes them).
         coins: &'a [CoinBalance],
     },
+    /// `dcp`: disconnect-cancel-all is armed on this connection (its content is not read).
+    Dcp {
+        /// When the push was made, ms.
+        creation_time: u64,
+    },
     /// A control reply.
     Control(PrivateControl),
 }
@@ -457,6 +462,7 @@ enum Decoded {
     Executions(u64, bool),
     Positions(u64),
     Wallet(u64),
+    Dcp(u64),
     Control(PrivateControl),
 }
 
@@ -517,6 +523,9 @@ impl PrivateDecoder {
             }
             if let Some(topic) = top.topic {
                 let created = top.creation_time.unwrap_or(0);
+                if let Ok(Topic::Dcp) = topic_kind(topic) {
+                    return Ok(Decoded::Dcp(created));
+                }
                 let items = top.data.ok_or(DecodeError::MissingField("data"))?;
                 return match topic_kind(topic)? {
                     Topic::Order => {
@@ -535,6 +544,7 @@ impl PrivateDecoder {
                         read_wallet(items, accounts, coins)?;
                         Ok(Decoded::Wallet(created))
                     }
+                    Topic::Dcp => Ok(Decoded::Dcp(created)),
                 };
             }
             match top.op {
@@ -561,6 +571,7 @@ impl PrivateDecoder {
                 accounts: &self.accounts,
                 coins: &self.coins,
             },
+            Decoded::Dcp(creation_time) => PrivateMessage::Dcp { creation_time },
             Decoded::Control(reply) => PrivateMessage::Control(reply),
         })
     }
@@ -583,6 +594,7 @@ enum Topic {
     Execution { fast: bool },
     Position,
     Wallet,
+    Dcp,
 }
 
 /// The topic, all-in-one (`order`) or by category (`order.linear`).
@@ -601,6 +613,7 @@ fn topic_kind(topic: &str) -> Result<Topic, DecodeError> {
         "execution" => Ok(Topic::Execution { fast: false }),
         "position" => Ok(Topic::Position),
         "wallet" => Ok(Topic::Wallet),
+        "dcp" => Ok(Topic::Dcp),
         _ => Err(DecodeError::UnknownTopic),
     }
 }

@@ -99,6 +99,8 @@ pub struct VenueSettings {
     pub connect_timeout: Duration,
     /// Seed of the back-off jitter.
     pub seed: u64,
+    /// Subscribe the `dcp` topic too, which arms disconnect-cancel-all (set over REST).
+    pub dcp: bool,
 }
 
 /// Counters of the venue.
@@ -330,6 +332,13 @@ impl BybitVenue {
             };
             position.apply(side, account.entry_price, account.position.abs());
         }
+        let topics = if settings.dcp {
+            r#""order","execution","position","wallet","dcp""#
+        } else {
+            r#""order","execution","position","wallet""#
+        };
+        let subscribe =
+            format!(r#"{{"op":"subscribe","req_id":"private","args":[{topics}]}}"#).into_bytes();
         Ok(BybitVenue {
             writer: TradeWriter::new(settings.ids, settings.recv_window_ms),
             jitter_state: settings.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
@@ -339,7 +348,7 @@ impl BybitVenue {
             clock_offset_ms,
             links,
             clock: quanta::Clock::new(),
-            subscribe: br#"{"op":"subscribe","req_id":"private","args":["order","execution","position","wallet"]}"#.to_vec(),
+            subscribe,
             private_decoder: PrivateDecoder::new(),
             reply_decoder: TradeReplyDecoder::new(),
             frame: FrameBuf::with_capacity(1 << 18),
@@ -748,7 +757,7 @@ impl BybitVenue {
                     }
                 }
             }
-            PrivateMessage::Positions { .. } => {}
+            PrivateMessage::Positions { .. } | PrivateMessage::Dcp { .. } => {}
             PrivateMessage::Wallet { accounts, .. } => {
                 if let Some(balance) = accounts
                     .iter()

@@ -82,6 +82,8 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Account {
     signer: Option<Signer>,
+    /// Whether disconnect-cancel-all is granted.
+    dcp: bool,
     symbol: Symbol,
     rules: Instrument,
     state: Mutex<State>,
@@ -95,9 +97,11 @@ impl Account {
         symbol: Symbol,
         rules: Instrument,
         mode: PositionMode,
+        dcp: bool,
     ) -> Account {
         Account {
             signer,
+            dcp,
             symbol,
             rules,
             state: Mutex::new(State {
@@ -236,6 +240,35 @@ impl Account {
         ))
     }
 
+    /// `POST /v5/order/disconnected-cancel-all` `{product, timeWindow}`: the window, when the
+    /// account has DCP (`--dcp`) and the request is for derivatives within 3 s to 300 s.
+    pub(crate) fn dcp_window(&self, body: &str) -> Result<std::time::Duration, Refusal> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Dcp {
+            #[serde(default)]
+            product: Option<String>,
+            time_window: u64,
+        }
+        if !self.dcp {
+            return Err(Refusal::new(
+                10001,
+                "disconnect-cancel-all is not enabled for this account",
+            ));
+        }
+        let request: Dcp = parse_body(body)?;
+        if request.product.as_deref() != Some("DERIVATIVES") {
+            return Err(Refusal::new(10001, "params error: product"));
+        }
+        if !(3..=300).contains(&request.time_window) {
+            return Err(Refusal::new(
+                10001,
+                "params error: timeWindow must be 3-300",
+            ));
+        }
+        Ok(std::time::Duration::from_secs(request.time_window))
+    }
+
     /// `POST /v5/position/switch-mode` `{category, symbol, mode: 0 | 3}`.
     pub(crate) fn switch_mode(&self, body: &str) -> Result<String, Refusal> {
         #[derive(Deserialize)]
@@ -317,6 +350,7 @@ mod tests {
             Symbol::new("BTCUSDT").unwrap(),
             feed::fixtures::btcusdt(),
             PositionMode::OneWay,
+            false,
         )
     }
 
@@ -380,6 +414,7 @@ mod tests {
             Symbol::new("BTCUSDT").unwrap(),
             feed::fixtures::btcusdt(),
             PositionMode::OneWay,
+            false,
         );
         assert_eq!(
             keyless

@@ -38,6 +38,8 @@ pub(crate) enum PrivateTopic {
     Position,
     /// `wallet`
     Wallet,
+    /// `dcp`: arms disconnect-cancel-all.
+    Dcp,
 }
 
 impl PrivateTopic {
@@ -53,6 +55,7 @@ impl PrivateTopic {
             "execution" => PrivateTopic::Execution,
             "position" => PrivateTopic::Position,
             "wallet" => PrivateTopic::Wallet,
+            "dcp" => PrivateTopic::Dcp,
             _ => return None,
         })
     }
@@ -63,6 +66,7 @@ impl PrivateTopic {
             PrivateTopic::Execution => "execution",
             PrivateTopic::Position => "position",
             PrivateTopic::Wallet => "wallet",
+            PrivateTopic::Dcp => "dcp",
         }
     }
 }
@@ -451,6 +455,18 @@ impl Exchange {
         };
         self.paper.cancel(order.paper_id, now_ns);
         Ok(ack)
+    }
+
+    /// Cancels every open order of `symbol` at `now_ns`, whoever asks (disconnect-cancel-all);
+    /// their ids.
+    pub(crate) fn cancel_every(&mut self, symbol: &str, now_ns: u64) -> Vec<Ack> {
+        let request = CancelRequest {
+            category: "linear".to_owned(),
+            symbol: symbol.to_owned(),
+            order_id: None,
+            order_link_id: None,
+        };
+        self.cancel_all(&request, now_ns).unwrap_or_default()
     }
 
     /// Cancels every open order at `now_ns`; their ids.

@@ -98,6 +98,10 @@ pub(crate) struct Args {
     /// The account's position mode at start: one-way or hedge.
     #[arg(long, default_value = "one-way", value_parser = PositionMode::from_name)]
     position_mode: PositionMode,
+    /// Grant disconnect-cancel-all (Bybit grants it to some account types only; without this
+    /// the request is refused).
+    #[arg(long)]
+    dcp: bool,
 }
 
 fn parse_regime(text: &str) -> Result<Regime, String> {
@@ -188,7 +192,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         (Some(_), None) => bail!("--api-key needs BYBIT_API_SECRET in the environment"),
         (None, _) => None,
     };
-    let account = Account::new(signer, symbol, rules, args.position_mode);
+    let account = Account::new(signer, symbol, rules, args.position_mode, args.dcp);
     let venue = Arc::new(Venue::new(market, account, args.seed));
     let schedule = FaultSchedule::new(&plan, started, args.seed);
     let player = Player::new(Arc::clone(&venue), source, schedule, started, origin_ns);

@@ -76,6 +76,8 @@ enum Route {
     OrderCancel,
     /// `POST /v5/order/cancel-all` (signed)
     OrderCancelAll,
+    /// `POST /v5/order/disconnected-cancel-all` (signed)
+    Dcp,
     /// WebSocket: the private stream (orders, executions, position, wallet).
     Private,
     /// WebSocket: the trade stream (order entry).
@@ -96,7 +98,8 @@ impl Route {
             | Route::OrderCreate
             | Route::OrderAmend
             | Route::OrderCancel
-            | Route::OrderCancelAll => "POST",
+            | Route::OrderCancelAll
+            | Route::Dcp => "POST",
             _ => "GET",
         }
     }
@@ -112,7 +115,7 @@ impl Route {
 }
 
 /// The route table: path to what serves it.
-const ROUTES: [(&str, Route); 19] = [
+const ROUTES: [(&str, Route); 20] = [
     ("/v5/public/linear", Route::PublicLinear),
     ("/v5/market/time", Route::ServerTime),
     ("/v5/market/orderbook", Route::Orderbook),
@@ -130,6 +133,7 @@ const ROUTES: [(&str, Route); 19] = [
     ("/v5/order/amend", Route::OrderAmend),
     ("/v5/order/cancel", Route::OrderCancel),
     ("/v5/order/cancel-all", Route::OrderCancelAll),
+    ("/v5/order/disconnected-cancel-all", Route::Dcp),
     ("/v5/private", Route::Private),
     ("/v5/trade", Route::Trade),
 ];
@@ -657,6 +661,14 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
                 r#"{{"category":"linear","list":[{}],"nextPageCursor":""}}"#,
                 list.join(",")
             )
+        }),
+        Route::Dcp => account.dcp_window(&body).map(|window| {
+            venue.market().arm_dcp(window);
+            eprintln!(
+                "toolkit venue: disconnect-cancel-all armed: {} s",
+                window.as_secs()
+            );
+            "{}".to_owned()
         }),
         Route::SwitchMode => account.switch_mode(&body),
         Route::SetLeverage => account.set_leverage(&body),

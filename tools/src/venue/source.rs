@@ -156,6 +156,7 @@ impl Player {
             }
             // Also after a replay has ended: nothing changing is when depth 1 repeats itself.
             self.venue.market().repeat_level1(now);
+            self.venue.market().check_dcp(now);
             let wake = [self.pending, self.schedule.next_at()]
                 .into_iter()
                 .flatten()

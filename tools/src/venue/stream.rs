@@ -410,6 +410,9 @@ pub(crate) struct Market {
     private_topics: BTreeMap<u64, BTreeSet<PrivateTopic>>,
     /// Private pushes still to send to nobody: the `push-lost` fault.
     pushes_lost: u32,
+    /// Disconnect-cancel-all: its window once armed, and since when no private connection
+    /// subscribed to `dcp` has been up (after one was).
+    dcp: Option<(Duration, Option<Instant>)>,
 }
 
 impl Market {
@@ -434,7 +437,32 @@ impl Market {
             exchange,
             private_topics: BTreeMap::new(),
             pushes_lost: 0,
+            dcp: None,
         }
+    }
+
+    /// Arms disconnect-cancel-all with `window`.
+    pub(crate) fn arm_dcp(&mut self, window: Duration) {
+        self.dcp = Some((window, None));
+    }
+
+    /// Disconnect-cancel-all at `now`: once no `dcp` subscriber has been up for the window,
+    /// every open order is cancelled (once per outage).
+    pub(crate) fn check_dcp(&mut self, now: Instant) {
+        let Some((window, Some(since))) = self.dcp else {
+            return;
+        };
+        if now.saturating_duration_since(since) < window {
+            return;
+        }
+        self.dcp = Some((window, None));
+        let symbol = self.symbol.to_string();
+        let cancelled = self.exchange.cancel_every(&symbol, wall_ns()).len();
+        self.step_exchange(wall_ns());
+        eprintln!(
+            "toolkit venue: disconnect-cancel-all: the private stream down {} s, {cancelled} orders cancelled",
+            window.as_secs()
+        );
     }
 
     /// `push-lost`: the next `pushes` private pushes go to nobody.
@@ -448,6 +476,11 @@ impl Market {
             .entry(id)
             .or_default()
             .extend(topics.iter().copied());
+        if let Some((_, down)) = self.dcp.as_mut()
+            && topics.contains(&PrivateTopic::Dcp)
+        {
+            *down = None;
+        }
     }
 
     /// Queues each push to the private connections subscribed to its topic, in order.
@@ -530,7 +563,20 @@ impl Market {
     /// Forgets a connection.
     pub(crate) fn remove_client(&mut self, id: u64) {
         self.clients.remove(&id);
-        self.private_topics.remove(&id);
+        let had_dcp = self
+            .private_topics
+            .remove(&id)
+            .is_some_and(|topics| topics.contains(&PrivateTopic::Dcp));
+        let dcp_left = self
+            .private_topics
+            .values()
+            .any(|topics| topics.contains(&PrivateTopic::Dcp));
+        if let Some((_, down)) = self.dcp.as_mut()
+            && had_dcp
+            && !dcp_left
+        {
+            *down = Some(Instant::now());
+        }
     }
 
     /// True once the market's book is known (its first snapshot was played).
