@@ -564,3 +564,113 @@ fn disconnect_cancel_all_cancels_the_orders_once_the_private_stream_is_down_its_
             .is_empty()
     );
 }
+
+#[test]
+fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wait() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--regime", "high-vol", "--seed", "9"],
+        Some((KEY, SECRET)),
+    );
+    let rest = Arc::new(rest_client(&loopback));
+    rest.sync_clock().unwrap();
+    // A long position, bought by another client of the account.
+    let mut writer = feed::bybit::trade::TradeWriter::new(LinkIds::new("buyer").unwrap(), 5000);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut id = 0;
+    while feed::bybit::rest::snapshot::position(&rest, "BTCUSDT")
+        .unwrap()
+        .is_zero()
+    {
+        assert!(Instant::now() < deadline, "no fill");
+        let (bid, _) = touch(&loopback);
+        id += 1;
+        let body = String::from_utf8(
+            writer
+                .create_body(&feed::bybit::trade::NewOrder {
+                    id: OrderId(id),
+                    symbol: Symbol::new("BTCUSDT").unwrap(),
+                    side: Side::Buy,
+                    price: bid,
+                    qty: fx("0.002"),
+                    reduce_only: false,
+                })
+                .to_vec(),
+        )
+        .unwrap();
+        rest.post(
+            "/v5/order/create",
+            &body,
+            feed::bybit::limits::Endpoint::Create,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        engine::account::cancel_all(&rest, "BTCUSDT").unwrap();
+    }
+    // The trade stream is unreachable (a closed port); the private stream is up.
+    let mut settings = settings(&loopback, "fb1");
+    settings.trade = Endpoint::parse("ws://127.0.0.1:1/v5/trade").unwrap();
+    let mut venue = BybitVenue::new(
+        settings,
+        Signer::new(KEY, SECRET).unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+        rest.clock(),
+        Account::flat(fx("10000")),
+        Some(Arc::clone(&rest)),
+    )
+    .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while venue.stats().connects[0] == 0 {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    venue.poll();
+    // An entry waits for the trade stream.
+    let (_, ask) = touch(&loopback);
+    venue.submit(
+        order(
+            1,
+            Side::Buy,
+            Fixed::from_raw(ask.raw() - 5_000_000_000),
+            "0.001",
+            false,
+        ),
+        now_ns(),
+    );
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(1),
+                reason: RejectReason::VenueUnavailable,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    // An exit goes over REST: it rests (the private stream says so) and is cancelled over REST.
+    let above = Fixed::from_raw(ask.raw() + 5_000_000_000);
+    venue.submit(order(2, Side::Sell, above, "0.001", true), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
+    });
+    let open = feed::bybit::rest::snapshot::open_orders(&rest, "BTCUSDT").unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].order_link_id, "fb1-2");
+    assert!(open[0].reduce_only);
+    venue.cancel(OrderId(2), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Cancelled { id: OrderId(2), .. })
+    });
+    assert!(
+        feed::bybit::rest::snapshot::open_orders(&rest, "BTCUSDT")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(venue.stats().rest_fallbacks, 2);
+    assert_eq!(venue.stats().creates, 0);
+}

@@ -10,6 +10,8 @@
 //!   without a pong in `pong_timeout` or without any message in `stale_after` (at least a ping
 //!   interval and a pong timeout: these streams are quiet between orders); a dead, closed or
 //!   broken link is made again after a jittered exponential back-off.
+//! - **REST fallback.** While the trade stream is down, exits and cancels go over REST on a
+//!   cold thread; entries wait (the state is in doubt until the link is back and reconciled).
 //! - **Orders.** [`Venue::submit`] writes an `order.create` (PostOnly limit, `reduceOnly` for
 //!   exits, the `orderLinkId` of the run's [`LinkIds`]) after taking a token of the create
 //!   bucket; [`Venue::cancel`] an `order.cancel`, sent again (after a reconnect, a refusal or an
@@ -135,6 +137,8 @@ pub struct VenueStats {
     pub foreign_cancels: u64,
     /// Times the venue's position differed from the engine's and was taken.
     pub position_corrections: u64,
+    /// Exits and cancels sent over REST while the trade stream was down.
+    pub rest_fallbacks: u64,
 }
 
 /// Link index in [`VenueStats`].
@@ -264,6 +268,65 @@ impl Reconciler {
     }
 }
 
+/// An order request sent over REST instead of the trade stream.
+#[derive(Debug, Clone, Copy)]
+enum FallbackRequest {
+    /// A new order (an exit: entries wait for the trade stream).
+    Create(NewOrder),
+    /// A cancel.
+    Cancel(OrderId),
+}
+
+/// What REST answered to a [`FallbackRequest`].
+struct FallbackAnswer {
+    id: OrderId,
+    kind: RequestKind,
+    result: Result<(), RestError>,
+}
+
+/// The REST fallback's cold side: a thread sending orders and cancels over REST while the
+/// trade stream is down.
+struct Fallback {
+    requests: Sender<FallbackRequest>,
+    answers: Receiver<FallbackAnswer>,
+}
+
+impl Fallback {
+    fn start(client: Arc<RestClient>, settings: &VenueSettings) -> std::io::Result<Fallback> {
+        let (requests, inbox) = crossbeam_channel::bounded::<FallbackRequest>(MAX_PENDING);
+        let (outbox, answers) = crossbeam_channel::bounded(MAX_PENDING);
+        let mut writer = TradeWriter::new(settings.ids, settings.recv_window_ms);
+        let symbol = settings.symbol;
+        std::thread::Builder::new()
+            .name("venue-rest-orders".to_owned())
+            .spawn(move || {
+                for request in inbox {
+                    let (id, kind, path, body) = match request {
+                        FallbackRequest::Create(order) => (
+                            order.id,
+                            RequestKind::Create,
+                            "/v5/order/create",
+                            writer.create_body(&order),
+                        ),
+                        FallbackRequest::Cancel(id) => (
+                            id,
+                            RequestKind::Cancel,
+                            "/v5/order/cancel",
+                            writer.cancel_body(symbol, OrderRef::Client(id)),
+                        ),
+                    };
+                    let body = String::from_utf8_lossy(body).into_owned();
+                    let bucket = bucket_of(kind);
+                    let result = client.post(path, &body, bucket).map(|_| ());
+                    if outbox.send(FallbackAnswer { id, kind, result }).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Fallback { requests, answers })
+    }
+}
+
 /// Where reconciliation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reconcile {
@@ -300,6 +363,7 @@ pub struct BybitVenue {
     jitter_state: u64,
     reconciler: Option<Reconciler>,
     reconcile: Reconcile,
+    fallback: Option<Fallback>,
     stats: VenueStats,
 }
 
@@ -317,7 +381,11 @@ impl BybitVenue {
         rest: Option<Arc<RestClient>>,
     ) -> std::io::Result<BybitVenue> {
         let reconciler = rest
-            .map(|client| Reconciler::start(client, settings.symbol))
+            .as_ref()
+            .map(|client| Reconciler::start(Arc::clone(client), settings.symbol))
+            .transpose()?;
+        let fallback = rest
+            .map(|client| Fallback::start(client, &settings))
             .transpose()?;
         let links = [
             Link::new("private", settings.private.clone(), &settings)?,
@@ -362,6 +430,7 @@ impl BybitVenue {
             next_seq: 1,
             reconciler,
             reconcile: Reconcile::Idle,
+            fallback,
             stats: VenueStats::default(),
         })
     }
@@ -407,6 +476,7 @@ impl BybitVenue {
         {
             self.send_cancels(crate::bybit::rest::local_ms().saturating_mul(1_000_000));
         }
+        self.take_fallback_answers();
         let now = monotonic_ns(&self.clock);
         let before = self.pending.len();
         self.pending
@@ -417,6 +487,54 @@ impl BybitVenue {
         }
         self.step_reconcile(now);
         !self.events.is_empty()
+    }
+
+    /// What REST answered to the exits and cancels sent over it.
+    fn take_fallback_answers(&mut self) {
+        let Some(fallback) = &self.fallback else {
+            return;
+        };
+        let ts_ns = crate::bybit::rest::local_ms() * 1_000_000;
+        while let Ok(answer) = fallback.answers.try_recv() {
+            let Err(error) = answer.result else {
+                // Accepted: what became of it comes from the private stream.
+                continue;
+            };
+            match (answer.kind, error.outcome()) {
+                (RequestKind::Create, Outcome::Rejected(reason)) => {
+                    self.working.retain(|working| working.order.id != answer.id);
+                    self.events.push(VenueEvent::Rejected {
+                        id: answer.id,
+                        reason,
+                        ts_ns,
+                    });
+                }
+                (RequestKind::Create, Outcome::RateLimited | Outcome::IpBanned) => {
+                    self.working.retain(|working| working.order.id != answer.id);
+                    self.events.push(VenueEvent::Rejected {
+                        id: answer.id,
+                        reason: RejectReason::RateLimited,
+                        ts_ns,
+                    });
+                }
+                (RequestKind::Create, _) => {
+                    self.stats.unknown_fates += 1;
+                    if self.reconciler.is_some() && self.reconcile == Reconcile::Idle {
+                        self.reconcile = Reconcile::Wanted { after_ns: 0 };
+                    }
+                }
+                // A cancel that failed is sent again.
+                _ => {
+                    if let Some(working) = self
+                        .working
+                        .iter_mut()
+                        .find(|working| working.order.id == answer.id)
+                    {
+                        working.cancel_sent = false;
+                    }
+                }
+            }
+        }
     }
 
     /// Asks for the venue's state when in doubt and both links are up; applies the answer.
@@ -884,7 +1002,20 @@ impl BybitVenue {
             if !working.cancel_wanted || working.cancel_sent {
                 continue;
             }
-            if !self.links[TRADE].is_ready() || self.pending.len() == MAX_PENDING {
+            if !self.links[TRADE].is_ready() {
+                // Over REST meanwhile (its bucket is taken there).
+                if let Some(fallback) = &self.fallback
+                    && fallback
+                        .requests
+                        .try_send(FallbackRequest::Cancel(working.order.id))
+                        .is_ok()
+                {
+                    self.stats.rest_fallbacks += 1;
+                    self.working[index].cancel_sent = true;
+                }
+                continue;
+            }
+            if self.pending.len() == MAX_PENDING {
                 return;
             }
             if self.limits.try_acquire(Bucket::Cancel, now_ns).is_err() {
@@ -1057,6 +1188,34 @@ impl Venue for BybitVenue {
     const MAX_EVENTS: usize = MAX_VENUE_EVENTS;
 
     fn submit(&mut self, order: OrderRequest, now_ns: u64) {
+        if order.reduce_only && !self.links[TRADE].is_ready() && self.working.len() < MAX_WORKING {
+            // An exit does not wait for the trade stream: over REST.
+            let request = NewOrder {
+                id: order.id,
+                symbol: self.settings.symbol,
+                side: order.side,
+                price: order.price,
+                qty: order.qty,
+                reduce_only: true,
+            };
+            if let Some(fallback) = &self.fallback
+                && fallback
+                    .requests
+                    .try_send(FallbackRequest::Create(request))
+                    .is_ok()
+            {
+                self.stats.rest_fallbacks += 1;
+                self.working.push(Working {
+                    order,
+                    venue_id: OrderIdText::EMPTY,
+                    accepted: false,
+                    filled: Fixed::ZERO,
+                    cancel_wanted: false,
+                    cancel_sent: false,
+                });
+                return;
+            }
+        }
         if !self.links[TRADE].is_ready() || self.is_reconciling() {
             return self.reject_locally(order.id, RejectReason::VenueUnavailable, now_ns);
         }
