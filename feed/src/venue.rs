@@ -106,6 +106,12 @@ pub trait Venue {
         false
     }
 
+    /// A live venue's link and order-entry counters, for metrics and reports (a simulated
+    /// venue has none: the default).
+    fn live_stats(&self) -> Option<crate::bybit::venue::VenueStats> {
+        None
+    }
+
     /// Market time is `now_ns` and the market stands as `book`: a simulated venue delivers the
     /// messages due by then. Called with each market event's time before the event is applied
     /// to the book. A live venue ignores it.

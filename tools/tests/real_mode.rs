@@ -136,8 +136,27 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
     let log = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
     assert!(log.lines().count() > 0);
 
-    // The secret appears in no output.
+    // The venue's links and order entry, in the summary and the metrics.
+    assert!(
+        summary.contains(
+            "venue links: private 1 connects, 0 lost; trade 1 connects, 0 lost; 0 auth failures;"
+        ),
+        "{summary}"
+    );
     let metrics = std::fs::read_to_string(out.join("metrics.prom")).unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "\nvenue_requests_total{{kind=\"create\"}} {sent}\n"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nvenue_connected{stream=\"trade\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nvenue_reconciling 0\n"), "{metrics}");
+
+    // The secret appears in no output.
     for (name, text) in [
         ("summary", &summary),
         ("decision log", &log),

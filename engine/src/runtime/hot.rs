@@ -835,6 +835,7 @@ impl<V: Venue> HotLoop<V> {
         stats.book_resyncs = self.pipeline.book().resyncs();
         stats.book_invalidations = self.pipeline.book().invalidations();
         stats.feed = self.source.feed_stats().copied().unwrap_or_default();
+        stats.venue = self.venue.live_stats();
         stats.feature_overflows = self.pipeline.feature_overflows();
         stats.entries_filled = self.trader.entries_filled();
         let account = self.venue.account();

@@ -157,6 +157,123 @@ fn content_type(value: &str) -> tiny_http::Header {
         .unwrap_or_else(|()| unreachable!("a valid header"))
 }
 
+/// The live venue's families (real mode only).
+fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
+    let streams = ["private", "trade"];
+    out.family(
+        "venue_connected",
+        "gauge",
+        "1 while the venue's private or trade stream is up, authenticated and subscribed.",
+    );
+    for (index, stream) in streams.iter().enumerate() {
+        out.sample(
+            "venue_connected",
+            &[("stream", stream)],
+            f64::from(u8::from(venue.connected[index])),
+        );
+    }
+    out.family(
+        "venue_connects_total",
+        "counter",
+        "Connections made to the venue's private and trade streams.",
+    );
+    for (index, stream) in streams.iter().enumerate() {
+        out.sample(
+            "venue_connects_total",
+            &[("stream", stream)],
+            venue.connects[index] as f64,
+        );
+    }
+    out.family(
+        "venue_disconnects_total",
+        "counter",
+        "Private and trade stream connections lost (closed, broken, stale, pong late, auth refused).",
+    );
+    for (index, stream) in streams.iter().enumerate() {
+        out.sample(
+            "venue_disconnects_total",
+            &[("stream", stream)],
+            venue.losses[index] as f64,
+        );
+    }
+    out.family(
+        "venue_requests_total",
+        "counter",
+        "Order requests written to the trade stream, by kind (create, cancel).",
+    );
+    out.sample(
+        "venue_requests_total",
+        &[("kind", "create")],
+        venue.creates as f64,
+    );
+    out.sample(
+        "venue_requests_total",
+        &[("kind", "cancel")],
+        venue.cancels as f64,
+    );
+    let counters: [(&str, &str, u64); 10] = [
+        (
+            "venue_auth_failures_total",
+            "Authentications the venue refused.",
+            venue.auth_failures,
+        ),
+        (
+            "venue_local_rejects_total",
+            "Entries refused before they were sent: trade stream down, reconciling, rate limit, full table.",
+            venue.local_rejects,
+        ),
+        (
+            "venue_rest_fallbacks_total",
+            "Exits and cancels sent over REST while the trade stream was down.",
+            venue.rest_fallbacks,
+        ),
+        (
+            "venue_unknown_fates_total",
+            "Order requests whose answer left the order's fate unknown (timeout, 10000, 10016, a lost link).",
+            venue.unknown_fates,
+        ),
+        (
+            "venue_reconciliations_total",
+            "Reconciliations against REST done.",
+            venue.reconciliations,
+        ),
+        (
+            "venue_missed_fills_total",
+            "Fills found by reconciliation, their push missed.",
+            venue.missed_fills,
+        ),
+        (
+            "venue_orders_settled_total",
+            "Working orders whose end reconciliation found (push missed, or never at the venue).",
+            venue.orders_settled,
+        ),
+        (
+            "venue_foreign_orders_cancelled_total",
+            "Open orders at the venue the engine did not place, cancelled.",
+            venue.foreign_cancels,
+        ),
+        (
+            "venue_position_corrections_total",
+            "Times the venue's position differed from the engine's and was taken.",
+            venue.position_corrections,
+        ),
+        (
+            "venue_decode_errors_total",
+            "Private pushes and trade replies that did not decode.",
+            venue.decode_errors,
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.single(name, "counter", help, value as f64);
+    }
+    out.single(
+        "venue_reconciling",
+        "gauge",
+        "1 while reconciliation is wanted or running (entries wait).",
+        f64::from(u8::from(venue.reconciling)),
+    );
+}
+
 /// Prometheus text exposition, family by family.
 struct Exposition(String);
 
@@ -443,6 +560,9 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
             &[("reason", reason.label())],
             feed.losses[reason.index()] as f64,
         );
+    }
+    if let Some(venue) = &stats.venue {
+        venue_metrics(&mut out, venue);
     }
     out.single(
         "feed_connected",

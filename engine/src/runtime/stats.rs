@@ -81,6 +81,8 @@ pub struct HotStats {
     pub book_invalidations: [u64; feed::book::InvalidReason::ALL.len()],
     /// The live connection's counters (zero for a simulated or replayed market).
     pub feed: FeedStats,
+    /// The live venue's counters (none for the paper venue).
+    pub venue: Option<feed::bybit::venue::VenueStats>,
     /// Candidates proposed by the trigger, by route.
     pub candidates: [u64; 2],
     /// Candidates that were not sent, by [`REJECT_REASONS`].

@@ -89,6 +89,33 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
             invalid[2]
         );
     }
+    if let Some(venue) = &stats.venue {
+        let _ = writeln!(
+            out,
+            "venue links: private {} connects, {} lost; trade {} connects, {} lost; {} auth \
+             failures; {} creates, {} cancels sent, {} refused locally, {} over REST",
+            venue.connects[0],
+            venue.losses[0],
+            venue.connects[1],
+            venue.losses[1],
+            venue.auth_failures,
+            venue.creates,
+            venue.cancels,
+            venue.local_rejects,
+            venue.rest_fallbacks
+        );
+        let _ = writeln!(
+            out,
+            "reconcile:   {} reconciliations after {} unknown fates: {} missed fills, {} orders \
+             settled, {} foreign orders cancelled, {} position corrections",
+            venue.reconciliations,
+            venue.unknown_fates,
+            venue.missed_fills,
+            venue.orders_settled,
+            venue.foreign_cancels,
+            venue.position_corrections
+        );
+    }
     let _ = writeln!(
         out,
         "candidates:  {} ({} active, {} canary), {} entries sent",

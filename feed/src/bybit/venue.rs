@@ -108,6 +108,10 @@ pub struct VenueSettings {
 /// Counters of the venue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VenueStats {
+    /// Whether the private and the trade link are up and ready now.
+    pub connected: [bool; 2],
+    /// Whether reconciliation is wanted or running now (entries wait).
+    pub reconciling: bool,
     /// Connections made, private and trade.
     pub connects: [u64; 2],
     /// Connections lost, private and trade.
@@ -1293,6 +1297,13 @@ impl Venue for BybitVenue {
 
     fn poll(&mut self) -> bool {
         self.poll_links()
+    }
+
+    fn live_stats(&self) -> Option<VenueStats> {
+        let mut stats = self.stats;
+        stats.connected = [self.links[PRIVATE].is_ready(), self.links[TRADE].is_ready()];
+        stats.reconciling = self.is_reconciling();
+        Some(stats)
     }
 
     fn settle(&mut self, book: &OrderBook) {
