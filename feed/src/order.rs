@@ -48,6 +48,9 @@ pub enum RejectReason {
     VenueUnavailable,
     /// Not sent, or refused: the rate limit had no room (Bybit's 10006).
     RateLimited,
+    /// Refused: its time stamp fell outside the venue's receive window (Bybit's 10002); the
+    /// clock is measured again.
+    ClockSkew,
 }
 
 impl RejectReason {
@@ -62,6 +65,7 @@ impl RejectReason {
             RejectReason::InsufficientBalance => "insufficient_balance",
             RejectReason::VenueUnavailable => "venue_unavailable",
             RejectReason::RateLimited => "rate_limited",
+            RejectReason::ClockSkew => "clock_skew",
         }
     }
 }

@@ -674,3 +674,199 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
     assert_eq!(venue.stats().rest_fallbacks, 2);
     assert_eq!(venue.stats().creates, 0);
 }
+
+/// Polls for `period`, collecting events.
+fn poll_for(venue: &mut BybitVenue, period: Duration) -> Vec<VenueEvent> {
+    let until = Instant::now() + period;
+    let mut seen = Vec::new();
+    while Instant::now() < until {
+        venue.poll();
+        venue.drain_events(|event| seen.push(event));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    seen
+}
+
+#[test]
+fn a_10006_storm_on_the_trade_stream_rejects_and_holds_entries_until_the_reset() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--faults", "rate-limit:after=1s:times=2"],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = reconciling_venue(&loopback, "rl1");
+    ready(&mut venue);
+    loopback.wait_log("fault rate-limit fired", WAIT);
+    let (bid, _) = touch(&loopback);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(1),
+                reason: RejectReason::RateLimited,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    // The create bucket is held until the venue's reset: the next entry is not even sent.
+    venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
+    let events = poll_for(&mut venue, Duration::from_millis(50));
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(2),
+                reason: RejectReason::RateLimited,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(venue.stats().local_rejects, 1);
+    // After the reset: the second refusal, then the order.
+    std::thread::sleep(Duration::from_millis(1100));
+    venue.submit(order(3, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { id: OrderId(3), .. })
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    venue.submit(order(4, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(4), .. })
+    });
+    // Two refusals at the venue, no more: no retry storm.
+    for _ in 0..2 {
+        loopback.wait_log("refused: 10006 Too many visits!", WAIT);
+    }
+    assert_eq!(loopback.logged("refused: 10006"), None);
+    assert_eq!(venue.stats().creates, 3);
+}
+
+#[test]
+fn a_10002_from_a_skewed_venue_clock_rejects_the_order_and_the_clock_is_measured_again() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--faults", "skew:ms=-20000:after=1s"],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = reconciling_venue(&loopback, "sk1");
+    ready(&mut venue);
+    loopback.wait_log("fault skew fired", WAIT);
+    let (bid, _) = touch(&loopback);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(1),
+                reason: RejectReason::ClockSkew,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    let deadline = Instant::now() + WAIT;
+    while venue.stats().reconciliations == 0 {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
+    });
+}
+
+#[test]
+fn a_late_answer_is_no_doubt_the_private_stream_already_said_what_happened() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--faults", "ack-delay:ms=1500:after=1s"],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = reconciling_venue(&loopback, "ad1");
+    ready(&mut venue);
+    loopback.wait_log("fault ack-delay fired", WAIT);
+    let (bid, _) = touch(&loopback);
+    venue.submit(
+        order(
+            1,
+            Side::Buy,
+            Fixed::from_raw(bid.raw() - 5_000_000_000),
+            "0.010",
+            false,
+        ),
+        now_ns(),
+    );
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(1), .. })
+    });
+    poll_for(&mut venue, Duration::from_secs(2));
+    let stats = *venue.stats();
+    assert_eq!(
+        (stats.unknown_fates, stats.reconciliations),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert!(!venue.is_reconciling());
+}
+
+#[test]
+fn after_a_venue_restart_the_orders_it_forgot_end_and_trading_resumes() {
+    let first = LoopbackVenue::start_with_credentials(&[], Some((KEY, SECRET)));
+    let addr = first.addr.clone();
+    let mut venue = reconciling_venue(&first, "vr1");
+    ready(&mut venue);
+    let (bid, _) = touch(&first);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(1), .. })
+    });
+    // The venue goes away and comes back on the same address, knowing nothing.
+    drop(first);
+    poll_for(&mut venue, Duration::from_millis(300));
+    let second = LoopbackVenue::start_with_credentials(&["--addr", &addr], Some((KEY, SECRET)));
+    let events = events_until(&mut venue, Duration::from_secs(20), |event| {
+        matches!(event, VenueEvent::Rejected { id: OrderId(1), .. })
+    });
+    assert!(
+        events.iter().any(|event| matches!(
+            event,
+            VenueEvent::Rejected {
+                id: OrderId(1),
+                reason: RejectReason::VenueUnavailable,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    let stats = *venue.stats();
+    assert!(
+        stats.reconciliations >= 1 && stats.orders_settled == 1,
+        "{stats:?}"
+    );
+    assert_eq!(venue.resting_orders(), 0);
+    ready(&mut venue);
+    let (bid, _) = touch(&second);
+    venue.submit(
+        order(
+            2,
+            Side::Buy,
+            Fixed::from_raw(bid.raw() - 5_000_000_000),
+            "0.010",
+            false,
+        ),
+        now_ns(),
+    );
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
+    });
+}

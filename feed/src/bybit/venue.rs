@@ -248,7 +248,8 @@ struct Pending {
     sent_ns: u64,
 }
 
-/// Reconciliation's cold side: a thread asking REST for the venue's state.
+/// Reconciliation's cold side: a thread measuring the venue's clock again and asking REST for
+/// its state.
 struct Reconciler {
     requests: Sender<()>,
     results: Receiver<Result<Box<VenueSnapshot>, RestError>>,
@@ -262,7 +263,11 @@ impl Reconciler {
             .name("venue-reconcile".to_owned())
             .spawn(move || {
                 for () in inbox {
-                    let snapshot = snapshot(&client, symbol.as_str()).map(Box::new);
+                    // The clock first: a doubt may come from a 10002.
+                    let snapshot = client
+                        .sync_clock()
+                        .and_then(|_| snapshot(&client, symbol.as_str()))
+                        .map(Box::new);
                     if outbox.send(snapshot).is_err() {
                         return;
                     }
@@ -979,6 +984,24 @@ impl BybitVenue {
             Outcome::Reconnect => {
                 self.stats.unknown_fates += 1;
                 self.lose(TRADE, now);
+            }
+            // Not taken: the clock is off. Reconciliation measures it again first.
+            Outcome::ClockSkew => {
+                if pending.kind == RequestKind::Create {
+                    self.forget(pending.id);
+                    self.events.push(VenueEvent::Rejected {
+                        id: pending.id,
+                        reason: RejectReason::ClockSkew,
+                        ts_ns: now,
+                    });
+                } else if let Some(working) = self
+                    .working
+                    .iter_mut()
+                    .find(|working| working.order.id == pending.id)
+                {
+                    working.cancel_sent = false;
+                }
+                self.doubt();
             }
             // A cancel refused (rate limit, clock): sent again on a later poll.
             _ if pending.kind == RequestKind::Cancel => {

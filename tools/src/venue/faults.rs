@@ -41,13 +41,14 @@ Faults (--faults SPEC):
                      (default 2000); the stream then pauses until the clock catches up
     skew:ms=N        add N ms (may be negative) to every time stamp the venue sends, from then on
                      (each firing adds N again)
-    rate-limit       answer the next signed REST requests retCode 10006 \"Too many visits!\" with
-                     X-Bapi-Limit-Status 0 and a reset 1 s ahead (times=N requests a firing,
-                     default 1)
+    rate-limit       answer the next signed REST and trade-stream order requests retCode 10006
+                     \"Too many visits!\" with X-Bapi-Limit-Status 0 and a reset 1 s ahead
+                     (times=N requests a firing, default 1)
     ip-ban           answer the next REST requests HTTP 403 without a Bybit body, as Bybit's IP
                      limit does (times=N requests a firing, default 1)
     ack-lost         carry out the next trade-stream order requests but send no answer (times=N
                      requests a firing, default 1)
+    ack-delay:ms=N   answer trade-stream order requests N ms late (for=D, default: from then on)
     push-lost        send the next private-stream pushes to nobody (times=N pushes a firing,
                      default 1): what they said is found only by asking REST
     chaos            each firing picks one of drop, stall (3s), gap, snapshot, restart,
@@ -56,7 +57,7 @@ Faults (--faults SPEC):
             --faults chaos:every=2s";
 
 /// Every fault kind, as written in a spec.
-pub(crate) const KINDS: [&str; 17] = [
+pub(crate) const KINDS: [&str; 18] = [
     "drop",
     "stall",
     "gap",
@@ -72,6 +73,7 @@ pub(crate) const KINDS: [&str; 17] = [
     "rate-limit",
     "ip-ban",
     "ack-lost",
+    "ack-delay",
     "push-lost",
     "chaos",
 ];
@@ -208,6 +210,13 @@ pub(crate) enum FaultKind {
         /// Requests per firing.
         requests: u32,
     },
+    /// Answer trade-stream order requests late.
+    AckDelay {
+        /// The delay.
+        delay: Duration,
+        /// For how long (None: from then on).
+        period: Option<Duration>,
+    },
     /// Send the next private pushes to nobody.
     PushLost {
         /// Pushes per firing.
@@ -236,6 +245,7 @@ impl FaultKind {
             FaultKind::RateLimit { .. } => "rate-limit",
             FaultKind::IpBan { .. } => "ip-ban",
             FaultKind::AckLost { .. } => "ack-lost",
+            FaultKind::AckDelay { .. } => "ack-delay",
             FaultKind::PushLost { .. } => "push-lost",
             FaultKind::Chaos => "chaos",
         }
@@ -245,7 +255,7 @@ impl FaultKind {
     fn own_keys(name: &str) -> &'static [&'static str] {
         match name {
             "stall" => &["for"],
-            "pong-delay" => &["ms", "for"],
+            "pong-delay" | "ack-delay" => &["ms", "for"],
             "pong-lost" => &["for"],
             "burst" => &["frames"],
             "skew" => &["ms"],
@@ -431,6 +441,13 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
         "malformed" => FaultKind::Malformed,
         "truncated" => FaultKind::Truncated,
         "pong-delay" => FaultKind::PongDelay {
+            delay: Duration::from_millis(
+                keys.number::<u64>("ms", "a number of milliseconds")?
+                    .ok_or(FaultError::Missing { kind, key: "ms" })?,
+            ),
+            period: keys.duration("for")?,
+        },
+        "ack-delay" => FaultKind::AckDelay {
             delay: Duration::from_millis(
                 keys.number::<u64>("ms", "a number of milliseconds")?
                     .ok_or(FaultError::Missing { kind, key: "ms" })?,

@@ -855,7 +855,8 @@ struct Session<'v> {
     venue: &'v Venue,
     handle: ClientHandle,
     stalled_until: Option<Instant>,
-    /// Pongs held back by `pong-delay`, with when they are due.
+    /// Pongs and trade-stream answers held back (`pong-delay`, `ack-delay`), with when they
+    /// are due.
     delayed_pongs: VecDeque<(Instant, String)>,
     /// Which stream this is.
     route: Route,
@@ -1232,11 +1233,19 @@ impl Session<'_> {
             let req_id = req_id.map_or(String::new(), |req_id| {
                 format!(r#""reqId":{},"#, super::stream::json_string(req_id))
             });
+            let now = wall_ms();
+            let limit = if code == 10006 {
+                format!(
+                    r#""X-Bapi-Limit":"10","X-Bapi-Limit-Status":"0","X-Bapi-Limit-Reset-Timestamp":"{}","#,
+                    now + RATE_LIMIT_WINDOW_MS
+                )
+            } else {
+                String::new()
+            };
             format!(
-                r#"{{{req_id}"retCode":{code},"retMsg":{},"op":{},"data":{data},"retExtInfo":{{}},"header":{{"Timenow":"{}"}},"connId":"{conn_id}"}}"#,
+                r#"{{{req_id}"retCode":{code},"retMsg":{},"op":{},"data":{data},"retExtInfo":{{}},"header":{{{limit}"Timenow":"{now}"}},"connId":"{conn_id}"}}"#,
                 super::stream::json_string(message),
                 super::stream::json_string(op),
-                wall_ms()
             )
         };
         let req_id = request.req_id.as_deref();
@@ -1263,6 +1272,17 @@ impl Session<'_> {
                     _ => Route::OrderCancel,
                 };
                 let result = self.trade_order(route, &request.header, &request.args);
+                if let Some(delay) = self.venue.faults.ack_delay(Instant::now()) {
+                    let text = match &result {
+                        Ok(data) => reply(0, "OK", op, req_id, data),
+                        Err(refusal) => reply(refusal.code, &refusal.message, op, req_id, "{}"),
+                    };
+                    let due = Instant::now()
+                        .checked_add(delay)
+                        .unwrap_or_else(Instant::now);
+                    self.delayed_pongs.push_back((due, text));
+                    return Ok(());
+                }
                 if self.venue.faults.take_ack_loss() {
                     eprintln!(
                         "toolkit venue: conn {id} {op} {} carried out, answer lost (fault)",
@@ -1322,6 +1342,9 @@ impl Session<'_> {
                      req_timestamp[{stamp}],server_timestamp[{now}],recv_window[{window}]"
                 ),
             });
+        }
+        if self.venue.faults.take_rest_limit() {
+            return Err(refuse(10006, "Too many visits!"));
         }
         let [order] = args else {
             return Err(refuse(10001, "params error: args must hold one order"));

@@ -306,6 +306,10 @@ impl Player {
                 faults.lose_acks(requests);
                 format!("next {requests} trade-stream order requests unanswered")
             }
+            FaultKind::AckDelay { delay, period } => {
+                faults.delay_acks(delay, period.and_then(|period| now.checked_add(period)));
+                format!("trade-stream answers {} ms late", delay.as_millis())
+            }
             FaultKind::PushLost { pushes } => {
                 self.venue.market().lose_pushes(pushes);
                 format!("next {pushes} private pushes sent to nobody")

@@ -1027,6 +1027,8 @@ pub(crate) struct ConnFaults {
     rest_banned: AtomicU32,
     /// Trade-stream order requests still to leave unanswered.
     acks_lost: AtomicU32,
+    /// Trade-stream answers held back this long, until when (`ack-delay`).
+    ack_delay: Mutex<Option<(Duration, Option<Instant>)>>,
     pong: Mutex<PongPolicy>,
 }
 
@@ -1084,6 +1086,25 @@ impl ConnFaults {
     /// True when this order request's answer is to be lost (and counts it).
     pub(crate) fn take_ack_loss(&self) -> bool {
         take_request(&self.acks_lost)
+    }
+
+    /// `ack-delay`: trade-stream answers go `delay` late until `until` (None: for good).
+    pub(crate) fn delay_acks(&self, delay: Duration, until: Option<Instant>) {
+        *self
+            .ack_delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((delay, until));
+    }
+
+    /// How late an answer sent at `now` goes, if at all.
+    pub(crate) fn ack_delay(&self, now: Instant) -> Option<Duration> {
+        let policy = *self
+            .ack_delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        policy
+            .filter(|(_, until)| in_force(*until, now))
+            .map(|(delay, _)| delay)
     }
 
     fn pong(&self) -> MutexGuard<'_, PongPolicy> {
