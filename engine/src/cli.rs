@@ -338,7 +338,7 @@ pub fn live_feed_settings(
     config: &crate::config::Config,
     seed: u64,
 ) -> Result<feed::bybit::live::FeedSettings, RunArgsError> {
-    use feed::bybit::live::{Backoff, FeedSettings, Liveness};
+    use feed::bybit::live::FeedSettings;
 
     let exchange = &config.exchange;
     let url = &exchange.active_endpoints().ws_public;
@@ -364,17 +364,8 @@ pub fn live_feed_settings(
         tls,
         symbols,
         depth: config.engine.book_depth,
-        liveness: Liveness {
-            ping_interval: connection.ping_interval.get(),
-            pong_timeout: connection.pong_timeout.get(),
-            stale_after: connection.stale_after.get(),
-        },
-        backoff: Backoff {
-            initial: connection.reconnect_initial.get(),
-            max: connection.reconnect_max.get(),
-            multiplier: connection.reconnect_multiplier,
-            jitter: connection.reconnect_jitter,
-        },
+        liveness: connection.liveness(),
+        backoff: connection.backoff(),
         connect_timeout: connection.connect_timeout.get(),
         seed,
     })

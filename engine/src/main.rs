@@ -20,7 +20,8 @@ enum Command {
     /// step, without placing anything.
     Size(cmd::size::SizeArgs),
     /// Run the engine: the pinned hot path with the cold-path threads, paper trading on the
-    /// simulated or replayed market, `/metrics` served while it runs.
+    /// simulated, replayed or live market, or real trading on Bybit (`--mode real --feed
+    /// bybit`), `/metrics` served while it runs.
     Run(engine::cli::RunArgs),
     /// Record a live feed to a journal (`sim` plays the market simulator in real time).
     Collect(cmd::collect::CollectArgs),

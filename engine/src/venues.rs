@@ -104,7 +104,6 @@ pub fn bybit(
     account: feed::order::Account,
     seed: u64,
 ) -> Result<feed::bybit::venue::BybitVenue, VenueError> {
-    use feed::bybit::live::{Backoff, Liveness};
     use feed::bybit::venue::{BybitVenue, VenueSettings};
     use feed::net::Endpoint;
 
@@ -130,17 +129,8 @@ pub fn bybit(
         symbol,
         ids: feed::bybit::trade::LinkIds::for_run(feed::bybit::rest::local_ms()),
         recv_window_ms: u64::from(exchange.recv_window_ms),
-        liveness: Liveness {
-            ping_interval: connection.ping_interval.get(),
-            pong_timeout: connection.pong_timeout.get(),
-            stale_after: connection.stale_after.get(),
-        },
-        backoff: Backoff {
-            initial: connection.reconnect_initial.get(),
-            max: connection.reconnect_max.get(),
-            multiplier: connection.reconnect_multiplier,
-            jitter: connection.reconnect_jitter,
-        },
+        liveness: connection.liveness(),
+        backoff: connection.backoff(),
         connect_timeout: connection.connect_timeout.get(),
         seed,
         dcp: exchange.dcp_window.is_some(),

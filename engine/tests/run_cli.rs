@@ -122,13 +122,18 @@ fn a_paper_run_serves_metrics_and_stops_cleanly_on_sigterm() {
 
 fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let profile = profile(dir.path());
+    refused_with(&profile(dir.path()), args, env)
+}
+
+/// `engine run ARGS --profile PROFILE` with `env` (and no credentials or mode from the test's
+/// environment): it must fail with nothing on stdout; its stderr.
+fn refused_with(profile: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut command = engine();
     command
         .arg("run")
         .args(args)
         .arg("--profile")
-        .arg(&profile)
+        .arg(profile)
         .env_remove("BYBIT_API_KEY")
         .env_remove("BYBIT_API_SECRET")
         .env_remove("EXCHANGE_MODE");
@@ -161,24 +166,7 @@ fn real_mode_needs_credentials_and_a_venue_that_answers_and_never_shows_the_secr
         ("BYBIT_API_KEY", "keyvalue1"),
         ("BYBIT_API_SECRET", "secret-value-2"),
     ];
-    let real = |args: &[&str], env: &[(&str, &str)]| {
-        let mut command = engine();
-        command
-            .arg("run")
-            .args(args)
-            .arg("--profile")
-            .arg(&profile)
-            .env_remove("BYBIT_API_KEY")
-            .env_remove("BYBIT_API_SECRET")
-            .env_remove("EXCHANGE_MODE");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let output = command.output().unwrap();
-        assert_eq!(output.status.code(), Some(1));
-        assert!(output.stdout.is_empty());
-        String::from_utf8(output.stderr).unwrap()
-    };
+    let real = |args: &[&str], env: &[(&str, &str)]| refused_with(&profile, args, env);
     // On the simulator: refused, real mode trades the live market only.
     let stderr = real(&[], &credentials);
     assert_eq!(

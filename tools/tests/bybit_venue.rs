@@ -10,13 +10,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Venue as LoopbackVenue, WAIT};
+use common::{Venue as LoopbackVenue, WAIT, rest_client, venue_settings};
 use feed::bybit::limits::{RateLimits, Rates};
-use feed::bybit::live::{Backoff, Liveness};
-use feed::bybit::rest::{RestClient, RestSettings};
 use feed::bybit::sign::Signer;
 use feed::bybit::trade::LinkIds;
-use feed::bybit::venue::{BybitVenue, VenueSettings};
+use feed::bybit::venue::BybitVenue;
 use feed::net::Endpoint;
 use feed::order::{Account, OrderId, OrderRequest, RejectReason, VenueEvent};
 use feed::venue::Venue;
@@ -30,51 +28,12 @@ fn fx(text: &str) -> Fixed {
     text.parse().unwrap()
 }
 
-fn settings(venue: &LoopbackVenue, prefix: &str) -> VenueSettings {
-    VenueSettings {
-        private: Endpoint::parse(&venue.url("/v5/private")).unwrap(),
-        trade: Endpoint::parse(&venue.url("/v5/trade")).unwrap(),
-        tls: None,
-        symbol: Symbol::new("BTCUSDT").unwrap(),
-        ids: LinkIds::new(prefix).unwrap(),
-        recv_window_ms: 5000,
-        liveness: Liveness {
-            ping_interval: Duration::from_millis(300),
-            pong_timeout: Duration::from_secs(2),
-            stale_after: Duration::from_secs(3),
-        },
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(1),
-            multiplier: 2.0,
-            jitter: 0.2,
-        },
-        connect_timeout: Duration::from_secs(2),
-        seed: 1,
-        dcp: false,
-    }
-}
-
-fn rest_client(venue: &LoopbackVenue) -> RestClient {
-    RestClient::new(
-        &RestSettings {
-            base_url: venue.rest_url(),
-            recv_window_ms: 5000,
-            timeout: WAIT,
-            ca_file: None,
-        },
-        Signer::new(KEY, SECRET).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-    )
-    .unwrap()
-}
-
 /// A venue that reconciles over REST.
 fn reconciling_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
-    let rest = Arc::new(rest_client(venue));
+    let rest = Arc::new(rest_client(venue, KEY, SECRET));
     rest.sync_clock().unwrap();
     BybitVenue::new(
-        settings(venue, prefix),
+        venue_settings(venue, prefix),
         Signer::new(KEY, SECRET).unwrap(),
         Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
         rest.clock(),
@@ -85,23 +44,12 @@ fn reconciling_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
 }
 
 fn bybit_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
-    let rest = RestClient::new(
-        &RestSettings {
-            base_url: venue.rest_url(),
-            recv_window_ms: 5000,
-            timeout: WAIT,
-            ca_file: None,
-        },
+    let rest = rest_client(venue, KEY, SECRET);
+    rest.sync_clock().unwrap();
+    BybitVenue::new(
+        venue_settings(venue, prefix),
         Signer::new(KEY, SECRET).unwrap(),
         Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-    )
-    .unwrap();
-    rest.sync_clock().unwrap();
-    let limits = Arc::new(RateLimits::new(Rates::BYBIT_LINEAR));
-    BybitVenue::new(
-        settings(venue, prefix),
-        Signer::new(KEY, SECRET).unwrap(),
-        limits,
         rest.clock(),
         Account::flat(fx("10000")),
         None,
@@ -110,9 +58,18 @@ fn bybit_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
 }
 
 fn ready(venue: &mut BybitVenue) {
-    let deadline = Instant::now() + WAIT;
-    while !venue.is_ready() {
-        assert!(Instant::now() < deadline, "not ready: {:?}", venue.stats());
+    poll_until(venue, WAIT, BybitVenue::is_ready);
+}
+
+/// Polls `venue` until `done` holds, within `within`.
+fn poll_until(venue: &mut BybitVenue, within: Duration, done: impl Fn(&BybitVenue) -> bool) {
+    let deadline = Instant::now() + within;
+    while !done(venue) {
+        assert!(
+            Instant::now() < deadline,
+            "not within {within:?}: {:?}",
+            venue.stats()
+        );
         venue.poll();
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -323,12 +280,9 @@ fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
     );
     ready(&mut venue);
     loopback.wait_log("fault drop fired", WAIT);
-    let deadline = Instant::now() + WAIT;
-    while venue.stats().connects != [2, 2] || !venue.is_ready() {
-        assert!(Instant::now() < deadline, "{:?}", venue.stats());
-        venue.poll();
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(&mut venue, WAIT, |venue| {
+        venue.stats().connects == [2, 2] && venue.is_ready()
+    });
     assert_eq!(venue.stats().losses, [1, 1]);
     // Trading again on the new links.
     let (bid, _) = touch(&loopback);
@@ -352,7 +306,7 @@ fn a_wrong_secret_never_authenticates() {
     let loopback = LoopbackVenue::start_with_credentials(&[], Some((KEY, SECRET)));
     let rest_clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let mut venue = BybitVenue::new(
-        settings(&loopback, "ws1"),
+        venue_settings(&loopback, "ws1"),
         Signer::new(KEY, "not-the-secret").unwrap(),
         Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
         rest_clock,
@@ -360,12 +314,7 @@ fn a_wrong_secret_never_authenticates() {
         None,
     )
     .unwrap();
-    let deadline = Instant::now() + WAIT;
-    while venue.stats().auth_failures < 2 {
-        assert!(Instant::now() < deadline, "{:?}", venue.stats());
-        venue.poll();
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(&mut venue, WAIT, |venue| venue.stats().auth_failures >= 2);
     assert!(!venue.is_ready());
 }
 
@@ -444,7 +393,7 @@ fn fills_pushed_while_the_streams_were_down_and_unknown_orders_are_found_by_reco
     );
     let mut venue = reconciling_venue(&loopback, "pl1");
     ready(&mut venue);
-    let rest = rest_client(&loopback);
+    let rest = rest_client(&loopback, KEY, SECRET);
     rest.sync_clock().unwrap();
     // An order another client placed.
     let mut foreign = feed::bybit::trade::TradeWriter::new(LinkIds::new("other").unwrap(), 5000);
@@ -512,15 +461,15 @@ fn fills_pushed_while_the_streams_were_down_and_unknown_orders_are_found_by_reco
 fn disconnect_cancel_all_cancels_the_orders_once_the_private_stream_is_down_its_window() {
     // Not granted: refused, which real mode reports and trades on.
     let plain = LoopbackVenue::start_with_credentials(&[], Some((KEY, SECRET)));
-    let refused = engine::account::set_dcp(&rest_client(&plain), 3).unwrap_err();
+    let refused = engine::account::set_dcp(&rest_client(&plain, KEY, SECRET), 3).unwrap_err();
     assert_eq!(refused.code(), Some(10001), "{refused}");
 
     let loopback = LoopbackVenue::start_with_credentials(&["--dcp"], Some((KEY, SECRET)));
-    let rest = rest_client(&loopback);
+    let rest = rest_client(&loopback, KEY, SECRET);
     rest.sync_clock().unwrap();
     engine::account::set_dcp(&rest, 3).unwrap();
     loopback.wait_log("disconnect-cancel-all armed: 3 s", WAIT);
-    let mut settings = settings(&loopback, "dc1");
+    let mut settings = venue_settings(&loopback, "dc1");
     settings.dcp = true;
     let mut venue = BybitVenue::new(
         settings,
@@ -571,7 +520,7 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
         &["--regime", "high-vol", "--seed", "9"],
         Some((KEY, SECRET)),
     );
-    let rest = Arc::new(rest_client(&loopback));
+    let rest = Arc::new(rest_client(&loopback, KEY, SECRET));
     rest.sync_clock().unwrap();
     // A long position, bought by another client of the account.
     let mut writer = feed::bybit::trade::TradeWriter::new(LinkIds::new("buyer").unwrap(), 5000);
@@ -607,7 +556,7 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
         engine::account::cancel_all(&rest, "BTCUSDT").unwrap();
     }
     // The trade stream is unreachable (a closed port); the private stream is up.
-    let mut settings = settings(&loopback, "fb1");
+    let mut settings = venue_settings(&loopback, "fb1");
     settings.trade = Endpoint::parse("ws://127.0.0.1:1/v5/trade").unwrap();
     let mut venue = BybitVenue::new(
         settings,
@@ -618,12 +567,7 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
         Some(Arc::clone(&rest)),
     )
     .unwrap();
-    let deadline = Instant::now() + WAIT;
-    while venue.stats().connects[0] == 0 {
-        assert!(Instant::now() < deadline, "{:?}", venue.stats());
-        venue.poll();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    poll_until(&mut venue, WAIT, |venue| venue.stats().connects[0] > 0);
     std::thread::sleep(Duration::from_millis(200));
     venue.poll();
     // An entry waits for the trade stream.
@@ -773,12 +717,7 @@ fn a_10002_from_a_skewed_venue_clock_rejects_the_order_and_the_clock_is_measured
         ),
         "{events:?}"
     );
-    let deadline = Instant::now() + WAIT;
-    while venue.stats().reconciliations == 0 {
-        assert!(Instant::now() < deadline, "{:?}", venue.stats());
-        venue.poll();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    poll_until(&mut venue, WAIT, |venue| venue.stats().reconciliations > 0);
     venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
     events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })

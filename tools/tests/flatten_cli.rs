@@ -6,33 +6,17 @@
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Venue, WAIT};
-use feed::bybit::limits::{Endpoint, RateLimits, Rates};
-use feed::bybit::rest::{RestClient, RestSettings};
-use feed::bybit::sign::Signer;
+use common::{Venue, rest_client};
+use feed::bybit::limits::Endpoint;
+use feed::bybit::rest::RestClient;
 use feed::bybit::trade::{LinkIds, NewOrder, TradeWriter};
 use feed::order::OrderId;
 use feed::{Fixed, Side, Symbol};
 
 const KEY: &str = "flatkey01";
 const SECRET: &str = "flatten-secret-88e1";
-
-fn client(venue: &Venue) -> RestClient {
-    RestClient::new(
-        &RestSettings {
-            base_url: venue.rest_url(),
-            recv_window_ms: 5000,
-            timeout: WAIT,
-            ca_file: None,
-        },
-        Signer::new(KEY, SECRET).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-    )
-    .unwrap()
-}
 
 fn create(client: &RestClient, writer: &mut TradeWriter, id: u64, side: Side, price: Fixed) {
     let order = NewOrder {
@@ -81,7 +65,7 @@ fn flatten_cancels_every_order_and_with_close_closes_the_position() {
         &["--regime", "high-vol", "--seed", "6"],
         Some((KEY, SECRET)),
     );
-    let client = client(&venue);
+    let client = rest_client(&venue, KEY, SECRET);
     client.sync_clock().unwrap();
     let mut writer = TradeWriter::new(LinkIds::new("fl1").unwrap(), 5000);
     let dir = tempfile::tempdir().unwrap();

@@ -102,38 +102,16 @@ fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
     use std::time::{Duration, Instant};
 
     use feed::bybit::limits::{RateLimits, Rates};
-    use feed::bybit::live::{Backoff, Liveness};
     use feed::bybit::sign::Signer;
-    use feed::bybit::trade::LinkIds;
-    use feed::bybit::venue::{BybitVenue, VenueSettings};
-    use feed::net::Endpoint;
+    use feed::bybit::venue::BybitVenue;
     use feed::order::{Account, OrderId, OrderRequest, VenueEvent};
     use feed::venue::Venue as _;
-    use feed::{Fixed, Side, Symbol};
+    use feed::{Fixed, Side};
 
     let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
-    let settings = VenueSettings {
-        private: Endpoint::parse(&loopback.url("/v5/private")).unwrap(),
-        trade: Endpoint::parse(&loopback.url("/v5/trade")).unwrap(),
-        tls: None,
-        symbol: Symbol::new("BTCUSDT").unwrap(),
-        ids: LinkIds::new("al1").unwrap(),
-        recv_window_ms: 5000,
-        liveness: Liveness {
-            ping_interval: Duration::from_millis(100),
-            pong_timeout: Duration::from_secs(2),
-            stale_after: Duration::from_secs(3),
-        },
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(1),
-            multiplier: 2.0,
-            jitter: 0.2,
-        },
-        connect_timeout: Duration::from_secs(2),
-        seed: 1,
-        dcp: false,
-    };
+    let mut settings = common::venue_settings(&loopback, "al1");
+    // Pings often enough to be among the counted turns.
+    settings.liveness.ping_interval = Duration::from_millis(100);
     let mut venue = BybitVenue::new(
         settings,
         Signer::new("allockey", "alloc-secret").unwrap(),

@@ -14,12 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
-use common::{Venue, WAIT};
+use common::Venue;
 use engine::cli::{RunArgs, run_engine};
 use feed::Fixed;
-use feed::bybit::limits::{RateLimits, Rates};
-use feed::bybit::rest::{RestClient, RestSettings};
-use feed::bybit::sign::Signer;
 
 const KEY: &str = "realkey01";
 const SECRET: &str = "real-mode-secret-4c2a9e";
@@ -93,17 +90,7 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
     eprintln!("{summary}");
 
     // The venue as its own REST reports it.
-    let client = RestClient::new(
-        &RestSettings {
-            base_url: venue.rest_url(),
-            recv_window_ms: 5000,
-            timeout: WAIT,
-            ca_file: None,
-        },
-        Signer::new(KEY, SECRET).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-    )
-    .unwrap();
+    let client = common::rest_client(&venue, KEY, SECRET);
     assert!(
         engine::account::open_orders(&client, "BTCUSDT")
             .unwrap()

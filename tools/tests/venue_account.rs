@@ -6,16 +6,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Venue, WAIT};
+use common::{Venue, WAIT, rest_client};
 use engine::account::{AccountError, Setting, check_account};
 use feed::bybit::codes::Outcome;
-use feed::bybit::limits::{Endpoint, RateLimits, Rates};
+use feed::bybit::limits::Endpoint;
 use feed::bybit::rest::replies::ApiKeyInfo;
-use feed::bybit::rest::{RestClient, RestError, RestSettings};
-use feed::bybit::sign::Signer;
+use feed::bybit::rest::{RestClient, RestError};
 use feed::{Fixed, Instrument};
 
 const KEY: &str = "venuekey01";
@@ -23,21 +21,6 @@ const SECRET: &str = "venue-secret-7f3a9c";
 
 fn fx(text: &str) -> Fixed {
     text.parse().unwrap()
-}
-
-fn rest_client(venue: &Venue, key: &str, secret: &str) -> RestClient {
-    let settings = RestSettings {
-        base_url: venue.rest_url(),
-        recv_window_ms: 5000,
-        timeout: WAIT,
-        ca_file: None,
-    };
-    RestClient::new(
-        &settings,
-        Signer::new(key, secret).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-    )
-    .unwrap()
 }
 
 fn query_api(client: &RestClient) -> Result<ApiKeyInfo, RestError> {

@@ -7,17 +7,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Venue, WAIT};
-use feed::bybit::limits::{Endpoint as Bucket, RateLimits, Rates};
+use common::{Venue, WAIT, rest_client};
+use feed::bybit::limits::Endpoint as Bucket;
 use feed::bybit::private::{
     Execution, OrderStatus, OrderUpdate, PositionUpdate, PrivateControl, PrivateDecoder,
     PrivateMessage,
 };
 use feed::bybit::rest::replies::{order_page, position_page};
-use feed::bybit::rest::{Method, RestClient, RestSettings};
+use feed::bybit::rest::{Method, RestClient};
 use feed::bybit::sign::Signer;
 use feed::bybit::trade::{
     LinkIds, NewOrder, OrderRef, TradeOp, TradeReply, TradeReplyDecoder, TradeWriter,
@@ -184,21 +183,6 @@ impl Trade {
     }
 }
 
-fn rest(venue: &Venue) -> RestClient {
-    let settings = RestSettings {
-        base_url: venue.rest_url(),
-        recv_window_ms: 5000,
-        timeout: WAIT,
-        ca_file: None,
-    };
-    RestClient::new(
-        &settings,
-        Signer::new(KEY, SECRET).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-    )
-    .unwrap()
-}
-
 fn open_orders(client: &RestClient) -> Vec<OrderUpdate> {
     let answer = client
         .call(
@@ -255,7 +239,7 @@ fn orders_rest_reject_cancel_and_fill_as_the_private_stream_and_rest_report() {
     let mut writer = TradeWriter::new(ids, 5000);
     let mut private = Private::open(&venue, &mut writer, &signer);
     let mut trade = Trade::open(&venue, &mut writer, &signer);
-    let client = rest(&venue);
+    let client = rest_client(&venue, KEY, SECRET);
     let tick = fx("0.1");
 
     // A post-only buy at the ask would take: accepted at the door, then cancelled by the
@@ -447,7 +431,7 @@ fn an_amend_moves_a_resting_order_under_its_ids_and_unauthenticated_orders_are_r
         ),
         (OrderStatus::New, Some(lower), fx("0.02"), ack.order_id)
     );
-    let listed = open_orders(&rest(&venue));
+    let listed = open_orders(&rest_client(&venue, KEY, SECRET));
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].price, listed[0].qty), (Some(lower), fx("0.02")));
 }

@@ -1,4 +1,4 @@
-//! `engine run`: the engine, end to end, in paper mode.
+//! `engine run`: the engine, end to end, paper or real.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

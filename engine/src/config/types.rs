@@ -161,6 +161,27 @@ pub struct Connection {
     pub reconnect_jitter: f64,
 }
 
+impl Connection {
+    /// When a connection counts as dead, for the live links.
+    pub fn liveness(&self) -> feed::bybit::live::Liveness {
+        feed::bybit::live::Liveness {
+            ping_interval: self.ping_interval.get(),
+            pong_timeout: self.pong_timeout.get(),
+            stale_after: self.stale_after.get(),
+        }
+    }
+
+    /// The back-off between connection attempts, for the live links.
+    pub fn backoff(&self) -> feed::bybit::live::Backoff {
+        feed::bybit::live::Backoff {
+            initial: self.reconnect_initial.get(),
+            max: self.reconnect_max.get(),
+            multiplier: self.reconnect_multiplier,
+            jitter: self.reconnect_jitter,
+        }
+    }
+}
+
 impl Default for Connection {
     fn default() -> Self {
         Connection {

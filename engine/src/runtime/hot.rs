@@ -489,6 +489,7 @@ impl<V: Venue> HotLoop<V> {
                     });
                 });
             }
+            let orders_before = self.stats.orders;
             self.trader.on_book(
                 self.pipeline.book(),
                 recv_ns,
@@ -498,6 +499,12 @@ impl<V: Venue> HotLoop<V> {
                     stats: &mut self.stats,
                 },
             );
+            if self.stats.orders > orders_before {
+                // A reprice or an exit this tick sent: tick to order too.
+                let sent = self.clock.raw();
+                self.stages
+                    .record(TimedStage::Order, self.clock.delta_as_nanos(start, sent));
+            }
             self.check_hold(recv_ns);
             if let Some(candidate) = self.pipeline.candidate(ts_ms, seq) {
                 self.decide(candidate, start);

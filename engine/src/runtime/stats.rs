@@ -187,8 +187,9 @@ pub enum TimedStage {
     Gates,
     /// Frame received to decision made (frames that made a decision).
     Decision,
-    /// Tick to order: frame received to its entry order handed to the venue (written to the
-    /// trade stream's socket for the Bybit venue), for frames that placed one.
+    /// Tick to order: frame received to the order it caused (an entry, a reprice or an exit)
+    /// handed to the venue (written to the trade stream's socket for the Bybit venue), for
+    /// frames that placed one.
     Order,
     /// Frame received to everything done: venue, orders, rings (every frame).
     Frame,

@@ -199,9 +199,59 @@ pub(crate) fn book_levels(book: &OrderBook, side: Side, limit: usize) -> Vec<(Fi
         .collect()
 }
 
-/// The live stream's settings for tests: BTCUSDT at depth 50, quick liveness (a ping every
-/// 300 ms, dead after 2 s without a pong or 3 s without a message) and quick back-off (50 ms
-/// doubling to 1 s), so that every fault is noticed and mended in seconds.
+/// Quick liveness for tests: a ping every 300 ms, dead after 2 s without a pong or 3 s without
+/// a message.
+pub(crate) const QUICK_LIVENESS: Liveness = Liveness {
+    ping_interval: Duration::from_millis(300),
+    pong_timeout: Duration::from_secs(2),
+    stale_after: Duration::from_secs(3),
+};
+
+/// Quick back-off for tests: 50 ms doubling to 1 s.
+pub(crate) const QUICK_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(50),
+    max: Duration::from_secs(1),
+    multiplier: 2.0,
+    jitter: 0.2,
+};
+
+/// A signed REST client of `venue` for `key` and `secret`, with Bybit's linear rate limits.
+pub(crate) fn rest_client(venue: &Venue, key: &str, secret: &str) -> feed::bybit::rest::RestClient {
+    feed::bybit::rest::RestClient::new(
+        &feed::bybit::rest::RestSettings {
+            base_url: venue.rest_url(),
+            recv_window_ms: 5000,
+            timeout: WAIT,
+            ca_file: None,
+        },
+        feed::bybit::sign::Signer::new(key, secret).unwrap(),
+        std::sync::Arc::new(feed::bybit::limits::RateLimits::new(
+            feed::bybit::limits::Rates::BYBIT_LINEAR,
+        )),
+    )
+    .unwrap()
+}
+
+/// The Bybit venue's settings for tests against `venue`: BTCUSDT, the run's ids under `prefix`,
+/// quick liveness and back-off, no disconnect-cancel-all.
+pub(crate) fn venue_settings(venue: &Venue, prefix: &str) -> feed::bybit::venue::VenueSettings {
+    feed::bybit::venue::VenueSettings {
+        private: Endpoint::parse(&venue.url("/v5/private")).unwrap(),
+        trade: Endpoint::parse(&venue.url("/v5/trade")).unwrap(),
+        tls: None,
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        ids: feed::bybit::trade::LinkIds::new(prefix).unwrap(),
+        recv_window_ms: 5000,
+        liveness: QUICK_LIVENESS,
+        backoff: QUICK_BACKOFF,
+        connect_timeout: Duration::from_secs(2),
+        seed: 1,
+        dcp: false,
+    }
+}
+
+/// The live stream's settings for tests: BTCUSDT at depth 50, quick liveness and back-off, so
+/// that every fault is noticed and mended in seconds.
 pub(crate) fn live_settings(
     url: &str,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -211,17 +261,8 @@ pub(crate) fn live_settings(
         tls,
         symbols: vec![Symbol::new("BTCUSDT").unwrap()],
         depth: 50,
-        liveness: Liveness {
-            ping_interval: Duration::from_millis(300),
-            pong_timeout: Duration::from_secs(2),
-            stale_after: Duration::from_secs(3),
-        },
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(1),
-            multiplier: 2.0,
-            jitter: 0.2,
-        },
+        liveness: QUICK_LIVENESS,
+        backoff: QUICK_BACKOFF,
         connect_timeout: Duration::from_secs(2),
         seed: 1,
     }
