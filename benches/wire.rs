@@ -8,6 +8,11 @@
 //! brings a whole message is timed, from the call to the book applied: the read syscall, TLS
 //! decryption, unframing, decoding and the book.
 //!
+//! Tick to order: the same, then an order built, signed into its trade-stream request
+//! ([`feed::bybit::trade::TradeWriter`]) and written on a second loopback WebSocket (the trade
+//! stream; the server reads and drops what it gets), timed from the poll that brought the
+//! frame to the order's bytes handed to the socket.
+//!
 //! `cargo bench -p benches --bench wire` (20,000 frames each; `WIRE_FRAMES` changes that).
 //! Under `cargo test` it sends a few hundred, as a smoke test.
 
@@ -208,6 +213,119 @@ fn measure(name: &str, frames: &Arc<Vec<Vec<u8>>>, tls: bool) {
     report(name, &histogram);
 }
 
+/// Accepts one WebSocket on `listener` (TLS with `tls`) and reads what the client writes until
+/// it closes: the trade stream's far end.
+fn drain_trade_stream(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+    fn drain(stream: impl std::io::Read + Write) {
+        let Ok(mut ws) = tungstenite::accept(stream) else {
+            return;
+        };
+        while ws.read().is_ok() {}
+    }
+    let Ok((socket, _)) = listener.accept() else {
+        return;
+    };
+    let _ = socket.set_nodelay(true);
+    match tls {
+        Some(config) => match rustls::ServerConnection::new(config) {
+            Ok(connection) => drain(rustls::StreamOwned::new(connection, socket)),
+            Err(err) => eprintln!("trade server: {err}"),
+        },
+        None => drain(socket),
+    }
+}
+
+/// Tick to order: receives `frames` (TLS when `tls`), and on each applied book writes a
+/// post-only order at the best bid on a trade-stream connection; prints the distribution of
+/// poll start to order written.
+fn measure_to_order(name: &str, frames: &Arc<Vec<Vec<u8>>>, tls: bool) {
+    use feed::bybit::trade::{LinkIds, NewOrder, TradeWriter};
+
+    let public = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|err| panic!("{err}"));
+    let trade = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|err| panic!("{err}"));
+    let ports = [&public, &trade].map(|listener| listener.local_addr().map_or(0, |a| a.port()));
+    let (server_config, client_config) = tls_pair();
+    let server = std::thread::spawn({
+        let frames = Arc::clone(frames);
+        let config = server_config.clone();
+        move || {
+            let Ok((socket, _)) = public.accept() else {
+                return;
+            };
+            let _ = socket.set_nodelay(true);
+            if tls {
+                if let Ok(connection) = rustls::ServerConnection::new(config) {
+                    serve(rustls::StreamOwned::new(connection, socket), &frames);
+                }
+            } else {
+                serve(socket, &frames);
+            }
+        }
+    });
+    let drain = std::thread::spawn(move || drain_trade_stream(trade, tls.then_some(server_config)));
+    let scheme = if tls { "wss" } else { "ws" };
+    let connect = |port: u16, path: &str| {
+        let endpoint = Endpoint::parse(&format!("{scheme}://127.0.0.1:{port}{path}"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        feed::net::connect(&endpoint, Some(&client_config), Duration::from_secs(5))
+            .unwrap_or_else(|err| panic!("connect: {err}"))
+    };
+    let mut trade_stream = connect(ports[1], "/v5/trade");
+    let mut connection = connect(ports[0], "/v5/public/linear");
+
+    let clock = quanta::Clock::new();
+    let mut histogram = histogram();
+    let mut decoder = PublicDecoder::new();
+    let mut frame = FrameBuf::with_capacity(1 << 20);
+    let mut book = book();
+    let mut writer = TradeWriter::new(LinkIds::for_run(1_767_225_600_000), 5000);
+    let symbol = book.symbol();
+    let warm = frames.len() / 10;
+    let mut applied = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while applied < frames.len() && Instant::now() < deadline {
+        let start = clock.raw();
+        match connection.read_message(&mut frame) {
+            Ok(WsRead::Message) => {
+                let Ok(PublicMessage::Book(update)) = decoder.decode(&mut frame) else {
+                    continue;
+                };
+                std::hint::black_box(book.apply(&update));
+                applied += 1;
+                let Some(bid) = book.best_bid() else {
+                    continue;
+                };
+                let order = NewOrder {
+                    id: feed::order::OrderId(applied as u64),
+                    symbol,
+                    side: feed::Side::Buy,
+                    price: bid.price,
+                    qty: feed::Fixed::from_raw(100_000),
+                    reduce_only: false,
+                };
+                let request = writer.create(applied as u64, 1_767_225_600_000, &order);
+                trade_stream
+                    .send_text(request)
+                    .unwrap_or_else(|err| panic!("{name}: writing the order: {err}"));
+                let end = clock.raw();
+                if applied > warm {
+                    let _ = histogram.record(clock.delta_as_nanos(start, end).max(1));
+                }
+            }
+            Ok(WsRead::Idle) => std::hint::spin_loop(),
+            Ok(WsRead::Closed) | Err(_) => break,
+        }
+    }
+    let _ = server.join();
+    trade_stream.close();
+    let _ = drain.join();
+    assert!(
+        book.is_valid(),
+        "{name}: the book did not follow the frames"
+    );
+    report(name, &histogram);
+}
+
 /// The reference, measured in the same run: the same frames decoded and applied from memory.
 fn in_memory(frames: &[Vec<u8>]) {
     let clock = quanta::Clock::new();
@@ -245,4 +363,14 @@ fn main() {
     in_memory(&frames);
     measure("ws:// delta: socket bytes -> applied book", &frames, false);
     measure("wss:// delta: socket bytes -> applied book", &frames, true);
+    measure_to_order(
+        "ws:// tick to order: socket -> book -> order written",
+        &frames,
+        false,
+    );
+    measure_to_order(
+        "wss:// tick to order: socket -> book -> order written",
+        &frames,
+        true,
+    );
 }
