@@ -13,7 +13,50 @@
 
 use crate::book::OrderBook;
 use crate::bybit::Trade;
+use crate::fixed::Fixed;
 use crate::order::{Account, OrderId, OrderRequest, VenueEvent};
+
+/// What a live venue found out for itself, for the decision log: reconciliation's differences
+/// and the answers that put the state in doubt. The events they lead to (fills, rejects) come
+/// through [`Venue::drain_events`] as usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VenueNote {
+    /// The fate of order `id` is unknown (an answer that never came or said nothing sure, a
+    /// link lost mid-request, a push that never followed an answer): reconciliation follows.
+    UnknownFate {
+        /// The order.
+        id: OrderId,
+    },
+    /// Reconciliation booked a fill of `qty` on order `id` whose push was missed.
+    MissedFill {
+        /// The order.
+        id: OrderId,
+        /// The quantity filled.
+        qty: Fixed,
+    },
+    /// Reconciliation found working order `id` ended at the venue (`at_venue`), or never
+    /// there (the create was lost on the way).
+    OrderSettled {
+        /// The order.
+        id: OrderId,
+        /// True when the venue knew it.
+        at_venue: bool,
+    },
+    /// Reconciliation cancelled an open order the engine does not work on.
+    ForeignCancelled {
+        /// The venue's order id.
+        order_id: crate::text::InlineStr<40>,
+    },
+    /// The venue's position differed from the engine's, and was taken.
+    PositionCorrected {
+        /// The engine's.
+        engine: Fixed,
+        /// The venue's.
+        venue: Fixed,
+    },
+    /// A reconciliation was done.
+    Reconciled,
+}
 
 /// A venue of one symbol, as the trading loop sees it.
 ///
@@ -106,6 +149,12 @@ pub trait Venue {
         false
     }
 
+    /// Hands over what the venue found out for itself since the last call ([`VenueNote`]),
+    /// oldest first. A simulated venue has nothing to say (the default).
+    fn drain_notes(&mut self, on_note: impl FnMut(VenueNote)) {
+        let _ = on_note;
+    }
+
     /// A live venue's link and order-entry counters, for metrics and reports (a simulated
     /// venue has none: the default).
     fn live_stats(&self) -> Option<crate::bybit::venue::VenueStats> {
@@ -131,8 +180,8 @@ pub trait Venue {
 
     /// At shutdown, after the last cancels were sent: lets every message in flight reach the
     /// venue, so that their outcomes are among the next events. A simulated venue runs its
-    /// clock on to the end of time against `book` (the default); a live venue waits for its
-    /// acknowledgements.
+    /// clock on to the end of time against `book` (the default); a live venue waits for the
+    /// orders' ends, and asks for those it did not hear.
     fn settle(&mut self, book: &OrderBook) {
         self.advance(u64::MAX, book);
     }

@@ -17,7 +17,7 @@ use feed::bybit::trade::LinkIds;
 use feed::bybit::venue::BybitVenue;
 use feed::net::Endpoint;
 use feed::order::{Account, OrderId, OrderRequest, RejectReason, VenueEvent};
-use feed::venue::Venue;
+use feed::venue::{Venue, VenueNote};
 use feed::{Fixed, OrderBook, Side, Symbol};
 
 const KEY: &str = "hotkey01";
@@ -263,9 +263,13 @@ fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
     let loopback =
         LoopbackVenue::start_with_credentials(&["--faults", "drop:after=2s"], Some((KEY, SECRET)));
     let mut venue = bybit_venue(&loopback, "dr1");
-    // Before the trade link is up: refused locally, nothing sent.
+    // Before the trade link is up: an entry is refused locally (handed over on the next poll),
+    // nothing sent.
     venue.submit(order(1, Side::Buy, fx("1000"), "0.010", false), now_ns());
     let mut events = Vec::new();
+    venue.drain_events(|event| events.push(event));
+    assert!(events.is_empty(), "{events:?}");
+    venue.poll();
     venue.drain_events(|event| events.push(event));
     assert!(
         matches!(
@@ -278,7 +282,28 @@ fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
         ),
         "{events:?}"
     );
+    // An exit is held instead (no REST here to send it by), and goes once the link is up: the
+    // venue refuses it, for there is no position to reduce.
+    venue.submit(order(3, Side::Sell, fx("1000000"), "0.010", true), now_ns());
+    venue.poll();
+    venue.drain_events(|event| events.push(event));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(venue.resting_orders(), 1);
     ready(&mut venue);
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { id: OrderId(3), .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Rejected {
+                id: OrderId(3),
+                reason: RejectReason::ReduceOnlyNotSatisfied,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
     loopback.wait_log("fault drop fired", WAIT);
     poll_until(&mut venue, WAIT, |venue| {
         venue.stats().connects == [2, 2] && venue.is_ready()
@@ -343,6 +368,7 @@ fn a_lost_answer_is_settled_by_reconciliation_and_entries_wait_for_it() {
             // Entries wait meanwhile.
             venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
             let mut events = Vec::new();
+            venue.poll();
             venue.drain_events(|event| events.push(event));
             assert!(
                 matches!(
@@ -374,6 +400,92 @@ fn a_lost_answer_is_settled_by_reconciliation_and_entries_wait_for_it() {
     events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Cancelled { id: OrderId(1), .. })
     });
+}
+
+#[test]
+fn a_cancel_whose_push_is_lost_is_settled_by_reconciliation_while_trading_and_at_shutdown() {
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--faults", "push-lost:after=2s,push-lost:after=8s"],
+        Some((KEY, SECRET)),
+    );
+    let mut venue = reconciling_venue(&loopback, "cl1");
+    ready(&mut venue);
+    let (bid, _) = touch(&loopback);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    let mut notes = Vec::new();
+
+    // While trading: the cancel is answered, its `order` push lost. 3 s without it, the
+    // order's fate counts as unknown and REST finds it cancelled.
+    venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(1), .. })
+    });
+    loopback.wait_log("fault push-lost fired", WAIT);
+    venue.cancel(OrderId(1), now_ns());
+    loopback.wait_log("order push lost (fault)", WAIT);
+    let events = events_until(&mut venue, Duration::from_secs(15), |event| {
+        matches!(event, VenueEvent::Cancelled { id: OrderId(1), .. })
+    });
+    assert_eq!(events.len(), 1, "{events:?}");
+    venue.drain_notes(|note| notes.push(note));
+    assert_eq!(
+        notes,
+        [
+            VenueNote::UnknownFate { id: OrderId(1) },
+            VenueNote::OrderSettled {
+                id: OrderId(1),
+                at_venue: true
+            },
+            VenueNote::Reconciled
+        ]
+    );
+
+    // At shutdown: the loop's last cancel, its push lost; settling does not end with the
+    // order still working in the engine's view.
+    venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
+    });
+    loopback.wait_log("fault push-lost fired", WAIT);
+    venue.cancel(OrderId(2), now_ns());
+    venue.settle(&OrderBook::new(Symbol::new("BTCUSDT").unwrap(), 1));
+    assert_eq!(venue.resting_orders(), 0);
+    let mut events = Vec::new();
+    venue.drain_events(|event| events.push(event));
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Cancelled {
+                id: OrderId(2),
+                filled: Fixed::ZERO,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    loopback.wait_log("order push lost (fault)", WAIT);
+    let stats = *venue.stats();
+    assert_eq!(
+        (
+            stats.unknown_fates,
+            stats.orders_settled,
+            stats.reconciliations
+        ),
+        (2, 2, 2)
+    );
+    notes.clear();
+    venue.drain_notes(|note| notes.push(note));
+    assert_eq!(
+        notes,
+        [
+            VenueNote::UnknownFate { id: OrderId(2) },
+            VenueNote::OrderSettled {
+                id: OrderId(2),
+                at_venue: true
+            },
+            VenueNote::Reconciled
+        ]
+    );
 }
 
 #[test]

@@ -40,12 +40,13 @@ fn field<'a>(summary: &'a str, line: &str, label: &str) -> &'a str {
     rest.split([' ', ',']).next().unwrap()
 }
 
-#[test]
-fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_sees_it() {
-    let venue = Venue::start_with_credentials(
-        &["--regime", "high-vol", "--seed", "4"],
-        Some((KEY, SECRET)),
-    );
+/// A real-mode session of `seconds` against a venue started with `venue_args`: the venue, the
+/// summary, the decision log's records, and the directory holding the run's outputs.
+fn session(
+    venue_args: &[&str],
+    seconds: u32,
+) -> (Venue, String, Vec<serde_json::Value>, tempfile::TempDir) {
+    let venue = Venue::start_with_credentials(venue_args, Some((KEY, SECRET)));
     let dir = tempfile::tempdir().unwrap();
     let profile = engine::model::synthetic::scratch_profile(dir.path()).unwrap();
     let base = venue.url("");
@@ -74,7 +75,7 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
         "--feed".as_ref(),
         "bybit".as_ref(),
         "--duration".as_ref(),
-        "40".as_ref(),
+        seconds.to_string().as_ref(),
         "--config".as_ref(),
         root.join("config/app.yml").as_os_str(),
         "--profile".as_ref(),
@@ -88,26 +89,69 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
     ]);
     let summary = run_engine(&args.run, Arc::new(AtomicBool::new(false))).unwrap();
     eprintln!("{summary}");
+    let log = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
+    let records = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (venue, summary, records, dir)
+}
 
-    // The venue as its own REST reports it.
-    let client = common::rest_client(&venue, KEY, SECRET);
+/// What every session must leave: the venue's open orders (none) and position equal to the
+/// engine's view, every order the log placed ended in the log, no order left behind, the
+/// secret in no output. The number of orders sent.
+fn check_session(venue: &Venue, summary: &str, records: &[serde_json::Value], dir: &Path) -> u64 {
+    let client = common::rest_client(venue, KEY, SECRET);
     assert!(
         engine::account::open_orders(&client, "BTCUSDT")
             .unwrap()
             .is_empty()
     );
     let position = engine::account::position(&client, "BTCUSDT").unwrap();
-    // The engine's view: its account's position, and what it says of the venue.
-    let engine_position: Fixed = field(&summary, "pnl:", "position ").parse().unwrap();
+    let engine_position: Fixed = field(summary, "pnl:", "position ").parse().unwrap();
     assert_eq!(position, engine_position, "{summary}");
     assert_eq!(
         summary.lines().last().unwrap(),
         format!("venue: 0 open orders, position {position} BTCUSDT")
     );
+    // The decision log is complete: every order placed ended there.
+    let ids = |kinds: &[&str], ended: bool| -> BTreeSet<u64> {
+        records
+            .iter()
+            .filter(|line| {
+                kinds.iter().any(|kind| line["type"] == *kind)
+                    && (!ended || line["type"] != "fill" || line["leaves_qty"] == "0")
+            })
+            .map(|line| line["id"].as_u64().unwrap())
+            .collect()
+    };
+    let placed = ids(&["place"], false);
+    assert_eq!(
+        placed,
+        ids(&["cancelled", "rejected", "fill"], true),
+        "{summary}"
+    );
+    // Every output of the run, and the summary: no secret.
+    assert!(!summary.contains(SECRET));
+    for entry in std::fs::read_dir(dir.join("run")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !text.contains(SECRET),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+    field(summary, "orders:", "orders:      ").parse().unwrap()
+}
+
+#[test]
+fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_sees_it() {
+    let (venue, summary, records, dir) = session(&["--regime", "high-vol", "--seed", "4"], 40);
+    let sent = check_session(&venue, &summary, &records, dir.path());
+    assert!(sent >= 1, "{summary}");
 
     // Orders went out, each once.
-    let sent: u64 = field(&summary, "orders:", "orders:      ").parse().unwrap();
-    assert!(sent >= 1, "{summary}");
     let mut creates = Vec::new();
     while let Some(line) = venue.logged("order.create") {
         creates.push(line);
@@ -119,10 +163,6 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
     assert_eq!(request_ids.len(), creates.len(), "{creates:?}");
     assert_eq!(creates.len() as u64, sent, "{creates:?}");
 
-    // The decision log knows every order's fate: each order sent has a venue event.
-    let log = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
-    assert!(log.lines().count() > 0);
-
     // The venue's links and order entry, in the summary and the metrics.
     assert!(
         summary.contains(
@@ -130,7 +170,7 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
         ),
         "{summary}"
     );
-    let metrics = std::fs::read_to_string(out.join("metrics.prom")).unwrap();
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.prom")).unwrap();
     assert!(
         metrics.contains(&format!(
             "\nvenue_requests_total{{kind=\"create\"}} {sent}\n"
@@ -142,14 +182,32 @@ fn a_real_mode_session_trades_the_loopback_venue_and_leaves_it_as_the_engine_see
         "{metrics}"
     );
     assert!(metrics.contains("\nvenue_reconciling 0\n"), "{metrics}");
+}
 
-    // The secret appears in no output.
-    for (name, text) in [
-        ("summary", &summary),
-        ("decision log", &log),
-        ("metrics", &metrics),
-    ] {
-        assert!(!text.contains(SECRET), "the secret is in the {name}");
-    }
-    assert!(Path::new(&out).is_dir());
+#[test]
+fn a_real_mode_session_through_the_venues_faults_still_leaves_it_as_the_engine_sees_it() {
+    // Every connection dropped every 12 s, two answers lost, six pushes lost, two 10006s.
+    let faults = "drop:every=12s,ack-lost:after=5s:times=2,push-lost:after=9s:times=6,rate-limit:after=15s:times=2";
+    let (venue, summary, records, dir) = session(
+        &["--regime", "high-vol", "--seed", "4", "--faults", faults],
+        45,
+    );
+    check_session(&venue, &summary, &records, dir.path());
+    // The links were lost and made again, and reconciliation ran, each time in the log.
+    let lost: u64 = field(&summary, "venue links:", "connects, ")
+        .parse()
+        .unwrap();
+    assert!(lost >= 2, "{summary}");
+    let reconciled = records
+        .iter()
+        .filter(|line| line["type"] == "reconcile" && line["event"] == "reconciled")
+        .count();
+    assert!(reconciled >= 2, "{summary}");
+    assert!(
+        summary.contains("0 position corrections")
+            || records
+                .iter()
+                .any(|line| line["event"] == "position_corrected"),
+        "{summary}"
+    );
 }

@@ -371,6 +371,7 @@ impl<V: Venue> HotLoop<V> {
         if self.venue.poll() {
             self.handle_venue_events();
         }
+        self.log_venue_notes();
         let polled = self.clock.raw();
         match self.source.poll(&mut self.frame)? {
             Poll::Frame { recv_ns } => {
@@ -777,6 +778,15 @@ impl<V: Venue> HotLoop<V> {
         }
     }
 
+    /// Writes what the venue found out for itself to the decision log.
+    fn log_venue_notes(&mut self) {
+        let (log, ts_ns) = (&mut self.rings.log, self.now_ns);
+        self.venue.drain_notes(|note| {
+            // A full log ring drops and counts, as for every record.
+            let _ = log.push(LogRecord::VenueNote { ts_ns, note });
+        });
+    }
+
     /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies
     /// what it answered.
     fn send_to_supervisor(&mut self, event: SupervisorEvent) {
@@ -879,6 +889,7 @@ impl<V: Venue> HotLoop<V> {
         );
         self.venue.settle(self.pipeline.book());
         self.handle_venue_events();
+        self.log_venue_notes();
         self.refresh_stats();
         self.rings.stats.push(self.stats);
         let stages = std::mem::take(&mut self.stages);

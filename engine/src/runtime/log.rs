@@ -207,6 +207,34 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                 );
             }
         },
+        LogRecord::VenueNote { ts_ns, note } => {
+            use feed::venue::VenueNote;
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"reconcile\",\"event\":"
+            );
+            let _ = match note {
+                VenueNote::UnknownFate { id } => {
+                    write!(line, "\"unknown_fate\",\"id\":{}}}", id.0)
+                }
+                VenueNote::MissedFill { id, qty } => {
+                    write!(line, "\"missed_fill\",\"id\":{},\"qty\":\"{qty}\"}}", id.0)
+                }
+                VenueNote::OrderSettled { id, at_venue } => write!(
+                    line,
+                    "\"order_settled\",\"id\":{},\"at_venue\":{at_venue}}}",
+                    id.0
+                ),
+                VenueNote::ForeignCancelled { order_id } => {
+                    write!(line, "\"foreign_cancelled\",\"order_id\":\"{order_id}\"}}")
+                }
+                VenueNote::PositionCorrected { engine, venue } => write!(
+                    line,
+                    "\"position_corrected\",\"engine\":\"{engine}\",\"venue\":\"{venue}\"}}"
+                ),
+                VenueNote::Reconciled => write!(line, "\"reconciled\"}}"),
+            };
+        }
         LogRecord::Closed(trade) => {
             let _ = write!(
                 line,
@@ -342,6 +370,46 @@ mod tests {
             line(&markout),
             "{\"ts_ns\":5000000009,\"type\":\"markout\",\"id\":7,\"horizon_ms\":5000,\"bps\":2.5}"
         );
+        let notes = [
+            (
+                feed::venue::VenueNote::UnknownFate { id: OrderId(7) },
+                "\"unknown_fate\",\"id\":7}",
+            ),
+            (
+                feed::venue::VenueNote::MissedFill {
+                    id: OrderId(7),
+                    qty: order.qty,
+                },
+                "\"missed_fill\",\"id\":7,\"qty\":\"0.333\"}",
+            ),
+            (
+                feed::venue::VenueNote::OrderSettled {
+                    id: OrderId(7),
+                    at_venue: false,
+                },
+                "\"order_settled\",\"id\":7,\"at_venue\":false}",
+            ),
+            (
+                feed::venue::VenueNote::ForeignCancelled {
+                    order_id: feed::text::InlineStr::new("c0ffee-01").unwrap(),
+                },
+                "\"foreign_cancelled\",\"order_id\":\"c0ffee-01\"}",
+            ),
+            (
+                feed::venue::VenueNote::PositionCorrected {
+                    engine: Fixed::ZERO,
+                    venue: order.qty,
+                },
+                "\"position_corrected\",\"engine\":\"0\",\"venue\":\"0.333\"}",
+            ),
+            (feed::venue::VenueNote::Reconciled, "\"reconciled\"}"),
+        ];
+        for (note, rest) in notes {
+            assert_eq!(
+                line(&LogRecord::VenueNote { ts_ns: 12, note }),
+                format!("{{\"ts_ns\":12,\"type\":\"reconcile\",\"event\":{rest}")
+            );
+        }
         for record in [decision, place, fill, rejected, closed, markout] {
             let parsed: serde_json::Value = serde_json::from_str(&line(&record)).unwrap();
             assert!(parsed["ts_ns"].is_u64());

@@ -229,7 +229,7 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
         ),
         (
             "venue_unknown_fates_total",
-            "Order requests whose answer left the order's fate unknown (timeout, 10000, 10016, a lost link).",
+            "Orders whose fate became unknown (no answer, 10000, 10016, a lost link, an answer with no push after it).",
             venue.unknown_fates,
         ),
         (

@@ -360,6 +360,13 @@ pub enum LogRecord {
     },
     /// What the venue reported.
     Venue(VenueEvent),
+    /// What a live venue found out for itself (reconciliation, unknown fates).
+    VenueNote {
+        /// Market time, ns.
+        ts_ns: u64,
+        /// The note.
+        note: feed::venue::VenueNote,
+    },
     /// A round trip closed.
     Closed(ClosedTrade),
     /// A fill's markout came due.

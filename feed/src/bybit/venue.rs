@@ -15,15 +15,18 @@
 //! - **Orders.** [`Venue::submit`] writes an `order.create` (PostOnly limit, `reduceOnly` for
 //!   exits, the `orderLinkId` of the run's [`LinkIds`]) after taking a token of the create
 //!   bucket; [`Venue::cancel`] an `order.cancel`, sent again (after a reconnect, a refusal or an
-//!   empty bucket) until the order is gone. Neither waits. An order is refused locally,
-//!   as a [`VenueEvent::Rejected`], when the trade link is not up
+//!   empty bucket) until the order is gone. Neither waits. An entry is refused locally,
+//!   as a [`VenueEvent::Rejected`] handed over on the next poll (a loop that sends again on a
+//!   refusal must not meet it in the same drain), when the trade link is not up
 //!   ([`RejectReason::VenueUnavailable`]) or the bucket is empty
-//!   ([`RejectReason::RateLimited`]).
+//!   ([`RejectReason::RateLimited`]). An exit is never refused: it is held until it can go.
 //! - **Answers.** A trade-stream ack only means accepted. A refusal at the door is read by
 //!   [`classify`]: a rejection of the order becomes [`VenueEvent::Rejected`]; a cancel of an
 //!   order already gone is nothing (its end comes from the private stream); an answer that
 //!   leaves the order's fate unknown leaves it working, counted in
-//!   [`VenueStats::unknown_fates`], for reconciliation.
+//!   [`VenueStats::unknown_fates`], for reconciliation. So does an answer not followed by its
+//!   `order` push, and a request never answered. What reconciliation found is told to the
+//!   loop as [`VenueNote`]s.
 //! - **The truth** is the private stream: an order `New` is [`VenueEvent::Accepted`] (queue
 //!   ahead unknown: zero); `Cancelled` with `EC_PostOnlyWillTakeLiquidity` is the post-only
 //!   reject the paper venue also gives; `Cancelled` otherwise is [`VenueEvent::Cancelled`];
@@ -59,7 +62,10 @@ use crate::journal::monotonic_ns;
 use crate::net::{Endpoint, WsConnection, WsRead, connect};
 use crate::order::{Account, Fill, OrderId, OrderRequest, Position, RejectReason, VenueEvent};
 use crate::text::Symbol;
-use crate::venue::Venue;
+use crate::venue::{Venue, VenueNote};
+
+/// Notes between two drains, at most (more are counted, not kept).
+const MAX_NOTES: usize = 256;
 
 /// Orders working at once, at most.
 pub const MAX_WORKING: usize = 32;
@@ -75,8 +81,17 @@ const READS_PER_POLL: usize = 16;
 const AUTH_EXPIRY_MS: u64 = 10_000;
 /// An order request unanswered this long has an unknown fate: reconciled.
 const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
+/// An order whose create or cancel was answered, with no `order` push this long after: the
+/// push counts as lost, and the order's fate is reconciled.
+const PUSH_TIMEOUT_NS: u64 = 3_000_000_000;
+/// At shutdown, how long the last cancels' ends are awaited from the streams.
+const SETTLE_NS: u64 = 1_000_000_000;
+/// At shutdown, how long reconciliation may then take to find the ends not pushed.
+const SETTLE_RECONCILE_NS: u64 = 5_000_000_000;
 /// A reconciliation that failed is tried again after this long.
 const RECONCILE_RETRY_NS: u64 = 1_000_000_000;
+/// A REST fallback that failed is tried again after this long.
+const FALLBACK_RETRY_NS: u64 = 1_000_000_000;
 
 /// Where the venue is and how it is reached.
 #[derive(Debug, Clone)]
@@ -124,7 +139,8 @@ pub struct VenueStats {
     pub cancels: u64,
     /// Orders refused before they were sent (link down, rate limit, table full).
     pub local_rejects: u64,
-    /// Answers that left an order's fate unknown (to reconcile).
+    /// Orders whose fate became unknown: an answer saying nothing sure, none at all, a link
+    /// lost mid-request, no `order` push after an answer (each reconciled).
     pub unknown_fates: u64,
     /// Fills booked.
     pub fills: u64,
@@ -236,6 +252,27 @@ struct Working {
     cancel_wanted: bool,
     /// A cancel is on its way (or answered; the order's end is awaited).
     cancel_sent: bool,
+    /// An exit held back (no link for it, or no create token yet): not sent yet.
+    unsent: bool,
+    /// An answer said done but no `order` push has said so yet: past this (monotonic), the
+    /// push counts as lost and the order's fate is for reconciliation.
+    push_due_ns: Option<u64>,
+}
+
+impl Working {
+    /// `order`, just submitted (`unsent`: held back, to be sent by a later poll).
+    const fn new(order: OrderRequest, unsent: bool) -> Working {
+        Working {
+            order,
+            venue_id: OrderIdText::EMPTY,
+            accepted: false,
+            filled: Fixed::ZERO,
+            cancel_wanted: false,
+            cancel_sent: false,
+            unsent,
+            push_due_ns: None,
+        }
+    }
 }
 
 /// What a request awaiting its answer was.
@@ -366,6 +403,10 @@ pub struct BybitVenue {
     seen: Vec<OrderIdText>,
     seen_next: usize,
     events: Vec<VenueEvent>,
+    /// Events of the venue's own making (local refusals), handed over from the next poll on:
+    /// a loop that answers a refusal by sending again must not meet it in the same drain.
+    deferred: Vec<VenueEvent>,
+    notes: Vec<VenueNote>,
     account: Account,
     position: Position,
     next_seq: u64,
@@ -373,6 +414,9 @@ pub struct BybitVenue {
     reconciler: Option<Reconciler>,
     reconcile: Reconcile,
     fallback: Option<Fallback>,
+    /// After a REST fallback failed, the next waits until then (monotonic): an IP ban or a
+    /// rate limit is not asked again at once.
+    fallback_after_ns: u64,
     stats: VenueStats,
 }
 
@@ -434,12 +478,15 @@ impl BybitVenue {
             seen: vec![OrderIdText::EMPTY; SEEN_EXECUTIONS],
             seen_next: 0,
             events: Vec::with_capacity(MAX_VENUE_EVENTS),
+            deferred: Vec::with_capacity(MAX_VENUE_EVENTS),
+            notes: Vec::with_capacity(MAX_NOTES),
             account,
             position,
             next_seq: 1,
             reconciler,
             reconcile: Reconcile::Idle,
             fallback,
+            fallback_after_ns: 0,
             stats: VenueStats::default(),
         })
     }
@@ -475,23 +522,42 @@ impl BybitVenue {
     /// Reads both links: answers, pushes, liveness, reconnects; true when events wait to be
     /// drained with [`Venue::drain_events`]. Call it on every turn of the loop.
     pub fn poll_links(&mut self) -> bool {
+        self.events.append(&mut self.deferred);
         for index in [PRIVATE, TRADE] {
             self.poll_link(index);
+        }
+        if self.working.iter().any(|working| working.unsent) {
+            self.send_held_exits();
         }
         if self
             .working
             .iter()
             .any(|working| working.cancel_wanted && !working.cancel_sent)
         {
-            self.send_cancels(crate::bybit::rest::local_ms().saturating_mul(1_000_000));
+            self.send_cancels();
         }
         self.take_fallback_answers();
         let now = monotonic_ns(&self.clock);
-        let before = self.pending.len();
-        self.pending
-            .retain(|pending| now.saturating_sub(pending.sent_ns) < ANSWER_TIMEOUT_NS);
-        if self.pending.len() < before {
-            self.stats.unknown_fates += (before - self.pending.len()) as u64;
+        if let Some(index) = self
+            .pending
+            .iter()
+            .position(|pending| now.saturating_sub(pending.sent_ns) >= ANSWER_TIMEOUT_NS)
+        {
+            let late = self.pending.swap_remove(index);
+            self.stats.unknown_fates += 1;
+            self.note(VenueNote::UnknownFate { id: late.id });
+            self.doubt();
+        }
+        if let Some(index) = self
+            .working
+            .iter()
+            .position(|working| working.push_due_ns.is_some_and(|due| now >= due))
+        {
+            let silent = &mut self.working[index];
+            silent.push_due_ns = None;
+            let id = silent.order.id;
+            self.stats.unknown_fates += 1;
+            self.note(VenueNote::UnknownFate { id });
             self.doubt();
         }
         self.step_reconcile(now);
@@ -500,47 +566,48 @@ impl BybitVenue {
 
     /// What REST answered to the exits and cancels sent over it.
     fn take_fallback_answers(&mut self) {
-        let Some(fallback) = &self.fallback else {
-            return;
-        };
-        let ts_ns = crate::bybit::rest::local_ms() * 1_000_000;
-        while let Ok(answer) = fallback.answers.try_recv() {
+        while let Some(answer) = self
+            .fallback
+            .as_ref()
+            .and_then(|fallback| fallback.answers.try_recv().ok())
+        {
             let Err(error) = answer.result else {
                 // Accepted: what became of it comes from the private stream.
                 continue;
             };
+            let ts_ns = wall_ns();
+            let working = self
+                .working
+                .iter()
+                .position(|working| working.order.id == answer.id);
             match (answer.kind, error.outcome()) {
                 (RequestKind::Create, Outcome::Rejected(reason)) => {
-                    self.working.retain(|working| working.order.id != answer.id);
+                    self.forget(answer.id);
                     self.events.push(VenueEvent::Rejected {
                         id: answer.id,
                         reason,
                         ts_ns,
                     });
                 }
+                // Not taken: held again, and sent once the trade stream is back or REST
+                // may be asked again.
                 (RequestKind::Create, Outcome::RateLimited | Outcome::IpBanned) => {
-                    self.working.retain(|working| working.order.id != answer.id);
-                    self.events.push(VenueEvent::Rejected {
-                        id: answer.id,
-                        reason: RejectReason::RateLimited,
-                        ts_ns,
-                    });
+                    if let Some(index) = working {
+                        self.working[index].unsent = true;
+                    }
+                    self.fallback_after_ns = monotonic_ns(&self.clock) + FALLBACK_RETRY_NS;
                 }
                 (RequestKind::Create, _) => {
                     self.stats.unknown_fates += 1;
-                    if self.reconciler.is_some() && self.reconcile == Reconcile::Idle {
-                        self.reconcile = Reconcile::Wanted { after_ns: 0 };
-                    }
+                    self.note(VenueNote::UnknownFate { id: answer.id });
+                    self.doubt();
                 }
-                // A cancel that failed is sent again.
+                // A cancel that failed is sent again, after a while.
                 _ => {
-                    if let Some(working) = self
-                        .working
-                        .iter_mut()
-                        .find(|working| working.order.id == answer.id)
-                    {
-                        working.cancel_sent = false;
+                    if let Some(index) = working {
+                        self.working[index].cancel_sent = false;
                     }
+                    self.fallback_after_ns = monotonic_ns(&self.clock) + FALLBACK_RETRY_NS;
                 }
             }
         }
@@ -599,6 +666,10 @@ impl BybitVenue {
             ) {
                 self.stats.fills += 1;
                 self.stats.missed_fills += 1;
+                self.note(VenueNote::MissedFill {
+                    id: fill.id,
+                    qty: fill.qty,
+                });
                 self.events.push(VenueEvent::Filled(fill));
             }
         }
@@ -606,6 +677,10 @@ impl BybitVenue {
         let mut index = 0;
         while index < self.working.len() {
             let entry = self.working[index];
+            if entry.unsent {
+                index += 1;
+                continue;
+            }
             let link = self.settings.ids.link_id(entry.order.id);
             let at_venue = |orders: &[OrderUpdate]| {
                 orders
@@ -621,11 +696,26 @@ impl BybitVenue {
                     &mut self.events,
                     ts_ns,
                 );
+                // Open, as the venue says: no push is awaited, and a cancel that did not
+                // reach it (none on its way) is sent again.
+                let cancel_on_its_way = self.pending.iter().any(|pending| {
+                    pending.id == entry.order.id && pending.kind == RequestKind::Cancel
+                });
+                let working = &mut self.working[index];
+                working.push_due_ns = None;
+                if working.cancel_wanted && !cancel_on_its_way {
+                    working.cancel_sent = false;
+                }
                 index += 1;
                 continue;
             }
             self.stats.orders_settled += 1;
-            match at_venue(&snapshot.closed_orders) {
+            let closed = at_venue(&snapshot.closed_orders);
+            self.note(VenueNote::OrderSettled {
+                id: entry.order.id,
+                at_venue: closed.is_some(),
+            });
+            match closed {
                 Some(closed) => {
                     let before = self.working.len();
                     on_order(
@@ -657,6 +747,9 @@ impl BybitVenue {
                 continue;
             }
             self.stats.foreign_cancels += 1;
+            self.note(VenueNote::ForeignCancelled {
+                order_id: order.order_id,
+            });
             let seq = self.next_seq;
             self.next_seq += 1;
             let stamp = self.venue_ms();
@@ -672,6 +765,10 @@ impl BybitVenue {
         }
         if snapshot.position != self.account.position {
             self.stats.position_corrections += 1;
+            self.note(VenueNote::PositionCorrected {
+                engine: self.account.position,
+                venue: snapshot.position,
+            });
             let entry = self.account.entry_price;
             self.position = Position::default();
             if !snapshot.position.is_zero() {
@@ -684,6 +781,7 @@ impl BybitVenue {
             }
             self.account.position = snapshot.position;
         }
+        self.note(VenueNote::Reconciled);
     }
 
     fn poll_link(&mut self, index: usize) {
@@ -954,7 +1052,18 @@ impl BybitVenue {
             working.venue_id = reply.order_id;
         }
         match classify(pending.kind, reply.ret_code) {
-            Outcome::Ok | Outcome::NotModified | Outcome::AlreadyGone => {}
+            Outcome::Ok => {
+                // Done, says the answer: the `order` push says how (unless it came first).
+                if let Some(working) = self
+                    .working
+                    .iter_mut()
+                    .find(|working| working.order.id == pending.id)
+                    && (pending.kind != RequestKind::Create || !working.accepted)
+                {
+                    working.push_due_ns = Some(now + PUSH_TIMEOUT_NS);
+                }
+            }
+            Outcome::NotModified | Outcome::AlreadyGone => {}
             Outcome::Rejected(reason) if pending.kind == RequestKind::Create => {
                 self.forget(pending.id);
                 self.events.push(VenueEvent::Rejected {
@@ -1016,6 +1125,7 @@ impl BybitVenue {
             // Unknown fates wait for reconciliation.
             _ => {
                 self.stats.unknown_fates += 1;
+                self.note(VenueNote::UnknownFate { id: pending.id });
                 self.doubt();
             }
         }
@@ -1023,7 +1133,7 @@ impl BybitVenue {
 
     /// Sends the cancels wanted and not on their way, as far as the link and the cancel bucket
     /// allow; the rest go on a later poll.
-    fn send_cancels(&mut self, now_ns: u64) {
+    fn send_cancels(&mut self) {
         for index in 0..self.working.len() {
             let working = self.working[index];
             if !working.cancel_wanted || working.cancel_sent {
@@ -1031,7 +1141,7 @@ impl BybitVenue {
             }
             if !self.links[TRADE].is_ready() {
                 // Over REST meanwhile (its bucket is taken there).
-                if let Some(fallback) = &self.fallback
+                if let Some(fallback) = self.usable_fallback()
                     && fallback
                         .requests
                         .try_send(FallbackRequest::Cancel(working.order.id))
@@ -1045,7 +1155,7 @@ impl BybitVenue {
             if self.pending.len() == MAX_PENDING {
                 return;
             }
-            if self.limits.try_acquire(Bucket::Cancel, now_ns).is_err() {
+            if self.limits.try_acquire(Bucket::Cancel, wall_ns()).is_err() {
                 return;
             }
             let seq = self.next_seq;
@@ -1075,14 +1185,109 @@ impl BybitVenue {
         }
     }
 
+    /// The REST fallback, unless it failed a moment ago.
+    fn usable_fallback(&self) -> Option<&Fallback> {
+        self.fallback
+            .as_ref()
+            .filter(|_| monotonic_ns(&self.clock) >= self.fallback_after_ns)
+    }
+
+    /// Keeps `note` for the decision log (while there is room: the counters say the rest).
+    fn note(&mut self, note: VenueNote) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(note);
+        }
+    }
+
     fn forget(&mut self, id: OrderId) {
         self.working.retain(|working| working.order.id != id);
     }
 
     fn reject_locally(&mut self, id: OrderId, reason: RejectReason, ts_ns: u64) {
         self.stats.local_rejects += 1;
-        self.events.push(VenueEvent::Rejected { id, reason, ts_ns });
+        self.deferred
+            .push(VenueEvent::Rejected { id, reason, ts_ns });
     }
+
+    /// Writes the `order.create` of `order` on the trade stream (a token of the create bucket
+    /// taken already), awaiting its answer.
+    fn send_create(&mut self, order: OrderRequest) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let stamp = self.venue_ms();
+        let request = NewOrder {
+            id: order.id,
+            symbol: self.settings.symbol,
+            side: order.side,
+            price: order.price,
+            qty: order.qty,
+            reduce_only: order.reduce_only,
+        };
+        let bytes = self.writer.create(seq, stamp, &request);
+        let sent = self.links[TRADE]
+            .connection
+            .as_mut()
+            .is_some_and(|connection| connection.send_text(bytes).is_ok());
+        self.stats.creates += 1;
+        let now = monotonic_ns(&self.clock);
+        if sent {
+            self.pending.push(Pending {
+                seq,
+                kind: RequestKind::Create,
+                id: order.id,
+                sent_ns: now,
+            });
+        } else {
+            // It may have left in part: its fate is for reconciliation.
+            self.stats.unknown_fates += 1;
+            self.note(VenueNote::UnknownFate { id: order.id });
+            self.lose(TRADE, now);
+        }
+    }
+
+    /// Sends the exits held back, as far as the links and the create bucket allow: on the
+    /// trade stream, or over REST while it is down (its bucket is taken there).
+    fn send_held_exits(&mut self) {
+        for index in 0..self.working.len() {
+            let working = self.working[index];
+            if !working.unsent {
+                continue;
+            }
+            if !self.links[TRADE].is_ready() {
+                let request = NewOrder {
+                    id: working.order.id,
+                    symbol: self.settings.symbol,
+                    side: working.order.side,
+                    price: working.order.price,
+                    qty: working.order.qty,
+                    reduce_only: true,
+                };
+                if let Some(fallback) = self.usable_fallback()
+                    && fallback
+                        .requests
+                        .try_send(FallbackRequest::Create(request))
+                        .is_ok()
+                {
+                    self.stats.rest_fallbacks += 1;
+                    self.working[index].unsent = false;
+                }
+                continue;
+            }
+            if self.pending.len() == MAX_PENDING
+                || self.limits.try_acquire(Bucket::Create, wall_ns()).is_err()
+            {
+                return;
+            }
+            self.working[index].unsent = false;
+            self.send_create(working.order);
+        }
+    }
+}
+
+/// Now, ns since the epoch: the rate limits' clock (the loop's market time stands still
+/// between frames).
+fn wall_ns() -> u64 {
+    crate::bybit::rest::local_ms().saturating_mul(1_000_000)
 }
 
 /// The bucket a request draws on.
@@ -1120,6 +1325,10 @@ fn on_order(
     };
     let entry = &mut working[index];
     entry.venue_id = order.order_id;
+    if !entry.cancel_sent {
+        // The push awaited after a create (after a cancel, only the order's end will do).
+        entry.push_due_ns = None;
+    }
     match order.status {
         OrderStatus::New | OrderStatus::PartiallyFilled if !entry.accepted => {
             entry.accepted = true;
@@ -1215,93 +1424,49 @@ impl Venue for BybitVenue {
     const MAX_EVENTS: usize = MAX_VENUE_EVENTS;
 
     fn submit(&mut self, order: OrderRequest, now_ns: u64) {
-        if order.reduce_only && !self.links[TRADE].is_ready() && self.working.len() < MAX_WORKING {
-            // An exit does not wait for the trade stream: over REST.
-            let request = NewOrder {
-                id: order.id,
-                symbol: self.settings.symbol,
-                side: order.side,
-                price: order.price,
-                qty: order.qty,
-                reduce_only: true,
-            };
-            if let Some(fallback) = &self.fallback
-                && fallback
-                    .requests
-                    .try_send(FallbackRequest::Create(request))
-                    .is_ok()
-            {
-                self.stats.rest_fallbacks += 1;
-                self.working.push(Working {
-                    order,
-                    venue_id: OrderIdText::EMPTY,
-                    accepted: false,
-                    filled: Fixed::ZERO,
-                    cancel_wanted: false,
-                    cancel_sent: false,
-                });
-                return;
-            }
+        if self.working.len() == MAX_WORKING {
+            return self.reject_locally(order.id, RejectReason::TooManyOrders, now_ns);
         }
+        if order.reduce_only {
+            // An exit is never refused here: it is held until it can go (a loop that places
+            // it again on a refusal would spin while the link is down or the bucket empty).
+            self.working.push(Working::new(order, true));
+            return self.send_held_exits();
+        }
+        // An entry waits for nothing: it goes now or is refused.
         if !self.links[TRADE].is_ready() || self.is_reconciling() {
             return self.reject_locally(order.id, RejectReason::VenueUnavailable, now_ns);
         }
-        if self.working.len() == MAX_WORKING || self.pending.len() == MAX_PENDING {
+        if self.pending.len() == MAX_PENDING {
             return self.reject_locally(order.id, RejectReason::TooManyOrders, now_ns);
         }
-        if self.limits.try_acquire(Bucket::Create, now_ns).is_err() {
+        if self.limits.try_acquire(Bucket::Create, wall_ns()).is_err() {
             return self.reject_locally(order.id, RejectReason::RateLimited, now_ns);
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let stamp = self.venue_ms();
-        let request = NewOrder {
-            id: order.id,
-            symbol: self.settings.symbol,
-            side: order.side,
-            price: order.price,
-            qty: order.qty,
-            reduce_only: order.reduce_only,
-        };
-        let bytes = self.writer.create(seq, stamp, &request);
-        let sent = self.links[TRADE]
-            .connection
-            .as_mut()
-            .is_some_and(|connection| connection.send_text(bytes).is_ok());
-        self.stats.creates += 1;
-        self.working.push(Working {
-            order,
-            venue_id: OrderIdText::EMPTY,
-            accepted: false,
-            filled: Fixed::ZERO,
-            cancel_wanted: false,
-            cancel_sent: false,
-        });
-        let now = monotonic_ns(&self.clock);
-        if sent {
-            self.pending.push(Pending {
-                seq,
-                kind: RequestKind::Create,
-                id: order.id,
-                sent_ns: now,
-            });
-        } else {
-            // It may have left in part: its fate is for reconciliation.
-            self.stats.unknown_fates += 1;
-            self.lose(TRADE, now);
-        }
+        self.working.push(Working::new(order, false));
+        self.send_create(order);
     }
 
     fn cancel(&mut self, id: OrderId, now_ns: u64) {
-        let Some(working) = self
+        let Some(index) = self
             .working
-            .iter_mut()
-            .find(|working| working.order.id == id)
+            .iter()
+            .position(|working| working.order.id == id)
         else {
             return;
         };
-        working.cancel_wanted = true;
-        self.send_cancels(now_ns);
+        if self.working[index].unsent {
+            // Never sent: cancelled here.
+            self.working.swap_remove(index);
+            self.deferred.push(VenueEvent::Cancelled {
+                id,
+                filled: Fixed::ZERO,
+                ts_ns: now_ns,
+            });
+            return;
+        }
+        self.working[index].cancel_wanted = true;
+        self.send_cancels();
     }
 
     fn drain_events(&mut self, mut on_event: impl FnMut(VenueEvent)) {
@@ -1322,6 +1487,12 @@ impl Venue for BybitVenue {
         self.poll_links()
     }
 
+    fn drain_notes(&mut self, mut on_note: impl FnMut(VenueNote)) {
+        for note in self.notes.drain(..) {
+            on_note(note);
+        }
+    }
+
     fn live_stats(&self) -> Option<VenueStats> {
         let mut stats = self.stats;
         stats.connected = [self.links[PRIVATE].is_ready(), self.links[TRADE].is_ready()];
@@ -1331,9 +1502,28 @@ impl Venue for BybitVenue {
 
     fn settle(&mut self, book: &OrderBook) {
         let _ = book;
-        // Answers to the last cancels, for at most a second.
-        let deadline = monotonic_ns(&self.clock) + 1_000_000_000;
-        while !self.working.is_empty() && monotonic_ns(&self.clock) < deadline {
+        // The ends of the last cancels, for at most a second.
+        let start = monotonic_ns(&self.clock);
+        while !self.working.is_empty() && monotonic_ns(&self.clock) < start + SETTLE_NS {
+            self.poll_links();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // What still works has an unknown end (a push lost): reconciliation finds it (and
+        // sends again the cancels the venue did not get).
+        if self.working.is_empty() || self.reconciler.is_none() {
+            return;
+        }
+        for index in 0..self.working.len() {
+            let silent = &mut self.working[index];
+            silent.push_due_ns = None;
+            let id = silent.order.id;
+            self.stats.unknown_fates += 1;
+            self.note(VenueNote::UnknownFate { id });
+        }
+        self.doubt();
+        while !self.working.is_empty()
+            && monotonic_ns(&self.clock) < start + SETTLE_NS + SETTLE_RECONCILE_NS
+        {
             self.poll_links();
             std::thread::sleep(Duration::from_millis(1));
         }
