@@ -242,9 +242,19 @@ impl RunArgs {
                 ),
             }
         }
-        let cancelled = crate::account::cancel_all(&client, &symbol)?;
-        if cancelled > 0 {
-            println!("account: cancelled {cancelled} open orders the engine did not place");
+        if config.exchange.adopt_unknown_orders {
+            if check.open_orders > 0 {
+                println!(
+                    "account: {} open orders the engine did not place: adopted once the streams \
+                     are up (exchange.adopt_unknown_orders)",
+                    check.open_orders
+                );
+            }
+        } else {
+            let cancelled = crate::account::cancel_all(&client, &symbol)?;
+            if cancelled > 0 {
+                println!("account: cancelled {cancelled} open orders the engine did not place");
+            }
         }
         spec.instrument.maker_fee_rate = check.maker_fee_rate;
         spec.instrument.taker_fee_rate = check.taker_fee_rate;

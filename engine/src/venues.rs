@@ -134,6 +134,7 @@ pub fn bybit(
         connect_timeout: connection.connect_timeout.get(),
         seed,
         dcp: exchange.dcp_window.is_some(),
+        adopt_unknown_orders: exchange.adopt_unknown_orders,
     };
     let clock = rest.clock();
     BybitVenue::new(settings, signer, limits, clock, account, Some(rest))

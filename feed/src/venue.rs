@@ -47,6 +47,13 @@ pub enum VenueNote {
         /// The venue's order id.
         order_id: crate::text::InlineStr<40>,
     },
+    /// Reconciliation adopted an open order the engine did not place, as order `id`.
+    ForeignAdopted {
+        /// The venue's order id.
+        order_id: crate::text::InlineStr<40>,
+        /// The id it works under from now on.
+        id: OrderId,
+    },
     /// The venue's position differed from the engine's, and was taken.
     PositionCorrected {
         /// The engine's.

@@ -7,14 +7,15 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Venue as LoopbackVenue, WAIT, rest_client, venue_settings};
+use common::{Venue as LoopbackVenue, WAIT, place_foreign, rest_client, venue_settings};
 use feed::bybit::limits::{RateLimits, Rates};
 use feed::bybit::sign::Signer;
 use feed::bybit::trade::LinkIds;
-use feed::bybit::venue::BybitVenue;
+use feed::bybit::venue::{BybitVenue, VenueSettings};
 use feed::net::Endpoint;
 use feed::order::{Account, OrderId, OrderRequest, RejectReason, VenueEvent};
 use feed::venue::{Venue, VenueNote};
@@ -30,10 +31,15 @@ fn fx(text: &str) -> Fixed {
 
 /// A venue that reconciles over REST.
 fn reconciling_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
+    reconciling_venue_with(venue, venue_settings(venue, prefix))
+}
+
+/// A venue of `settings` that reconciles over REST.
+fn reconciling_venue_with(venue: &LoopbackVenue, settings: VenueSettings) -> BybitVenue {
     let rest = Arc::new(rest_client(venue, KEY, SECRET));
     rest.sync_clock().unwrap();
     BybitVenue::new(
-        venue_settings(venue, prefix),
+        settings,
         Signer::new(KEY, SECRET).unwrap(),
         Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
         rest.clock(),
@@ -508,27 +514,9 @@ fn fills_pushed_while_the_streams_were_down_and_unknown_orders_are_found_by_reco
     let rest = rest_client(&loopback, KEY, SECRET);
     rest.sync_clock().unwrap();
     // An order another client placed.
-    let mut foreign = feed::bybit::trade::TradeWriter::new(LinkIds::new("other").unwrap(), 5000);
     let (bid, _) = touch(&loopback);
-    let body = String::from_utf8(
-        foreign
-            .create_body(&feed::bybit::trade::NewOrder {
-                id: OrderId(1),
-                symbol: Symbol::new("BTCUSDT").unwrap(),
-                side: Side::Buy,
-                price: Fixed::from_raw(bid.raw() - 5_000_000_000),
-                qty: fx("0.010"),
-                reduce_only: false,
-            })
-            .to_vec(),
-    )
-    .unwrap();
-    rest.post(
-        "/v5/order/create",
-        &body,
-        feed::bybit::limits::Endpoint::Create,
-    )
-    .unwrap();
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    place_foreign(&rest, 1, Side::Buy, far, "0.010");
 
     // Entries at the touch until one fills: every event comes from reconciliation.
     let mut filled = None;
@@ -566,6 +554,116 @@ fn fills_pushed_while_the_streams_were_down_and_unknown_orders_are_found_by_reco
         open.iter()
             .all(|order| !order.order_link_id.as_str().starts_with("other-")),
         "{open:?}"
+    );
+}
+
+#[test]
+fn adopted_orders_are_kept_their_fills_booked_and_they_are_cancelled_at_shutdown() {
+    // The links drop every 4 s: each reconnect reconciles, and adopts what is new.
+    let loopback = LoopbackVenue::start_with_credentials(
+        &["--regime", "high-vol", "--faults", "drop:every=4s"],
+        Some((KEY, SECRET)),
+    );
+    let rest = rest_client(&loopback, KEY, SECRET);
+    rest.sync_clock().unwrap();
+    // Another client's order, there before the engine, far from the touch.
+    let (bid, _) = touch(&loopback);
+    place_foreign(
+        &rest,
+        1,
+        Side::Buy,
+        Fixed::from_raw(bid.raw() - 5_000_000_000),
+        "0.010",
+    );
+    let mut venue = reconciling_venue_with(
+        &loopback,
+        VenueSettings {
+            adopt_unknown_orders: true,
+            ..venue_settings(&loopback, "ad1")
+        },
+    );
+    // Reconciled once up: adopted, not cancelled; entries wait meanwhile.
+    assert!(venue.is_reconciling());
+    poll_until(&mut venue, WAIT, |venue| venue.stats().reconciliations == 1);
+    let mut notes = Vec::new();
+    venue.drain_notes(|note| notes.push(note));
+    let first = OrderId(feed::bybit::venue::ADOPTED_IDS);
+    assert!(
+        matches!(
+            notes[..],
+            [
+                VenueNote::ForeignAdopted { id, .. },
+                VenueNote::Reconciled
+            ] if id == first
+        ),
+        "{notes:?}"
+    );
+    assert_eq!(venue.resting_orders(), 1);
+
+    // More of its orders, at the touch, adopted at the next reconnect until one fills as an
+    // adopted order: the fill is booked into the position, as the venue books it.
+    let mut foreign_id = 1;
+    let mut placed_before = 0;
+    let deadline = Instant::now() + FILL_WAIT;
+    let fill = loop {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        let reconciliations = venue.stats().reconciliations;
+        if venue.resting_orders() == 1 && reconciliations > placed_before && venue.is_ready() {
+            let (bid, ask) = touch(&loopback);
+            place_foreign(&rest, foreign_id + 1, Side::Buy, bid, "0.001");
+            place_foreign(&rest, foreign_id + 2, Side::Sell, ask, "0.001");
+            foreign_id += 2;
+            placed_before = reconciliations;
+        }
+        venue.poll();
+        let mut fill = None;
+        venue.drain_events(|event| {
+            if let VenueEvent::Filled(filled) = event {
+                fill = Some(filled);
+            }
+        });
+        venue.drain_notes(|note| notes.push(note));
+        if let Some(fill) = fill {
+            break fill;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let adopted: BTreeSet<OrderId> = notes
+        .iter()
+        .filter_map(|note| match note {
+            VenueNote::ForeignAdopted { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        adopted.contains(&fill.id) && fill.id != first,
+        "{fill:?} {notes:?}"
+    );
+    assert_eq!(fill.qty, fx("0.001"));
+    assert_eq!(venue.stats().foreign_cancels, 0);
+    poll_until(&mut venue, WAIT, |venue| {
+        venue.is_ready()
+            && feed::bybit::rest::snapshot::position(&rest, "BTCUSDT").unwrap()
+                == venue.account().position
+    });
+
+    // At shutdown the adopted orders still open are cancelled, and end.
+    venue.settle(&OrderBook::new(Symbol::new("BTCUSDT").unwrap(), 1));
+    assert_eq!(venue.resting_orders(), 0);
+    let mut ended = BTreeSet::new();
+    venue.drain_events(|event| {
+        if let VenueEvent::Cancelled { id, .. } = event {
+            ended.insert(id);
+        }
+    });
+    assert!(
+        ended.contains(&first) && ended.is_subset(&adopted),
+        "{ended:?}"
+    );
+    assert!(
+        feed::bybit::rest::snapshot::open_orders(&rest, "BTCUSDT")
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -46,13 +46,25 @@ fn session(
     venue_args: &[&str],
     seconds: u32,
 ) -> (Venue, String, Vec<serde_json::Value>, tempfile::TempDir) {
+    session_with(venue_args, seconds, "", |_| {})
+}
+
+/// [`session`], with `exchange` added to the profile's `exchange:` keys and `prepare` done at
+/// the venue before the engine starts.
+fn session_with(
+    venue_args: &[&str],
+    seconds: u32,
+    exchange: &str,
+    prepare: impl FnOnce(&Venue),
+) -> (Venue, String, Vec<serde_json::Value>, tempfile::TempDir) {
     let venue = Venue::start_with_credentials(venue_args, Some((KEY, SECRET)));
+    prepare(&venue);
     let dir = tempfile::tempdir().unwrap();
     let profile = engine::model::synthetic::scratch_profile(dir.path()).unwrap();
     let base = venue.url("");
     let text = std::fs::read_to_string(&profile).unwrap()
         + &format!(
-            "exchange:\n  endpoints:\n    mainnet:\n      rest: {}\n      ws_public: {base}/v5/public/linear\n      \
+            "exchange:\n{exchange}  endpoints:\n    mainnet:\n      rest: {}\n      ws_public: {base}/v5/public/linear\n      \
              ws_private: {base}/v5/private\n      ws_trade: {base}/v5/trade\n  connection:\n    \
              pong_timeout: 2s\n    stale_after: 3s\n    reconnect_initial: 200ms\n    reconnect_max: 2s\n\
              engine:\n  busy_poll: false\n",
@@ -98,8 +110,8 @@ fn session(
 }
 
 /// What every session must leave: the venue's open orders (none) and position equal to the
-/// engine's view, every order the log placed ended in the log, no order left behind, the
-/// secret in no output. The number of orders sent.
+/// engine's view, every order the log placed or adopted ended in the log, no order left
+/// behind, the secret in no output. The number of orders sent.
 fn check_session(venue: &Venue, summary: &str, records: &[serde_json::Value], dir: &Path) -> u64 {
     let client = common::rest_client(venue, KEY, SECRET);
     assert!(
@@ -125,9 +137,15 @@ fn check_session(venue: &Venue, summary: &str, records: &[serde_json::Value], di
             .map(|line| line["id"].as_u64().unwrap())
             .collect()
     };
-    let placed = ids(&["place"], false);
+    let mut worked = ids(&["place"], false);
+    worked.extend(
+        records
+            .iter()
+            .filter(|line| line["type"] == "reconcile" && line["event"] == "foreign_adopted")
+            .map(|line| line["id"].as_u64().unwrap()),
+    );
     assert_eq!(
-        placed,
+        worked,
         ids(&["cancelled", "rejected", "fill"], true),
         "{summary}"
     );
@@ -209,5 +227,37 @@ fn a_real_mode_session_through_the_venues_faults_still_leaves_it_as_the_engine_s
                 .iter()
                 .any(|line| line["event"] == "position_corrected"),
         "{summary}"
+    );
+}
+
+#[test]
+fn orders_another_client_left_are_adopted_worked_and_cancelled_at_the_end() {
+    let (venue, summary, records, dir) =
+        session_with(&[], 15, "  adopt_unknown_orders: true\n", |venue| {
+            let rest = common::rest_client(venue, KEY, SECRET);
+            rest.sync_clock().unwrap();
+            let book = venue.orderbook(1);
+            let bid = common::levels_of(&book["b"])[0].0;
+            let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+            common::place_foreign(&rest, 1, feed::Side::Buy, far, "0.010");
+        });
+    check_session(&venue, &summary, &records, dir.path());
+    assert!(
+        summary.contains("0 foreign orders cancelled, 1 adopted"),
+        "{summary}"
+    );
+    // Adopted as the first of the adopted ids, and cancelled at the end by the engine.
+    let id = feed::bybit::venue::ADOPTED_IDS;
+    let about = |kind: &str| {
+        records
+            .iter()
+            .filter(|line| line["id"] == id && (line["type"] == kind || line["event"] == kind))
+            .count()
+    };
+    assert_eq!((about("foreign_adopted"), about("cancelled")), (1, 1));
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.prom")).unwrap();
+    assert!(
+        metrics.contains("\nvenue_foreign_orders_adopted_total 1\n"),
+        "{metrics}"
     );
 }

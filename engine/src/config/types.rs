@@ -103,6 +103,10 @@ pub struct Exchange {
     /// the `dcp` topic that arms it. Bybit grants it to some account types only; a refusal is
     /// reported, not fatal.
     pub dcp_window: Option<HumanDuration>,
+    /// Open orders on the account that the engine did not place (at start, or found by
+    /// reconciliation): cancelled when false; when true, adopted: left working, their fills
+    /// counted in the position the engine manages, cancelled at shutdown.
+    pub adopt_unknown_orders: bool,
 }
 
 impl Default for Exchange {
@@ -121,6 +125,7 @@ impl Default for Exchange {
             connection: Connection::default(),
             rate_limits: RateLimits::default(),
             dcp_window: None,
+            adopt_unknown_orders: false,
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use feed::markout::Markouts;
 use feed::order::{OrderId, OrderRequest, VenueEvent};
+use feed::venue::VenueNote;
 use feed::{Fixed, FrameBuf, Instrument, Symbol, Venue};
 use rtrb::Consumer;
 
@@ -778,13 +779,39 @@ impl<V: Venue> HotLoop<V> {
         }
     }
 
-    /// Writes what the venue found out for itself to the decision log.
+    /// Writes what the venue found out for itself to the decision log; a position it
+    /// corrected is the order manager's from now on.
     fn log_venue_notes(&mut self) {
         let (log, ts_ns) = (&mut self.rings.log, self.now_ns);
+        let mut corrected = false;
         self.venue.drain_notes(|note| {
+            corrected |= matches!(note, VenueNote::PositionCorrected { .. });
             // A full log ring drops and counts, as for every record.
             let _ = log.push(LogRecord::VenueNote { ts_ns, note });
         });
+        if !corrected {
+            return;
+        }
+        let account = self.venue.account();
+        let (qty, entry_price) = (account.position, account.entry_price);
+        let book = self.pipeline.book();
+        // Without the venue's entry price, the mid stands in for it (the exit's price).
+        let entry_price = if entry_price.is_positive() {
+            entry_price
+        } else {
+            book.mid().unwrap_or(entry_price)
+        };
+        self.trader.take_position(
+            qty,
+            entry_price,
+            book,
+            self.now_ns,
+            &mut VenueSink {
+                venue: &mut self.venue,
+                log: &mut self.rings.log,
+                stats: &mut self.stats,
+            },
+        );
     }
 
     /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies

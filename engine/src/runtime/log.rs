@@ -228,6 +228,11 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                 VenueNote::ForeignCancelled { order_id } => {
                     write!(line, "\"foreign_cancelled\",\"order_id\":\"{order_id}\"}}")
                 }
+                VenueNote::ForeignAdopted { order_id, id } => write!(
+                    line,
+                    "\"foreign_adopted\",\"order_id\":\"{order_id}\",\"id\":{}}}",
+                    id.0
+                ),
                 VenueNote::PositionCorrected { engine, venue } => write!(
                     line,
                     "\"position_corrected\",\"engine\":\"{engine}\",\"venue\":\"{venue}\"}}"
@@ -394,6 +399,13 @@ mod tests {
                     order_id: feed::text::InlineStr::new("c0ffee-01").unwrap(),
                 },
                 "\"foreign_cancelled\",\"order_id\":\"c0ffee-01\"}",
+            ),
+            (
+                feed::venue::VenueNote::ForeignAdopted {
+                    order_id: feed::text::InlineStr::new("c0ffee-02").unwrap(),
+                    id: OrderId(1 << 62),
+                },
+                "\"foreign_adopted\",\"order_id\":\"c0ffee-02\",\"id\":4611686018427387904}",
             ),
             (
                 feed::venue::VenueNote::PositionCorrected {

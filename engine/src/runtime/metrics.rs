@@ -211,7 +211,7 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
         &[("kind", "cancel")],
         venue.cancels as f64,
     );
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 11] = [
         (
             "venue_auth_failures_total",
             "Authentications the venue refused.",
@@ -251,6 +251,11 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
             "venue_foreign_orders_cancelled_total",
             "Open orders at the venue the engine did not place, cancelled.",
             venue.foreign_cancels,
+        ),
+        (
+            "venue_foreign_orders_adopted_total",
+            "Open orders at the venue the engine did not place, adopted (exchange.adopt_unknown_orders).",
+            venue.foreign_adopted,
         ),
         (
             "venue_position_corrections_total",

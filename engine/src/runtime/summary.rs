@@ -107,12 +107,13 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         let _ = writeln!(
             out,
             "reconcile:   {} reconciliations after {} unknown fates: {} missed fills, {} orders \
-             settled, {} foreign orders cancelled, {} position corrections",
+             settled, {} foreign orders cancelled, {} adopted, {} position corrections",
             venue.reconciliations,
             venue.unknown_fates,
             venue.missed_fills,
             venue.orders_settled,
             venue.foreign_cancels,
+            venue.foreign_adopted,
             venue.position_corrections
         );
     }

@@ -364,6 +364,50 @@ impl Trader {
         }
     }
 
+    /// The venue's position, taken when reconciliation found it differs from what the fills
+    /// built (a fill never heard of): the round trip goes on at the venue's size (begun afresh
+    /// when it was flat or on the other side; over, unscored, when the venue is flat), and the
+    /// exit is fitted to it. `entry_price` is the venue's average entry.
+    pub fn take_position(
+        &mut self,
+        qty: Fixed,
+        entry_price: Fixed,
+        book: &OrderBook,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) {
+        if qty == self.position.qty() {
+            return;
+        }
+        let side = if qty.is_positive() {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        self.position = Position::default();
+        if qty.is_zero() {
+            self.trip = None;
+            self.exiting = None;
+            return self.cancel_exit(CancelReason::Superseded, now_ns, sink);
+        }
+        self.position.apply(side, entry_price, qty.abs());
+        if self.trip.is_none_or(|trip| trip.side != side) {
+            self.trip = Some(Trip {
+                route: Route::Active,
+                side,
+                opened_ns: now_ns,
+                entered: qty.abs(),
+                realized: 0,
+                fees: 0,
+            });
+            self.exiting = None;
+            self.next_hold_check_ns = now_ns + self.rules.hold_check_ns;
+            // An exit of the other side's position would add to this one.
+            self.cancel_exit(CancelReason::Superseded, now_ns, sink);
+        }
+        self.manage_position(book, now_ns, sink);
+    }
+
     /// Cancels every working order (shutdown); returns how many cancels were sent.
     pub fn cancel_all(&mut self, now_ns: u64, sink: &mut impl OrderSink) -> usize {
         self.closing = true;
@@ -882,6 +926,39 @@ mod tests {
                 "place 3 take_profit Sell 0.1 @ 60060 reduce-only",
                 "cancel 3 replace",
                 "place 4 take_profit Sell 0.3 @ 60060 reduce-only",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_position_the_venue_corrects_is_taken_and_its_exit_fitted_to_it() {
+        let (mut trader, mut sink) = (Trader::new(rules()), Recorder::default());
+        let market = book("60000.0", "60000.1");
+        // Flat, yet the venue holds 0.2 long (a fill never heard of): a take-profit for it.
+        trader.take_position(fx("0.2"), fx("60000.0"), &market, 0, &mut sink);
+        assert_eq!(trader.position(), fx("0.2"));
+        assert_eq!(trader.trip_route(), Some(Route::Active));
+        // It holds 0.5: the take-profit is replaced for the whole, once its cancel is confirmed.
+        trader.take_position(fx("0.5"), fx("60000.0"), &market, S, &mut sink);
+        trader.on_venue_event(&cancelled(1), &market, S, &mut sink);
+        // The same again: nothing to do.
+        trader.take_position(fx("0.5"), fx("60000.0"), &market, S, &mut sink);
+        // Short 0.1 (the other side): the round trip begins afresh, its exit a buy.
+        trader.take_position(fx("-0.1"), fx("60010.0"), &market, 2 * S, &mut sink);
+        trader.on_venue_event(&cancelled(2), &market, 2 * S, &mut sink);
+        // Flat: the exit goes, and no round trip is open.
+        trader.take_position(Fixed::ZERO, Fixed::ZERO, &market, 3 * S, &mut sink);
+        assert_eq!(trader.position(), Fixed::ZERO);
+        assert_eq!(trader.trip_route(), None);
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 take_profit Sell 0.2 @ 60060 reduce-only",
+                "cancel 1 replace",
+                "place 2 take_profit Sell 0.5 @ 60060 reduce-only",
+                "cancel 2 superseded",
+                "place 3 take_profit Buy 0.1 @ 59949.9 reduce-only",
+                "cancel 3 superseded",
             ]
         );
     }

@@ -26,7 +26,9 @@
 //!   leaves the order's fate unknown leaves it working, counted in
 //!   [`VenueStats::unknown_fates`], for reconciliation. So does an answer not followed by its
 //!   `order` push, and a request never answered. What reconciliation found is told to the
-//!   loop as [`VenueNote`]s.
+//!   loop as [`VenueNote`]s. Orders the engine did not place are cancelled, or adopted when
+//!   [`VenueSettings::adopt_unknown_orders`] says so: they work under ids from
+//!   [`ADOPTED_IDS`] up, known by the venue's id, their fills booked, cancelled at shutdown.
 //! - **The truth** is the private stream: an order `New` is [`VenueEvent::Accepted`] (queue
 //!   ahead unknown: zero); `Cancelled` with `EC_PostOnlyWillTakeLiquidity` is the post-only
 //!   reject the paper venue also gives; `Cancelled` otherwise is [`VenueEvent::Cancelled`];
@@ -69,6 +71,8 @@ const MAX_NOTES: usize = 256;
 
 /// Orders working at once, at most.
 pub const MAX_WORKING: usize = 32;
+/// Order ids given to adopted orders count up from here (the run's own count up from 1).
+pub const ADOPTED_IDS: u64 = 1 << 62;
 /// Requests awaiting their answer, at most.
 const MAX_PENDING: usize = 64;
 /// Execution ids remembered, to count a fill once.
@@ -118,6 +122,9 @@ pub struct VenueSettings {
     pub seed: u64,
     /// Subscribe the `dcp` topic too, which arms disconnect-cancel-all (set over REST).
     pub dcp: bool,
+    /// Orders the engine did not place, found by reconciliation: adopted (kept, their fills
+    /// booked, cancelled at shutdown) when true, else cancelled.
+    pub adopt_unknown_orders: bool,
 }
 
 /// Counters of the venue.
@@ -150,6 +157,8 @@ pub struct VenueStats {
     pub reconciliations: u64,
     /// Fills found by reconciliation (their push was missed).
     pub missed_fills: u64,
+    /// Open orders the engine did not place, adopted by reconciliation.
+    pub foreign_adopted: u64,
     /// Working orders whose end was found by reconciliation (their push was missed, or they
     /// never reached the venue).
     pub orders_settled: u64,
@@ -257,6 +266,9 @@ struct Working {
     /// An answer said done but no `order` push has said so yet: past this (monotonic), the
     /// push counts as lost and the order's fate is for reconciliation.
     push_due_ns: Option<u64>,
+    /// Placed by someone else and adopted: known by its venue id (`order.id` is one of
+    /// [`ADOPTED_IDS`]), cancelled at shutdown.
+    adopted: bool,
 }
 
 impl Working {
@@ -271,8 +283,48 @@ impl Working {
             cancel_sent: false,
             unsent,
             push_due_ns: None,
+            adopted: false,
         }
     }
+
+    /// Open order `open` of another client, adopted as `id`.
+    fn adopt(open: &OrderUpdate, id: OrderId) -> Working {
+        Working {
+            order: OrderRequest {
+                id,
+                side: open.side,
+                price: open.price.unwrap_or(Fixed::ZERO),
+                qty: open.qty,
+                reduce_only: open.reduce_only,
+            },
+            venue_id: open.order_id,
+            accepted: true,
+            filled: open.cum_exec_qty,
+            cancel_wanted: false,
+            cancel_sent: false,
+            unsent: false,
+            push_due_ns: None,
+            adopted: true,
+        }
+    }
+}
+
+/// Where the working order an update or an execution is about sits in `working`: by the
+/// `orderLinkId` of the run's own orders, by the venue's id for adopted ones.
+fn find_working(
+    working: &[Working],
+    ids: &LinkIds,
+    link: &OrderIdText,
+    venue_id: &OrderIdText,
+) -> Option<usize> {
+    let own = ids.order_id(link.as_str());
+    working.iter().position(|working| {
+        if working.adopted {
+            working.venue_id == *venue_id
+        } else {
+            own == Some(working.order.id)
+        }
+    })
 }
 
 /// What a request awaiting its answer was.
@@ -319,8 +371,13 @@ impl Reconciler {
 enum FallbackRequest {
     /// A new order (an exit: entries wait for the trade stream).
     Create(NewOrder),
-    /// A cancel.
-    Cancel(OrderId),
+    /// A cancel of order `id`, by the venue's id when it is adopted.
+    Cancel {
+        /// The order.
+        id: OrderId,
+        /// The venue's id of an adopted order.
+        adopted: Option<OrderIdText>,
+    },
 }
 
 /// What REST answered to a [`FallbackRequest`].
@@ -354,11 +411,16 @@ impl Fallback {
                             "/v5/order/create",
                             writer.create_body(&order),
                         ),
-                        FallbackRequest::Cancel(id) => (
+                        FallbackRequest::Cancel { id, adopted } => (
                             id,
                             RequestKind::Cancel,
                             "/v5/order/cancel",
-                            writer.cancel_body(symbol, OrderRef::Client(id)),
+                            writer.cancel_body(
+                                symbol,
+                                adopted.as_ref().map_or(OrderRef::Client(id), |venue_id| {
+                                    OrderRef::Venue(venue_id.as_str())
+                                }),
+                            ),
                         ),
                     };
                     let body = String::from_utf8_lossy(body).into_owned();
@@ -458,6 +520,7 @@ impl BybitVenue {
         } else {
             r#""order","execution","position","wallet""#
         };
+        let adopt_at_start = settings.adopt_unknown_orders;
         let subscribe =
             format!(r#"{{"op":"subscribe","req_id":"private","args":[{topics}]}}"#).into_bytes();
         Ok(BybitVenue {
@@ -483,8 +546,13 @@ impl BybitVenue {
             account,
             position,
             next_seq: 1,
+            // Orders the engine did not place are adopted from the start: ask once up.
+            reconcile: if adopt_at_start && reconciler.is_some() {
+                Reconcile::Wanted { after_ns: 0 }
+            } else {
+                Reconcile::Idle
+            },
             reconciler,
-            reconcile: Reconcile::Idle,
             fallback,
             fallback_after_ns: 0,
             stats: VenueStats::default(),
@@ -642,18 +710,20 @@ impl BybitVenue {
 
     /// Takes the venue's state as the truth: fills whose push was missed are booked, working
     /// orders the venue closed or never saw end, orders the engine did not place are
-    /// cancelled, and the venue's position is taken.
+    /// cancelled (or adopted: [`VenueSettings::adopt_unknown_orders`]), and the venue's
+    /// position is taken.
     fn apply_snapshot(&mut self, snapshot: &VenueSnapshot, ts_ns: u64) {
         self.stats.reconciliations += 1;
-        let ours = |link: &OrderIdText, working: &[Working], ids: &LinkIds| {
-            ids.order_id(link.as_str())
-                .filter(|id| working.iter().any(|working| working.order.id == *id))
-        };
+        let ids = self.settings.ids;
         // Fills first, oldest first: they may end orders.
         for execution in snapshot.executions.iter().rev() {
-            if ours(&execution.order_link_id, &self.working, &self.settings.ids).is_none()
-                || !remember(&mut self.seen, &mut self.seen_next, execution.exec_id)
-            {
+            let ours = find_working(
+                &self.working,
+                &ids,
+                &execution.order_link_id,
+                &execution.order_id,
+            );
+            if ours.is_none() || !remember(&mut self.seen, &mut self.seen_next, execution.exec_id) {
                 continue;
             }
             if let Some(fill) = on_execution(
@@ -681,11 +751,17 @@ impl BybitVenue {
                 index += 1;
                 continue;
             }
-            let link = self.settings.ids.link_id(entry.order.id);
+            let link = ids.link_id(entry.order.id);
             let at_venue = |orders: &[OrderUpdate]| {
                 orders
                     .iter()
-                    .find(|order| order.order_link_id == link)
+                    .find(|order| {
+                        if entry.adopted {
+                            order.order_id == entry.venue_id
+                        } else {
+                            order.order_link_id == link
+                        }
+                    })
                     .copied()
             };
             if let Some(open) = at_venue(&snapshot.open_orders) {
@@ -741,9 +817,13 @@ impl BybitVenue {
                 }
             }
         }
-        // Orders the engine does not work on: cancelled, by the venue's id.
+        // Orders the engine does not work on: adopted, or cancelled by the venue's id.
         for order in &snapshot.open_orders {
-            if ours(&order.order_link_id, &self.working, &self.settings.ids).is_some() {
+            if find_working(&self.working, &ids, &order.order_link_id, &order.order_id).is_some() {
+                continue;
+            }
+            if self.settings.adopt_unknown_orders && self.working.len() < MAX_WORKING {
+                self.adopt(order, snapshot);
                 continue;
             }
             self.stats.foreign_cancels += 1;
@@ -769,7 +849,8 @@ impl BybitVenue {
                 engine: self.account.position,
                 venue: snapshot.position,
             });
-            let entry = self.account.entry_price;
+            // The venue's entry price; the engine's when it gave none.
+            let entry = snapshot.entry_price.unwrap_or(self.account.entry_price);
             self.position = Position::default();
             if !snapshot.position.is_zero() {
                 let side = if snapshot.position.is_positive() {
@@ -779,9 +860,28 @@ impl BybitVenue {
                 };
                 self.position.apply(side, entry, snapshot.position.abs());
             }
-            self.account.position = snapshot.position;
+            self.account.position = self.position.qty();
+            self.account.entry_price = self.position.entry_price();
         }
         self.note(VenueNote::Reconciled);
+    }
+
+    /// Adopts open order `order` of another client: working from now on, its fills booked
+    /// (those before, in `snapshot`, are in the venue's position already), cancelled at
+    /// shutdown.
+    fn adopt(&mut self, order: &OrderUpdate, snapshot: &VenueSnapshot) {
+        let id = OrderId(ADOPTED_IDS + self.stats.foreign_adopted);
+        self.stats.foreign_adopted += 1;
+        for execution in &snapshot.executions {
+            if execution.order_id == order.order_id {
+                remember(&mut self.seen, &mut self.seen_next, execution.exec_id);
+            }
+        }
+        self.working.push(Working::adopt(order, id));
+        self.note(VenueNote::ForeignAdopted {
+            order_id: order.order_id,
+            id,
+        });
     }
 
     fn poll_link(&mut self, index: usize) {
@@ -1144,7 +1244,10 @@ impl BybitVenue {
                 if let Some(fallback) = self.usable_fallback()
                     && fallback
                         .requests
-                        .try_send(FallbackRequest::Cancel(working.order.id))
+                        .try_send(FallbackRequest::Cancel {
+                            id: working.order.id,
+                            adopted: working.adopted.then_some(working.venue_id),
+                        })
                         .is_ok()
                 {
                     self.stats.rest_fallbacks += 1;
@@ -1162,9 +1265,12 @@ impl BybitVenue {
             self.next_seq += 1;
             let stamp = self.venue_ms();
             let id = working.order.id;
-            let bytes = self
-                .writer
-                .cancel(seq, stamp, self.settings.symbol, OrderRef::Client(id));
+            let order = if working.adopted {
+                OrderRef::Venue(working.venue_id.as_str())
+            } else {
+                OrderRef::Client(id)
+            };
+            let bytes = self.writer.cancel(seq, stamp, self.settings.symbol, order);
             let sent = self.links[TRADE]
                 .connection
                 .as_mut()
@@ -1317,13 +1423,16 @@ fn on_order(
     events: &mut Vec<VenueEvent>,
     ts_ns: u64,
 ) {
-    let Some(id) = settings.ids.order_id(order.order_link_id.as_str()) else {
-        return;
-    };
-    let Some(index) = working.iter().position(|working| working.order.id == id) else {
+    let Some(index) = find_working(
+        working,
+        &settings.ids,
+        &order.order_link_id,
+        &order.order_id,
+    ) else {
         return;
     };
     let entry = &mut working[index];
+    let id = entry.order.id;
     entry.venue_id = order.order_id;
     if !entry.cancel_sent {
         // The push awaited after a create (after a cancel, only the order's end will do).
@@ -1391,9 +1500,14 @@ fn on_execution(
     if !matches!(execution.exec_type, ExecType::Trade | ExecType::Unknown) {
         return None;
     }
-    let id = settings.ids.order_id(execution.order_link_id.as_str())?;
-    let index = working.iter().position(|working| working.order.id == id)?;
+    let index = find_working(
+        working,
+        &settings.ids,
+        &execution.order_link_id,
+        &execution.order_id,
+    )?;
     let entry = &mut working[index];
+    let id = entry.order.id;
     entry.filled = entry.filled.saturating_add(execution.exec_qty);
     let leaves_qty = execution
         .leaves_qty
@@ -1502,6 +1616,11 @@ impl Venue for BybitVenue {
 
     fn settle(&mut self, book: &OrderBook) {
         let _ = book;
+        // The loop cancelled its own orders; the adopted ones go too.
+        for working in &mut self.working {
+            working.cancel_wanted |= working.adopted;
+        }
+        self.send_cancels();
         // The ends of the last cancels, for at most a second.
         let start = monotonic_ns(&self.clock);
         while !self.working.is_empty() && monotonic_ns(&self.clock) < start + SETTLE_NS {

@@ -232,6 +232,39 @@ pub(crate) fn rest_client(venue: &Venue, key: &str, secret: &str) -> feed::bybit
     .unwrap()
 }
 
+/// Places a post-only limit order over REST as another client (`other-N` ids) would.
+pub(crate) fn place_foreign(
+    rest: &feed::bybit::rest::RestClient,
+    id: u64,
+    side: Side,
+    price: Fixed,
+    qty: &str,
+) {
+    let mut foreign = feed::bybit::trade::TradeWriter::new(
+        feed::bybit::trade::LinkIds::new("other").unwrap(),
+        5000,
+    );
+    let body = String::from_utf8(
+        foreign
+            .create_body(&feed::bybit::trade::NewOrder {
+                id: feed::order::OrderId(id),
+                symbol: Symbol::new("BTCUSDT").unwrap(),
+                side,
+                price,
+                qty: qty.parse().unwrap(),
+                reduce_only: false,
+            })
+            .to_vec(),
+    )
+    .unwrap();
+    rest.post(
+        "/v5/order/create",
+        &body,
+        feed::bybit::limits::Endpoint::Create,
+    )
+    .unwrap();
+}
+
 /// The Bybit venue's settings for tests against `venue`: BTCUSDT, the run's ids under `prefix`,
 /// quick liveness and back-off, no disconnect-cancel-all.
 pub(crate) fn venue_settings(venue: &Venue, prefix: &str) -> feed::bybit::venue::VenueSettings {
@@ -247,6 +280,7 @@ pub(crate) fn venue_settings(venue: &Venue, prefix: &str) -> feed::bybit::venue:
         connect_timeout: Duration::from_secs(2),
         seed: 1,
         dcp: false,
+        adopt_unknown_orders: false,
     }
 }
 

@@ -20,6 +20,8 @@ pub struct VenueSnapshot {
     pub executions: Vec<Execution>,
     /// The position, signed (one-way mode).
     pub position: Fixed,
+    /// Its average entry price, when the venue gave one.
+    pub entry_price: Option<Fixed>,
 }
 
 fn unreadable(path: &str, err: &crate::bybit::DecodeError) -> RestError {
@@ -53,16 +55,28 @@ pub fn open_orders(client: &RestClient, symbol: &str) -> Result<Vec<OrderUpdate>
 
 /// The position of `symbol`, signed (one-way mode).
 pub fn position(client: &RestClient, symbol: &str) -> Result<Fixed, RestError> {
+    position_and_entry(client, symbol).map(|(position, _)| position)
+}
+
+/// The position of `symbol`, signed (one-way mode), and its average entry price when the
+/// venue gave one.
+pub fn position_and_entry(
+    client: &RestClient,
+    symbol: &str,
+) -> Result<(Fixed, Option<Fixed>), RestError> {
     const PATH: &str = "/v5/position/list";
     let query = format!("category=linear&symbol={symbol}");
     let answer = client.call(Method::Get, PATH, &query, Some(Endpoint::Query))?;
     let page = position_page(&answer.body).map_err(|err| unreadable(PATH, &err))?;
-    Ok(page
-        .items
-        .iter()
-        .filter(|row| row.symbol == symbol)
+    let rows = || page.items.iter().filter(|row| row.symbol == symbol);
+    let position = rows()
         .map(crate::bybit::private::PositionUpdate::signed_size)
-        .fold(Fixed::ZERO, Fixed::saturating_add))
+        .fold(Fixed::ZERO, Fixed::saturating_add);
+    let entry = rows()
+        .filter(|row| !row.size.is_zero())
+        .find_map(|row| row.entry_price)
+        .filter(|price| price.is_positive());
+    Ok((position, entry))
 }
 
 /// The venue's state of `symbol`: open orders, the latest closed orders and executions, the
@@ -84,10 +98,13 @@ pub fn snapshot(client: &RestClient, symbol: &str) -> Result<VenueSnapshot, Rest
     )?;
     let executions =
         execution_page(&fills.body).map_err(|err| unreadable("/v5/execution/list", &err))?;
+    let open_orders = open_orders(client, symbol)?;
+    let (position, entry_price) = position_and_entry(client, symbol)?;
     Ok(VenueSnapshot {
-        open_orders: open_orders(client, symbol)?,
+        open_orders,
         closed_orders: closed.items,
         executions: executions.items,
-        position: position(client, symbol)?,
+        position,
+        entry_price,
     })
 }
