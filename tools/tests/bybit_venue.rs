@@ -103,6 +103,16 @@ fn events_until(
     }
 }
 
+/// Polls `venue` (its links stay alive) until the loopback venue logs a line with `needle`.
+fn poll_until_logged(venue: &mut BybitVenue, loopback: &LoopbackVenue, needle: &str) {
+    let deadline = Instant::now() + WAIT;
+    while loopback.logged(needle).is_none() {
+        assert!(Instant::now() < deadline, "no {needle:?} within {WAIT:?}");
+        venue.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn touch(venue: &LoopbackVenue) -> (Fixed, Fixed) {
     let book = venue.orderbook(1);
     (
@@ -903,16 +913,21 @@ fn a_10006_storm_on_the_trade_stream_rejects_and_holds_entries_until_the_reset()
 
 #[test]
 fn a_10002_from_a_skewed_venue_clock_rejects_the_order_and_the_clock_is_measured_again() {
+    // The venue's clock falls 20 s behind at 2 s, and 20 s more at 7 s.
     let loopback = LoopbackVenue::start_with_credentials(
-        &["--faults", "skew:ms=-20000:after=1s"],
+        &["--faults", "skew:ms=-20000:after=2s:every=5s:times=2"],
         Some((KEY, SECRET)),
     );
     let mut venue = reconciling_venue(&loopback, "sk1");
     ready(&mut venue);
-    loopback.wait_log("fault skew fired", WAIT);
     let (bid, _) = touch(&loopback);
     let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
     venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(1), .. })
+    });
+    poll_until_logged(&mut venue, &loopback, "fault skew fired");
+    venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
@@ -920,7 +935,7 @@ fn a_10002_from_a_skewed_venue_clock_rejects_the_order_and_the_clock_is_measured
         matches!(
             events[..],
             [VenueEvent::Rejected {
-                id: OrderId(1),
+                id: OrderId(2),
                 reason: RejectReason::ClockSkew,
                 ..
             }]
@@ -928,10 +943,25 @@ fn a_10002_from_a_skewed_venue_clock_rejects_the_order_and_the_clock_is_measured
         "{events:?}"
     );
     poll_until(&mut venue, WAIT, |venue| venue.stats().reconciliations > 0);
-    venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
+    venue.submit(order(3, Side::Buy, far, "0.010", false), now_ns());
     events_until(&mut venue, WAIT, |event| {
-        matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
+        matches!(event, VenueEvent::Accepted { id: OrderId(3), .. })
     });
+
+    // A cancel refused for its time stamp is sent again once the clock is measured again,
+    // not before: refused once, then done.
+    poll_until_logged(&mut venue, &loopback, "fault skew fired");
+    venue.cancel(OrderId(1), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Cancelled { id: OrderId(1), .. })
+    });
+    assert_eq!(venue.stats().reconciliations, 2);
+    let mut refusals = 0;
+    while let Some(line) = loopback.logged("refused: 10002") {
+        assert!(line.contains("order.cancel"), "{line}");
+        refusals += 1;
+    }
+    assert_eq!(refusals, 1);
 }
 
 #[test]

@@ -46,19 +46,19 @@ fn session(
     venue_args: &[&str],
     seconds: u32,
 ) -> (Venue, String, Vec<serde_json::Value>, tempfile::TempDir) {
-    session_with(venue_args, seconds, "", |_| {})
+    let venue = Venue::start_with_credentials(venue_args, Some((KEY, SECRET)));
+    session_with(venue, seconds, "", |venue| venue)
 }
 
-/// [`session`], with `exchange` added to the profile's `exchange:` keys and `prepare` done at
-/// the venue before the engine starts.
+/// [`session`] against `venue` (started by the caller), with `exchange` added to the profile's
+/// `exchange:` keys; `during` has the venue while the engine runs (on a thread of its own) and
+/// gives back the venue the session ends with.
 fn session_with(
-    venue_args: &[&str],
+    venue: Venue,
     seconds: u32,
     exchange: &str,
-    prepare: impl FnOnce(&Venue),
+    during: impl FnOnce(Venue) -> Venue + Send,
 ) -> (Venue, String, Vec<serde_json::Value>, tempfile::TempDir) {
-    let venue = Venue::start_with_credentials(venue_args, Some((KEY, SECRET)));
-    prepare(&venue);
     let dir = tempfile::tempdir().unwrap();
     let profile = engine::model::synthetic::scratch_profile(dir.path()).unwrap();
     let base = venue.url("");
@@ -99,7 +99,11 @@ fn session_with(
         "--onnxruntime".as_ref(),
         tests::onnxruntime_library().as_os_str(),
     ]);
-    let summary = run_engine(&args.run, Arc::new(AtomicBool::new(false))).unwrap();
+    let (venue, summary) = std::thread::scope(|scope| {
+        let venue = scope.spawn(move || during(venue));
+        let summary = run_engine(&args.run, Arc::new(AtomicBool::new(false))).unwrap();
+        (venue.join().unwrap(), summary)
+    });
     eprintln!("{summary}");
     let log = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
     let records = log
@@ -232,15 +236,15 @@ fn a_real_mode_session_through_the_venues_faults_still_leaves_it_as_the_engine_s
 
 #[test]
 fn orders_another_client_left_are_adopted_worked_and_cancelled_at_the_end() {
+    let venue = Venue::start_with_credentials(&[], Some((KEY, SECRET)));
+    let rest = common::rest_client(&venue, KEY, SECRET);
+    rest.sync_clock().unwrap();
+    let book = venue.orderbook(1);
+    let bid = common::levels_of(&book["b"])[0].0;
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    common::place_foreign(&rest, 1, feed::Side::Buy, far, "0.010");
     let (venue, summary, records, dir) =
-        session_with(&[], 15, "  adopt_unknown_orders: true\n", |venue| {
-            let rest = common::rest_client(venue, KEY, SECRET);
-            rest.sync_clock().unwrap();
-            let book = venue.orderbook(1);
-            let bid = common::levels_of(&book["b"])[0].0;
-            let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
-            common::place_foreign(&rest, 1, feed::Side::Buy, far, "0.010");
-        });
+        session_with(venue, 15, "  adopt_unknown_orders: true\n", |venue| venue);
     check_session(&venue, &summary, &records, dir.path());
     assert!(
         summary.contains("0 foreign orders cancelled, 1 adopted"),
@@ -259,5 +263,53 @@ fn orders_another_client_left_are_adopted_worked_and_cancelled_at_the_end() {
     assert!(
         metrics.contains("\nvenue_foreign_orders_adopted_total 1\n"),
         "{metrics}"
+    );
+}
+
+#[test]
+fn a_real_mode_session_through_late_answers_a_venue_restart_and_a_skewed_clock() {
+    // Answers 1.5 s late for a while; at 14 s the venue goes away and comes back on the same
+    // address knowing nothing, and its clock later runs 20 s behind (10002 to the requests
+    // stamped by the old measure).
+    let first = Venue::start_with_credentials(
+        &[
+            "--regime",
+            "high-vol",
+            "--seed",
+            "5",
+            "--faults",
+            "ack-delay:ms=1500:after=3s:for=6s",
+        ],
+        Some((KEY, SECRET)),
+    );
+    let (venue, summary, records, dir) = session_with(first, 40, "", |first| {
+        std::thread::sleep(std::time::Duration::from_secs(14));
+        let addr = first.addr.clone();
+        drop(first);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Venue::start_with_credentials(
+            &[
+                "--addr",
+                &addr,
+                "--regime",
+                "high-vol",
+                "--seed",
+                "6",
+                "--faults",
+                "skew:ms=-20000:after=8s",
+            ],
+            Some((KEY, SECRET)),
+        )
+    });
+    check_session(&venue, &summary, &records, dir.path());
+    // The restart was noticed and reconciled.
+    let reconciled = records
+        .iter()
+        .filter(|line| line["type"] == "reconcile" && line["event"] == "reconciled")
+        .count();
+    assert!(reconciled >= 1, "{summary}");
+    assert!(
+        summary.contains("venue links: private 2 connects"),
+        "{summary}"
     );
 }

@@ -479,6 +479,9 @@ pub struct BybitVenue {
     /// After a REST fallback failed, the next waits until then (monotonic): an IP ban or a
     /// rate limit is not asked again at once.
     fallback_after_ns: u64,
+    /// A request was refused for its time stamp (10002): the trade stream's requests wait
+    /// until reconciliation has measured the clock again.
+    clock_suspect: bool,
     stats: VenueStats,
 }
 
@@ -555,6 +558,7 @@ impl BybitVenue {
             reconciler,
             fallback,
             fallback_after_ns: 0,
+            clock_suspect: false,
             stats: VenueStats::default(),
         })
     }
@@ -696,6 +700,7 @@ impl BybitVenue {
             Reconcile::InFlight => match reconciler.results.try_recv() {
                 Ok(Ok(snapshot)) => {
                     self.reconcile = Reconcile::Idle;
+                    self.clock_suspect = false;
                     self.apply_snapshot(&snapshot, crate::bybit::rest::local_ms() * 1_000_000);
                 }
                 Ok(Err(_)) | Err(TryRecvError::Disconnected) => {
@@ -1210,6 +1215,7 @@ impl BybitVenue {
                 {
                     working.cancel_sent = false;
                 }
+                self.clock_suspect = self.reconciler.is_some();
                 self.doubt();
             }
             // A cancel refused (rate limit, clock): sent again on a later poll.
@@ -1255,7 +1261,7 @@ impl BybitVenue {
                 }
                 continue;
             }
-            if self.pending.len() == MAX_PENDING {
+            if self.clock_suspect || self.pending.len() == MAX_PENDING {
                 return;
             }
             if self.limits.try_acquire(Bucket::Cancel, wall_ns()).is_err() {
@@ -1379,7 +1385,8 @@ impl BybitVenue {
                 }
                 continue;
             }
-            if self.pending.len() == MAX_PENDING
+            if self.clock_suspect
+                || self.pending.len() == MAX_PENDING
                 || self.limits.try_acquire(Bucket::Create, wall_ns()).is_err()
             {
                 return;

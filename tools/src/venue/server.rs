@@ -1127,7 +1127,8 @@ impl Session<'_> {
         let expires: u64 = text(args.get(1))
             .parse()
             .map_err(|_| "Params Error: expires".to_owned())?;
-        if expires <= wall_ms() {
+        // On the venue's clock, as every time stamp it checks.
+        if expires <= wall_ms().saturating_add_signed(self.venue.market().skew_ms()) {
             return Err(format!("Params Error: expires {expires} is in the past"));
         }
         if !text(args.get(2)).eq_ignore_ascii_case(signer.sign_ws_auth(expires).as_str()) {
