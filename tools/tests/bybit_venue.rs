@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use common::{Venue as LoopbackVenue, WAIT, place_foreign, rest_client, venue_settings};
 use feed::bybit::limits::{RateLimits, Rates};
 use feed::bybit::sign::Signer;
-use feed::bybit::trade::LinkIds;
 use feed::bybit::venue::{BybitVenue, VenueSettings};
 use feed::net::Endpoint;
 use feed::order::{Account, OrderId, OrderRequest, RejectReason, VenueEvent};
@@ -113,6 +112,19 @@ fn poll_until_logged(venue: &mut BybitVenue, loopback: &LoopbackVenue, needle: &
     }
 }
 
+/// Asserts that `events` are one rejection: of order `id`, for `reason`.
+#[track_caller]
+fn assert_rejected(events: &[VenueEvent], id: u64, reason: RejectReason) {
+    assert!(
+        matches!(
+            events,
+            [VenueEvent::Rejected { id: rejected, reason: why, .. }]
+                if *rejected == OrderId(id) && *why == reason
+        ),
+        "{events:?}"
+    );
+}
+
 fn touch(venue: &LoopbackVenue) -> (Fixed, Fixed) {
     let book = venue.orderbook(1);
     (
@@ -151,17 +163,7 @@ fn the_venue_trades_as_the_loop_expects_rejects_rests_cancels_fills_and_exits() 
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(1),
-                reason: RejectReason::PostOnlyWillTakeLiquidity,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 1, RejectReason::PostOnlyWillTakeLiquidity);
     assert_eq!(venue.resting_orders(), 0);
 
     // Far under the touch: accepted, resting, cancelled on request.
@@ -191,17 +193,7 @@ fn the_venue_trades_as_the_loop_expects_rejects_rests_cancels_fills_and_exits() 
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(3),
-                reason: RejectReason::ReduceOnlyNotSatisfied,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 3, RejectReason::ReduceOnlyNotSatisfied);
 
     // At the touch until a fill: booked into the account.
     let mut filled = None;
@@ -287,17 +279,7 @@ fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
     assert!(events.is_empty(), "{events:?}");
     venue.poll();
     venue.drain_events(|event| events.push(event));
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(1),
-                reason: RejectReason::VenueUnavailable,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 1, RejectReason::VenueUnavailable);
     // An exit is held instead (no REST here to send it by), and goes once the link is up: the
     // venue refuses it, for there is no position to reduce.
     venue.submit(order(3, Side::Sell, fx("1000000"), "0.010", true), now_ns());
@@ -309,17 +291,7 @@ fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { id: OrderId(3), .. })
     });
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(3),
-                reason: RejectReason::ReduceOnlyNotSatisfied,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 3, RejectReason::ReduceOnlyNotSatisfied);
     loopback.wait_log("fault drop fired", WAIT);
     poll_until(&mut venue, WAIT, |venue| {
         venue.stats().connects == [2, 2] && venue.is_ready()
@@ -386,17 +358,7 @@ fn a_lost_answer_is_settled_by_reconciliation_and_entries_wait_for_it() {
             let mut events = Vec::new();
             venue.poll();
             venue.drain_events(|event| events.push(event));
-            assert!(
-                matches!(
-                    events[..],
-                    [VenueEvent::Rejected {
-                        id: OrderId(2),
-                        reason: RejectReason::VenueUnavailable,
-                        ..
-                    }]
-                ),
-                "{events:?}"
-            );
+            assert_rejected(&events, 2, RejectReason::VenueUnavailable);
         }
         venue.poll();
         std::thread::sleep(Duration::from_millis(5));
@@ -743,7 +705,6 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
     let rest = Arc::new(rest_client(&loopback, KEY, SECRET));
     rest.sync_clock().unwrap();
     // A long position, bought by another client of the account.
-    let mut writer = feed::bybit::trade::TradeWriter::new(LinkIds::new("buyer").unwrap(), 5000);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut id = 0;
     while feed::bybit::rest::snapshot::position(&rest, "BTCUSDT")
@@ -753,25 +714,7 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
         assert!(Instant::now() < deadline, "no fill");
         let (bid, _) = touch(&loopback);
         id += 1;
-        let body = String::from_utf8(
-            writer
-                .create_body(&feed::bybit::trade::NewOrder {
-                    id: OrderId(id),
-                    symbol: Symbol::new("BTCUSDT").unwrap(),
-                    side: Side::Buy,
-                    price: bid,
-                    qty: fx("0.002"),
-                    reduce_only: false,
-                })
-                .to_vec(),
-        )
-        .unwrap();
-        rest.post(
-            "/v5/order/create",
-            &body,
-            feed::bybit::limits::Endpoint::Create,
-        )
-        .unwrap();
+        place_foreign(&rest, id, Side::Buy, bid, "0.002");
         std::thread::sleep(Duration::from_secs(2));
         engine::account::cancel_all(&rest, "BTCUSDT").unwrap();
     }
@@ -805,17 +748,7 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(1),
-                reason: RejectReason::VenueUnavailable,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 1, RejectReason::VenueUnavailable);
     // An exit goes over REST: it rests (the private stream says so) and is cancelled over REST.
     let above = Fixed::from_raw(ask.raw() + 5_000_000_000);
     venue.submit(order(2, Side::Sell, above, "0.001", true), now_ns());
@@ -866,31 +799,11 @@ fn a_10006_storm_on_the_trade_stream_rejects_and_holds_entries_until_the_reset()
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(1),
-                reason: RejectReason::RateLimited,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 1, RejectReason::RateLimited);
     // The create bucket is held until the venue's reset: the next entry is not even sent.
     venue.submit(order(2, Side::Buy, far, "0.010", false), now_ns());
     let events = poll_for(&mut venue, Duration::from_millis(50));
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(2),
-                reason: RejectReason::RateLimited,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 2, RejectReason::RateLimited);
     assert_eq!(venue.stats().local_rejects, 1);
     // After the reset: the second refusal, then the order.
     std::thread::sleep(Duration::from_millis(1100));
@@ -931,17 +844,7 @@ fn a_10002_from_a_skewed_venue_clock_rejects_the_order_and_the_clock_is_measured
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
-    assert!(
-        matches!(
-            events[..],
-            [VenueEvent::Rejected {
-                id: OrderId(2),
-                reason: RejectReason::ClockSkew,
-                ..
-            }]
-        ),
-        "{events:?}"
-    );
+    assert_rejected(&events, 2, RejectReason::ClockSkew);
     poll_until(&mut venue, WAIT, |venue| venue.stats().reconciliations > 0);
     venue.submit(order(3, Side::Buy, far, "0.010", false), now_ns());
     events_until(&mut venue, WAIT, |event| {

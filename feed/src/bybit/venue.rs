@@ -625,12 +625,7 @@ impl BybitVenue {
             .iter()
             .position(|working| working.push_due_ns.is_some_and(|due| now >= due))
         {
-            let silent = &mut self.working[index];
-            silent.push_due_ns = None;
-            let id = silent.order.id;
-            self.stats.unknown_fates += 1;
-            self.note(VenueNote::UnknownFate { id });
-            self.doubt();
+            self.unheard(index);
         }
         self.step_reconcile(now);
         !self.events.is_empty()
@@ -1297,6 +1292,17 @@ impl BybitVenue {
         }
     }
 
+    /// Working order `index` has not been heard of as it should have been: its fate is
+    /// unknown, for reconciliation.
+    fn unheard(&mut self, index: usize) {
+        let working = &mut self.working[index];
+        working.push_due_ns = None;
+        let id = working.order.id;
+        self.stats.unknown_fates += 1;
+        self.note(VenueNote::UnknownFate { id });
+        self.doubt();
+    }
+
     /// The REST fallback, unless it failed a moment ago.
     fn usable_fallback(&self) -> Option<&Fallback> {
         self.fallback
@@ -1640,13 +1646,8 @@ impl Venue for BybitVenue {
             return;
         }
         for index in 0..self.working.len() {
-            let silent = &mut self.working[index];
-            silent.push_due_ns = None;
-            let id = silent.order.id;
-            self.stats.unknown_fates += 1;
-            self.note(VenueNote::UnknownFate { id });
+            self.unheard(index);
         }
-        self.doubt();
         while !self.working.is_empty()
             && monotonic_ns(&self.clock) < start + SETTLE_NS + SETTLE_RECONCILE_NS
         {
