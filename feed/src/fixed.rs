@@ -215,6 +215,43 @@ impl Fixed {
         }
     }
 
+    /// Parses a plain decimal as [`Fixed::parse_bytes`] does, but rounds what lies beyond the
+    /// eighth decimal to the nearest `10^-8` (a tie to the even neighbour) instead of refusing
+    /// it: for amounts Bybit may write with more decimals than the engine keeps (fees, values,
+    /// PnL, balances), where a rounding of 10^-8 does not matter and a refused push would.
+    pub fn parse_bytes_rounded(bytes: &[u8]) -> Result<Fixed, ParseFixedError> {
+        let negative = bytes.first() == Some(&b'-');
+        let Some(point) = bytes.iter().position(|&byte| byte == b'.') else {
+            return Fixed::parse_bytes(bytes);
+        };
+        let kept_end = (point + 1 + Self::DECIMALS as usize).min(bytes.len());
+        let beyond = &bytes[kept_end..];
+        if let Some(bad) = beyond.iter().position(|byte| !byte.is_ascii_digit()) {
+            return Err(ParseFixedError::InvalidCharacter(kept_end + bad));
+        }
+        let kept = Fixed::parse_bytes(&bytes[..kept_end])?;
+        // Round half to even on the magnitude, from the first dropped digit and whether any
+        // later one is not zero.
+        let up = match beyond.split_first() {
+            Some((&first, rest)) => match first.cmp(&b'5') {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal => {
+                    rest.iter().any(|&digit| digit != b'0') || kept.0.unsigned_abs() % 2 == 1
+                }
+            },
+            None => false,
+        };
+        if !up {
+            return Ok(kept);
+        }
+        let step = if negative { -1 } else { 1 };
+        kept.0
+            .checked_add(step)
+            .map(Fixed)
+            .ok_or(ParseFixedError::Overflow)
+    }
+
     /// Rounds down (toward negative infinity) to a whole multiple of `step`.
     ///
     /// Returns `self` unchanged when `step` is not positive.
@@ -384,6 +421,31 @@ mod tests {
         assert_eq!(fx("7.").raw(), 700_000_000);
         assert_eq!(fx("0.000000010000").raw(), 1);
         assert_eq!(fx("0"), Fixed::ZERO);
+    }
+
+    #[test]
+    fn amounts_beyond_eight_decimals_round_half_to_even() {
+        let rounded = |text: &str| Fixed::parse_bytes_rounded(text.as_bytes()).map(Fixed::raw);
+        // Bybit's own execution example carries a nine-decimal fee.
+        assert_eq!(rounded("0.071409"), Ok(7_140_900));
+        assert_eq!(rounded("0.000123456"), Ok(12_346));
+        assert_eq!(rounded("0.000123454"), Ok(12_345));
+        assert_eq!(rounded("0.0000000150"), Ok(2));
+        assert_eq!(rounded("0.0000000250"), Ok(2));
+        assert_eq!(rounded("0.00000002501"), Ok(3));
+        assert_eq!(rounded("-0.000000015"), Ok(-2));
+        assert_eq!(rounded("-0.000000004"), Ok(0));
+        assert_eq!(rounded("-0.000000006"), Ok(-1));
+        assert_eq!(rounded("12"), Ok(1_200_000_000));
+        assert_eq!(
+            rounded("0.0000000001x"),
+            Err(ParseFixedError::InvalidCharacter(12))
+        );
+        assert_eq!(rounded("92233720368.547758074"), Ok(i64::MAX));
+        assert_eq!(
+            rounded("92233720368.547758079"),
+            Err(ParseFixedError::Overflow)
+        );
     }
 
     #[test]

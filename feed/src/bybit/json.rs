@@ -70,6 +70,36 @@ fn parse_decimal(digits: &str, field: &'static str) -> Result<Fixed, DecodeError
     Fixed::parse_bytes(digits.as_bytes()).map_err(|error| DecodeError::BadNumber { field, error })
 }
 
+/// An amount where `""` means not applicable, rounded to eight decimals when it has more
+/// ([`Fixed::parse_bytes_rounded`]): fees, values, PnL and balances, which Bybit may write more
+/// finely than the engine keeps them. Prices and sizes are read exactly ([`decimal`]).
+pub(crate) fn opt_amount(
+    value: Value<'_, '_>,
+    field: &'static str,
+) -> Result<Option<Fixed>, DecodeError> {
+    match text(value, field)? {
+        "" => Ok(None),
+        digits => Fixed::parse_bytes_rounded(digits.as_bytes())
+            .map(Some)
+            .map_err(|error| DecodeError::BadNumber { field, error }),
+    }
+}
+
+/// A cross sequence (`seq`): a number, or a string of one; `-1` ("never traded") reads as 0.
+pub(crate) fn sequence(value: Value<'_, '_>, field: &'static str) -> Result<u64, DecodeError> {
+    if let Some(number) = value.as_u64() {
+        return Ok(number);
+    }
+    if value.as_i64() == Some(-1) {
+        return Ok(0);
+    }
+    match value.into_string() {
+        Some("-1" | "") => Ok(0),
+        Some(digits) => digits.parse().map_err(|_| DecodeError::BadField(field)),
+        None => Err(DecodeError::BadField(field)),
+    }
+}
+
 /// A time in ms, sent as a string (REST, most private fields) or a number; `""` reads as 0.
 pub(crate) fn millis(value: Value<'_, '_>, field: &'static str) -> Result<u64, DecodeError> {
     if let Some(number) = value.as_u64() {

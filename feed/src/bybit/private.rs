@@ -15,7 +15,7 @@
 use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 use simd_json::value::tape::{Object, Value};
 
-use super::json::{JsonScratch, decimal, millis, opt_decimal, text};
+use super::json::{JsonScratch, decimal, millis, opt_amount, opt_decimal, sequence, text};
 use super::public::{DecodeError, ShortText};
 use crate::fixed::Fixed;
 use crate::frame::FrameBuf;
@@ -600,6 +600,7 @@ enum Topic {
 /// The topic, all-in-one (`order`) or by category (`order.linear`).
 fn topic_kind(topic: &str) -> Result<Topic, DecodeError> {
     let base = match topic.split_once('.') {
+        Some(("dcp", "future" | "spot" | "option")) => return Ok(Topic::Dcp),
         Some((base, "linear" | "inverse" | "spot" | "option")) => base,
         Some(("execution", "fast")) => return Ok(Topic::Execution { fast: true }),
         Some(("execution", rest)) if rest.starts_with("fast.") => {
@@ -723,8 +724,8 @@ pub fn read_order(object: Object<'_, '_>) -> Result<OrderUpdate, DecodeError> {
             "cumExecQty" => {
                 order.cum_exec_qty = opt_decimal(value, "cumExecQty")?.unwrap_or(Fixed::ZERO)
             }
-            "cumExecValue" => order.cum_exec_value = opt_decimal(value, "cumExecValue")?,
-            "avgPrice" => order.avg_price = opt_decimal(value, "avgPrice")?,
+            "cumExecValue" => order.cum_exec_value = opt_amount(value, "cumExecValue")?,
+            "avgPrice" => order.avg_price = opt_amount(value, "avgPrice")?,
             "createdTime" => order.created_time = millis(value, "createdTime")?,
             "updatedTime" => order.updated_time = millis(value, "updatedTime")?,
             _ => {}
@@ -798,19 +799,19 @@ pub fn read_execution(object: Object<'_, '_>) -> Result<Execution, DecodeError> 
                 exec.exec_qty = decimal(value, "execQty")?;
                 seen[5] = true;
             }
-            "execValue" => exec.exec_value = opt_decimal(value, "execValue")?,
+            "execValue" => exec.exec_value = opt_amount(value, "execValue")?,
             "execType" => exec.exec_type = ExecType::from_bybit(text(value, "execType")?),
             "execTime" => exec.exec_time = millis(value, "execTime")?,
             "isMaker" => exec.is_maker = value.as_bool().ok_or(DecodeError::BadField("isMaker"))?,
-            "execFee" => exec.exec_fee = opt_decimal(value, "execFee")?,
-            "feeRate" => exec.fee_rate = opt_decimal(value, "feeRate")?,
+            "execFee" => exec.exec_fee = opt_amount(value, "execFee")?,
+            "feeRate" => exec.fee_rate = opt_amount(value, "feeRate")?,
             "leavesQty" => exec.leaves_qty = opt_decimal(value, "leavesQty")?,
             "orderPrice" => exec.order_price = opt_decimal(value, "orderPrice")?,
             "orderQty" => exec.order_qty = opt_decimal(value, "orderQty")?,
             "closedSize" => exec.closed_size = opt_decimal(value, "closedSize")?,
-            "execPnl" => exec.exec_pnl = opt_decimal(value, "execPnl")?,
-            "markPrice" => exec.mark_price = opt_decimal(value, "markPrice")?,
-            "seq" => exec.seq = value.as_u64().ok_or(DecodeError::BadField("seq"))?,
+            "execPnl" => exec.exec_pnl = opt_amount(value, "execPnl")?,
+            "markPrice" => exec.mark_price = opt_amount(value, "markPrice")?,
+            "seq" => exec.seq = sequence(value, "seq")?,
             _ => {}
         }
     }
@@ -866,17 +867,17 @@ pub fn read_position(object: Object<'_, '_>) -> Result<PositionUpdate, DecodeErr
                 saw_size = true;
             }
             "positionIdx" => position.position_idx = position_idx(value, "positionIdx")?,
-            "entryPrice" | "avgPrice" => position.entry_price = opt_decimal(value, "entryPrice")?,
-            "markPrice" => position.mark_price = opt_decimal(value, "markPrice")?,
-            "liqPrice" => position.liq_price = opt_decimal(value, "liqPrice")?,
-            "leverage" => position.leverage = opt_decimal(value, "leverage")?,
-            "unrealisedPnl" => position.unrealised_pnl = opt_decimal(value, "unrealisedPnl")?,
-            "curRealisedPnl" => position.cur_realised_pnl = opt_decimal(value, "curRealisedPnl")?,
-            "cumRealisedPnl" => position.cum_realised_pnl = opt_decimal(value, "cumRealisedPnl")?,
+            "entryPrice" | "avgPrice" => position.entry_price = opt_amount(value, "entryPrice")?,
+            "markPrice" => position.mark_price = opt_amount(value, "markPrice")?,
+            "liqPrice" => position.liq_price = opt_amount(value, "liqPrice")?,
+            "leverage" => position.leverage = opt_amount(value, "leverage")?,
+            "unrealisedPnl" => position.unrealised_pnl = opt_amount(value, "unrealisedPnl")?,
+            "curRealisedPnl" => position.cur_realised_pnl = opt_amount(value, "curRealisedPnl")?,
+            "cumRealisedPnl" => position.cum_realised_pnl = opt_amount(value, "cumRealisedPnl")?,
             "positionStatus" => {
                 position.status = ShortText::truncated(text(value, "positionStatus")?)
             }
-            "seq" => position.seq = value.as_u64().ok_or(DecodeError::BadField("seq"))?,
+            "seq" => position.seq = sequence(value, "seq")?,
             "updatedTime" => position.updated_time = millis(value, "updatedTime")?,
             _ => {}
         }
@@ -918,21 +919,21 @@ fn read_wallet(
         for (key, value) in object.iter() {
             match key {
                 "accountType" => account.account_type = inline(value, "accountType")?,
-                "totalEquity" => account.total_equity = opt_decimal(value, "totalEquity")?,
+                "totalEquity" => account.total_equity = opt_amount(value, "totalEquity")?,
                 "totalWalletBalance" => {
-                    account.total_wallet_balance = opt_decimal(value, "totalWalletBalance")?
+                    account.total_wallet_balance = opt_amount(value, "totalWalletBalance")?
                 }
                 "totalMarginBalance" => {
-                    account.total_margin_balance = opt_decimal(value, "totalMarginBalance")?
+                    account.total_margin_balance = opt_amount(value, "totalMarginBalance")?
                 }
                 "totalAvailableBalance" => {
-                    account.total_available_balance = opt_decimal(value, "totalAvailableBalance")?
+                    account.total_available_balance = opt_amount(value, "totalAvailableBalance")?
                 }
                 "totalInitialMargin" => {
-                    account.total_initial_margin = opt_decimal(value, "totalInitialMargin")?
+                    account.total_initial_margin = opt_amount(value, "totalInitialMargin")?
                 }
                 "totalMaintenanceMargin" => {
-                    account.total_maintenance_margin = opt_decimal(value, "totalMaintenanceMargin")?
+                    account.total_maintenance_margin = opt_amount(value, "totalMaintenanceMargin")?
                 }
                 "coin" => {
                     let list = value.as_array().ok_or(DecodeError::BadField("coin"))?;
@@ -971,14 +972,12 @@ fn read_coin(object: Object<'_, '_>) -> Result<CoinBalance, DecodeError> {
                 coin.coin = inline(value, "coin[].coin")?;
                 saw_coin = true;
             }
-            "equity" => coin.equity = opt_decimal(value, "coin[].equity")?,
-            "walletBalance" => coin.wallet_balance = opt_decimal(value, "coin[].walletBalance")?,
-            "unrealisedPnl" => coin.unrealised_pnl = opt_decimal(value, "coin[].unrealisedPnl")?,
-            "cumRealisedPnl" => {
-                coin.cum_realised_pnl = opt_decimal(value, "coin[].cumRealisedPnl")?
-            }
-            "locked" => coin.locked = opt_decimal(value, "coin[].locked")?,
-            "usdValue" => coin.usd_value = opt_decimal(value, "coin[].usdValue")?,
+            "equity" => coin.equity = opt_amount(value, "coin[].equity")?,
+            "walletBalance" => coin.wallet_balance = opt_amount(value, "coin[].walletBalance")?,
+            "unrealisedPnl" => coin.unrealised_pnl = opt_amount(value, "coin[].unrealisedPnl")?,
+            "cumRealisedPnl" => coin.cum_realised_pnl = opt_amount(value, "coin[].cumRealisedPnl")?,
+            "locked" => coin.locked = opt_amount(value, "coin[].locked")?,
+            "usdValue" => coin.usd_value = opt_amount(value, "coin[].usdValue")?,
             _ => {}
         }
     }
