@@ -2,10 +2,10 @@
 //! about the account and the symbol over authenticated REST.
 //!
 //! [`load_signer`] reads the API key and secret from the environment or from a file only its
-//! owner can read, and keeps the secret only as an HMAC key. [`check_account`] then asks the
-//! venue, in order:
+//! owner can read, and keeps the secret only as an HMAC key. [`check_account`] then reads,
+//! changing nothing:
 //!
-//! 1. its clock (`/v5/market/time`): requests are stamped on it from then on;
+//! 1. the venue's clock (`/v5/market/time`): requests are stamped on it from then on;
 //! 2. the account behind the key (`/v5/user/query-api`): the first authenticated call, which
 //!    proves the key and the signature; a read-only key is refused;
 //! 3. the symbol's rules (`/v5/market/instruments-info`): it must be `Trading`, and every rule
@@ -13,14 +13,20 @@
 //!    notional) must equal the venue's, or the engine refuses to start and names each field;
 //! 4. the fee rates (`/v5/account/fee-rate`): the venue's are the ones used from then on; a
 //!    difference from `symbols.yml` is reported;
-//! 5. the free balance (`/v5/account/wallet-balance`, UNIFIED): what sizing starts from;
-//! 6. the position mode: switched to one-way (`/v5/position/switch-mode`, `positionIdx` 0);
-//!    110025 "not modified" means it already was;
-//! 7. the leverage (`/v5/position/set-leverage`, `executor.sizing.leverage`); 110043 "not
-//!    modified" means it already was;
-//! 8. the position and the open orders (`/v5/position/list`, `/v5/order/realtime`).
+//! 5. the balances (`/v5/account/wallet-balance`, UNIFIED): the free balance sizing starts
+//!    from (`totalAvailableBalance`) and the wallet balance;
+//! 6. the position and the open orders (`/v5/position/list`, `/v5/order/realtime`).
 //!
-//! No secret appears in anything this module returns or prints.
+//! The caller refuses an open position and prints the `REAL MONEY` banner; only then does
+//! [`prepare_account`] change settings:
+//!
+//! 7. the position mode: switched to one-way (`/v5/position/switch-mode`, `positionIdx` 0);
+//!    110025 "not modified" means it already was;
+//! 8. the leverage (`/v5/position/set-leverage`, `executor.sizing.leverage`); 110043 "not
+//!    modified" means it already was; the position list is read again to confirm one-way mode.
+//!
+//! No secret appears in anything this module returns or prints, and the API key only as its
+//! first four characters.
 
 use std::path::Path;
 
@@ -235,7 +241,7 @@ impl Setting {
     }
 }
 
-/// What the venue said about the account, all checks passed.
+/// What the venue said about the account, all reads passed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountCheck {
     /// The REST base URL.
@@ -252,18 +258,38 @@ pub struct AccountCheck {
     pub taker_fee_rate: Fixed,
     /// Differences of the fee rates from `symbols.yml`, for the report (the venue's are used).
     pub fee_differences: Vec<RuleMismatch>,
-    /// Free balance, USD.
+    /// Free balance, USD (`totalAvailableBalance`: net of every margin and unrealised PnL).
     pub available_balance: Fixed,
+    /// Wallet balance, USD.
+    pub wallet_balance: Fixed,
+    /// The position, signed.
+    pub position: Fixed,
+    /// Open orders of the symbol at the venue.
+    pub open_orders: usize,
+}
+
+/// The settings the engine made, after the banner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountSettings {
     /// The position mode switch.
     pub one_way: Setting,
     /// The leverage.
     pub leverage: Fixed,
     /// The leverage setting.
     pub leverage_set: Setting,
-    /// The position, signed.
-    pub position: Fixed,
-    /// Open orders of the symbol at the venue.
-    pub open_orders: usize,
+}
+
+impl std::fmt::Display for AccountSettings {
+    /// The line `engine run` prints once the settings are made.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "account: one-way mode ({}); leverage {} ({})",
+            self.one_way.describe(),
+            self.leverage,
+            self.leverage_set.describe()
+        )
+    }
 }
 
 impl std::fmt::Display for AccountCheck {
@@ -276,23 +302,19 @@ impl std::fmt::Display for AccountCheck {
         )?;
         writeln!(
             f,
-            "account: clock offset {:+} ms (round trip {} ms); free balance {} USD; position {}; \
-             {} open orders",
+            "account: clock offset {:+} ms (round trip {} ms); free balance {} USD (wallet {} \
+             USD); position {}; {} open orders",
             self.clock.offset_ms,
             self.clock.round_trip_ms,
             self.available_balance,
+            self.wallet_balance,
             self.position,
             self.open_orders
         )?;
         writeln!(
             f,
-            "account: rules match symbols.yml; fees maker {} taker {}; one-way mode ({}); \
-             leverage {} ({})",
-            self.maker_fee_rate,
-            self.taker_fee_rate,
-            self.one_way.describe(),
-            self.leverage,
-            self.leverage_set.describe()
+            "account: rules match symbols.yml; fees maker {} taker {}",
+            self.maker_fee_rate, self.taker_fee_rate,
         )?;
         for difference in &self.fee_differences {
             writeln!(f, "account: note: {difference}; the venue's rate is used")?;
@@ -301,13 +323,12 @@ impl std::fmt::Display for AccountCheck {
     }
 }
 
-/// Runs the start-up checks of `symbol` (whose rules in `symbols.yml` are `instrument`) at
-/// `leverage`.
+/// Reads the account and `symbol` (whose rules in `symbols.yml` are `instrument`) at the venue,
+/// changing nothing.
 pub fn check_account(
     client: &RestClient,
     symbol: &str,
     instrument: &Instrument,
-    leverage: Fixed,
 ) -> Result<AccountCheck, AccountError> {
     let rest = |step: &'static str| move |error: RestError| AccountError::Rest { step, error };
     let clock = client.sync_clock().map_err(rest("venue clock"))?;
@@ -385,16 +406,79 @@ pub fn check_account(
             Endpoint::Query,
         )
         .map_err(rest("wallet balance"))?;
-    let available_balance = wallets
+    let wallet = wallets
         .list
         .iter()
-        .find(|wallet| wallet.account_type == "UNIFIED")
+        .find(|wallet| wallet.account_type == "UNIFIED");
+    let available_balance = wallet
         .and_then(|wallet| wallet.total_available_balance)
         .ok_or(AccountError::Missing {
             step: "wallet balance",
             what: "UNIFIED available balance",
         })?;
+    let wallet_balance = wallet
+        .and_then(|wallet| wallet.total_wallet_balance)
+        .unwrap_or(available_balance);
 
+    let position = positions(client, symbol)?
+        .iter()
+        .map(feed::bybit::private::PositionUpdate::signed_size)
+        .fold(Fixed::ZERO, Fixed::saturating_add);
+    let open_orders = open_orders(client, symbol)
+        .map_err(rest("open orders"))?
+        .len();
+
+    Ok(AccountCheck {
+        venue: client.base_url().to_owned(),
+        key_shown: client.key_shown(),
+        user_id: key.user_id,
+        clock,
+        maker_fee_rate: fee.maker_fee_rate,
+        taker_fee_rate: fee.taker_fee_rate,
+        fee_differences,
+        available_balance,
+        wallet_balance,
+        position,
+        open_orders,
+    })
+}
+
+/// The position rows of `symbol` (`/v5/position/list`).
+fn positions(
+    client: &RestClient,
+    symbol: &str,
+) -> Result<Vec<feed::bybit::private::PositionUpdate>, AccountError> {
+    let query = format!("category=linear&symbol={symbol}");
+    let positions = client
+        .call(
+            Method::Get,
+            "/v5/position/list",
+            &query,
+            Some(Endpoint::Query),
+        )
+        .map_err(|error| AccountError::Rest {
+            step: "position",
+            error,
+        })?;
+    let page = position_page(&positions.body).map_err(|err| AccountError::Rest {
+        step: "position",
+        error: unreadable("/v5/position/list", &err),
+    })?;
+    Ok(page
+        .items
+        .into_iter()
+        .filter(|row| row.symbol == symbol)
+        .collect())
+}
+
+/// Makes the account's settings for `symbol`: one-way mode and `leverage`; then confirms one-way
+/// mode from the position list. Called only after the checks passed and the banner was
+/// printed.
+pub fn prepare_account(
+    client: &RestClient,
+    symbol: &str,
+    leverage: Fixed,
+) -> Result<AccountSettings, AccountError> {
     let one_way = Setting::of(
         client.post(
             "/v5/position/switch-mode",
@@ -413,48 +497,19 @@ pub fn check_account(
         ),
         "leverage",
     )?;
-
-    let positions = client
-        .call(
-            Method::Get,
-            "/v5/position/list",
-            &query,
-            Some(Endpoint::Query),
-        )
-        .map_err(rest("position"))?;
-    let positions = position_page(&positions.body).map_err(|err| AccountError::Rest {
-        step: "position",
-        error: unreadable("/v5/position/list", &err),
-    })?;
-    let mut position = Fixed::ZERO;
-    for row in positions.items.iter().filter(|row| row.symbol == symbol) {
-        if row.position_idx != 0 {
-            return Err(AccountError::NotOneWay {
-                symbol: symbol.to_owned(),
-                idx: row.position_idx,
-            });
-        }
-        position = row.signed_size();
+    if let Some(row) = positions(client, symbol)?
+        .iter()
+        .find(|row| row.position_idx != 0)
+    {
+        return Err(AccountError::NotOneWay {
+            symbol: symbol.to_owned(),
+            idx: row.position_idx,
+        });
     }
-
-    let open_orders = open_orders(client, symbol)
-        .map_err(rest("open orders"))?
-        .len();
-
-    Ok(AccountCheck {
-        venue: client.base_url().to_owned(),
-        key_shown: format!("{}…", client.api_key().get(..4).unwrap_or_default()),
-        user_id: key.user_id,
-        clock,
-        maker_fee_rate: fee.maker_fee_rate,
-        taker_fee_rate: fee.taker_fee_rate,
-        fee_differences,
-        available_balance,
+    Ok(AccountSettings {
         one_way,
         leverage,
         leverage_set,
-        position,
-        open_orders,
     })
 }
 

@@ -132,7 +132,7 @@ pub enum RunArgsError {
     #[error("exchange.tls_ca_file {0}")]
     RestClient(#[from] feed::bybit::rest::ClientError),
     /// The account or the symbol failed a start-up check.
-    #[error("real mode: {0}; nothing was sent")]
+    #[error("real mode: {0}; no order was sent")]
     Account(crate::account::AccountError),
     /// Real mode trades the live market only.
     #[error("real mode trades the live market: run it with --feed bybit")]
@@ -143,6 +143,14 @@ pub enum RunArgsError {
     /// Orders were left at the venue after the run, or the venue could not be asked.
     #[error("real mode: {0}")]
     LeftAtVenue(String),
+    /// The venue refused the credentials for good mid-run: the engine stopped.
+    #[error("real mode stopped: {failure}; {venue}")]
+    VenueRefused {
+        /// What the venue said, and what to do about it.
+        failure: feed::venue::VenueFailure,
+        /// What the final check found.
+        venue: String,
+    },
     /// The live feed's TLS configuration could not be built.
     #[error("exchange.tls_ca_file {0}")]
     Tls(#[from] feed::net::TlsError),
@@ -151,37 +159,96 @@ pub enum RunArgsError {
     Invalid(String),
 }
 
-/// What real mode keeps beside the run: the REST client, for the checks after it.
-struct RealSetup {
+/// The kill switch's last act, armed once real mode's start-up is done: after the run,
+/// however it ends (done, an error, a panic that unwinds), it asks the venue what the engine
+/// left open, cancels whatever that is (cancel-all: the safety net), and checks that nothing is
+/// left. [`FinalCheck::finish`] on the paths that return; `Drop` on the others.
+struct FinalCheck {
     client: std::sync::Arc<feed::bybit::rest::RestClient>,
     symbol: String,
+    finished: bool,
 }
 
-impl RealSetup {
-    /// After the run: cancels whatever is still open at the venue (cancel-all), then asks what
-    /// is left; the line to print, or why the run must fail.
-    fn verify(&self) -> Result<String, RunArgsError> {
-        let left = |err: crate::account::AccountError| RunArgsError::LeftAtVenue(err.to_string());
-        crate::account::cancel_all(&self.client, &self.symbol).map_err(left)?;
-        let orders = crate::account::open_orders(&self.client, &self.symbol)
-            .map_err(|error| RunArgsError::LeftAtVenue(format!("open orders: {error}")))?;
-        let position = crate::account::position(&self.client, &self.symbol).map_err(left)?;
-        let line = format!(
-            "venue: {} open orders, position {position} {}",
-            orders.len(),
-            self.symbol
-        );
-        if orders.is_empty() {
-            Ok(line)
-        } else {
-            Err(RunArgsError::LeftAtVenue(format!(
-                "{line}: orders left at the venue ({})",
-                orders
-                    .iter()
-                    .map(|order| order.order_link_id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+/// What the final check found.
+struct Left {
+    /// The engine's own leftovers, before the safety net: their `orderLinkId`s.
+    by_engine: Vec<String>,
+    /// The line that says what the venue holds after the safety net.
+    line: String,
+    /// Orders still open after the safety net.
+    still_open: usize,
+}
+
+impl FinalCheck {
+    fn new(client: std::sync::Arc<feed::bybit::rest::RestClient>, symbol: String) -> FinalCheck {
+        FinalCheck {
+            client,
+            symbol,
+            finished: false,
+        }
+    }
+
+    /// Counts what the engine left, then cancels it and asks again.
+    fn check(&self) -> Result<Left, String> {
+        let orders = |what: &str| {
+            crate::account::open_orders(&self.client, &self.symbol)
+                .map_err(|error| format!("{what}: {error}"))
+        };
+        let by_engine: Vec<String> = orders("open orders")?
+            .iter()
+            .map(|order| order.order_link_id.to_string())
+            .collect();
+        crate::account::cancel_all(&self.client, &self.symbol).map_err(|err| err.to_string())?;
+        let still_open = orders("open orders after cancel-all")?.len();
+        let position =
+            crate::account::position(&self.client, &self.symbol).map_err(|err| err.to_string())?;
+        Ok(Left {
+            by_engine,
+            line: format!(
+                "venue: {still_open} open orders, position {position} {}",
+                self.symbol
+            ),
+            still_open,
+        })
+    }
+
+    /// After a run that returned: the venue line to print, or why the run must fail (an
+    /// order the engine left, even one the safety net then cancelled).
+    fn finish(mut self) -> Result<String, RunArgsError> {
+        self.finished = true;
+        let left = self.check().map_err(RunArgsError::LeftAtVenue)?;
+        if left.by_engine.is_empty() && left.still_open == 0 {
+            return Ok(left.line);
+        }
+        Err(RunArgsError::LeftAtVenue(format!(
+            "{}: the engine left {} orders at the venue ({}); the final cancel-all {}",
+            left.line,
+            left.by_engine.len(),
+            left.by_engine.join(", "),
+            if left.still_open == 0 {
+                "cancelled them"
+            } else {
+                "could not cancel them all"
+            }
+        )))
+    }
+}
+
+impl Drop for FinalCheck {
+    /// A run that did not return (a panic unwinding): the safety net all the same.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        match self.check() {
+            Ok(left) => eprintln!(
+                "real mode: the run did not end cleanly; {} orders were open and were cancelled; {}",
+                left.by_engine.len(),
+                left.line
+            ),
+            Err(error) => eprintln!(
+                "real mode: the run did not end cleanly and the venue could not be checked: {error}; run `toolkit flatten`"
+            ),
         }
     }
 }
@@ -200,13 +267,15 @@ impl From<crate::account::AccountError> for RunArgsError {
 }
 
 impl RunArgs {
-    /// Real mode's set-up: the credentials, the account's checks over signed REST (printed,
-    /// with `REAL MONEY`, once they pass), orders the engine did not place cancelled, the
-    /// venue's fee rates taken into `spec`, and the venue the hot thread will drive.
+    /// Real mode's set-up: the credentials, the account read over signed REST (refused over an
+    /// open position), the `REAL MONEY` banner, and only then the account's settings,
+    /// disconnect-cancel-all, and the orders the engine did not place cancelled (or left to be
+    /// adopted); the venue's fee rates taken into `spec`, and the venue the hot thread will
+    /// drive, with the final check armed.
     fn real_setup(
         &self,
         spec: &mut crate::runtime::RunSpec,
-    ) -> Result<(RealSetup, feed::bybit::venue::BybitVenue), RunArgsError> {
+    ) -> Result<(FinalCheck, feed::bybit::venue::BybitVenue), RunArgsError> {
         use feed::bybit::limits::RateLimits;
 
         let signer = crate::account::load_signer(self.credentials.as_deref(), &|name| {
@@ -223,8 +292,7 @@ impl RunArgs {
         let leverage = feed::Fixed::from_f64(config.executor.sizing.leverage).ok_or_else(|| {
             RunArgsError::Invalid("executor.sizing.leverage is not a decimal".to_owned())
         })?;
-        let check = crate::account::check_account(&client, &symbol, &spec.instrument, leverage)?;
-        print!("{check}");
+        let check = crate::account::check_account(&client, &symbol, &spec.instrument)?;
         if !check.position.is_zero() {
             return Err(crate::account::AccountError::OpenPosition {
                 symbol,
@@ -232,10 +300,18 @@ impl RunArgs {
             }
             .into());
         }
+        print!("{check}");
+        let settings = crate::account::prepare_account(&client, &symbol, leverage)?;
+        print!("{settings}");
+        let final_check = FinalCheck::new(std::sync::Arc::clone(&client), symbol.clone());
+        let mut dcp_granted = false;
         if let Some(window) = &config.exchange.dcp_window {
             let seconds = window.get().as_secs();
             match crate::account::set_dcp(&client, seconds) {
-                Ok(()) => println!("account: disconnect-cancel-all armed: {seconds} s"),
+                Ok(()) => {
+                    dcp_granted = true;
+                    println!("account: disconnect-cancel-all armed: {seconds} s (dcp.future)");
+                }
                 Err(err) => println!(
                     "account: disconnect-cancel-all refused by the venue ({err}); trading \
                      without it"
@@ -258,16 +334,21 @@ impl RunArgs {
         }
         spec.instrument.maker_fee_rate = check.maker_fee_rate;
         spec.instrument.taker_fee_rate = check.taker_fee_rate;
+        let account = feed::order::Account {
+            available: Some(check.available_balance),
+            ..feed::order::Account::flat(check.wallet_balance)
+        };
         let venue = crate::venues::bybit(
             &spec.config,
             spec.symbol,
             signer,
             limits,
-            std::sync::Arc::clone(&client),
-            feed::order::Account::flat(check.available_balance),
+            client,
+            account,
             self.seed,
+            dcp_granted,
         )?;
-        Ok((RealSetup { client, symbol }, venue))
+        Ok((final_check, venue))
     }
 
     /// The run these arguments describe, with the configuration loaded and checked.
@@ -439,16 +520,40 @@ pub fn run_engine(
     };
     if config.exchange.mode == crate::config::Mode::Real {
         let mut spec = spec;
-        let (real, venue) = args.real_setup(&mut spec)?;
+        let (final_check, venue) = args.real_setup(&mut spec)?;
         let endpoint = config.exchange.active_endpoints().ws_trade.clone();
-        let report = crate::runtime::run(spec, venue, stop, |started| {
+        let run = crate::runtime::run(spec, venue, stop, |started| {
             banner(started, "REAL MONEY", &format!("orders to {endpoint}"));
-        })?;
-        let venue_line = real.verify()?;
-        return Ok(format!(
-            "{}{venue_line}\n",
-            crate::runtime::summary::format(&report, &config.engine.latency_budget_ns)
-        ));
+        });
+        // Whatever the run did, the venue is asked what is left, and that is cancelled.
+        let venue_line = final_check.finish();
+        let report = match run {
+            Ok(report) => report,
+            Err(error) => {
+                let venue = venue_line.unwrap_or_else(|err| err.to_string());
+                eprintln!("real mode: after the failure: {venue}");
+                return Err(error.into());
+            }
+        };
+        let summary = crate::runtime::summary::format(&report, &config.engine.latency_budget_ns);
+        if let Some(code) = report.hot.stats.venue.and_then(|venue| venue.fatal_code) {
+            print!("{summary}");
+            return Err(RunArgsError::VenueRefused {
+                failure: feed::venue::VenueFailure {
+                    code,
+                    advice: feed::bybit::codes::fatal_advice(code),
+                },
+                venue: venue_line.unwrap_or_else(|err| err.to_string()),
+            }
+            .into());
+        }
+        return match venue_line {
+            Ok(line) => Ok(format!("{summary}{line}\n")),
+            Err(error) => {
+                print!("{summary}");
+                Err(error.into())
+            }
+        };
     }
     let venue = crate::venues::paper(&spec.config, &spec.instrument)
         .map_err(crate::runtime::RunError::from)?;

@@ -95,6 +95,8 @@ pub enum VenueError {
 /// `exchange.connection`'s liveness and back-off: signing with `signer`, stamping on the venue
 /// clock of `rest`, within `limits`, from `account` as REST found it, reconciling over `rest`.
 /// `seed` seeds the back-off jitter; the run's order ids are prefixed with its start time.
+/// `dcp_granted`: disconnect-cancel-all was granted, so the private stream arms it.
+#[allow(clippy::too_many_arguments)]
 pub fn bybit(
     config: &Config,
     symbol: feed::Symbol,
@@ -103,6 +105,7 @@ pub fn bybit(
     rest: std::sync::Arc<feed::bybit::rest::RestClient>,
     account: feed::order::Account,
     seed: u64,
+    dcp_granted: bool,
 ) -> Result<feed::bybit::venue::BybitVenue, VenueError> {
     use feed::bybit::venue::{BybitVenue, VenueSettings};
     use feed::net::Endpoint;
@@ -133,8 +136,9 @@ pub fn bybit(
         backoff: connection.backoff(),
         connect_timeout: connection.connect_timeout.get(),
         seed,
-        dcp: exchange.dcp_window.is_some(),
+        dcp: dcp_granted,
         adopt_unknown_orders: exchange.adopt_unknown_orders,
+        reconcile_every: exchange.reconcile_every.get(),
     };
     let clock = rest.clock();
     BybitVenue::new(settings, signer, limits, clock, account, Some(rest))

@@ -149,6 +149,7 @@ mod tests {
             fee: fx("0.002"),
             realized: Fixed::ZERO,
             ts_ns: 0,
+            venue_ms: 0,
         });
         let mut measured = Vec::new();
         markouts.on_mid(0, fx("100.05"), |m| measured.push(m));

@@ -51,6 +51,9 @@ pub enum RejectReason {
     /// Refused: its time stamp fell outside the venue's receive window (Bybit's 10002); the
     /// clock is measured again.
     ClockSkew,
+    /// Not sent: entries are halted at this venue (a liquidation was being prepared, or the
+    /// venue refused the credentials).
+    EntriesHalted,
 }
 
 impl RejectReason {
@@ -66,6 +69,7 @@ impl RejectReason {
             RejectReason::VenueUnavailable => "venue_unavailable",
             RejectReason::RateLimited => "rate_limited",
             RejectReason::ClockSkew => "clock_skew",
+            RejectReason::EntriesHalted => "entries_halted",
         }
     }
 }
@@ -82,6 +86,8 @@ pub enum VenueEvent {
         queue_ahead: Fixed,
         /// Arrival time, ns.
         ts_ns: u64,
+        /// The venue's own time stamp of it, ms (0: it gave none).
+        venue_ms: u64,
     },
     /// The order was refused on arrival or cancelled by the venue.
     Rejected {
@@ -91,6 +97,8 @@ pub enum VenueEvent {
         reason: RejectReason,
         /// Time, ns.
         ts_ns: u64,
+        /// The venue's own time stamp of it, ms (0: it gave none).
+        venue_ms: u64,
     },
     /// A fill.
     Filled(Fill),
@@ -102,6 +110,8 @@ pub enum VenueEvent {
         filled: Fixed,
         /// Time, ns.
         ts_ns: u64,
+        /// The venue's own time stamp of it, ms (0: it gave none).
+        venue_ms: u64,
     },
 }
 
@@ -124,6 +134,8 @@ pub struct Fill {
     pub realized: Fixed,
     /// Time, ns.
     pub ts_ns: u64,
+    /// The venue's own time stamp of the fill, ms (0: it gave none).
+    pub venue_ms: u64,
 }
 
 /// The account at a venue.
@@ -139,6 +151,10 @@ pub struct Account {
     pub realized: Fixed,
     /// Fees paid, USD.
     pub fees: Fixed,
+    /// What is free to open positions with, as the venue computes it (net of every margin and
+    /// of unrealised PnL: Bybit's `totalAvailableBalance`), when it reports one; `None` for a
+    /// venue that reports only the wallet balance, whose free part the loop works out.
+    pub available: Option<Fixed>,
 }
 
 impl Account {
@@ -150,6 +166,7 @@ impl Account {
             entry_price: Fixed::ZERO,
             realized: Fixed::ZERO,
             fees: Fixed::ZERO,
+            available: None,
         }
     }
 

@@ -16,9 +16,151 @@ use crate::bybit::Trade;
 use crate::fixed::Fixed;
 use crate::order::{Account, OrderId, OrderRequest, VenueEvent};
 
+/// Why a live venue doubts its view of the account and asks the venue again (reconciliation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Doubt {
+    /// A link was lost: what happened meanwhile is not known.
+    LinkLost,
+    /// An order's fate is unknown: an answer that never came or said nothing sure, a request
+    /// that may or may not have left, an answer not followed by its push.
+    UnknownFate,
+    /// Fills the venue reported (an order's `cumExecQty`) are not booked in time.
+    FillsOverdue,
+    /// A reduce-only order was refused or cut for want of a position (110017,
+    /// `CancelByReduceOnly`): the position is not what the engine thinks.
+    ReduceOnlyRefused,
+    /// An execution that is none of the engine's orders' fills: auto-deleveraging, a
+    /// liquidation, another order of the account.
+    OutsideExecution,
+    /// An order of the engine cancelled by the venue for a reason of its own (a liquidation
+    /// about to happen, an administrator).
+    OutsideCancel,
+    /// An order of another client appeared.
+    ForeignOrder,
+    /// A push of orders, executions or positions could not be read.
+    UndecodablePush,
+    /// The venue's `position` push disagrees with the fills booked, for longer than fills
+    /// take to arrive.
+    PositionDisagrees,
+    /// A request was refused for its time stamp: the clock is measured again.
+    ClockSkew,
+    /// Orders of other clients are to be adopted (`adopt_unknown_orders`).
+    Adoption,
+}
+
+impl Doubt {
+    /// Every reason, in the order of [`VenueStats::doubts`].
+    pub const ALL: [Doubt; 11] = [
+        Doubt::LinkLost,
+        Doubt::UnknownFate,
+        Doubt::FillsOverdue,
+        Doubt::ReduceOnlyRefused,
+        Doubt::OutsideExecution,
+        Doubt::OutsideCancel,
+        Doubt::ForeignOrder,
+        Doubt::UndecodablePush,
+        Doubt::PositionDisagrees,
+        Doubt::ClockSkew,
+        Doubt::Adoption,
+    ];
+
+    /// A stable label, for logs and metrics.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Doubt::LinkLost => "link_lost",
+            Doubt::UnknownFate => "unknown_fate",
+            Doubt::FillsOverdue => "fills_overdue",
+            Doubt::ReduceOnlyRefused => "reduce_only_refused",
+            Doubt::OutsideExecution => "outside_execution",
+            Doubt::OutsideCancel => "outside_cancel",
+            Doubt::ForeignOrder => "foreign_order",
+            Doubt::UndecodablePush => "undecodable_push",
+            Doubt::PositionDisagrees => "position_disagrees",
+            Doubt::ClockSkew => "clock_skew",
+            Doubt::Adoption => "adoption",
+        }
+    }
+
+    /// Its index in [`VenueStats::doubts`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What moved the account's position besides the engine's own fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutsideKind {
+    /// Auto-deleveraging (`AdlTrade`).
+    Adl,
+    /// A liquidation (`BustTrade`).
+    Liquidation,
+    /// A fill of an order the engine does not work on (a manual close, another client).
+    OtherOrder,
+    /// Delivery of a dated contract.
+    Delivery,
+}
+
+impl OutsideKind {
+    /// A stable label, for logs and metrics.
+    pub const fn label(self) -> &'static str {
+        match self {
+            OutsideKind::Adl => "adl",
+            OutsideKind::Liquidation => "liquidation",
+            OutsideKind::OtherOrder => "other_order",
+            OutsideKind::Delivery => "delivery",
+        }
+    }
+}
+
+/// Who cancelled an order of the engine, when the engine did not ask (Bybit's `cancelType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CancelKind {
+    /// A reduce-only order cut as the position shrank (`CancelByReduceOnly`).
+    ReduceOnly,
+    /// Cancelled ahead of a liquidation (`CancelByPrepareLiq`, `CancelAllBeforeLiq`): entries
+    /// halt.
+    PrepareLiquidation,
+    /// By an administrator of the venue (`CancelByAdmin`).
+    Admin,
+    /// Self-match prevention (`CancelBySmp`).
+    SelfMatch,
+    /// Disconnect-cancel-all (`CancelByDCP`).
+    Dcp,
+    /// By the account's owner from elsewhere (`CancelByUser` without the engine asking), or
+    /// another reason.
+    Other,
+}
+
+impl CancelKind {
+    /// The kind of Bybit's `cancelType`.
+    pub fn from_bybit(cancel_type: &str) -> CancelKind {
+        match cancel_type {
+            "CancelByReduceOnly" => CancelKind::ReduceOnly,
+            "CancelByPrepareLiq" | "CancelAllBeforeLiq" | "CancelByPrepareAdl"
+            | "CancelAllBeforeAdl" => CancelKind::PrepareLiquidation,
+            "CancelByAdmin" => CancelKind::Admin,
+            "CancelBySmp" => CancelKind::SelfMatch,
+            "CancelByDCP" => CancelKind::Dcp,
+            _ => CancelKind::Other,
+        }
+    }
+
+    /// A stable label, for logs and metrics.
+    pub const fn label(self) -> &'static str {
+        match self {
+            CancelKind::ReduceOnly => "reduce_only",
+            CancelKind::PrepareLiquidation => "prepare_liquidation",
+            CancelKind::Admin => "admin",
+            CancelKind::SelfMatch => "self_match",
+            CancelKind::Dcp => "dcp",
+            CancelKind::Other => "other",
+        }
+    }
+}
+
 /// What a live venue found out for itself, for the decision log: reconciliation's differences
-/// and the answers that put the state in doubt. The events they lead to (fills, rejects) come
-/// through [`Venue::drain_events`] as usual.
+/// and what put the state in doubt. The events they lead to (fills, rejects) come through
+/// [`Venue::drain_events`] as usual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VenueNote {
     /// The fate of order `id` is unknown (an answer that never came or said nothing sure, a
@@ -26,6 +168,11 @@ pub enum VenueNote {
     UnknownFate {
         /// The order.
         id: OrderId,
+    },
+    /// Something put the venue's state in doubt: reconciliation follows.
+    Doubt {
+        /// What.
+        reason: Doubt,
     },
     /// Reconciliation booked a fill of `qty` on order `id` whose push was missed.
     MissedFill {
@@ -61,8 +208,113 @@ pub enum VenueNote {
         /// The venue's.
         venue: Fixed,
     },
+    /// An execution that is none of the engine's fills moved the position by `qty` (signed).
+    OutsideExecution {
+        /// What it was.
+        kind: OutsideKind,
+        /// The position change, positive for a buy.
+        qty: Fixed,
+    },
+    /// Order `id` was cancelled by the venue, not on the engine's request.
+    OutsideCancel {
+        /// The order.
+        id: OrderId,
+        /// Why.
+        kind: CancelKind,
+    },
+    /// Entries halt for the rest of the session: the venue is preparing a liquidation.
+    EntriesHalted,
+    /// A reconciliation could not settle everything (an order in flight when it was asked,
+    /// fills the venue reported but does not list yet): it is done again shortly.
+    ReconcileDeferred,
     /// A reconciliation was done.
     Reconciled,
+}
+
+/// A live venue's link and order-entry counters, for metrics and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VenueStats {
+    /// Whether the private and the trade link are up and ready now.
+    pub connected: [bool; 2],
+    /// Whether the venue's state is in doubt now (entries wait for reconciliation).
+    pub reconciling: bool,
+    /// Whether entries are halted for the session (a liquidation was being prepared).
+    pub entries_halted: bool,
+    /// The venue refused the credentials for good: the `retCode` (the engine stops).
+    pub fatal_code: Option<i64>,
+    /// Connections made, private and trade.
+    pub connects: [u64; 2],
+    /// Connections lost, private and trade.
+    pub losses: [u64; 2],
+    /// Authentications refused.
+    pub auth_failures: u64,
+    /// Creates sent.
+    pub creates: u64,
+    /// Amends sent.
+    pub amends: u64,
+    /// Cancels sent.
+    pub cancels: u64,
+    /// Orders refused before they were sent (link down, rate limit, table full, doubt).
+    pub local_rejects: u64,
+    /// Orders whose fate became unknown: an answer saying nothing sure, none at all, a link
+    /// lost mid-request, no `order` push after an answer (each reconciled).
+    pub unknown_fates: u64,
+    /// Fills booked.
+    pub fills: u64,
+    /// Pushes and replies that did not decode.
+    pub decode_errors: u64,
+    /// Order pushes older than what was already known of the order, ignored.
+    pub stale_pushes: u64,
+    /// Orders whose end came before all their fills: held until the fills were booked.
+    pub drained: u64,
+    /// Times the state was put in doubt, by [`Doubt`] (index [`Doubt::index`]).
+    pub doubts: [u64; Doubt::ALL.len()],
+    /// Reconciliations done.
+    pub reconciliations: u64,
+    /// Reconciliations that could not settle everything and were done again.
+    pub reconciles_deferred: u64,
+    /// Fills found by reconciliation (their push was missed).
+    pub missed_fills: u64,
+    /// Open orders the engine did not place, adopted by reconciliation.
+    pub foreign_adopted: u64,
+    /// Working orders whose end was found by reconciliation (their push was missed, or they
+    /// never reached the venue).
+    pub orders_settled: u64,
+    /// Open orders at the venue the engine did not know, cancelled.
+    pub foreign_cancels: u64,
+    /// Times the venue's position differed from the engine's and was taken.
+    pub position_corrections: u64,
+    /// Executions that were none of the engine's fills (ADL, liquidation, other orders).
+    pub outside_executions: u64,
+    /// Orders of the engine cancelled by the venue for a reason of its own.
+    pub outside_cancels: u64,
+    /// Exits and cancels sent over REST while the trade stream was down.
+    pub rest_fallbacks: u64,
+}
+
+/// Why a live venue cannot go on: the venue refused the credentials for good (a bad key or
+/// signature, a missing permission, an IP not allowed). Trading stops; what is working is
+/// cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueFailure {
+    /// The venue's code (Bybit's `retCode`; 0: it refused the authentication again and again
+    /// without one).
+    pub code: i64,
+    /// What it means and what to do about it.
+    pub advice: &'static str,
+}
+
+impl std::fmt::Display for VenueFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            0 => write!(
+                f,
+                "the venue refused the authentication repeatedly: {}",
+                self.advice
+            ),
+            code => write!(f, "the venue answered {code}: {}", self.advice),
+        }
+    }
 }
 
 /// A venue of one symbol, as the trading loop sees it.
@@ -164,7 +416,13 @@ pub trait Venue {
 
     /// A live venue's link and order-entry counters, for metrics and reports (a simulated
     /// venue has none: the default).
-    fn live_stats(&self) -> Option<crate::bybit::venue::VenueStats> {
+    fn live_stats(&self) -> Option<VenueStats> {
+        None
+    }
+
+    /// Why a live venue cannot go on, once it cannot (the loop then stops and cancels what is
+    /// working). A simulated venue never fails (the default).
+    fn failure(&self) -> Option<VenueFailure> {
         None
     }
 

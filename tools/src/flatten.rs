@@ -8,8 +8,10 @@
 //! `--timeout`. Maker-only to the end: a close is not guaranteed to fill in a running market,
 //! and the command says so when it did not.
 //!
-//! It prints what it did and what is left, and exits 1 when anything is left (an open order,
-//! or with `--close` a position).
+//! It first says which account it acts on (`REAL MONEY`, the account, the venue and the API
+//! key's first characters), then what it did and what is left, and exits 1 when anything is
+//! left (an open order, or with `--close` a position). A closing order is never left resting:
+//! when asking the venue fails while one works, it is cancelled before the error is reported.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use engine::account::{cancel_all, load_signer, open_orders, position, rest_clien
 use engine::cli::ConfigArgs;
 use feed::bybit::limits::{Endpoint, RateLimits};
 use feed::bybit::rest::RestClient;
+use feed::bybit::rest::replies::ApiKeyInfo;
 use feed::bybit::trade::{LinkIds, NewOrder, TradeWriter};
 use feed::order::OrderId;
 use feed::{Fixed, Side, Symbol};
@@ -58,11 +61,20 @@ pub(crate) fn run(args: &Args) -> Result<std::process::ExitCode> {
     let limits = std::sync::Arc::new(RateLimits::new(config.exchange.rate_limits.rates()));
     let client = rest_client(&config, signer, limits)?;
     client.sync_clock().context("the venue's clock")?;
+    let key: ApiKeyInfo = client
+        .get("/v5/user/query-api", "", Endpoint::Query)
+        .context("the API key's account")?;
     let symbols = match &args.symbol {
         Some(symbol) => vec![symbol.clone()],
         None => config.exchange.symbols.clone(),
     };
-    println!("flatten: {} at {}", symbols.join(", "), client.base_url());
+    println!(
+        "flatten: REAL MONEY: account {} at {} (API key {}): {}",
+        key.user_id,
+        client.base_url(),
+        client.key_shown(),
+        symbols.join(", ")
+    );
     let deadline = Instant::now() + args.timeout;
     let mut left = false;
     for symbol in &symbols {
@@ -127,8 +139,24 @@ fn touch(client: &RestClient, symbol: &str) -> Result<(Fixed, Fixed)> {
 }
 
 /// Closes the position of `symbol` with reduce-only post-only orders at the touch of the
-/// closing side, moved every `reprice`, until flat or `deadline`; the position left.
+/// closing side, moved every `reprice`, until flat or `deadline`; the position left. When
+/// asking the venue fails midway, what is open is cancelled before the error is reported.
 fn close(client: &RestClient, symbol: &str, reprice: Duration, deadline: Instant) -> Result<Fixed> {
+    let closed = close_at_the_touch(client, symbol, reprice, deadline);
+    if closed.is_err()
+        && let Err(err) = cancel_all(client, symbol)
+    {
+        eprintln!("{symbol}: the closing order could not be cancelled: {err}; cancel it by hand");
+    }
+    closed
+}
+
+fn close_at_the_touch(
+    client: &RestClient,
+    symbol: &str,
+    reprice: Duration,
+    deadline: Instant,
+) -> Result<Fixed> {
     let name = Symbol::new(symbol).map_err(|_| anyhow::anyhow!("symbol {symbol:?} is too long"))?;
     let mut writer = TradeWriter::new(LinkIds::for_run(feed::bybit::rest::local_ms()), 5000);
     let mut held = position(client, symbol)?;

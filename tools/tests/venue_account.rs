@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Venue, WAIT, rest_client};
-use engine::account::{AccountError, Setting, check_account};
+use engine::account::{AccountError, Setting, check_account, prepare_account};
 use feed::bybit::codes::Outcome;
 use feed::bybit::limits::Endpoint;
 use feed::bybit::rest::replies::ApiKeyInfo;
@@ -32,7 +32,7 @@ fn the_account_checks_pass_with_the_venues_exact_values_and_set_what_differs() {
     let venue = Venue::start_with_credentials(&["--position-mode", "hedge"], Some((KEY, SECRET)));
     let client = rest_client(&venue, KEY, SECRET);
     let btcusdt = feed::fixtures::btcusdt();
-    let check = check_account(&client, "BTCUSDT", &btcusdt, fx("5")).unwrap();
+    let check = check_account(&client, "BTCUSDT", &btcusdt).unwrap();
     assert_eq!(check.venue, venue.rest_url());
     assert_eq!(check.key_shown, "venu…");
     assert_eq!(check.user_id, 1001);
@@ -41,22 +41,32 @@ fn the_account_checks_pass_with_the_venues_exact_values_and_set_what_differs() {
         (fx("0.0002"), fx("0.00055"))
     );
     assert!(check.fee_differences.is_empty());
-    assert_eq!(check.available_balance, fx("10000"));
-    // Hedge mode switched to one-way; leverage 10 set to 5.
     assert_eq!(
-        (check.one_way, check.leverage_set),
-        (Setting::Changed, Setting::Changed)
+        (check.available_balance, check.wallet_balance),
+        (fx("10000"), fx("10000"))
     );
     assert_eq!((check.position, check.open_orders), (Fixed::ZERO, 0));
     assert!(check.clock.offset_ms.abs() < 1000, "{:?}", check.clock);
+    // Reading changed nothing: the venue saw no POST.
+    assert_eq!(venue.logged("POST"), None);
 
-    // Run again: both already so (110025 and 110043 are success).
-    let again = check_account(&client, "BTCUSDT", &btcusdt, fx("5")).unwrap();
+    // Hedge mode switched to one-way; leverage 10 set to 5.
+    let settings = prepare_account(&client, "BTCUSDT", fx("5")).unwrap();
+    assert_eq!(
+        (settings.one_way, settings.leverage_set),
+        (Setting::Changed, Setting::Changed)
+    );
+    // Again: both already so (110025 and 110043 are success).
+    let again = prepare_account(&client, "BTCUSDT", fx("5")).unwrap();
     assert_eq!(
         (again.one_way, again.leverage_set),
         (Setting::AlreadySo, Setting::AlreadySo)
     );
-    let shown = again.to_string();
+    assert_eq!(
+        again.to_string(),
+        "account: one-way mode (already so); leverage 5 (already so)\n"
+    );
+    let shown = check.to_string();
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(
         lines[0],
@@ -66,16 +76,15 @@ fn the_account_checks_pass_with_the_venues_exact_values_and_set_what_differs() {
         )
     );
     assert!(
-        lines[1].ends_with("free balance 10000 USD; position 0; 0 open orders"),
+        lines[1].ends_with("free balance 10000 USD (wallet 10000 USD); position 0; 0 open orders"),
         "{shown}"
     );
     assert_eq!(
         lines[2],
-        "account: rules match symbols.yml; fees maker 0.0002 taker 0.00055; one-way mode \
-         (already so); leverage 5 (already so)"
+        "account: rules match symbols.yml; fees maker 0.0002 taker 0.00055"
     );
     assert_eq!(lines.len(), 3);
-    assert!(!shown.contains(SECRET));
+    assert!(!shown.contains(SECRET) && !shown.contains(KEY));
 }
 
 #[test]
@@ -88,7 +97,7 @@ fn rules_that_differ_from_the_venue_refuse_to_start_and_name_each_field() {
         maker_fee_rate: fx("0.0001"),
         ..feed::fixtures::btcusdt()
     };
-    let err = check_account(&client, "BTCUSDT", &configured, fx("10")).unwrap_err();
+    let err = check_account(&client, "BTCUSDT", &configured).unwrap_err();
     assert_eq!(
         err.to_string(),
         "BTCUSDT: symbols.yml disagrees with the venue: tick_size is 0.5 in symbols.yml but 0.1 \
@@ -100,14 +109,14 @@ fn rules_that_differ_from_the_venue_refuse_to_start_and_name_each_field() {
         maker_fee_rate: fx("0.0001"),
         ..feed::fixtures::btcusdt()
     };
-    let check = check_account(&client, "BTCUSDT", &fees_only, fx("10")).unwrap();
+    let check = check_account(&client, "BTCUSDT", &fees_only).unwrap();
     assert_eq!(check.maker_fee_rate, fx("0.0002"));
     assert_eq!(
         check.to_string().lines().last().unwrap(),
         "account: note: maker_fee_rate is 0.0001 in symbols.yml but 0.0002 at the venue; the \
          venue's rate is used"
     );
-    let err = check_account(&client, "ETHUSDT", &configured, fx("10")).unwrap_err();
+    let err = check_account(&client, "ETHUSDT", &configured).unwrap_err();
     assert!(
         matches!(
             err,
@@ -128,7 +137,6 @@ fn a_wrong_secret_or_key_is_fatal_and_the_secret_is_never_shown() {
         &rest_client(&venue, KEY, wrong_secret),
         "BTCUSDT",
         &feed::fixtures::btcusdt(),
-        fx("10"),
     )
     .unwrap_err();
     let AccountError::Rest { step, error } = &err else {
@@ -145,6 +153,9 @@ fn a_wrong_secret_or_key_is_fatal_and_the_secret_is_never_shown() {
         "{shown}"
     );
     assert!(shown.contains("error sign! origin_string["), "{shown}");
+    // The venue echoes the string it signed; the API key in it is masked.
+    assert!(!shown.contains(KEY), "{shown}");
+    assert!(shown.contains("venu…"), "{shown}");
 
     let err = query_api(&rest_client(&venue, "otherkey", SECRET)).unwrap_err();
     assert_eq!((err.code(), err.outcome()), (Some(10003), Outcome::Fatal));

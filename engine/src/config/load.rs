@@ -625,6 +625,14 @@ fn check_cross_field_rules(
         ));
     }
 
+    let every = config.exchange.reconcile_every;
+    if sound("exchange.reconcile_every") && !(5..=3600).contains(&every.get().as_secs()) {
+        issues.push(ConfigIssue::new(
+            "exchange.reconcile_every",
+            format!("{every} is outside 5 s to 1 h"),
+        ));
+    }
+
     let guard = &config.risk.near_liq_guard;
     let guard_keys = [
         "risk.near_liq_guard",

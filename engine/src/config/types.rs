@@ -99,14 +99,17 @@ pub struct Exchange {
     /// Per-UID requests per second, by endpoint group, shared by REST and the trade stream.
     pub rate_limits: RateLimits,
     /// Disconnect-cancel-all (DCP): when set (3 s to 300 s), real mode asks Bybit to cancel
-    /// every derivatives order once the private stream has been down this long, and subscribes
-    /// the `dcp` topic that arms it. Bybit grants it to some account types only; a refusal is
-    /// reported, not fatal.
+    /// every derivatives order once the private stream has been down this long, and, once
+    /// granted, subscribes the `dcp.future` topic that arms it (in a request of its own). Bybit
+    /// grants it to some account types only; a refusal is reported, not fatal.
     pub dcp_window: Option<HumanDuration>,
     /// Open orders on the account that the engine did not place (at start, or found by
     /// reconciliation): cancelled when false; when true, adopted: left working, their fills
     /// counted in the position the engine manages, cancelled at shutdown.
     pub adopt_unknown_orders: bool,
+    /// Real mode reconciles with REST this often even when nothing put the state in doubt, to
+    /// catch what no push announced (5 s to 1 h; entries do not wait for it).
+    pub reconcile_every: HumanDuration,
 }
 
 impl Default for Exchange {
@@ -126,6 +129,7 @@ impl Default for Exchange {
             rate_limits: RateLimits::default(),
             dcp_window: None,
             adopt_unknown_orders: false,
+            reconcile_every: HumanDuration::from_secs(30),
         }
     }
 }

@@ -152,6 +152,10 @@ pub enum StopReason {
     Duration,
     /// Ctrl-C, SIGTERM, or the runtime asked.
     Signal,
+    /// The venue refused the credentials for good ([`Venue::failure`]).
+    VenueFailed,
+    /// The source failed (the run returns its error, after cancelling what was working).
+    SourceFailed,
 }
 
 /// What the hot loop reports at the end.
@@ -350,12 +354,18 @@ impl<V: Venue> HotLoop<V> {
         self
     }
 
-    /// Runs until the source ends, the duration passes or `stop` is set; then cancels every
-    /// working order, publishes the last counters and reports.
+    /// Runs until the source ends, the duration passes, `stop` is set or the venue fails; then
+    /// cancels every working order, publishes the last counters and reports. A failed source
+    /// ends the run the same way (working orders cancelled) before its error is returned.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<HotReport, SourceError> {
         let reason = loop {
-            if let Some(reason) = self.step(stop)? {
-                break reason;
+            match self.step(stop) {
+                Ok(Some(reason)) => break reason,
+                Ok(None) => {}
+                Err(error) => {
+                    self.shut_down(StopReason::SourceFailed);
+                    return Err(error);
+                }
             }
         };
         Ok(self.shut_down(reason))
@@ -366,6 +376,9 @@ impl<V: Venue> HotLoop<V> {
     pub fn step(&mut self, stop: &AtomicBool) -> Result<Option<StopReason>, SourceError> {
         if stop.load(Ordering::Relaxed) {
             return Ok(Some(StopReason::Signal));
+        }
+        if self.venue.failure().is_some() {
+            return Ok(Some(StopReason::VenueFailed));
         }
         self.poll_cold();
         // A live venue's answers and pushes come between market frames too.
@@ -722,16 +735,23 @@ impl<V: Venue> HotLoop<V> {
         });
     }
 
-    /// The account the gates see: the free balance is the equity at the mid net of the margin
-    /// of the position and of the working entries at `executor.sizing.leverage`.
+    /// The account the gates see. The free balance is the venue's own when it reports one
+    /// (Bybit's `totalAvailableBalance` already nets every margin and the unrealised PnL: they
+    /// are not taken off twice); else the equity at the mid net of the margin of the position
+    /// and of the working entries at `executor.sizing.leverage`.
     fn account(&self) -> Account {
         let account = self.venue.account();
-        let mid = self.pipeline.book().mid().unwrap_or(account.entry_price);
-        let leverage = self.settings.leverage.max(1.0);
-        let margin = (account.position.abs().to_f64() * mid.to_f64()
-            + self.trader.working_entry_notional())
-            / leverage;
-        let free = account.balance.to_f64() + account.unrealized(mid) - margin;
+        let free = match account.available {
+            Some(available) => available.to_f64(),
+            None => {
+                let mid = self.pipeline.book().mid().unwrap_or(account.entry_price);
+                let leverage = self.settings.leverage.max(1.0);
+                let margin = (account.position.abs().to_f64() * mid.to_f64()
+                    + self.trader.working_entry_notional())
+                    / leverage;
+                account.balance.to_f64() + account.unrealized(mid) - margin
+            }
+        };
         Account {
             free_balance: Fixed::from_f64(free.max(0.0)).unwrap_or(Fixed::ZERO),
             position: account.position,
@@ -783,12 +803,17 @@ impl<V: Venue> HotLoop<V> {
     /// corrected is the order manager's from now on.
     fn log_venue_notes(&mut self) {
         let (log, ts_ns) = (&mut self.rings.log, self.now_ns);
-        let mut corrected = false;
+        let (mut corrected, mut halted) = (false, false);
         self.venue.drain_notes(|note| {
             corrected |= matches!(note, VenueNote::PositionCorrected { .. });
+            halted |= matches!(note, VenueNote::EntriesHalted);
             // A full log ring drops and counts, as for every record.
             let _ = log.push(LogRecord::VenueNote { ts_ns, note });
         });
+        if halted {
+            // For the rest of the session: the venue was preparing a liquidation.
+            self.stats.halts |= super::rings::HaltReason::Liquidation.bit();
+        }
         if !corrected {
             return;
         }

@@ -85,6 +85,14 @@ pub fn run(
     })
 }
 
+/// Closes a venue event's object, with the venue's own time stamp when it sent one.
+fn close_with_venue_ms(line: &mut String, venue_ms: u64) {
+    if venue_ms > 0 {
+        let _ = write!(line, ",\"venue_ms\":{venue_ms}");
+    }
+    line.push('}');
+}
+
 fn order_fields(line: &mut String, order: &OrderRequest) {
     let _ = write!(
         line,
@@ -170,32 +178,46 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                 id,
                 queue_ahead,
                 ts_ns,
+                venue_ms,
             } => {
                 let _ = write!(
                     line,
-                    "{{\"ts_ns\":{ts_ns},\"type\":\"accepted\",\"id\":{},\"queue_ahead\":\"{queue_ahead}\"}}",
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"accepted\",\"id\":{},\"queue_ahead\":\"{queue_ahead}\"",
                     id.0
                 );
+                close_with_venue_ms(line, *venue_ms);
             }
-            VenueEvent::Rejected { id, reason, ts_ns } => {
+            VenueEvent::Rejected {
+                id,
+                reason,
+                ts_ns,
+                venue_ms,
+            } => {
                 let _ = write!(
                     line,
-                    "{{\"ts_ns\":{ts_ns},\"type\":\"rejected\",\"id\":{},\"reason\":\"{}\"}}",
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"rejected\",\"id\":{},\"reason\":\"{}\"",
                     id.0,
                     reason.label()
                 );
+                close_with_venue_ms(line, *venue_ms);
             }
-            VenueEvent::Cancelled { id, filled, ts_ns } => {
+            VenueEvent::Cancelled {
+                id,
+                filled,
+                ts_ns,
+                venue_ms,
+            } => {
                 let _ = write!(
                     line,
-                    "{{\"ts_ns\":{ts_ns},\"type\":\"cancelled\",\"id\":{},\"filled\":\"{filled}\"}}",
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"cancelled\",\"id\":{},\"filled\":\"{filled}\"",
                     id.0
                 );
+                close_with_venue_ms(line, *venue_ms);
             }
             VenueEvent::Filled(fill) => {
                 let _ = write!(
                     line,
-                    "{{\"ts_ns\":{},\"type\":\"fill\",\"id\":{},\"side\":\"{}\",\"price\":\"{}\",\"qty\":\"{}\",\"leaves_qty\":\"{}\",\"fee\":\"{}\",\"realized\":\"{}\"}}",
+                    "{{\"ts_ns\":{},\"type\":\"fill\",\"id\":{},\"side\":\"{}\",\"price\":\"{}\",\"qty\":\"{}\",\"leaves_qty\":\"{}\",\"fee\":\"{}\",\"realized\":\"{}\"",
                     fill.ts_ns,
                     fill.id.0,
                     fill.side.as_str(),
@@ -205,6 +227,7 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     fill.fee,
                     fill.realized
                 );
+                close_with_venue_ms(line, fill.venue_ms);
             }
         },
         LogRecord::VenueNote { ts_ns, note } => {
@@ -237,6 +260,22 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     line,
                     "\"position_corrected\",\"engine\":\"{engine}\",\"venue\":\"{venue}\"}}"
                 ),
+                VenueNote::Doubt { reason } => {
+                    write!(line, "\"doubt\",\"reason\":\"{}\"}}", reason.label())
+                }
+                VenueNote::OutsideExecution { kind, qty } => write!(
+                    line,
+                    "\"outside_execution\",\"kind\":\"{}\",\"qty\":\"{qty}\"}}",
+                    kind.label()
+                ),
+                VenueNote::OutsideCancel { id, kind } => write!(
+                    line,
+                    "\"outside_cancel\",\"id\":{},\"kind\":\"{}\"}}",
+                    id.0,
+                    kind.label()
+                ),
+                VenueNote::EntriesHalted => write!(line, "\"entries_halted\"}}"),
+                VenueNote::ReconcileDeferred => write!(line, "\"deferred\"}}"),
                 VenueNote::Reconciled => write!(line, "\"reconciled\"}}"),
             };
         }
@@ -340,6 +379,7 @@ mod tests {
             fee: "3.99".parse().unwrap(),
             realized: Fixed::ZERO,
             ts_ns: 9,
+            venue_ms: 0,
         }));
         assert_eq!(
             line(&fill),
@@ -350,6 +390,7 @@ mod tests {
             id: OrderId(7),
             reason: RejectReason::PostOnlyWillTakeLiquidity,
             ts_ns: 9,
+            venue_ms: 0,
         });
         let closed = LogRecord::Closed(crate::runtime::rings::ClosedTrade {
             ts_ns: 11,

@@ -158,7 +158,7 @@ fn content_type(value: &str) -> tiny_http::Header {
 }
 
 /// The live venue's families (real mode only).
-fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
+fn venue_metrics(out: &mut Exposition, venue: &feed::venue::VenueStats) {
     let streams = ["private", "trade"];
     out.family(
         "venue_connected",
@@ -199,19 +199,28 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
     out.family(
         "venue_requests_total",
         "counter",
-        "Order requests written to the trade stream, by kind (create, cancel).",
+        "Order requests written to the trade stream, by kind (create, amend, cancel).",
     );
-    out.sample(
-        "venue_requests_total",
-        &[("kind", "create")],
-        venue.creates as f64,
+    for (kind, count) in [
+        ("create", venue.creates),
+        ("amend", venue.amends),
+        ("cancel", venue.cancels),
+    ] {
+        out.sample("venue_requests_total", &[("kind", kind)], count as f64);
+    }
+    out.family(
+        "venue_doubts_total",
+        "counter",
+        "Times the venue's state was put in doubt (reconciliation follows), by reason.",
     );
-    out.sample(
-        "venue_requests_total",
-        &[("kind", "cancel")],
-        venue.cancels as f64,
-    );
-    let counters: [(&str, &str, u64); 11] = [
+    for reason in feed::venue::Doubt::ALL {
+        out.sample(
+            "venue_doubts_total",
+            &[("reason", reason.label())],
+            venue.doubts[reason.index()] as f64,
+        );
+    }
+    let counters: [(&str, &str, u64); 16] = [
         (
             "venue_auth_failures_total",
             "Authentications the venue refused.",
@@ -267,6 +276,31 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
             "Private pushes and trade replies that did not decode.",
             venue.decode_errors,
         ),
+        (
+            "venue_stale_pushes_total",
+            "Order and position pushes older than what was known, ignored.",
+            venue.stale_pushes,
+        ),
+        (
+            "venue_orders_drained_total",
+            "Orders whose end came before all their fills: held until the fills were booked.",
+            venue.drained,
+        ),
+        (
+            "venue_reconciles_deferred_total",
+            "Reconciliations that could not settle everything (an order in flight, fills not listed yet) and were done again.",
+            venue.reconciles_deferred,
+        ),
+        (
+            "venue_outside_executions_total",
+            "Executions that were none of the engine's fills: auto-deleveraging, liquidation, other orders of the account.",
+            venue.outside_executions,
+        ),
+        (
+            "venue_outside_cancels_total",
+            "Orders of the engine cancelled by the venue on its own (prepare-liquidation, admin, self-match, reduce-only).",
+            venue.outside_cancels,
+        ),
     ];
     for (name, help, value) in counters {
         out.single(name, "counter", help, value as f64);
@@ -274,8 +308,14 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::bybit::venue::VenueStats) {
     out.single(
         "venue_reconciling",
         "gauge",
-        "1 while reconciliation is wanted or running (entries wait).",
+        "1 while the venue's state is in doubt and reconciliation is wanted or running (entries wait).",
         f64::from(u8::from(venue.reconciling)),
+    );
+    out.single(
+        "venue_entries_halted",
+        "gauge",
+        "1 once entries are halted for the session (the venue prepared a liquidation, or refused the credentials).",
+        f64::from(u8::from(venue.entries_halted || venue.fatal_code.is_some())),
     );
 }
 

@@ -104,6 +104,9 @@ pub enum HaltReason {
     /// The active model was rolled back and no earlier model was there to take its place:
     /// entries wait for an operator (`toolkit rollout clear`).
     Model,
+    /// The venue was preparing a liquidation (it cancelled orders ahead of it, or liquidated):
+    /// entries halt for the rest of the session.
+    Liquidation,
 }
 
 impl HaltReason {
@@ -113,6 +116,7 @@ impl HaltReason {
             HaltReason::Precision => "precision",
             HaltReason::Volatility => "volatility",
             HaltReason::Model => "model",
+            HaltReason::Liquidation => "liquidation",
         }
     }
 
@@ -122,14 +126,16 @@ impl HaltReason {
             HaltReason::Precision => 1,
             HaltReason::Volatility => 2,
             HaltReason::Model => 4,
+            HaltReason::Liquidation => 8,
         }
     }
 
     /// Every reason.
-    pub const ALL: [HaltReason; 3] = [
+    pub const ALL: [HaltReason; 4] = [
         HaltReason::Precision,
         HaltReason::Volatility,
         HaltReason::Model,
+        HaltReason::Liquidation,
     ];
 }
 

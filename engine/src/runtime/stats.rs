@@ -82,7 +82,7 @@ pub struct HotStats {
     /// The live connection's counters (zero for a simulated or replayed market).
     pub feed: FeedStats,
     /// The live venue's counters (none for the paper venue).
-    pub venue: Option<feed::bybit::venue::VenueStats>,
+    pub venue: Option<feed::venue::VenueStats>,
     /// Candidates proposed by the trigger, by route.
     pub candidates: [u64; 2],
     /// Candidates that were not sent, by [`REJECT_REASONS`].

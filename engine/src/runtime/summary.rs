@@ -57,6 +57,8 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         StopReason::EndOfFeed => "end of feed",
         StopReason::Duration => "duration reached",
         StopReason::Signal => "stopped by signal",
+        StopReason::VenueFailed => "the venue refused the credentials",
+        StopReason::SourceFailed => "the feed failed",
     };
     let _ = writeln!(out, "== summary ({stop}, {market_s:.1} s of market time)");
     let errors: u64 = stats.decode_errors.iter().sum();
@@ -115,6 +117,31 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
             venue.foreign_cancels,
             venue.foreign_adopted,
             venue.position_corrections
+        );
+        let doubts = feed::venue::Doubt::ALL
+            .iter()
+            .filter(|reason| venue.doubts[reason.index()] > 0)
+            .map(|reason| format!("{} {}", venue.doubts[reason.index()], reason.label()))
+            .collect::<Vec<_>>();
+        let _ = writeln!(
+            out,
+            "races:       doubts: {}; {} stale pushes, {} orders drained, {} deferred \
+             reconciliations, {} outside executions, {} outside cancels{}",
+            if doubts.is_empty() {
+                "none".to_owned()
+            } else {
+                doubts.join(", ")
+            },
+            venue.stale_pushes,
+            venue.drained,
+            venue.reconciles_deferred,
+            venue.outside_executions,
+            venue.outside_cancels,
+            if venue.entries_halted {
+                "; entries halted (liquidation)"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(

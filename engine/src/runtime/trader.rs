@@ -781,6 +781,7 @@ mod tests {
             fee: fx("1"),
             realized: fx(realized),
             ts_ns: 0,
+            venue_ms: 0,
         })
     }
 
@@ -789,6 +790,7 @@ mod tests {
             id: OrderId(id),
             filled: Fixed::ZERO,
             ts_ns: 0,
+            venue_ms: 0,
         }
     }
 
@@ -997,6 +999,7 @@ mod tests {
             id: OrderId(4),
             reason: RejectReason::PostOnlyWillTakeLiquidity,
             ts_ns: 0,
+            venue_ms: 0,
         };
         trader.on_venue_event(&rejected, &lower, S, &mut sink);
         assert_eq!(

@@ -104,6 +104,35 @@ pub fn classify(request: Request, ret_code: i64) -> Outcome {
     }
 }
 
+/// What a [`Outcome::Fatal`] code (or HTTP 401) means, and what the operator must do about it.
+pub const fn fatal_advice(code: i64) -> &'static str {
+    match code {
+        10003 => {
+            "the API key is invalid or belongs to another environment (mainnet, testnet, demo): \
+             check BYBIT_API_KEY and exchange.environment"
+        }
+        10004 => {
+            "the signature was refused: check BYBIT_API_SECRET (the key's secret, whole), and \
+             that the host's clock is synchronised"
+        }
+        10005 => {
+            "the API key lacks a permission: give it Contract trading (Orders and Positions) in \
+             the API management page"
+        }
+        10010 => {
+            "this host's IP address is not on the API key's allow-list: add it, or use a key without one"
+        }
+        10027 => "the account is banned from trading: contact Bybit",
+        33004 => "the API key has expired: make a new one",
+        401 => {
+            "the venue refused the credentials (HTTP 401): check BYBIT_API_KEY and BYBIT_API_SECRET"
+        }
+        _ => {
+            "the venue refused the credentials for good: check the API key, its permissions and its IP allow-list"
+        }
+    }
+}
+
 /// The meaning of an HTTP status that came without a Bybit body (`None` when the body is the
 /// answer: 200, or any status whose body carries a `retCode`).
 pub fn classify_http(status: u16) -> Option<Outcome> {

@@ -105,6 +105,17 @@ impl Signer {
         self.api_key.as_str()
     }
 
+    /// The API key as it is shown to people: its first four characters (never more).
+    pub fn key_shown(&self) -> String {
+        mask_key(self.api_key.as_str())
+    }
+
+    /// `text` with every occurrence of the API key masked ([`Signer::key_shown`]): for what the
+    /// venue answers, which may echo it (a 10004 echoes the whole string it signed).
+    pub fn masked(&self, text: &str) -> String {
+        text.replace(self.api_key.as_str(), &self.key_shown())
+    }
+
     /// The `X-BAPI-SIGN` of a REST request sent at `timestamp_ms` with `recv_window_ms`, whose
     /// payload (query string or body, exactly as sent) is `payload`.
     pub fn sign_rest(&self, timestamp_ms: u64, recv_window_ms: u64, payload: &[u8]) -> Signature {
@@ -130,9 +141,17 @@ impl Signer {
 impl fmt::Debug for Signer {
     /// The key's first four characters; never the secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = self.api_key.as_str().get(..4).unwrap_or_default();
-        write!(f, "Signer {{ api_key: \"{shown}…\", secret: <redacted> }}")
+        write!(
+            f,
+            "Signer {{ api_key: \"{}\", secret: <redacted> }}",
+            self.key_shown()
+        )
     }
+}
+
+/// An API key as it is shown to people: its first four characters and an ellipsis.
+pub fn mask_key(api_key: &str) -> String {
+    format!("{}…", api_key.get(..4).unwrap_or_default())
 }
 
 /// `value` in decimal, written into the end of `buf`.

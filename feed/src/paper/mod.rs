@@ -248,6 +248,46 @@ impl PaperVenue {
         self.send(Message::Cancel(id), message_key(KEY_CANCEL, parts), now_ns);
     }
 
+    /// Books a fill of `qty` at `price` on `side` that is none of the venue's orders' (an
+    /// execution from outside: auto-deleveraging, a liquidation, an order placed elsewhere),
+    /// paying `fee`, at `now_ns`; the PnL it realized. Resting reduce-only orders left with
+    /// nothing to reduce are cancelled by the venue, as Bybit's `CancelByReduceOnly`, and
+    /// answered like any other event.
+    pub fn book_outside(
+        &mut self,
+        side: Side,
+        price: Fixed,
+        qty: Fixed,
+        fee: Fixed,
+        now_ns: u64,
+    ) -> Fixed {
+        self.now_ns = self.now_ns.max(now_ns);
+        let realized = self.book_fill(side, price, qty);
+        self.account.fees = self.account.fees.saturating_add(fee);
+        self.account.balance = self
+            .account
+            .balance
+            .saturating_add(realized)
+            .saturating_sub(fee);
+        let mut index = 0;
+        while index < self.resting.len() {
+            let order = self.resting[index].order;
+            if order.reduce_only && !self.reduces(order.side) {
+                self.resting.remove(index);
+                let event = VenueEvent::Rejected {
+                    id: order.id,
+                    reason: RejectReason::ReduceOnlyNotSatisfied,
+                    ts_ns: now_ns,
+                    venue_ms: 0,
+                };
+                self.respond(event, &order, now_ns);
+            } else {
+                index += 1;
+            }
+        }
+        realized
+    }
+
     /// Takes the events that have reached the order manager by the latest market time, oldest
     /// first.
     pub fn drain_events(&mut self, mut on_event: impl FnMut(VenueEvent)) {
@@ -380,7 +420,15 @@ impl PaperVenue {
 
     /// A reject made on the caller's side (nothing was sent): known at once.
     fn reject_now(&mut self, id: OrderId, reason: RejectReason, ts_ns: u64) {
-        self.push_response(VenueEvent::Rejected { id, reason, ts_ns }, ts_ns);
+        self.push_response(
+            VenueEvent::Rejected {
+                id,
+                reason,
+                ts_ns,
+                venue_ms: 0,
+            },
+            ts_ns,
+        );
     }
 
     /// The venue's answer made at `ts_ns`: it reaches the order manager after the response
@@ -431,6 +479,7 @@ impl PaperVenue {
                 id: order.id,
                 reason,
                 ts_ns,
+                venue_ms: 0,
             };
             return self.respond(event, &order, ts_ns);
         }
@@ -445,6 +494,7 @@ impl PaperVenue {
             id: order.id,
             queue_ahead: view.unwrap_or(Fixed::ZERO),
             ts_ns,
+            venue_ms: 0,
         };
         self.respond(event, &order, ts_ns);
     }
@@ -461,6 +511,7 @@ impl PaperVenue {
                     id,
                     filled: resting.filled,
                     ts_ns,
+                    venue_ms: 0,
                 };
                 self.respond(event, &resting.order, ts_ns);
             }
@@ -469,6 +520,7 @@ impl PaperVenue {
                     id,
                     reason: RejectReason::OrderNotExists,
                     ts_ns,
+                    venue_ms: 0,
                 };
                 // About an order the venue does not hold: keyed by time alone, as its cancel.
                 self.respond_keyed(event, [0, 0, 0, ts_ns], ts_ns);
@@ -514,6 +566,7 @@ impl PaperVenue {
                 fee,
                 realized,
                 ts_ns,
+                venue_ms: 0,
             });
             self.respond(fill, &order, ts_ns);
         }
@@ -528,6 +581,7 @@ impl PaperVenue {
                     id: order.id,
                     reason: RejectReason::ReduceOnlyNotSatisfied,
                     ts_ns,
+                    venue_ms: 0,
                 };
                 self.respond(event, &order, ts_ns);
             }
@@ -739,6 +793,7 @@ mod tests {
             fee: fx(fee),
             realized: fx(realized),
             ts_ns,
+            venue_ms: 0,
         })
     }
 
@@ -755,7 +810,8 @@ mod tests {
             [VenueEvent::Accepted {
                 id: OrderId(1),
                 queue_ahead: fx("2"),
-                ts_ns: 10 * MS
+                ts_ns: 10 * MS,
+                venue_ms: 0,
             }]
         );
         // A taker buy does not touch resting buys; a sell at a lower... level elsewhere neither.
@@ -834,12 +890,14 @@ mod tests {
                 VenueEvent::Rejected {
                     id: OrderId(1),
                     reason: RejectReason::PostOnlyWillTakeLiquidity,
-                    ts_ns: 10 * MS
+                    ts_ns: 10 * MS,
+                    venue_ms: 0,
                 },
                 VenueEvent::Rejected {
                     id: OrderId(2),
                     reason: RejectReason::PostOnlyWillTakeLiquidity,
-                    ts_ns: 10 * MS
+                    ts_ns: 10 * MS,
+                    venue_ms: 0,
                 },
             ]
         );
@@ -1020,22 +1078,26 @@ mod tests {
                 VenueEvent::Rejected {
                     id: OrderId(1),
                     reason: RejectReason::ReduceOnlyNotSatisfied,
-                    ts_ns: 10 * MS
+                    ts_ns: 10 * MS,
+                    venue_ms: 0,
                 },
                 VenueEvent::Accepted {
                     id: OrderId(2),
                     queue_ahead: fx("2"),
-                    ts_ns: 10 * MS
+                    ts_ns: 10 * MS,
+                    venue_ms: 0,
                 },
                 VenueEvent::Cancelled {
                     id: OrderId(2),
                     filled: Fixed::ZERO,
-                    ts_ns: 11 * MS
+                    ts_ns: 11 * MS,
+                    venue_ms: 0,
                 },
                 VenueEvent::Rejected {
                     id: OrderId(9),
                     reason: RejectReason::OrderNotExists,
-                    ts_ns: 11 * MS
+                    ts_ns: 11 * MS,
+                    venue_ms: 0,
                 },
             ]
         );
@@ -1070,13 +1132,15 @@ mod tests {
                 VenueEvent::Accepted {
                     id: OrderId(1),
                     queue_ahead: fx("3"),
-                    ts_ns: 0
+                    ts_ns: 0,
+                    venue_ms: 0,
                 },
                 fill(1, Side::Buy, "99.9", "0.4", "0", "0.007992", "0", MS),
                 VenueEvent::Accepted {
                     id: OrderId(2),
                     queue_ahead: fx("4"),
-                    ts_ns: 2 * MS
+                    ts_ns: 2 * MS,
+                    venue_ms: 0,
                 },
                 fill(
                     2,
@@ -1091,7 +1155,8 @@ mod tests {
                 VenueEvent::Rejected {
                     id: OrderId(2),
                     reason: RejectReason::ReduceOnlyNotSatisfied,
-                    ts_ns: 4 * MS
+                    ts_ns: 4 * MS,
+                    venue_ms: 0,
                 },
             ]
         );
@@ -1199,7 +1264,8 @@ mod tests {
             [VenueEvent::Accepted {
                 id: OrderId(1),
                 queue_ahead: fx("2"),
-                ts_ns: 10 * MS
+                ts_ns: 10 * MS,
+                venue_ms: 0,
             }]
         );
         // The venue booked the fill already.

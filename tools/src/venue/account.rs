@@ -18,7 +18,7 @@ use feed::bybit::sign::Signer;
 use feed::{Fixed, Instrument, Symbol};
 use serde::Deserialize;
 
-use super::exchange::Exchange;
+use super::exchange::{Exchange, ListQuery};
 
 /// The account id the venue reports for its key.
 const USER_ID: u64 = 1_001;
@@ -168,22 +168,84 @@ impl Account {
     }
 
     /// `GET /v5/market/instruments-info` (public).
-    pub(crate) fn instruments_info(&self, symbol: &str) -> Result<String, Refusal> {
-        self.check_symbol(symbol)?;
-        let rules = &self.rules;
-        Ok(format!(
-            r#"{{"category":"linear","list":[{{"symbol":"{symbol}","contractType":"LinearPerpetual","status":"Trading","baseCoin":"BTC","quoteCoin":"USDT","priceScale":"2","leverageFilter":{{"minLeverage":"1","maxLeverage":"100.00","leverageStep":"0.01"}},"priceFilter":{{"minPrice":"0.10","maxPrice":"1999999.80","tickSize":"{}"}},"lotSizeFilter":{{"maxOrderQty":"{}","minOrderQty":"{}","qtyStep":"{}","postOnlyMaxOrderQty":"{}","maxMktOrderQty":"{}","minNotionalValue":"{}"}},"fundingInterval":480,"settleCoin":"USDT"}}],"nextPageCursor":""}}"#,
-            rules.tick_size,
-            rules.max_qty,
-            rules.min_qty,
-            rules.qty_step,
-            rules.max_qty,
-            rules.max_qty,
-            rules.min_notional,
-        ))
+    /// `instruments-info` of `category`: linear only (spot, inverse and option list nothing
+    /// here); by `symbol` the served one's rules, else every linear symbol Bybit lists (the
+    /// served one with its rules, and [`OTHER_LINEAR`] as Bybit publishes them), a page at a
+    /// time. `status` `PreLaunch` lists nothing.
+    pub(crate) fn instruments_info(
+        &self,
+        category: &str,
+        symbol: &str,
+        status: &str,
+        page: &ListQuery,
+    ) -> Result<String, Refusal> {
+        let listing = |list: &[String], next: &str| {
+            format!(
+                r#"{{"category":"{category}","list":[{}],"nextPageCursor":"{next}"}}"#,
+                list.join(",")
+            )
+        };
+        if category != "linear" || status == "PreLaunch" {
+            if !matches!(category, "linear" | "spot" | "inverse" | "option") {
+                return Err(Refusal::new(10001, "Illegal category"));
+            }
+            return Ok(listing(&[], ""));
+        }
+        if !symbol.is_empty() {
+            self.check_symbol(symbol)?;
+            return Ok(listing(&[instrument_json(symbol, &self.rules)], ""));
+        }
+        let mut all = vec![instrument_json(self.symbol.as_str(), &self.rules)];
+        for (name, published) in OTHER_LINEAR {
+            if name != self.symbol.as_str() {
+                all.push(instrument_json(name, &rules(published)));
+            }
+        }
+        let start = page.offset.min(all.len());
+        let end = (start + page.limit).min(all.len());
+        let next = if end < all.len() {
+            end.to_string()
+        } else {
+            String::new()
+        };
+        Ok(listing(&all[start..end], &next))
     }
 
-    /// `GET /v5/user/query-api`.
+    /// `asset/coin/query-info`: the coins of the account (USDT).
+    pub(crate) fn coin_info(&self) -> String {
+        r#"{"rows":[{"name":"USDT","coin":"USDT","remainAmount":"10000000","chains":[]}]}"#
+            .to_owned()
+    }
+
+    /// `account/info`: a unified trading account (UTA 2.0), regular margin.
+    pub(crate) fn account_info(&self, now_ms: u64) -> String {
+        format!(
+            r#"{{"unifiedMarginStatus":5,"marginMode":"REGULAR_MARGIN","isMasterTrader":false,"spotHedgingStatus":"OFF","updatedTime":"{now_ms}","dcpStatus":"{}","timeWindow":10,"smpGroup":0}}"#,
+            if self.dcp { "ON" } else { "OFF" }
+        )
+    }
+
+    /// The account's leverage, as `set-leverage` left it.
+    pub(crate) fn leverage(&self) -> Fixed {
+        self.state().leverage
+    }
+
+    /// `text` with the API key masked (as the venue's log shows what it refused).
+    pub(crate) fn masked(&self, text: &str) -> String {
+        match &self.signer {
+            Some(signer) => signer.masked(text),
+            None => text.to_owned(),
+        }
+    }
+
+    /// A list's scope: the served `symbol`, or every symbol settled in `settle_coin` USDT.
+    pub(crate) fn check_scope(&self, symbol: &str, settle_coin: &str) -> Result<(), Refusal> {
+        if symbol.is_empty() && settle_coin == "USDT" {
+            return Ok(());
+        }
+        self.check_symbol(symbol)
+    }
+
     pub(crate) fn query_api(&self) -> String {
         let key = self
             .signer
@@ -218,30 +280,26 @@ impl Account {
 
     /// `GET /v5/position/list?category=linear&symbol=S`: the position's row (two in hedge
     /// mode), as Bybit lists a symbol asked for by name, flat or not.
+    /// `position/list` of the served `symbol` (a row even when flat), or of every symbol
+    /// settled in `settle_coin` (only positions that are open).
     pub(crate) fn position_list(
         &self,
         symbol: &str,
+        settle_coin: &str,
         exchange: &Exchange,
     ) -> Result<String, Refusal> {
-        self.check_symbol(symbol)?;
+        self.check_scope(symbol, settle_coin)?;
         let state = self.state();
-        let rows = exchange.position_json(state.mode, Some(state.leverage));
+        let rows = if symbol.is_empty() && exchange.position().0.is_zero() {
+            String::new()
+        } else {
+            exchange.position_json(state.mode, Some(state.leverage))
+        };
         Ok(format!(
             r#"{{"category":"linear","list":[{rows}],"nextPageCursor":""}}"#
         ))
     }
 
-    /// `GET /v5/order/realtime?category=linear&symbol=S`: the open orders, one page.
-    pub(crate) fn open_orders(&self, symbol: &str, exchange: &Exchange) -> Result<String, Refusal> {
-        self.check_symbol(symbol)?;
-        Ok(format!(
-            r#"{{"category":"linear","list":[{}],"nextPageCursor":""}}"#,
-            exchange.open_orders_json().join(",")
-        ))
-    }
-
-    /// `POST /v5/order/disconnected-cancel-all` `{product, timeWindow}`: the window, when the
-    /// account has DCP (`--dcp`) and the request is for derivatives within 3 s to 300 s.
     pub(crate) fn dcp_window(&self, body: &str) -> Result<std::time::Duration, Refusal> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -338,6 +396,44 @@ fn check_category(category: &str) -> Result<(), Refusal> {
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Refusal> {
     serde_json::from_str(body).map_err(|err| Refusal::new(10001, format!("params error: {err}")))
+}
+
+/// Other linear symbols Bybit lists, with the rules it publishes (as `config/symbols.yml`
+/// has them): tick size, quantity step, minimum and maximum quantity. For clients that load
+/// every market; the venue trades only its own symbol.
+const OTHER_LINEAR: [(&str, [&str; 4]); 4] = [
+    ("BTCUSDT", ["0.10", "0.001", "0.001", "1190.000"]),
+    ("ETHUSDT", ["0.01", "0.01", "0.01", "7240.00"]),
+    ("SOLUSDT", ["0.010", "0.1", "0.1", "79770.0"]),
+    ("XRPUSDT", ["0.0001", "1", "1", "1360000"]),
+];
+
+/// A linear symbol's rules (minimum notional 5 USDT, base-tier fees).
+fn rules([tick_size, qty_step, min_qty, max_qty]: [&str; 4]) -> Instrument {
+    let fx = |text: &str| text.parse().unwrap_or(Fixed::ZERO);
+    Instrument {
+        tick_size: fx(tick_size),
+        qty_step: fx(qty_step),
+        min_qty: fx(min_qty),
+        max_qty: fx(max_qty),
+        ..feed::fixtures::btcusdt()
+    }
+}
+
+/// One `instruments-info` item of `symbol` with `rules`.
+fn instrument_json(symbol: &str, rules: &Instrument) -> String {
+    let base = symbol.strip_suffix("USDT").unwrap_or(symbol);
+    format!(
+        r#"{{"symbol":"{symbol}","contractType":"LinearPerpetual","status":"Trading","baseCoin":"{base}","quoteCoin":"USDT","launchTime":"1584230400000","deliveryTime":"0","deliveryFeeRate":"","priceScale":"2","leverageFilter":{{"minLeverage":"1","maxLeverage":"100.00","leverageStep":"0.01"}},"priceFilter":{{"minPrice":"{}","maxPrice":"1999999.80","tickSize":"{}"}},"lotSizeFilter":{{"maxOrderQty":"{}","minOrderQty":"{}","qtyStep":"{}","postOnlyMaxOrderQty":"{}","maxMktOrderQty":"{}","minNotionalValue":"{}"}},"unifiedMarginTrade":true,"fundingInterval":480,"settleCoin":"USDT","copyTrading":"both","upperFundingRate":"0.005","lowerFundingRate":"-0.005","isPreListing":false,"preListingInfo":null}}"#,
+        rules.tick_size,
+        rules.tick_size,
+        rules.max_qty,
+        rules.min_qty,
+        rules.qty_step,
+        rules.max_qty,
+        rules.max_qty,
+        rules.min_notional,
+    )
 }
 
 #[cfg(test)]
@@ -440,7 +536,7 @@ mod tests {
         assert_eq!(account.switch_mode(hedge), Ok("{}".to_owned()));
         assert!(
             account
-                .position_list("BTCUSDT", &exchange)
+                .position_list("BTCUSDT", "", &exchange)
                 .unwrap()
                 .contains(r#""positionIdx":2"#)
         );
@@ -452,7 +548,7 @@ mod tests {
         assert_eq!(account.set_leverage(five), Ok("{}".to_owned()));
         assert!(
             account
-                .position_list("BTCUSDT", &exchange)
+                .position_list("BTCUSDT", "", &exchange)
                 .unwrap()
                 .contains(r#""leverage":"5""#)
         );

@@ -51,13 +51,32 @@ Faults (--faults SPEC):
     ack-delay:ms=N   answer trade-stream order requests N ms late (for=D, default: from then on)
     push-lost        send the next private-stream pushes to nobody (times=N pushes a firing,
                      default 1): what they said is found only by asking REST
+    order-first:ms=N a fill's order push goes first, its execution, position and wallet pushes
+                     N ms later (for=D, default: from then on)
+    push-reorder:ms=N  the pushes of each change go in a random order (seeded), each up to N ms
+                     late (for=D, default: from then on)
+    exec-lag:ms=N    executions are listed by /v5/execution/list only N ms after they happened
+                     (for=D, default: from then on)
+    fee-decimals     execution fees are written with a ninth decimal (for=D, default: from then on)
+    adl:share=F      auto-deleveraging takes F (0 to 1, default 1) of the position: an AdlTrade
+                     execution at the mid, the position and wallet pushed
+    liquidation      the account is liquidated: every open order cancelled with CancelByPrepareLiq,
+                     then a BustTrade execution closes the position
+    manual-close     the position is closed from outside (a market order from the web UI): its
+                     order and execution pushed, the position and wallet too
+    foreign-order    another client places a post-only order 1 % away from the touch
+    cancel-ignored   answer the next cancels (single or all) OK and do nothing (times=N requests
+                     a firing, default 1)
+    rest-delay:ms=N  answer signed REST requests N ms late (for=D, default: from then on)
+    fatal:code=C     answer the next order requests (trade stream and REST) retCode C, as for a key
+                     that lost its permission (times=N requests a firing, default 1)
     chaos            each firing picks one of drop, stall (3s), gap, snapshot, restart,
                      malformed, truncated, pong-lost (3s), burst at random from --seed
   Examples: --faults gap:every=5s   --faults drop:after=10s:every=30s:times=3,skew:ms=-250
-            --faults chaos:every=2s";
+            --faults chaos:every=2s   --faults order-first:ms=800,manual-close:after=20s";
 
 /// Every fault kind, as written in a spec.
-pub(crate) const KINDS: [&str; 18] = [
+pub(crate) const KINDS: [&str; 29] = [
     "drop",
     "stall",
     "gap",
@@ -75,6 +94,17 @@ pub(crate) const KINDS: [&str; 18] = [
     "ack-lost",
     "ack-delay",
     "push-lost",
+    "order-first",
+    "push-reorder",
+    "exec-lag",
+    "fee-decimals",
+    "adl",
+    "liquidation",
+    "manual-close",
+    "foreign-order",
+    "cancel-ignored",
+    "rest-delay",
+    "fatal",
     "chaos",
 ];
 
@@ -222,6 +252,62 @@ pub(crate) enum FaultKind {
         /// Pushes per firing.
         pushes: u32,
     },
+    /// A fill's `order` push first, the rest of its pushes this late.
+    OrderFirst {
+        /// How late.
+        delay: Duration,
+        /// For how long (None: from then on).
+        period: Option<Duration>,
+    },
+    /// The pushes of each change in a random order, each up to this late.
+    PushReorder {
+        /// The most a push is held back.
+        delay: Duration,
+        /// For how long (None: from then on).
+        period: Option<Duration>,
+    },
+    /// Executions listed by REST only this long after they happened.
+    ExecLag {
+        /// How long.
+        lag: Duration,
+        /// For how long (None: from then on).
+        period: Option<Duration>,
+    },
+    /// Fees written with a ninth decimal.
+    FeeDecimals {
+        /// For how long (None: from then on).
+        period: Option<Duration>,
+    },
+    /// Auto-deleveraging of a share of the position.
+    Adl {
+        /// The share taken, per mille (1000: all of it).
+        per_mille: u32,
+    },
+    /// A liquidation.
+    Liquidation,
+    /// A manual close from outside.
+    ManualClose,
+    /// Another client's order.
+    ForeignOrder,
+    /// Answer the next cancels OK and do nothing.
+    CancelIgnored {
+        /// Requests per firing.
+        requests: u32,
+    },
+    /// Answer signed REST requests late.
+    RestDelay {
+        /// How late.
+        delay: Duration,
+        /// For how long (None: from then on).
+        period: Option<Duration>,
+    },
+    /// Answer the next order requests with a code that refuses the credentials.
+    Fatal {
+        /// The `retCode`.
+        code: i64,
+        /// Requests per firing.
+        requests: u32,
+    },
     /// One of the above at random on each firing.
     Chaos,
 }
@@ -247,6 +333,17 @@ impl FaultKind {
             FaultKind::AckLost { .. } => "ack-lost",
             FaultKind::AckDelay { .. } => "ack-delay",
             FaultKind::PushLost { .. } => "push-lost",
+            FaultKind::OrderFirst { .. } => "order-first",
+            FaultKind::PushReorder { .. } => "push-reorder",
+            FaultKind::ExecLag { .. } => "exec-lag",
+            FaultKind::FeeDecimals { .. } => "fee-decimals",
+            FaultKind::Adl { .. } => "adl",
+            FaultKind::Liquidation => "liquidation",
+            FaultKind::ManualClose => "manual-close",
+            FaultKind::ForeignOrder => "foreign-order",
+            FaultKind::CancelIgnored { .. } => "cancel-ignored",
+            FaultKind::RestDelay { .. } => "rest-delay",
+            FaultKind::Fatal { .. } => "fatal",
             FaultKind::Chaos => "chaos",
         }
     }
@@ -255,7 +352,11 @@ impl FaultKind {
     fn own_keys(name: &str) -> &'static [&'static str] {
         match name {
             "stall" => &["for"],
-            "pong-delay" | "ack-delay" => &["ms", "for"],
+            "pong-delay" | "ack-delay" | "order-first" | "push-reorder" | "exec-lag"
+            | "rest-delay" => &["ms", "for"],
+            "fee-decimals" => &["for"],
+            "adl" => &["share"],
+            "fatal" => &["code"],
             "pong-lost" => &["for"],
             "burst" => &["frames"],
             "skew" => &["ms"],
@@ -457,6 +558,41 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
         "pong-lost" => FaultKind::PongLost {
             period: keys.duration("for")?,
         },
+        "order-first" | "push-reorder" | "exec-lag" | "rest-delay" => {
+            let delay = Duration::from_millis(
+                keys.number::<u64>("ms", "a number of milliseconds")?
+                    .ok_or(FaultError::Missing { kind, key: "ms" })?,
+            );
+            let period = keys.duration("for")?;
+            match kind {
+                "order-first" => FaultKind::OrderFirst { delay, period },
+                "push-reorder" => FaultKind::PushReorder { delay, period },
+                "exec-lag" => FaultKind::ExecLag { lag: delay, period },
+                _ => FaultKind::RestDelay { delay, period },
+            }
+        }
+        "fee-decimals" => FaultKind::FeeDecimals {
+            period: keys.duration("for")?,
+        },
+        "adl" => {
+            let share = keys
+                .number::<f64>("share", "a share from 0 to 1")?
+                .unwrap_or(1.0);
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(FaultError::BadValue {
+                    kind,
+                    key: "share",
+                    value: share.to_string(),
+                    expected: "a share above 0 and at most 1",
+                });
+            }
+            FaultKind::Adl {
+                per_mille: (share * 1000.0).round() as u32,
+            }
+        }
+        "liquidation" => FaultKind::Liquidation,
+        "manual-close" => FaultKind::ManualClose,
+        "foreign-order" => FaultKind::ForeignOrder,
         "burst" => FaultKind::Burst {
             frames: keys.positive("frames")?.unwrap_or(DEFAULT_BURST_FRAMES),
         },
@@ -467,7 +603,8 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
         },
         "chaos" => FaultKind::Chaos,
         // `times` counts the failing requests of one firing here, not firings.
-        "subscribe-fail" | "rate-limit" | "ip-ban" | "ack-lost" | "push-lost" => {
+        "subscribe-fail" | "rate-limit" | "ip-ban" | "ack-lost" | "push-lost"
+        | "cancel-ignored" | "fatal" => {
             let requests = times.unwrap_or(1);
             return Ok(Fault {
                 kind: match kind {
@@ -475,6 +612,13 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
                     "rate-limit" => FaultKind::RateLimit { requests },
                     "ack-lost" => FaultKind::AckLost { requests },
                     "push-lost" => FaultKind::PushLost { pushes: requests },
+                    "cancel-ignored" => FaultKind::CancelIgnored { requests },
+                    "fatal" => FaultKind::Fatal {
+                        code: keys
+                            .number::<i64>("code", "a retCode")?
+                            .ok_or(FaultError::Missing { kind, key: "code" })?,
+                        requests,
+                    },
                     _ => FaultKind::IpBan { requests },
                 },
                 after,

@@ -18,7 +18,7 @@ use tungstenite::protocol::Role;
 use tungstenite::{Message, Utf8Bytes, WebSocket};
 
 use super::account::{AuthHeaders, Refusal};
-use super::exchange::PrivateTopic;
+use super::exchange::{ListQuery, PrivateTopic};
 use super::stream::{
     ClientHandle, Outbound, PongAction, TopicFailure, Venue, json_string, wall_ms,
 };
@@ -52,6 +52,10 @@ enum Route {
     InstrumentsInfo,
     /// `GET /v5/user/query-api` (signed)
     QueryApi,
+    /// `GET /v5/asset/coin/query-info` (signed)
+    CoinInfo,
+    /// `GET /v5/account/info` (signed)
+    AccountInfo,
     /// `GET /v5/account/fee-rate` (signed)
     FeeRate,
     /// `GET /v5/account/wallet-balance` (signed)
@@ -115,12 +119,14 @@ impl Route {
 }
 
 /// The route table: path to what serves it.
-const ROUTES: [(&str, Route); 20] = [
+const ROUTES: [(&str, Route); 22] = [
     ("/v5/public/linear", Route::PublicLinear),
     ("/v5/market/time", Route::ServerTime),
     ("/v5/market/orderbook", Route::Orderbook),
     ("/v5/market/instruments-info", Route::InstrumentsInfo),
     ("/v5/user/query-api", Route::QueryApi),
+    ("/v5/asset/coin/query-info", Route::CoinInfo),
+    ("/v5/account/info", Route::AccountInfo),
     ("/v5/account/fee-rate", Route::FeeRate),
     ("/v5/account/wallet-balance", Route::WalletBalance),
     ("/v5/position/list", Route::PositionList),
@@ -598,8 +604,14 @@ fn upgrade_to_websocket(
 }
 
 /// Answers a request of the account's routes: checks a private one's signature first, then
-/// asks the account; returns the extra headers and the body.
+/// asks the account; returns the extra headers and the body. Every answer is logged (the API
+/// key masked where the venue echoes it).
 fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, String) {
+    if route.is_private()
+        && let Some(delay) = venue.faults.rest_delay(Instant::now())
+    {
+        std::thread::sleep(delay);
+    }
     let now = wall_ms().saturating_add_signed(venue.market().skew_ms());
     if route.is_private() && venue.faults.take_rest_limit() {
         eprintln!(
@@ -637,31 +649,49 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
     }
     .and_then(|()| match route {
         Route::InstrumentsInfo => {
-            linear().and_then(|()| account.instruments_info(&query("symbol")))
+            let page = list_query(&request.query, ListRules::INSTRUMENTS)?;
+            account.instruments_info(
+                &query("category"),
+                &query("symbol"),
+                &query("status"),
+                &page,
+            )
         }
         Route::QueryApi => Ok(account.query_api()),
+        Route::CoinInfo => Ok(account.coin_info()),
+        Route::AccountInfo => Ok(account.account_info(now)),
         Route::FeeRate => linear().and_then(|()| account.fee_rate(&query("symbol"))),
         Route::WalletBalance => {
             account.wallet_balance(&query("accountType"), &venue.market().exchange)
         }
-        Route::PositionList => linear()
-            .and_then(|()| account.position_list(&query("symbol"), &venue.market().exchange)),
-        Route::OpenOrders => {
-            linear().and_then(|()| account.open_orders(&query("symbol"), &venue.market().exchange))
-        }
-        Route::OrderHistory | Route::ExecutionList => linear().map(|()| {
-            let limit = query("limit").parse::<usize>().unwrap_or(50).clamp(1, 100);
-            let exchange = &venue.market().exchange;
-            let list = if route == Route::OrderHistory {
-                exchange.order_history_json(limit)
-            } else {
-                exchange.executions_json(limit)
-            };
-            format!(
-                r#"{{"category":"linear","list":[{}],"nextPageCursor":""}}"#,
-                list.join(",")
+        Route::PositionList => linear().and_then(|()| {
+            account.position_list(
+                &query("symbol"),
+                &query("settleCoin"),
+                &venue.market().exchange,
             )
         }),
+        Route::OpenOrders => {
+            linear()?;
+            let page = list_query(&request.query, ListRules::OPEN_ORDERS)?;
+            account.check_scope(&query("symbol"), &query("settleCoin"))?;
+            let (list, next) = venue.market().exchange.open_orders_json(&page);
+            Ok(list_result(&list, &next))
+        }
+        Route::OrderHistory => {
+            linear()?;
+            let page = list_query(&request.query, ListRules::ORDER_HISTORY)?;
+            account.check_scope(&query("symbol"), &query("settleCoin"))?;
+            let (list, next) = venue.market().exchange.order_history_json(&page);
+            Ok(list_result(&list, &next))
+        }
+        Route::ExecutionList => {
+            linear()?;
+            let page = list_query(&request.query, ListRules::EXECUTIONS)?;
+            account.check_scope(&query("symbol"), &query("settleCoin"))?;
+            let (list, next) = venue.market().exchange.executions_json(&page, now);
+            Ok(list_result(&list, &next))
+        }
         Route::Dcp => account.dcp_window(&body).map(|window| {
             venue.market().arm_dcp(window);
             eprintln!(
@@ -671,7 +701,9 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
             "{}".to_owned()
         }),
         Route::SwitchMode => account.switch_mode(&body),
-        Route::SetLeverage => account.set_leverage(&body),
+        Route::SetLeverage => account.set_leverage(&body).inspect(|_| {
+            venue.market().exchange.set_leverage(account.leverage());
+        }),
         Route::OrderCreate | Route::OrderAmend | Route::OrderCancel | Route::OrderCancelAll => {
             order_entry(venue, route, &body)
         }
@@ -685,11 +717,17 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
         }),
     });
     let body = match result {
-        Ok(result) => envelope(0, "OK", &result, now),
+        Ok(result) => {
+            eprintln!("toolkit venue: {} {} ok", request.method, request.path);
+            envelope(0, "OK", &result, now)
+        }
         Err(refusal) => {
             eprintln!(
                 "toolkit venue: {} {} refused: {} {}",
-                request.method, request.path, refusal.code, refusal.message
+                request.method,
+                request.path,
+                refusal.code,
+                account.masked(&refusal.message)
             );
             envelope(refusal.code, &refusal.message, "{}", now)
         }
@@ -697,14 +735,138 @@ fn account_answer(venue: &Venue, route: Route, request: &Request) -> (String, St
     (String::new(), body)
 }
 
+/// The `result` of a list: its items and the cursor of the next page.
+fn list_result(list: &[String], next: &str) -> String {
+    format!(
+        r#"{{"category":"linear","list":[{}],"nextPageCursor":"{next}"}}"#,
+        list.join(",")
+    )
+}
+
+/// What one list endpoint takes, as Bybit documents it.
+#[derive(Debug, Clone, Copy)]
+struct ListRules {
+    /// The largest `limit`.
+    max_limit: usize,
+    /// `limit` when none is given.
+    default_limit: usize,
+    /// `startTime` and `endTime` must come together (`/v5/order/history`).
+    times_together: bool,
+}
+
+impl ListRules {
+    /// `/v5/order/realtime`: limit 1 to 50, 20 by default.
+    const OPEN_ORDERS: ListRules = ListRules {
+        max_limit: 50,
+        default_limit: 20,
+        times_together: false,
+    };
+    /// `/v5/order/history`: limit 1 to 50, 20 by default; both times or neither.
+    const ORDER_HISTORY: ListRules = ListRules {
+        max_limit: 50,
+        default_limit: 20,
+        times_together: true,
+    };
+    /// `/v5/execution/list`: limit 1 to 100, 50 by default.
+    const EXECUTIONS: ListRules = ListRules {
+        max_limit: 100,
+        default_limit: 50,
+        times_together: false,
+    };
+    /// `/v5/market/instruments-info`: limit 1 to 1000, 500 by default.
+    const INSTRUMENTS: ListRules = ListRules {
+        max_limit: 1000,
+        default_limit: 500,
+        times_together: false,
+    };
+}
+
+/// The filters and the page a list request asks for, refused (10001) as Bybit refuses them: a
+/// `limit` outside the endpoint's range, a cursor that is not one of the venue's, a time
+/// window longer than seven days, or one time without the other where both are needed.
+fn list_query(query: &str, rules: ListRules) -> Result<ListQuery, Refusal> {
+    let refuse = |message: String| Refusal {
+        code: 10001,
+        message,
+    };
+    let param = |name: &str| query_param(query, name).filter(|value| !value.is_empty());
+    let limit = match param("limit") {
+        None => rules.default_limit,
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=rules.max_limit).contains(&limit) => limit,
+            _ => {
+                return Err(refuse(format!(
+                    "params error: limit must be in [1, {}], got {text}",
+                    rules.max_limit
+                )));
+            }
+        },
+    };
+    let offset = match param("cursor") {
+        None => 0,
+        Some(text) => text
+            .parse()
+            .map_err(|_| refuse(format!("params error: cursor {text} is invalid")))?,
+    };
+    let time = |name: &str| {
+        param(name)
+            .map(|text| {
+                text.parse::<u64>()
+                    .map_err(|_| refuse(format!("params error: {name} {text} is invalid")))
+            })
+            .transpose()
+    };
+    let (start_ms, end_ms) = (time("startTime")?, time("endTime")?);
+    if rules.times_together && start_ms.is_some() != end_ms.is_some() {
+        return Err(refuse(
+            "params error: startTime and endTime must be passed together".to_owned(),
+        ));
+    }
+    if let (Some(start), Some(end)) = (start_ms, end_ms)
+        && (end < start || end - start > 7 * 24 * 3_600_000)
+    {
+        return Err(refuse(
+            "params error: the time range must be at most 7 days".to_owned(),
+        ));
+    }
+    Ok(ListQuery {
+        order_id: param("orderId"),
+        link_id: param("orderLinkId"),
+        start_ms,
+        end_ms,
+        limit,
+        offset,
+    })
+}
+
 /// An order request (REST body or trade-stream `args[0]`) for the exchange; its `result`. The
-/// exchange then catches up at once, so what became of the order is pushed right after.
+/// exchange then catches up at once, so what became of the order is pushed right after. The
+/// `fatal` fault refuses it with its code; `cancel-ignored` answers a cancel and does nothing.
 fn order_entry(venue: &Venue, route: Route, body: &str) -> Result<String, Refusal> {
     fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Refusal> {
         serde_json::from_str(body).map_err(|err| Refusal {
             code: 10001,
             message: format!("params error: {err}"),
         })
+    }
+    if let Some(code) = venue.faults.take_order_refusal() {
+        eprintln!("toolkit venue: order request refused with {code} (fault)");
+        return Err(Refusal {
+            code,
+            message: match code {
+                10003 => "API key is invalid.",
+                10004 => "error sign!",
+                10005 => "Permission denied, please check your API key permissions.",
+                10010 => "Unmatched IP, please check your API key's bound IP addresses.",
+                _ => "Request refused.",
+            }
+            .to_owned(),
+        });
+    }
+    let ignored = matches!(route, Route::OrderCancel | Route::OrderCancelAll)
+        && venue.faults.take_cancel_ignored();
+    if ignored {
+        eprintln!("toolkit venue: cancel answered and not done (fault cancel-ignored)");
     }
     let now_ns = super::stream::wall_ns();
     let mode = venue.account.mode();
@@ -720,14 +882,17 @@ fn order_entry(venue: &Venue, route: Route, body: &str) -> Result<String, Refusa
             .map(|ack| ack.json()),
         Route::OrderCancel => market
             .exchange
-            .cancel(&parse(body)?, now_ns)
+            .cancel(&parse(body)?, now_ns, ignored)
             .map(|ack| ack.json()),
         _ => {
             let request: super::exchange::CancelRequest = parse(body)?;
-            market.exchange.cancel_all(&request, now_ns).map(|acks| {
-                let list: Vec<String> = acks.iter().map(super::exchange::Ack::json).collect();
-                format!(r#"{{"list":[{}],"success":"1"}}"#, list.join(","))
-            })
+            market
+                .exchange
+                .cancel_all(&request, now_ns, ignored)
+                .map(|acks| {
+                    let list: Vec<String> = acks.iter().map(super::exchange::Ack::json).collect();
+                    format!(r#"{{"list":[{}],"success":"1"}}"#, list.join(","))
+                })
         }
     };
     market.step_exchange(now_ns);
@@ -1165,8 +1330,12 @@ impl Session<'_> {
             }
             "subscribe" => {
                 let names = request.topics();
-                let topics: Option<Vec<PrivateTopic>> =
-                    names.iter().map(|name| PrivateTopic::parse(name)).collect();
+                let topics: Option<Vec<(PrivateTopic, String)>> = names
+                    .iter()
+                    .map(|name| PrivateTopic::parse(name).map(|topic| (topic, name.clone())))
+                    .collect();
+                let all_in_one = names.iter().any(|name| PrivateTopic::is_all_in_one(name));
+                let categorised = names.iter().any(|name| name.ends_with(".linear"));
                 let mut market = self.venue.market();
                 let reply = match topics {
                     _ if !self.authed => control_reply(
@@ -1176,13 +1345,39 @@ impl Session<'_> {
                         &req_id,
                         "subscribe",
                     ),
-                    None => control_reply(
-                        false,
-                        &format!("error:handler not found,topic:{}", names.join(",")),
-                        &conn_id,
-                        &req_id,
-                        "subscribe",
-                    ),
+                    None => {
+                        let unknown: Vec<&str> = names
+                            .iter()
+                            .filter(|name| PrivateTopic::parse(name).is_none())
+                            .map(String::as_str)
+                            .collect();
+                        eprintln!(
+                            "toolkit venue: conn {id} subscribe refused: unknown topic {}",
+                            unknown.join(",")
+                        );
+                        control_reply(
+                            false,
+                            &format!("error:handler not found,topic:{}", unknown.join(",")),
+                            &conn_id,
+                            &req_id,
+                            "subscribe",
+                        )
+                    }
+                    Some(_) if all_in_one && categorised => {
+                        eprintln!(
+                            "toolkit venue: conn {id} subscribe refused: all-in-one and \
+                             categorised topics in one request ({})",
+                            names.join(",")
+                        );
+                        control_reply(
+                            false,
+                            "error:all-in-one topic and categorised topic cannot be in the same \
+                             request",
+                            &conn_id,
+                            &req_id,
+                            "subscribe",
+                        )
+                    }
                     Some(topics) => {
                         market.subscribe_private(id, &topics);
                         eprintln!("toolkit venue: conn {id} subscribed {}", names.join(","));

@@ -13,6 +13,7 @@ use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::journal::{JournalError, JournalReader, OnCorrupt, StreamId};
 use feed::sim::MarketSim;
 
+use super::exchange::Outside;
 use super::faults::{FaultKind, FaultSchedule};
 use super::stream::{Outbound, Topic, Venue, wall_ms, wall_ns};
 
@@ -157,7 +158,9 @@ impl Player {
             // Also after a replay has ended: nothing changing is when depth 1 repeats itself.
             self.venue.market().repeat_level1(now);
             self.venue.market().check_dcp(now);
-            let wake = [self.pending, self.schedule.next_at()]
+            self.venue.market().release_pushes(now);
+            let held = self.venue.market().next_push_due();
+            let wake = [self.pending, self.schedule.next_at(), held]
                 .into_iter()
                 .flatten()
                 .fold(now + TICK, Instant::min);
@@ -241,6 +244,14 @@ impl Player {
         }
     }
 
+    /// Moves the account's position from outside (`what`); what it did.
+    fn outside(&self, what: Outside) -> String {
+        let mut market = self.venue.market();
+        let (pushes, done) = market.exchange.outside_fill(what, wall_ns());
+        market.push_private(pushes);
+        done
+    }
+
     /// Fires one fault.
     fn fire(&mut self, fault: FaultKind, now: Instant) {
         let faults = &self.venue.faults;
@@ -313,6 +324,58 @@ impl Player {
             FaultKind::PushLost { pushes } => {
                 self.venue.market().lose_pushes(pushes);
                 format!("next {pushes} private pushes sent to nobody")
+            }
+            FaultKind::OrderFirst { delay, period } => {
+                let until = period.and_then(|period| now.checked_add(period));
+                self.venue.market().order_first(delay, until);
+                format!(
+                    "order pushes first, executions {} ms after",
+                    delay.as_millis()
+                )
+            }
+            FaultKind::PushReorder { delay, period } => {
+                let until = period.and_then(|period| now.checked_add(period));
+                let seed = self.venue.seed();
+                self.venue.market().reorder_pushes(delay, until, seed);
+                format!(
+                    "pushes of each change shuffled, up to {} ms late",
+                    delay.as_millis()
+                )
+            }
+            FaultKind::ExecLag { lag, period } => {
+                let until = period.and_then(|period| now.checked_add(period));
+                self.venue.market().exchange.lag_executions(lag, until);
+                format!("executions listed {} ms late", lag.as_millis())
+            }
+            FaultKind::FeeDecimals { period } => {
+                let until = period.and_then(|period| now.checked_add(period));
+                self.venue.market().exchange.widen_fees(until);
+                "fees written with a ninth decimal".to_owned()
+            }
+            FaultKind::Adl { per_mille } => self.outside(Outside::Adl { per_mille }),
+            FaultKind::Liquidation => self.outside(Outside::Liquidation),
+            FaultKind::ManualClose => self.outside(Outside::ManualClose),
+            FaultKind::ForeignOrder => {
+                let mut market = self.venue.market();
+                let now_ns = wall_ns();
+                let placed = market.exchange.foreign_order(now_ns);
+                market.step_exchange(now_ns);
+                match placed {
+                    Ok(ack) => format!("order {} ({}) placed", ack.order_id, ack.link_id),
+                    Err(refusal) => format!("refused: {} {}", refusal.code, refusal.message),
+                }
+            }
+            FaultKind::CancelIgnored { requests } => {
+                faults.ignore_cancels(requests);
+                format!("next {requests} cancels answered and not done")
+            }
+            FaultKind::RestDelay { delay, period } => {
+                faults.delay_rest(delay, period.and_then(|period| now.checked_add(period)));
+                format!("signed REST answers {} ms late", delay.as_millis())
+            }
+            FaultKind::Fatal { code, requests } => {
+                faults.refuse_orders(code, requests);
+                format!("next {requests} order requests refused with {code}")
             }
             FaultKind::Chaos => String::new(),
         };

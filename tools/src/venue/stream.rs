@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -406,10 +406,15 @@ pub(crate) struct Market {
     invalid_logged: bool,
     /// The account's orders, filled against this market.
     pub(crate) exchange: Exchange,
-    /// Private-stream connections and their topics.
-    private_topics: BTreeMap<u64, BTreeSet<PrivateTopic>>,
+    /// Private-stream connections, their topics and the names they subscribed them by
+    /// (`order` or `order.linear`: pushes carry the name subscribed).
+    private_topics: BTreeMap<u64, BTreeMap<PrivateTopic, String>>,
     /// Private pushes still to send to nobody: the `push-lost` fault.
     pushes_lost: u32,
+    /// How pushes are held back or shuffled (`order-first`, `push-reorder`).
+    push_policy: PushPolicy,
+    /// Pushes held back, with when they are due, in the order they go.
+    held_pushes: Vec<(Instant, Push)>,
     /// Disconnect-cancel-all: its window once armed, and since when no private connection
     /// subscribed to `dcp` has been up (after one was).
     dcp: Option<(Duration, Option<Instant>)>,
@@ -437,6 +442,8 @@ impl Market {
             exchange,
             private_topics: BTreeMap::new(),
             pushes_lost: 0,
+            push_policy: PushPolicy::default(),
+            held_pushes: Vec::new(),
             dcp: None,
         }
     }
@@ -470,37 +477,120 @@ impl Market {
         self.pushes_lost = self.pushes_lost.saturating_add(pushes);
     }
 
-    /// Subscribes private connection `id` to `topics`.
-    pub(crate) fn subscribe_private(&mut self, id: u64, topics: &[PrivateTopic]) {
+    /// Subscribes private connection `id` to `topics` (each with the name it was asked by).
+    pub(crate) fn subscribe_private(&mut self, id: u64, topics: &[(PrivateTopic, String)]) {
         self.private_topics
             .entry(id)
             .or_default()
-            .extend(topics.iter().copied());
+            .extend(topics.iter().cloned());
         if let Some((_, down)) = self.dcp.as_mut()
-            && topics.contains(&PrivateTopic::Dcp)
+            && topics.iter().any(|(topic, _)| *topic == PrivateTopic::Dcp)
         {
             *down = None;
         }
     }
 
-    /// Queues each push to the private connections subscribed to its topic, in order.
+    /// `order-first`: a fill's `order` push goes first, the rest `delay` later, until `until`.
+    pub(crate) fn order_first(&mut self, delay: Duration, until: Option<Instant>) {
+        self.push_policy.order_first = Some((delay, until));
+    }
+
+    /// `push-reorder`: each change's pushes in a random order, each up to `delay` late, until
+    /// `until`.
+    pub(crate) fn reorder_pushes(&mut self, delay: Duration, until: Option<Instant>, seed: u64) {
+        self.push_policy.reorder = Some((delay, until));
+        self.push_policy.rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F9A);
+    }
+
+    /// Queues each push to the private connections subscribed to its topic: now, in order, or
+    /// held back and shuffled as the push faults say.
     pub(crate) fn push_private(&mut self, pushes: Vec<Push>) {
+        let now = Instant::now();
+        let mut groups: Vec<Vec<Push>> = Vec::new();
         for push in pushes {
-            if self.pushes_lost > 0 {
-                self.pushes_lost -= 1;
-                eprintln!("toolkit venue: {} push lost (fault)", push.topic.name());
+            match groups.last_mut() {
+                Some(group) if group[0].group == push.group => group.push(push),
+                _ => groups.push(vec![push]),
+            }
+        }
+        for mut group in groups {
+            if let Some((delay, until)) = self.push_policy.reorder
+                && in_force(until, now)
+            {
+                use rand::seq::SliceRandom;
+                group.shuffle(&mut self.push_policy.rng);
+                let most = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                for push in group {
+                    let late = Duration::from_millis(self.push_policy.rng.random_range(0..=most));
+                    self.hold(now + late, push);
+                }
                 continue;
             }
-            let text = Utf8Bytes::from(push.text);
-            let ids: Vec<u64> = self
-                .private_topics
-                .iter()
-                .filter(|(_, topics)| topics.contains(&push.topic))
-                .map(|(&id, _)| id)
-                .collect();
-            for id in ids {
-                send(&mut self.clients, id, Outbound::Text(text.clone()));
+            if let Some((delay, until)) = self.push_policy.order_first
+                && in_force(until, now)
+                && group
+                    .iter()
+                    .any(|push| push.topic == PrivateTopic::Execution)
+            {
+                let (orders, rest): (Vec<Push>, Vec<Push>) = group
+                    .into_iter()
+                    .partition(|push| push.topic == PrivateTopic::Order);
+                for push in orders {
+                    self.send_push(push);
+                }
+                for push in rest {
+                    self.hold(now + delay, push);
+                }
+                continue;
             }
+            for push in group {
+                self.send_push(push);
+            }
+        }
+    }
+
+    /// Holds `push` back until `due` (after those due no later).
+    fn hold(&mut self, due: Instant, push: Push) {
+        let at = self.held_pushes.partition_point(|(held, _)| *held <= due);
+        self.held_pushes.insert(at, (due, push));
+    }
+
+    /// Sends the held pushes due by `now`.
+    pub(crate) fn release_pushes(&mut self, now: Instant) {
+        let due = self.held_pushes.partition_point(|(held, _)| *held <= now);
+        let released: Vec<(Instant, Push)> = self.held_pushes.drain(..due).collect();
+        for (_, push) in released {
+            self.send_push(push);
+        }
+    }
+
+    /// When the next held push is due.
+    pub(crate) fn next_push_due(&self) -> Option<Instant> {
+        self.held_pushes.first().map(|(due, _)| *due)
+    }
+
+    /// Sends `push` to the private connections subscribed to its topic, under the name each
+    /// subscribed it by (unless `push-lost` takes it).
+    fn send_push(&mut self, push: Push) {
+        if self.pushes_lost > 0 {
+            self.pushes_lost -= 1;
+            eprintln!("toolkit venue: {} push lost (fault)", push.topic.name());
+            return;
+        }
+        let plain = format!("\"topic\":\"{}\"", push.topic.name());
+        let targets: Vec<(u64, String)> = self
+            .private_topics
+            .iter()
+            .filter_map(|(&id, topics)| topics.get(&push.topic).map(|name| (id, name.clone())))
+            .collect();
+        for (id, name) in targets {
+            let text = if name == push.topic.name() {
+                push.text.clone()
+            } else {
+                push.text
+                    .replacen(&plain, &format!("\"topic\":\"{name}\""), 1)
+            };
+            send(&mut self.clients, id, Outbound::Text(Utf8Bytes::from(text)));
         }
     }
 
@@ -566,11 +656,11 @@ impl Market {
         let had_dcp = self
             .private_topics
             .remove(&id)
-            .is_some_and(|topics| topics.contains(&PrivateTopic::Dcp));
+            .is_some_and(|topics| topics.contains_key(&PrivateTopic::Dcp));
         let dcp_left = self
             .private_topics
             .values()
-            .any(|topics| topics.contains(&PrivateTopic::Dcp));
+            .any(|topics| topics.contains_key(&PrivateTopic::Dcp));
         if let Some((_, down)) = self.dcp.as_mut()
             && had_dcp
             && !dcp_left
@@ -1001,6 +1091,25 @@ struct PongPolicy {
     delay: Option<(Duration, Option<Instant>)>,
 }
 
+/// How private pushes are held back or shuffled (the `order-first` and `push-reorder`
+/// faults), with the generator of the shuffles.
+#[derive(Debug)]
+struct PushPolicy {
+    order_first: Option<(Duration, Option<Instant>)>,
+    reorder: Option<(Duration, Option<Instant>)>,
+    rng: ChaCha8Rng,
+}
+
+impl Default for PushPolicy {
+    fn default() -> Self {
+        PushPolicy {
+            order_first: None,
+            reorder: None,
+            rng: ChaCha8Rng::seed_from_u64(0),
+        }
+    }
+}
+
 /// What to do with a ping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PongAction {
@@ -1029,6 +1138,13 @@ pub(crate) struct ConnFaults {
     acks_lost: AtomicU32,
     /// Trade-stream answers held back this long, until when (`ack-delay`).
     ack_delay: Mutex<Option<(Duration, Option<Instant>)>>,
+    /// Cancels still to answer and not do (`cancel-ignored`).
+    cancels_ignored: AtomicU32,
+    /// Order requests still to refuse with `refusal_code` (`fatal`).
+    orders_refused: AtomicU32,
+    refusal_code: AtomicI64,
+    /// Signed REST answers held back this long, until when (`rest-delay`).
+    rest_delay: Mutex<Option<(Duration, Option<Instant>)>>,
     pong: Mutex<PongPolicy>,
 }
 
@@ -1100,6 +1216,46 @@ impl ConnFaults {
     pub(crate) fn ack_delay(&self, now: Instant) -> Option<Duration> {
         let policy = *self
             .ack_delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        policy
+            .filter(|(_, until)| in_force(*until, now))
+            .map(|(delay, _)| delay)
+    }
+
+    /// `cancel-ignored`: the next `requests` cancels are answered and not done.
+    pub(crate) fn ignore_cancels(&self, requests: u32) {
+        add_requests(&self.cancels_ignored, requests);
+    }
+
+    /// True when this cancel is to be answered and not done (and counts it).
+    pub(crate) fn take_cancel_ignored(&self) -> bool {
+        take_request(&self.cancels_ignored)
+    }
+
+    /// `fatal`: the next `requests` order requests are refused with `code`.
+    pub(crate) fn refuse_orders(&self, code: i64, requests: u32) {
+        self.refusal_code.store(code, Ordering::Release);
+        add_requests(&self.orders_refused, requests);
+    }
+
+    /// The code this order request is to be refused with, if any (and counts it).
+    pub(crate) fn take_order_refusal(&self) -> Option<i64> {
+        take_request(&self.orders_refused).then(|| self.refusal_code.load(Ordering::Acquire))
+    }
+
+    /// `rest-delay`: signed REST answers go `delay` late until `until` (None: for good).
+    pub(crate) fn delay_rest(&self, delay: Duration, until: Option<Instant>) {
+        *self
+            .rest_delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((delay, until));
+    }
+
+    /// How late a signed REST answer given at `now` goes, if at all.
+    pub(crate) fn rest_delay(&self, now: Instant) -> Option<Duration> {
+        let policy = *self
+            .rest_delay
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         policy
@@ -1184,6 +1340,11 @@ impl Venue {
     /// The market, locked.
     pub(crate) fn market(&self) -> MutexGuard<'_, Market> {
         self.market.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The seed of the venue's random choices.
+    pub(crate) const fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// A number for a new connection.

@@ -266,7 +266,7 @@ pub(crate) fn place_foreign(
 }
 
 /// The Bybit venue's settings for tests against `venue`: BTCUSDT, the run's ids under `prefix`,
-/// quick liveness and back-off, no disconnect-cancel-all.
+/// quick liveness and back-off, no disconnect-cancel-all, no routine reconciliation.
 pub(crate) fn venue_settings(venue: &Venue, prefix: &str) -> feed::bybit::venue::VenueSettings {
     feed::bybit::venue::VenueSettings {
         private: Endpoint::parse(&venue.url("/v5/private")).unwrap(),
@@ -281,6 +281,7 @@ pub(crate) fn venue_settings(venue: &Venue, prefix: &str) -> feed::bybit::venue:
         seed: 1,
         dcp: false,
         adopt_unknown_orders: false,
+        reconcile_every: Duration::ZERO,
     }
 }
 

@@ -300,6 +300,11 @@ impl RestClient {
         self.signer.api_key()
     }
 
+    /// The API key as it is shown to people (its first four characters).
+    pub fn key_shown(&self) -> String {
+        self.signer.key_shown()
+    }
+
     /// The venue clock's offset, shared: what the trade stream stamps its requests on.
     pub fn clock(&self) -> Arc<AtomicI64> {
         Arc::clone(&self.offset_ms)
@@ -502,7 +507,8 @@ impl RestClient {
                 method: name,
                 path: path.to_owned(),
                 code: envelope.ret_code,
-                message: envelope.ret_msg,
+                // A 10004 echoes the string it signed, API key included.
+                message: self.signer.masked(&envelope.ret_msg),
                 outcome,
             });
         }
