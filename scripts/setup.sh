@@ -76,6 +76,17 @@ if [ ! -f ".runtime/python/pyarrow-$PYARROW_VERSION.installed" ]; then
     touch ".runtime/python/pyarrow-$PYARROW_VERSION.installed"
 fi
 
+# ccxt, the standard Bybit client library the loopback venue is proven against (its own
+# directory: its dependencies are pinned by ccxt itself).
+CCXT_VERSION=4.5.90
+if [ ! -f ".runtime/ccxt/ccxt-$CCXT_VERSION.installed" ]; then
+    echo "setup: fetching ccxt $CCXT_VERSION from PyPI"
+    rm -rf .runtime/ccxt
+    python3 -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+        --target .runtime/ccxt "ccxt==$CCXT_VERSION"
+    touch ".runtime/ccxt/ccxt-$CCXT_VERSION.installed"
+fi
+
 # Crates come from crates.io through Cargo.lock; fetch them once so the build steps that follow
 # do not interleave downloads with compilation.
 cargo fetch --locked --quiet

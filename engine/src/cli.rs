@@ -163,7 +163,7 @@ pub enum RunArgsError {
 /// however it ends (done, an error, a panic that unwinds), it asks the venue what the engine
 /// left open, cancels whatever that is (cancel-all: the safety net), and checks that nothing is
 /// left. [`FinalCheck::finish`] on the paths that return; `Drop` on the others.
-struct FinalCheck {
+pub struct FinalCheck {
     client: std::sync::Arc<feed::bybit::rest::RestClient>,
     symbol: String,
     finished: bool,
@@ -214,7 +214,7 @@ impl FinalCheck {
 
     /// After a run that returned: the venue line to print, or why the run must fail (an
     /// order the engine left, even one the safety net then cancelled).
-    fn finish(mut self) -> Result<String, RunArgsError> {
+    pub fn finish(mut self) -> Result<String, RunArgsError> {
         self.finished = true;
         let left = self.check().map_err(RunArgsError::LeftAtVenue)?;
         if left.by_engine.is_empty() && left.still_open == 0 {
@@ -271,8 +271,9 @@ impl RunArgs {
     /// open position), the `REAL MONEY` banner, and only then the account's settings,
     /// disconnect-cancel-all, and the orders the engine did not place cancelled (or left to be
     /// adopted); the venue's fee rates taken into `spec`, and the venue the hot thread will
-    /// drive, with the final check armed.
-    fn real_setup(
+    /// drive, with the final check armed (what `engine run --mode real` does before its hot
+    /// thread starts).
+    pub fn real_venue(
         &self,
         spec: &mut crate::runtime::RunSpec,
     ) -> Result<(FinalCheck, feed::bybit::venue::BybitVenue), RunArgsError> {
@@ -520,7 +521,7 @@ pub fn run_engine(
     };
     if config.exchange.mode == crate::config::Mode::Real {
         let mut spec = spec;
-        let (final_check, venue) = args.real_setup(&mut spec)?;
+        let (final_check, venue) = args.real_venue(&mut spec)?;
         let endpoint = config.exchange.active_endpoints().ws_trade.clone();
         let run = crate::runtime::run(spec, venue, stop, |started| {
             banner(started, "REAL MONEY", &format!("orders to {endpoint}"));

@@ -11,141 +11,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::bybit::{
+    FILL_WAIT, KEY, SECRET, assert_rejected, bybit_venue, events_until, fx, now_ns, order,
+    poll_for, poll_until, poll_until_logged, ready, reconciling_venue, reconciling_venue_with,
+    touch,
+};
 use common::{Venue as LoopbackVenue, WAIT, place_foreign, rest_client, venue_settings};
 use feed::bybit::limits::{RateLimits, Rates};
 use feed::bybit::sign::Signer;
 use feed::bybit::venue::{BybitVenue, VenueSettings};
 use feed::net::Endpoint;
-use feed::order::{Account, OrderId, OrderRequest, RejectReason, VenueEvent};
+use feed::order::{Account, OrderId, RejectReason, VenueEvent};
 use feed::venue::{Venue, VenueNote};
 use feed::{Fixed, OrderBook, Side, Symbol};
-
-const KEY: &str = "hotkey01";
-const SECRET: &str = "hot-secret-0d1f";
-const FILL_WAIT: Duration = Duration::from_secs(90);
-
-fn fx(text: &str) -> Fixed {
-    text.parse().unwrap()
-}
-
-/// A venue that reconciles over REST.
-fn reconciling_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
-    reconciling_venue_with(venue, venue_settings(venue, prefix))
-}
-
-/// A venue of `settings` that reconciles over REST.
-fn reconciling_venue_with(venue: &LoopbackVenue, settings: VenueSettings) -> BybitVenue {
-    let rest = Arc::new(rest_client(venue, KEY, SECRET));
-    rest.sync_clock().unwrap();
-    BybitVenue::new(
-        settings,
-        Signer::new(KEY, SECRET).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-        rest.clock(),
-        Account::flat(fx("10000")),
-        Some(rest),
-    )
-    .unwrap()
-}
-
-fn bybit_venue(venue: &LoopbackVenue, prefix: &str) -> BybitVenue {
-    let rest = rest_client(venue, KEY, SECRET);
-    rest.sync_clock().unwrap();
-    BybitVenue::new(
-        venue_settings(venue, prefix),
-        Signer::new(KEY, SECRET).unwrap(),
-        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
-        rest.clock(),
-        Account::flat(fx("10000")),
-        None,
-    )
-    .unwrap()
-}
-
-fn ready(venue: &mut BybitVenue) {
-    poll_until(venue, WAIT, BybitVenue::is_ready);
-}
-
-/// Polls `venue` until `done` holds, within `within`.
-fn poll_until(venue: &mut BybitVenue, within: Duration, done: impl Fn(&BybitVenue) -> bool) {
-    let deadline = Instant::now() + within;
-    while !done(venue) {
-        assert!(
-            Instant::now() < deadline,
-            "not within {within:?}: {:?}",
-            venue.stats()
-        );
-        venue.poll();
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Polls until `until` holds for an event, within `within`; the events on the way.
-fn events_until(
-    venue: &mut BybitVenue,
-    within: Duration,
-    until: impl Fn(&VenueEvent) -> bool,
-) -> Vec<VenueEvent> {
-    let deadline = Instant::now() + within;
-    let mut seen = Vec::new();
-    loop {
-        venue.poll();
-        venue.drain_events(|event| seen.push(event));
-        if seen.iter().any(&until) {
-            return seen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not seen within {within:?}: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Polls `venue` (its links stay alive) until the loopback venue logs a line with `needle`.
-fn poll_until_logged(venue: &mut BybitVenue, loopback: &LoopbackVenue, needle: &str) {
-    let deadline = Instant::now() + WAIT;
-    while loopback.logged(needle).is_none() {
-        assert!(Instant::now() < deadline, "no {needle:?} within {WAIT:?}");
-        venue.poll();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Asserts that `events` are one rejection: of order `id`, for `reason`.
-#[track_caller]
-fn assert_rejected(events: &[VenueEvent], id: u64, reason: RejectReason) {
-    assert!(
-        matches!(
-            events,
-            [VenueEvent::Rejected { id: rejected, reason: why, .. }]
-                if *rejected == OrderId(id) && *why == reason
-        ),
-        "{events:?}"
-    );
-}
-
-fn touch(venue: &LoopbackVenue) -> (Fixed, Fixed) {
-    let book = venue.orderbook(1);
-    (
-        common::levels_of(&book["b"])[0].0,
-        common::levels_of(&book["a"])[0].0,
-    )
-}
-
-fn order(id: u64, side: Side, price: Fixed, qty: &str, reduce_only: bool) -> OrderRequest {
-    OrderRequest {
-        id: OrderId(id),
-        side,
-        price,
-        qty: fx(qty),
-        reduce_only,
-    }
-}
-
-fn now_ns() -> u64 {
-    feed::bybit::rest::local_ms() * 1_000_000
-}
 
 #[test]
 fn the_venue_trades_as_the_loop_expects_rejects_rests_cancels_fills_and_exits() {
@@ -188,12 +66,14 @@ fn the_venue_trades_as_the_loop_expects_rejects_rests_cancels_fills_and_exits() 
     );
     assert_eq!(venue.resting_orders(), 0);
 
-    // A reduce-only exit with nothing to reduce: refused at the door (110017), as a reject.
+    // A reduce-only exit with nothing to reduce: refused here, as the venue would (110017),
+    // without asking it.
     venue.submit(order(3, Side::Sell, ask, "0.010", true), now_ns());
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { .. })
     });
     assert_rejected(&events, 3, RejectReason::ReduceOnlyNotSatisfied);
+    assert!(loopback.history("110017").is_empty());
 
     // At the touch until a fill: booked into the account.
     let mut filled = None;
@@ -270,7 +150,22 @@ fn the_venue_trades_as_the_loop_expects_rejects_rests_cancels_fills_and_exits() 
 fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
     let loopback =
         LoopbackVenue::start_with_credentials(&["--faults", "drop:after=2s"], Some((KEY, SECRET)));
-    let mut venue = bybit_venue(&loopback, "dr1");
+    // Holding a long position, as REST found it at start (the venue itself holds none).
+    let rest = rest_client(&loopback, KEY, SECRET);
+    rest.sync_clock().unwrap();
+    let mut venue = BybitVenue::new(
+        venue_settings(&loopback, "dr1"),
+        Signer::new(KEY, SECRET).unwrap(),
+        Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
+        rest.clock(),
+        Account {
+            position: fx("0.010"),
+            entry_price: fx("60000"),
+            ..Account::flat(fx("10000"))
+        },
+        None,
+    )
+    .unwrap();
     // Before the trade link is up: an entry is refused locally (handed over on the next poll),
     // nothing sent.
     venue.submit(order(1, Side::Buy, fx("1000"), "0.010", false), now_ns());
@@ -281,7 +176,7 @@ fn links_are_made_again_after_a_drop_and_orders_wait_for_the_trade_link() {
     venue.drain_events(|event| events.push(event));
     assert_rejected(&events, 1, RejectReason::VenueUnavailable);
     // An exit is held instead (no REST here to send it by), and goes once the link is up: the
-    // venue refuses it, for there is no position to reduce.
+    // venue refuses it, for it holds no position to reduce.
     venue.submit(order(3, Side::Sell, fx("1000000"), "0.010", true), now_ns());
     venue.poll();
     venue.drain_events(|event| events.push(event));
@@ -770,18 +665,6 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
     );
     assert_eq!(venue.stats().rest_fallbacks, 2);
     assert_eq!(venue.stats().creates, 0);
-}
-
-/// Polls for `period`, collecting events.
-fn poll_for(venue: &mut BybitVenue, period: Duration) -> Vec<VenueEvent> {
-    let until = Instant::now() + period;
-    let mut seen = Vec::new();
-    while Instant::now() < until {
-        venue.poll();
-        venue.drain_events(|event| seen.push(event));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    seen
 }
 
 #[test]

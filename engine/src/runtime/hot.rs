@@ -173,6 +173,16 @@ pub struct HotReport {
     pub open_position: Fixed,
 }
 
+/// When `event` happened, ns.
+const fn event_ts(event: &VenueEvent) -> u64 {
+    match event {
+        VenueEvent::Accepted { ts_ns, .. }
+        | VenueEvent::Rejected { ts_ns, .. }
+        | VenueEvent::Cancelled { ts_ns, .. } => *ts_ns,
+        VenueEvent::Filled(fill) => fill.ts_ns,
+    }
+}
+
 /// The first time after `now` on the grid `tick + k x period` (a periodic task that keeps its
 /// phase however the frames fall).
 const fn next_tick(tick: u64, now: u64, period: u64) -> u64 {
@@ -408,20 +418,24 @@ impl<V: Venue> HotLoop<V> {
                 self.keep_warm();
             }
             Poll::Idle => std::thread::sleep(std::time::Duration::from_micros(50)),
-            Poll::Lost(reason) => {
-                if let Some(recorder) = self.recorder.as_mut() {
-                    recorder.record_link_loss(self.now_ns, reason);
-                }
-                self.rings.log.push(LogRecord::Market {
-                    ts_ns: self.now_ns,
-                    event: MarketEvent::LinkLost(reason),
-                });
-                self.pipeline.invalidate_book();
-                self.on_book_state();
-            }
+            Poll::Lost(reason) => self.on_link_lost(reason),
             Poll::End => return Ok(Some(StopReason::EndOfFeed)),
         }
         Ok(None)
+    }
+
+    /// The feed's link was lost (`reason`): every book is stale until its next snapshot, so
+    /// the working entries are cancelled ([`HotLoop::on_book_state`]).
+    fn on_link_lost(&mut self, reason: feed::bybit::live::LossReason) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.record_link_loss(self.now_ns, reason);
+        }
+        self.rings.log.push(LogRecord::Market {
+            ts_ns: self.now_ns,
+            event: MarketEvent::LinkLost(reason),
+        });
+        self.pipeline.invalidate_book();
+        self.on_book_state();
     }
 
     /// The book of the traded symbol.
@@ -769,6 +783,10 @@ impl<V: Venue> HotLoop<V> {
             }
             for index in 0..self.events.len() {
                 let event = self.events[index];
+                // A live venue's events come between frames, stamped when they came: what the
+                // loop does about them is stamped no earlier (a simulated venue's are never
+                // later than the market time).
+                self.now_ns = self.now_ns.max(event_ts(&event));
                 match event {
                     VenueEvent::Filled(fill) => {
                         self.stats.fills += 1;
@@ -1247,5 +1265,140 @@ mod tests {
         assert_eq!(shadow, stats.total_candidates() - capacity as u64);
         assert_eq!(parity, shadow);
         assert_eq!((retired, journal), (0, 0));
+    }
+
+    /// Steps `hot` until the order manager has an entry working (its id), within 2 million
+    /// steps.
+    fn step_until_an_entry_works(hot: &mut HotLoop<feed::paper::PaperVenue>) -> OrderId {
+        let stop = AtomicBool::new(false);
+        for _ in 0..2_000_000 {
+            if let Some(id) = hot.trader.working_entry() {
+                return id;
+            }
+            assert_eq!(hot.step(&stop).unwrap(), None);
+        }
+        panic!("no entry worked: {:?}", hot.stats());
+    }
+
+    /// The log records written so far.
+    fn drain_log(ends: &mut UnreadEnds) -> Vec<LogRecord> {
+        let log = ends
+            .iter_mut()
+            .find_map(|end| end.downcast_mut::<rtrb::Consumer<LogRecord>>())
+            .unwrap();
+        std::iter::from_fn(|| log.pop().ok()).collect()
+    }
+
+    /// A snapshot frame of `book` as it stands (its update id kept, so that the simulator's
+    /// next delta follows it): what a resubscription would bring.
+    fn snapshot_frame(book: &feed::OrderBook) -> String {
+        let side = |side: feed::Side| {
+            book.levels(side)
+                .iter()
+                .map(|level| format!(r#"["{}","{}"]"#, level.price, level.size))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            r#"{{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":{},"data":{{"s":"BTCUSDT","b":[{}],"a":[{}],"u":{},"seq":{}}},"cts":{}}}"#,
+            book.ts(),
+            side(feed::Side::Buy),
+            side(feed::Side::Sell),
+            book.update_id(),
+            book.seq(),
+            book.ts()
+        )
+    }
+
+    /// A working entry is cancelled the moment the book can no longer be trusted: a delta that
+    /// skips an update (a gap), and a lost feed link; and its cancel is confirmed.
+    #[test]
+    fn working_entries_are_cancelled_when_the_book_goes_invalid_or_the_feed_link_is_lost() {
+        let sim = SimConfig {
+            duration_ms: 60 * 60_000,
+            ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
+        };
+        let (rings, mut ends) = HotRings::unread(1 << 17);
+        let model = ModelSwap {
+            route: Route::Active,
+            id: "synthetic".to_owned(),
+            scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
+            tau_entry: 0.05,
+            tau_hold: 0.01,
+        };
+        let config = Config::default();
+        let venue = crate::venues::paper(&config, &btcusdt()).unwrap();
+        let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
+        let symbol = Symbol::new("BTCUSDT").unwrap();
+        let mut hot = HotLoop::from_config(
+            &config,
+            symbol,
+            btcusdt(),
+            source,
+            venue,
+            model,
+            None,
+            rings,
+            None,
+        )
+        .unwrap();
+
+        // A gap: a delta whose update id skips ahead.
+        let entry = step_until_an_entry_works(&mut hot);
+        let book = hot.book();
+        let update_id = book.update_id();
+        let ts = book.ts();
+        let restore = snapshot_frame(book);
+        let gap = format!(
+            r#"{{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":{},"data":{{"s":"BTCUSDT","b":[],"a":[],"u":{},"seq":1}},"cts":{}}}"#,
+            ts + 1,
+            update_id + 5,
+            ts + 1
+        );
+        hot.frame.fill(gap.as_bytes());
+        let now = hot.now_ns + 1_000_000;
+        hot.on_frame(now);
+        assert!(!hot.book().is_valid());
+        let records = drain_log(&mut ends);
+        assert!(
+            records.iter().any(|record| matches!(
+                record,
+                LogRecord::Cancel { id, reason: CancelReason::BookInvalid, .. } if *id == entry
+            )),
+            "{records:?}"
+        );
+
+        // A snapshot mends the book; a lost link then does the same to the next entry.
+        hot.frame.fill(restore.as_bytes());
+        hot.on_frame(now + 1);
+        assert!(hot.book().is_valid());
+        let entry = step_until_an_entry_works(&mut hot);
+        let _ = drain_log(&mut ends);
+        let restore = snapshot_frame(hot.book());
+        hot.on_link_lost(feed::bybit::live::LossReason::Closed);
+        let records = drain_log(&mut ends);
+        assert!(
+            records.iter().any(|record| matches!(
+                record,
+                LogRecord::Cancel { id, reason: CancelReason::BookInvalid, .. } if *id == entry
+            )),
+            "{records:?}"
+        );
+        // The venue confirms the cancel: the entry ends, nothing works.
+        hot.frame.fill(restore.as_bytes());
+        let now = hot.now_ns + 1;
+        hot.on_frame(now);
+        let stop = AtomicBool::new(false);
+        for _ in 0..200_000 {
+            if hot.trader.working_orders() == 0 {
+                break;
+            }
+            assert_eq!(hot.step(&stop).unwrap(), None);
+        }
+        let records = drain_log(&mut ends);
+        assert!(records.iter().any(|record| matches!(
+            record,
+            LogRecord::Venue(VenueEvent::Cancelled { id, .. }) if *id == entry
+        )));
     }
 }

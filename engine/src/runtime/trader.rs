@@ -194,6 +194,15 @@ impl Trader {
         self.position.qty()
     }
 
+    /// The id of a working entry (the buy's first), if one works.
+    pub fn working_entry(&self) -> Option<OrderId> {
+        self.entries
+            .iter()
+            .flatten()
+            .find(|working| working.cancelling.is_none())
+            .map(|working| working.order.id)
+    }
+
     /// Orders working (sent and not known to be done).
     pub fn working_orders(&self) -> usize {
         self.entries.iter().flatten().count() + usize::from(self.exit.is_some())

@@ -96,6 +96,7 @@ struct Bucket {
 /// The buckets of every endpoint group.
 #[derive(Debug)]
 pub struct RateLimits {
+    rates: Rates,
     buckets: [Bucket; Endpoint::ALL.len()],
 }
 
@@ -103,6 +104,7 @@ impl RateLimits {
     /// Buckets for `rates`, all full.
     pub fn new(rates: Rates) -> RateLimits {
         RateLimits {
+            rates,
             buckets: Endpoint::ALL.map(|endpoint| {
                 let rate = u64::from(rates.of(endpoint));
                 let interval_ns = SECOND_NS.checked_div(rate).unwrap_or(0);
@@ -113,6 +115,11 @@ impl RateLimits {
                 }
             }),
         }
+    }
+
+    /// The rates the buckets were made for.
+    pub const fn rates(&self) -> Rates {
+        self.rates
     }
 
     /// Takes a token of `endpoint` at `now_ns`: `Ok(())`, or `Err(wait)` with the ns until one

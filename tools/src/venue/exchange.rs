@@ -920,6 +920,15 @@ impl Exchange {
         );
         let leaves = qty.saturating_sub(order.cum_qty);
         if let Some(fill) = fill_push {
+            eprintln!(
+                "toolkit venue: fill {} {} {} at {} of {} ({})",
+                if link_id.is_empty() { "-" } else { &link_id },
+                fill.side.as_str(),
+                fill.qty,
+                fill.price,
+                order_id,
+                if leaves.is_zero() { "filled" } else { "partly" }
+            );
             self.execution(
                 (&order_id, &link_id),
                 (fill.side, fill.price, fill.qty),

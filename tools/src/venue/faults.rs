@@ -24,7 +24,9 @@ Faults (--faults SPEC):
   FAULT = KIND (\":\" KEY \"=\" VALUE)*
   Every fault takes after=D (first firing; default: every, or 0 without every), every=D
   (repeat period; absent: fire once) and times=N (at most N firings). Durations: 500ms, 2s, 1m.
-  Times count from the venue's start. Kinds:
+  Times count from the venue's start. While it runs, the venue also reads faults from its
+  standard input, one SPEC a line, their times counted from when the line is read (type
+  `manual-close` and Enter to close the position from outside at once). Kinds:
     drop             close every open public connection abruptly (TCP shutdown, no close frame)
     stall:for=D      send nothing on every open connection for D (default 60s): data due meanwhile
                      is dropped, pings are read and not answered, the socket stays open
@@ -65,8 +67,8 @@ Faults (--faults SPEC):
     manual-close     the position is closed from outside (a market order from the web UI): its
                      order and execution pushed, the position and wallet too
     foreign-order    another client places a post-only order 1 % away from the touch
-    cancel-ignored   answer the next cancels (single or all) OK and do nothing (times=N requests
-                     a firing, default 1)
+    cancel-ignored   answer the next single-order cancels OK and do nothing (times=N requests a
+                     firing, default 1); cancel-all still works
     rest-delay:ms=N  answer signed REST requests N ms late (for=D, default: from then on)
     fatal:code=C     answer the next order requests (trade stream and REST) retCode C, as for a key
                      that lost its permission (times=N requests a firing, default 1)
@@ -289,7 +291,7 @@ pub(crate) enum FaultKind {
     ManualClose,
     /// Another client's order.
     ForeignOrder,
-    /// Answer the next cancels OK and do nothing.
+    /// Answer the next single-order cancels OK and do nothing.
     CancelIgnored {
         /// Requests per firing.
         requests: u32,
@@ -670,6 +672,17 @@ impl FaultSchedule {
                 .collect(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xFA17_5EED_0000_0000),
         }
+    }
+
+    /// Adds the faults of `plan`, their times counted from `start` (faults given on standard
+    /// input while the venue runs).
+    pub(crate) fn add(&mut self, plan: &FaultPlan, start: Instant) {
+        self.entries
+            .extend(plan.faults().iter().map(|&fault| Entry {
+                fault,
+                next: start.checked_add(fault.after),
+                fired: 0,
+            }));
     }
 
     /// When the next fault is due (None: no more).

@@ -125,6 +125,34 @@ fn loopback_addr(text: &str) -> Result<SocketAddr> {
     }
 }
 
+/// Faults typed on standard input, one spec a line, as they come (a line that does not parse
+/// is reported and skipped; the end of the input ends nothing but this).
+fn fault_input() -> std::sync::mpsc::Receiver<FaultPlan> {
+    let (sender, plans) = std::sync::mpsc::channel();
+    let reader = std::thread::Builder::new()
+        .name("venue-stdin".to_owned())
+        .spawn(move || {
+            for line in std::io::stdin().lines().map_while(Result::ok) {
+                let spec = line.trim();
+                if spec.is_empty() {
+                    continue;
+                }
+                match spec.parse::<FaultPlan>() {
+                    Ok(plan) => {
+                        if sender.send(plan).is_err() {
+                            return;
+                        }
+                    }
+                    Err(err) => eprintln!("toolkit venue: standard input: {err}; skipped"),
+                }
+            }
+        });
+    if let Err(err) = reader {
+        eprintln!("toolkit venue: standard input is not read: {err}");
+    }
+    plans
+}
+
 /// Runs the venue until SIGINT or SIGTERM.
 pub(crate) fn run(args: &Args) -> Result<()> {
     let addr = loopback_addr(&args.addr)?;
@@ -195,7 +223,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let account = Account::new(signer, symbol, rules, args.position_mode, args.dcp);
     let venue = Arc::new(Venue::new(market, account, args.seed));
     let schedule = FaultSchedule::new(&plan, started, args.seed);
-    let player = Player::new(Arc::clone(&venue), source, schedule, started, origin_ns);
+    let player = Player::new(Arc::clone(&venue), source, schedule, started, origin_ns)
+        .with_fault_input(fault_input());
     let market_thread = std::thread::Builder::new()
         .name("venue-market".to_owned())
         .spawn({

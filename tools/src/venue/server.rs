@@ -863,8 +863,7 @@ fn order_entry(venue: &Venue, route: Route, body: &str) -> Result<String, Refusa
             .to_owned(),
         });
     }
-    let ignored = matches!(route, Route::OrderCancel | Route::OrderCancelAll)
-        && venue.faults.take_cancel_ignored();
+    let ignored = route == Route::OrderCancel && venue.faults.take_cancel_ignored();
     if ignored {
         eprintln!("toolkit venue: cancel answered and not done (fault cancel-ignored)");
     }

@@ -105,6 +105,8 @@ pub(crate) struct Player {
     pending: Option<Instant>,
     /// Frames still to send at once (`burst`).
     burst_left: u64,
+    /// Faults given on standard input.
+    more_faults: Option<std::sync::mpsc::Receiver<super::faults::FaultPlan>>,
     ended: bool,
     frames: u64,
     decode_errors: u64,
@@ -131,16 +133,34 @@ impl Player {
             buffer: Vec::with_capacity(64 * 1024),
             pending: None,
             burst_left: 0,
+            more_faults: None,
             ended: false,
             frames: 0,
             decode_errors: 0,
         }
     }
 
+    /// Takes faults from `plans` as well, as they come.
+    pub(crate) fn with_fault_input(
+        mut self,
+        plans: std::sync::mpsc::Receiver<super::faults::FaultPlan>,
+    ) -> Player {
+        self.more_faults = Some(plans);
+        self
+    }
+
     /// Plays until `stop` is set.
     pub(crate) fn run(mut self, stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            while let Some(plan) = self
+                .more_faults
+                .as_ref()
+                .and_then(|plans| plans.try_recv().ok())
+            {
+                eprintln!("toolkit venue: faults from standard input: {plan}");
+                self.schedule.add(&plan, now);
+            }
             for fault in self.schedule.due(now) {
                 self.fire(fault, now);
             }

@@ -2,6 +2,8 @@
 //! its stdout contract and stderr log, plain HTTP against it, and book levels to compare.
 #![allow(dead_code)] // each test file uses its own part of it
 
+pub(crate) mod bybit;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -20,6 +22,27 @@ use serde_json::Value;
 /// How long any expected event may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
+/// The `engine` binary of this build, beside `toolkit`. Built (or found up to date) once per
+/// test process: `cargo test -p tools` alone builds no other package's binary, and a binary
+/// left from an older build must not stand in for the engine under test. The workspace's
+/// binaries are built together, so the features are those `cargo test --workspace` builds
+/// with (nothing is rebuilt after it).
+pub(crate) fn engine_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+                .current_dir(tests::workspace_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the engine binary failed");
+            PathBuf::from(env!("CARGO_BIN_EXE_toolkit")).with_file_name("engine")
+        })
+        .clone()
+}
+
 /// Kills the child when the test ends, however it ends.
 pub(crate) struct KillOnDrop(pub(crate) Child);
 
@@ -33,11 +56,15 @@ impl Drop for KillOnDrop {
 /// A running `toolkit venue`.
 pub(crate) struct Venue {
     pub(crate) child: KillOnDrop,
+    /// Its standard input: faults to fire now.
+    faults: std::sync::Mutex<Option<std::process::ChildStdin>>,
     /// `127.0.0.1:PORT`
     pub(crate) addr: String,
     pub(crate) scheme: String,
     pub(crate) cert: Option<PathBuf>,
     pub(crate) log: Receiver<String>,
+    /// Every stderr line so far, kept (the channel above is consumed by the waits).
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Venue {
@@ -63,11 +90,13 @@ impl Venue {
         let mut child = command
             .arg("venue")
             .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let faults = std::sync::Mutex::new(child.stdin.take());
         let child = KillOnDrop(child);
         let (out_tx, out_rx) = channel();
         std::thread::spawn(move || {
@@ -76,9 +105,12 @@ impl Venue {
             }
         });
         let (log_tx, log) = channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&lines);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[venue] {line}");
+                kept.lock().unwrap().push(line.clone());
                 let _ = log_tx.send(line);
             }
         });
@@ -100,11 +132,40 @@ impl Venue {
         });
         Venue {
             child,
+            faults,
             addr: addr.to_owned(),
             scheme: scheme.to_owned(),
             cert,
             log,
+            lines,
         }
+    }
+
+    /// Every stderr line so far that contains `needle` (nothing is consumed).
+    pub(crate) fn history(&self, needle: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    /// Every stderr line so far.
+    pub(crate) fn all_lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Fires the faults of `spec` now (their `after` counted from now), through the venue's
+    /// standard input; returns once the venue said it took them.
+    pub(crate) fn fire(&self, spec: &str) {
+        let mut input = self.faults.lock().unwrap();
+        let stdin = input.as_mut().expect("the venue's standard input");
+        writeln!(stdin, "{spec}").unwrap();
+        stdin.flush().unwrap();
+        drop(input);
+        self.wait_log(&format!("faults from standard input: {spec}"), WAIT);
     }
 
     /// Waits for a stderr line containing `needle`.

@@ -6,8 +6,13 @@
 //! remembers the recent fills it booked with their `seq`, so that the engine's position *as of
 //! P* ([`Ledger::position_at`]) can be compared with the venue's position at P, whatever was
 //! booked after P meanwhile (a fill pushed while a snapshot was being taken). A correction is
-//! made at such a cut ([`Ledger::correct_at`]): the venue's position at P plus what the engine
+//! made at such a cut ([`Ledger::correct`]): the venue's position at P plus what the engine
 //! booked after P.
+//!
+//! A cut is only needed when fills were booked since the snapshot was asked ([`Ledger::mark`]);
+//! when none was, or none after P, the position now is the one to compare
+//! ([`Ledger::position_for`]). That also holds when the venue's sequence went back (a venue
+//! that lost its state): then the sequences remembered are forgotten.
 //!
 //! Executions are counted once by `execId` ([`Ledger::remember`]): only the engine's own
 //! (other executions of the account never enter the ring, so they cannot push the engine's out).
@@ -83,9 +88,43 @@ impl Ledger {
         &mut self.account
     }
 
-    /// The highest cross sequence a correction was made at.
+    /// The cross sequence of the last correction: venue positions older than it are stale.
     pub(crate) const fn cut_seq(&self) -> u64 {
         self.cut_seq
+    }
+
+    /// A mark of the fills booked so far, for [`Ledger::position_for`].
+    pub(crate) const fn mark(&self) -> u64 {
+        self.booked_count
+    }
+
+    /// The engine's position to compare with the venue's at cross sequence `seq`, read by a
+    /// snapshot asked at `mark`: the position now when nothing booked since `mark` came after
+    /// `seq`, else the position as of `seq` ([`Ledger::position_at`]). When the position now
+    /// is the one, and fills booked before `mark` carry a later sequence than `seq`, the
+    /// venue's sequence went back: those sequences are forgotten.
+    pub(crate) fn position_for(&mut self, seq: u64, mark: u64) -> Option<Fixed> {
+        let recent = self.booked_count.saturating_sub(mark);
+        if recent > BOOKED as u64 {
+            return None;
+        }
+        let filled = usize::try_from(self.booked_count.min(BOOKED as u64)).unwrap_or(BOOKED);
+        let recent_after = (0..recent as usize)
+            .map(|back| self.booked[(self.booked_next + BOOKED - 1 - back) % BOOKED])
+            .any(|booked| booked.seq > seq);
+        if recent_after {
+            return self.position_at(seq);
+        }
+        let regressed =
+            self.evicted_max_seq > seq || self.booked[..filled].iter().any(|b| b.seq > seq);
+        if regressed {
+            self.booked.fill(Booked::default());
+            self.booked_next = 0;
+            self.booked_count = 0;
+            self.evicted_max_seq = 0;
+            self.cut_seq = seq;
+        }
+        Some(self.position.qty())
     }
 
     /// Remembers `exec_id`; false when it was booked already.
@@ -145,21 +184,21 @@ impl Ledger {
         Some(Fixed::from_raw(self.position.qty().raw() - after))
     }
 
-    /// Takes the venue's position `venue` at cross sequence `seq` (entry price `entry` when it
-    /// gave one): the position becomes `venue` plus what was booked after `seq`. The engine's
-    /// position before and after, when they differ; `None` when the cut is too old to compute
-    /// or nothing changes.
-    pub(crate) fn correct_at(
+    /// Takes the venue's position `venue` at cross sequence `seq`, where the engine's was
+    /// `engine_at` ([`Ledger::position_for`]), entry price `entry` when the venue gave one: the
+    /// position becomes `venue` plus what was booked after `seq`. The engine's position before
+    /// and after, when they differ.
+    pub(crate) fn correct(
         &mut self,
+        engine_at: Fixed,
         venue: Fixed,
         seq: u64,
         entry: Option<Fixed>,
     ) -> Option<(Fixed, Fixed)> {
-        let engine_at = self.position_at(seq)?;
-        self.cut_seq = self.cut_seq.max(seq);
         if engine_at == venue {
             return None;
         }
+        self.cut_seq = seq;
         let before = self.position.qty();
         let after = Fixed::from_raw(venue.raw() + (before.raw() - engine_at.raw()));
         let entry = entry
@@ -207,18 +246,42 @@ mod tests {
     fn a_correction_at_a_cut_keeps_the_fills_booked_after_it() {
         let mut ledger = Ledger::new(Account::flat(fx("1000")));
         ledger.book(Side::Buy, fx("100"), fx("0.3"), Fixed::ZERO, 10);
+        let asked = ledger.mark();
         // Pushed while the snapshot was taken: after its cut.
         ledger.book(Side::Buy, fx("100"), fx("0.2"), Fixed::ZERO, 20);
         // The venue had 0.3 at 10: nothing to correct, however much came after.
-        assert_eq!(ledger.correct_at(fx("0.3"), 10, None), None);
+        let engine_at = ledger.position_for(10, asked).unwrap();
+        assert_eq!(engine_at, fx("0.3"));
+        assert_eq!(ledger.correct(engine_at, fx("0.3"), 10, None), None);
         // A manual close at 15: flat at 15, and the 0.2 after it stays.
+        let engine_at = ledger.position_for(15, asked).unwrap();
         assert_eq!(
-            ledger.correct_at(Fixed::ZERO, 15, Some(fx("99"))),
+            ledger.correct(engine_at, Fixed::ZERO, 15, Some(fx("99"))),
             Some((fx("0.5"), fx("0.2")))
         );
         assert_eq!(ledger.account().position, fx("0.2"));
         assert_eq!(ledger.account().entry_price, fx("99"));
         assert_eq!(ledger.cut_seq(), 15);
+    }
+
+    #[test]
+    fn without_fills_since_the_snapshot_the_position_now_is_compared_even_after_a_reset() {
+        let mut ledger = Ledger::new(Account::flat(fx("1000")));
+        ledger.book(Side::Buy, fx("100"), fx("0.3"), Fixed::ZERO, 500);
+        // Nothing booked since it was asked: the position now, whatever the sequence says.
+        let asked = ledger.mark();
+        assert_eq!(ledger.position_for(600, asked), Some(fx("0.3")));
+        // A venue that lost its state reports a sequence from the start, and flat.
+        let engine_at = ledger.position_for(3, asked).unwrap();
+        assert_eq!(engine_at, fx("0.3"));
+        assert_eq!(
+            ledger.correct(engine_at, Fixed::ZERO, 3, None),
+            Some((fx("0.3"), Fixed::ZERO))
+        );
+        // The old sequences are forgotten: the venue's next cuts are read against new fills.
+        ledger.book(Side::Buy, fx("100"), fx("0.1"), Fixed::ZERO, 5);
+        assert_eq!(ledger.position_at(4), Some(Fixed::ZERO));
+        assert_eq!(ledger.position_at(5), Some(fx("0.1")));
     }
 
     #[test]
@@ -229,7 +292,8 @@ mod tests {
         }
         assert_eq!(ledger.position_at(0), None);
         assert_eq!(ledger.position_at(1), Some(fx("0.001")));
-        assert_eq!(ledger.correct_at(Fixed::ZERO, 0, None), None);
+        // Booked since a mark more than the ring holds: no cut can be computed.
+        assert_eq!(ledger.position_for(0, 0), None);
     }
 
     #[test]

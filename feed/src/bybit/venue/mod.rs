@@ -112,6 +112,8 @@ const POSITION_GRACE_NS: u64 = 2_000_000_000;
 /// Authentications refused in a row (with no link made ready between) that stop the venue:
 /// the credentials are refused for good.
 const AUTH_REFUSALS: u32 = 3;
+/// After a reduce-only refusal, exits pause at least this long.
+const EXIT_PAUSE_NS: u64 = 1_000_000_000;
 /// Outside executions remembered, to note each once.
 const SEEN_OUTSIDE: usize = 256;
 
@@ -218,6 +220,9 @@ pub struct BybitVenue {
     /// The position is in doubt (a reduce-only refusal, an outside execution, a disagreeing
     /// push): exits are held until reconciliation says what it is.
     position_suspect: bool,
+    /// After a reduce-only refusal, exits wait at least until then (monotonic), whatever
+    /// reconciliation says sooner: never more than one such refusal a second.
+    exits_after_ns: u64,
     /// The venue's latest `position` push: size (signed) and cross sequence.
     venue_position: Option<(Fixed, u64)>,
     /// Since when (monotonic) that push disagrees with the fills booked.
@@ -302,6 +307,7 @@ impl BybitVenue {
             fallback_after_ns: 0,
             clock_suspect: false,
             position_suspect: false,
+            exits_after_ns: 0,
             venue_position: None,
             disagrees_since: None,
             entries_halted: false,
@@ -349,6 +355,9 @@ impl BybitVenue {
                 | Doubt::PositionDisagrees
         ) {
             self.position_suspect = true;
+        }
+        if reason == Doubt::ReduceOnlyRefused {
+            self.exits_after_ns = self.now() + EXIT_PAUSE_NS;
         }
         if reason == Doubt::ClockSkew {
             self.clock_suspect = true;
@@ -902,6 +911,8 @@ impl BybitVenue {
             .venue_position
             .is_none_or(|(_, seq)| position.seq >= seq);
         if position.seq < self.ledger.cut_seq() || !newer {
+            // Older than what is known; a sequence that went back is settled by the next
+            // reconciliation, which reads the position now.
             self.stats.stale_pushes += 1;
             return;
         }
@@ -1021,8 +1032,7 @@ impl BybitVenue {
                 self.orders[index].cancel_deferred();
                 self.lose(TRADE, now);
             }
-            Outcome::Fatal => self.orders[index].cancel_deferred(),
-            Outcome::Rejected(_) | Outcome::Unknown | Outcome::IpBanned => {
+            Outcome::Fatal | Outcome::Rejected(_) | Outcome::Unknown | Outcome::IpBanned => {
                 let step = self.orders[index].cancel_refused(now);
                 if step.doubt.is_some() {
                     self.stats.unknown_fates += 1;
@@ -1051,7 +1061,7 @@ impl BybitVenue {
         let now = self.now();
         for index in 0..self.orders.len() {
             let order = self.orders[index];
-            if !order.cancel_due(now) || self.failure.is_some() {
+            if !order.cancel_due(now) {
                 continue;
             }
             if !self.links[TRADE].is_ready() {
@@ -1193,22 +1203,39 @@ impl BybitVenue {
         stamp
     }
 
-    /// True when an exit may leave now: the venue works, and the position is not in doubt.
+    /// True when an exit may leave now: the venue works, the position is not in doubt, and no
+    /// reduce-only refusal came in the last [`EXIT_PAUSE_NS`].
     fn exits_may_go(&self) -> bool {
-        self.failure.is_none() && !self.position_suspect
+        self.failure.is_none() && !self.position_suspect && self.now() >= self.exits_after_ns
     }
 
     /// Sends the exits held back, as far as the links and the create bucket allow: on the
-    /// trade stream, or over REST while it is down (its bucket is taken there).
+    /// trade stream, or over REST while it is down (its bucket is taken there). An exit that
+    /// would not reduce the position the fills built (flat, or on the position's own side) is
+    /// refused here, as the venue would (110017), without asking it.
     fn send_held(&mut self) {
         if !self.exits_may_go() {
             return;
         }
-        for index in 0..self.orders.len() {
+        let mut index = 0;
+        while index < self.orders.len() {
             let order = self.orders[index];
             if order.stage != Stage::Held {
+                index += 1;
                 continue;
             }
+            let position = self.ledger.account().position;
+            let reduces = match order.order.side {
+                crate::side::Side::Buy => position.raw() < 0,
+                crate::side::Side::Sell => position.is_positive(),
+            };
+            if !reduces {
+                self.orders.swap_remove(index);
+                let ts_ns = self.stamp(0).ts_ns;
+                self.reject_locally(order.id(), RejectReason::ReduceOnlyNotSatisfied, ts_ns);
+                continue;
+            }
+            index += 1;
             if !self.links[TRADE].is_ready() {
                 let request = NewOrder {
                     id: order.id(),
@@ -1226,7 +1253,7 @@ impl BybitVenue {
                 {
                     self.stats.rest_fallbacks += 1;
                     let stamp = self.venue_ms();
-                    self.orders[index].send(stamp);
+                    self.orders[index - 1].send(stamp);
                 }
                 continue;
             }
@@ -1238,10 +1265,10 @@ impl BybitVenue {
             }
             // Marked sent first: a broken link makes its fate unknown at once.
             let stamp = self.venue_ms();
-            self.orders[index].send(stamp);
+            self.orders[index - 1].send(stamp);
             let stamp = self.send_create(order.order);
-            if let Some(index) = self.index_of(order.id()) {
-                self.orders[index].sent_stamp_ms = stamp;
+            if let Some(sent) = self.index_of(order.id()) {
+                self.orders[sent].sent_stamp_ms = stamp;
             }
         }
     }

@@ -122,6 +122,8 @@ pub(super) struct Reconcile {
     next_routine_ns: u64,
     /// Where the next snapshot's history and executions start (venue clock, ms).
     since_ms: u64,
+    /// The ledger's mark when the snapshot in flight was asked.
+    mark: u64,
 }
 
 impl Reconcile {
@@ -136,6 +138,7 @@ impl Reconcile {
             every_ns,
             next_routine_ns: every_ns,
             since_ms: venue_now_ms.saturating_sub(WINDOW_MARGIN_MS),
+            mark: 0,
         }
     }
 
@@ -205,6 +208,7 @@ impl BybitVenue {
             && reconciler.requests.try_send(request).is_ok()
         {
             self.reconcile.state = State::InFlight;
+            self.reconcile.mark = self.ledger.mark();
         }
     }
 
@@ -337,15 +341,20 @@ impl BybitVenue {
         self.settle_unworked(snapshot);
         // The position, at the snapshot's cut.
         let pending = self.orders.iter().any(WorkingOrder::fills_pending);
-        match self.ledger.position_at(snapshot.position_seq) {
+        match self
+            .ledger
+            .position_for(snapshot.position_seq, self.reconcile.mark)
+        {
             Some(engine) if engine == snapshot.position => {}
-            Some(_) if !pending => {
-                if let Some((engine, venue)) = self.ledger.correct_at(
+            Some(engine_at) if !pending => {
+                if let Some((engine, venue)) = self.ledger.correct(
+                    engine_at,
                     snapshot.position,
                     snapshot.position_seq,
                     snapshot.entry_price,
                 ) {
                     self.stats.position_corrections += 1;
+                    self.venue_position = None;
                     self.note(VenueNote::PositionCorrected { engine, venue });
                 }
             }

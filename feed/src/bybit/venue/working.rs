@@ -447,10 +447,11 @@ impl WorkingOrder {
     }
 
     /// A snapshot asked at `asked_ms` (venue clock) found the order neither open nor closed
-    /// at the venue. An order heard of (live, draining) is gone: the venue forgot it. One never
-    /// heard of is "never at the venue" only once its stamp is older than the receive window
-    /// (`recv_window_ms`) at the time of asking: before then, it may still arrive, and the
-    /// snapshot is asked again.
+    /// at the venue. Lists read after `asked_ms` hold every order created before it, so the
+    /// venue does not know the order (it never arrived, or the venue forgot it in a restart)
+    /// only when its create's stamp is older than `asked_ms` by more than the receive window
+    /// (`recv_window_ms`, the longest the venue takes a create late). An order created closer
+    /// to the snapshot, even one already heard of, may be in neither list: asked again.
     pub(crate) fn absent(
         &mut self,
         asked_ms: u64,
@@ -458,9 +459,7 @@ impl WorkingOrder {
         at: Stamp,
         events: &mut Vec<VenueEvent>,
     ) -> Step {
-        let heard_of = matches!(self.stage, Stage::Live | Stage::Draining) || self.accepted;
-        let expired = self.sent_stamp_ms.saturating_add(recv_window_ms) < asked_ms;
-        if !heard_of && !expired {
+        if self.sent_stamp_ms.saturating_add(recv_window_ms) >= asked_ms {
             return Step {
                 deferred: true,
                 ..Step::default()
@@ -894,15 +893,21 @@ mod tests {
         let mut events = Vec::new();
         let step = order.absent(5_000, 5_000, at(1), &mut events);
         assert!(step.deferred && !step.ended && events.is_empty());
-        // Asked after the window: the venue can no longer take it: never at the venue.
+        // Heard of (live), and still within the window: asked again, not ended.
+        order.pushed(&update(OrderStatus::New, "0", 5), at(2), &mut events);
+        assert!(order.absent(5_500, 5_000, at(2), &mut events).deferred);
+        // Asked after the window: the venue cannot take it late, nor does it hold it: gone.
         let step = order.absent(6_001, 5_000, at(2), &mut events);
         assert!(step.ended);
         assert!(matches!(
             events[..],
-            [VenueEvent::Rejected {
-                reason: RejectReason::VenueUnavailable,
-                ..
-            }]
+            [
+                VenueEvent::Accepted { .. },
+                VenueEvent::Rejected {
+                    reason: RejectReason::VenueUnavailable,
+                    ..
+                }
+            ]
         ));
     }
 
