@@ -102,6 +102,28 @@ pub enum VenueEvent {
     },
     /// A fill.
     Filled(Fill),
+    /// An amend took effect: the order now rests at `price` for `qty` (its whole quantity,
+    /// what filled included), at the back of its new price's queue.
+    Amended {
+        /// Order.
+        id: OrderId,
+        /// Its price now.
+        price: Fixed,
+        /// Its quantity now.
+        qty: Fixed,
+        /// Time, ns.
+        ts_ns: u64,
+        /// The venue's own time stamp of it, ms (0: it gave none).
+        venue_ms: u64,
+    },
+    /// The venue would not amend the order: it stands as it was (or it ended, and its end
+    /// comes as its own event).
+    AmendRejected {
+        /// Order.
+        id: OrderId,
+        /// Time, ns.
+        ts_ns: u64,
+    },
     /// The order was cancelled on request.
     Cancelled {
         /// Order.

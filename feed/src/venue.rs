@@ -373,10 +373,16 @@ impl std::fmt::Display for VenueFailure {
 ///     ..PaperConfig::new(fx("10000"), fx("0.0002"))
 /// });
 /// let events = quote(&mut venue, &book, 0);
-/// // It rests behind the 2 already at 100.0, 10 ms after it was sent.
+/// // It rests behind the 2 already at 100.0, 10 ms after it was sent (a simulated venue has
+/// // no clock of its own: `venue_ms` 0).
 /// assert_eq!(
 ///     events,
-///     [VenueEvent::Accepted { id: OrderId(1), queue_ahead: fx("2"), ts_ns: 10_000_000 }]
+///     [VenueEvent::Accepted {
+///         id: OrderId(1),
+///         queue_ahead: fx("2"),
+///         ts_ns: 10_000_000,
+///         venue_ms: 0,
+///     }]
 /// );
 /// assert_eq!(Venue::resting_orders(&venue), 1);
 /// assert_eq!(Venue::account(&venue).balance, fx("10000"));
@@ -391,6 +397,19 @@ pub trait Venue {
 
     /// Sends a cancel of `id` at `now_ns`.
     fn cancel(&mut self, id: OrderId, now_ns: u64);
+
+    /// True when the venue takes amends ([`Venue::amend`]): an order manager then moves a
+    /// working order with one request instead of a cancel and a new order. A simulated venue
+    /// does not (the default).
+    const AMENDS: bool = false;
+
+    /// Moves working order `id` to `price` for `qty` (its whole quantity) at `now_ns`, on a
+    /// venue that [`Venue::AMENDS`]: what became of it comes back as
+    /// [`VenueEvent::Amended`], or [`VenueEvent::AmendRejected`] (the order then stands as it
+    /// was). A venue that does not amend refuses every amend (the default).
+    fn amend(&mut self, id: OrderId, price: Fixed, qty: Fixed, now_ns: u64) {
+        let _ = (id, price, qty, now_ns);
+    }
 
     /// Hands over the events so far, oldest first.
     fn drain_events(&mut self, on_event: impl FnMut(VenueEvent));

@@ -602,17 +602,18 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
     // A long position, bought by another client of the account.
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut id = 0;
-    while feed::bybit::rest::snapshot::position(&rest, "BTCUSDT")
-        .unwrap()
-        .is_zero()
-    {
+    let held = loop {
+        let held = feed::bybit::rest::snapshot::position(&rest, "BTCUSDT").unwrap();
+        if !held.is_zero() {
+            break held;
+        }
         assert!(Instant::now() < deadline, "no fill");
         let (bid, _) = touch(&loopback);
         id += 1;
         place_foreign(&rest, id, Side::Buy, bid, "0.002");
         std::thread::sleep(Duration::from_secs(2));
         engine::account::cancel_all(&rest, "BTCUSDT").unwrap();
-    }
+    };
     // The trade stream is unreachable (a closed port); the private stream is up.
     let mut settings = venue_settings(&loopback, "fb1");
     settings.trade = Endpoint::parse("ws://127.0.0.1:1/v5/trade").unwrap();
@@ -621,7 +622,11 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
         Signer::new(KEY, SECRET).unwrap(),
         Arc::new(RateLimits::new(Rates::BYBIT_LINEAR)),
         rest.clock(),
-        Account::flat(fx("10000")),
+        // The account as the engine reads it before it starts: holding that position.
+        Account {
+            position: held,
+            ..Account::flat(fx("10000"))
+        },
         Some(Arc::clone(&rest)),
     )
     .unwrap();
@@ -834,4 +839,52 @@ fn after_a_venue_restart_the_orders_it_forgot_end_and_trading_resumes() {
     events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Accepted { id: OrderId(2), .. })
     });
+}
+
+#[test]
+fn an_amend_moves_a_resting_order_in_one_request_and_a_crossing_one_ends_it_as_post_only() {
+    let loopback = LoopbackVenue::start_with_credentials(&[], Some((KEY, SECRET)));
+    let mut venue = reconciling_venue(&loopback, "am1");
+    ready(&mut venue);
+    let (bid, ask) = touch(&loopback);
+    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
+    venue.submit(order(1, Side::Buy, far, "0.010", false), now_ns());
+    events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Accepted { id: OrderId(1), .. })
+    });
+    // Nearer the touch, and larger: one amend, done when the push shows the new terms.
+    let nearer = Fixed::from_raw(far.raw() + 1_000_000_000);
+    venue.amend(OrderId(1), nearer, fx("0.020"), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Amended { id: OrderId(1), .. })
+    });
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::Amended { price, qty, .. }] if price == nearer && qty == fx("0.020")
+        ),
+        "{events:?}"
+    );
+    let open =
+        feed::bybit::rest::snapshot::open_orders(&rest_client(&loopback, KEY, SECRET), "BTCUSDT")
+            .unwrap();
+    assert_eq!((open[0].price, open[0].qty), (Some(nearer), fx("0.020")));
+    // Through the ask: a post-only order that would take is cancelled by the venue.
+    venue.amend(OrderId(1), ask, fx("0.020"), now_ns());
+    let events = events_until(&mut venue, WAIT, |event| {
+        matches!(event, VenueEvent::Rejected { id: OrderId(1), .. })
+    });
+    assert_rejected(&events, 1, RejectReason::PostOnlyWillTakeLiquidity);
+    // An order no longer worked on: refused on the next poll, nothing sent.
+    venue.amend(OrderId(1), far, fx("0.010"), now_ns());
+    let events = poll_for(&mut venue, Duration::from_millis(50));
+    assert!(
+        matches!(
+            events[..],
+            [VenueEvent::AmendRejected { id: OrderId(1), .. }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(venue.stats().amends, 2);
+    assert_eq!(loopback.history("order.amend ").len(), 2);
 }

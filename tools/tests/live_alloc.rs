@@ -96,80 +96,109 @@ fn the_live_receive_path_allocates_nothing_once_warm_over_tls() {
 /// Order entry through the loopback venue allocates nothing once warm: building, signing and
 /// writing creates and cancels on the trade stream, reading their answers and the private
 /// pushes they bring (accepted, cancelled), pings and pongs on both links.
-#[test]
-fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
+/// A Bybit venue on `loopback` (reconciling over REST every `reconcile_every` when given),
+/// ready, with unlimited rate limits.
+fn ready_venue(
+    loopback: &Venue,
+    reconcile_every: Option<std::time::Duration>,
+) -> feed::bybit::venue::BybitVenue {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use feed::bybit::limits::{RateLimits, Rates};
     use feed::bybit::sign::Signer;
     use feed::bybit::venue::BybitVenue;
-    use feed::order::{Account, OrderId, OrderRequest, VenueEvent};
-    use feed::venue::Venue as _;
-    use feed::{Fixed, Side};
+    use feed::order::Account;
+    use feed::{Fixed, venue::Venue as _};
 
-    let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
-    let mut settings = common::venue_settings(&loopback, "al1");
-    // Pings often enough to be among the counted turns.
+    let mut settings = common::venue_settings(loopback, "al1");
     settings.liveness.ping_interval = Duration::from_millis(100);
+    let rest = reconcile_every.map(|every| {
+        settings.reconcile_every = every;
+        let rest = Arc::new(common::rest_client(loopback, "allockey", "alloc-secret"));
+        rest.sync_clock().unwrap();
+        rest
+    });
+    let clock = rest.as_ref().map_or_else(
+        || Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        |rest| rest.clock(),
+    );
     let mut venue = BybitVenue::new(
         settings,
         Signer::new("allockey", "alloc-secret").unwrap(),
-        // No rate limit: the loop below sends as fast as the venue answers.
         Arc::new(RateLimits::new(Rates { per_second: [0; 6] })),
-        Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        clock,
         Account::flat(Fixed::from_int(10_000).unwrap()),
-        None,
+        rest,
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !venue.is_ready() {
+    while !venue.is_ready() || venue.is_reconciling() {
         assert!(Instant::now() < deadline, "{:?}", venue.stats());
         venue.poll();
     }
+    venue
+}
+
+/// Places order `id` far under the touch of `loopback`, cancels it once accepted, and waits
+/// for the cancel: (accepted, cancelled) events seen.
+fn round(venue: &mut feed::bybit::venue::BybitVenue, far: feed::Fixed, id: u64) -> (u32, u32) {
+    use std::time::{Duration, Instant};
+
+    use feed::order::{OrderId, OrderRequest, VenueEvent};
+    use feed::venue::Venue as _;
+    use feed::{Fixed, Side};
+
+    let now_ns = || feed::bybit::rest::local_ms() * 1_000_000;
+    let (mut accepted, mut cancelled) = (0, 0);
+    venue.submit(
+        OrderRequest {
+            id: OrderId(id),
+            side: Side::Buy,
+            price: far,
+            qty: Fixed::from_raw(1_000_000),
+            reduce_only: false,
+        },
+        now_ns(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cancelled == 0 {
+        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        venue.poll();
+        let mut cancel = false;
+        venue.drain_events(|event| match event {
+            VenueEvent::Accepted { .. } => {
+                accepted += 1;
+                cancel = true;
+            }
+            VenueEvent::Cancelled { .. } => cancelled += 1,
+            _ => {}
+        });
+        if cancel {
+            venue.cancel(OrderId(id), now_ns());
+        }
+    }
+    (accepted, cancelled)
+}
+
+/// The price far under the touch of `loopback` that orders rest at unfilled.
+fn far_under_the_touch(loopback: &Venue) -> feed::Fixed {
     let book = loopback.orderbook(1);
     let bid = common::levels_of(&book["b"])[0].0;
-    let far = Fixed::from_raw(bid.raw() - 5_000_000_000);
-    let now_ns = || feed::bybit::rest::local_ms() * 1_000_000;
+    feed::Fixed::from_raw(bid.raw() - 5_000_000_000)
+}
 
-    // One order's life: placed, accepted, cancelled, confirmed; pings on the way.
-    let round = |venue: &mut BybitVenue, id: u64| -> (u32, u32) {
-        let (mut accepted, mut cancelled) = (0, 0);
-        venue.submit(
-            OrderRequest {
-                id: OrderId(id),
-                side: Side::Buy,
-                price: far,
-                qty: Fixed::from_raw(1_000_000),
-                reduce_only: false,
-            },
-            now_ns(),
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while cancelled == 0 {
-            assert!(Instant::now() < deadline, "{:?}", venue.stats());
-            venue.poll();
-            let mut cancel = false;
-            venue.drain_events(|event| match event {
-                VenueEvent::Accepted { .. } => {
-                    accepted += 1;
-                    cancel = true;
-                }
-                VenueEvent::Cancelled { .. } => cancelled += 1,
-                _ => {}
-            });
-            if cancel {
-                venue.cancel(OrderId(id), now_ns());
-            }
-        }
-        (accepted, cancelled)
-    };
+#[test]
+fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
+    let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
+    let mut venue = ready_venue(&loopback, None);
+    let far = far_under_the_touch(&loopback);
     for id in 1..=20 {
-        round(&mut venue, id);
+        round(&mut venue, far, id);
     }
     let (rounds, allocations, deallocations) = count(|| {
         (21..=60)
-            .map(|id| round(&mut venue, id))
+            .map(|id| round(&mut venue, far, id))
             .fold((0, 0), |(a, c), (accepted, cancelled)| {
                 (a + accepted, c + cancelled)
             })
@@ -177,4 +206,33 @@ fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
     assert_eq!(rounds, (40, 40));
     assert_eq!((allocations, deallocations), (0, 0), "{:?}", venue.stats());
     assert_eq!(venue.stats().unknown_fates, 0);
+}
+
+/// Reconciliation's snapshots are taken on a cold thread, applied on the hot one and handed
+/// back to be freed where they were made: applying them allocates and frees nothing there.
+#[test]
+fn reconciliation_applied_on_the_hot_thread_allocates_and_frees_nothing_once_warm() {
+    let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
+    let mut venue = ready_venue(&loopback, Some(std::time::Duration::from_millis(150)));
+    let far = far_under_the_touch(&loopback);
+    for id in 1..=20 {
+        round(&mut venue, far, id);
+    }
+    // Rounds until three more reconciliations were applied (one asked about an order in flight
+    // is asked again a second later).
+    let before = venue.stats().reconciliations;
+    let (rounds, allocations, deallocations) = count(|| {
+        let (mut id, mut rounds) = (20, (0, 0));
+        while venue.stats().reconciliations < before + 3 {
+            id += 1;
+            let (accepted, cancelled) = round(&mut venue, far, id);
+            rounds = (rounds.0 + accepted, rounds.1 + cancelled);
+        }
+        (rounds, u32::try_from(id - 20).unwrap())
+    });
+    let ((accepted, cancelled), ids) = rounds;
+    assert_eq!((accepted, cancelled), (ids, ids));
+    let stats = *venue.stats();
+    assert_eq!((allocations, deallocations), (0, 0), "{stats:?}");
+    assert_eq!(stats.position_corrections, 0);
 }

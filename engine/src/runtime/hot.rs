@@ -45,6 +45,10 @@ use super::trader::{Blocked, OrderSink, Trader, TraderRules};
 pub const MARKET_SAMPLE_NS: u64 = 100_000_000;
 /// Counters and latency histograms go to the metrics thread this often, in market time (ns).
 pub const PUBLISH_NS: u64 = 250_000_000;
+
+/// How long the stopped loop waits for room for its last counters (the metrics thread drains
+/// every 20 ms).
+const LAST_PUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// An idle hot thread rehearses the last book frame and scores once this often (wall time, ns)
 /// to keep the hot path in the caches.
 const WARM_INTERVAL_NS: u64 = 200_000;
@@ -178,7 +182,9 @@ const fn event_ts(event: &VenueEvent) -> u64 {
     match event {
         VenueEvent::Accepted { ts_ns, .. }
         | VenueEvent::Rejected { ts_ns, .. }
-        | VenueEvent::Cancelled { ts_ns, .. } => *ts_ns,
+        | VenueEvent::Cancelled { ts_ns, .. }
+        | VenueEvent::Amended { ts_ns, .. }
+        | VenueEvent::AmendRejected { ts_ns, .. } => *ts_ns,
         VenueEvent::Filled(fill) => fill.ts_ns,
     }
 }
@@ -229,6 +235,18 @@ impl<V: Venue> OrderSink for VenueSink<'_, V> {
             purpose,
         });
         self.venue.submit(order, now_ns);
+    }
+
+    fn amend(&mut self, id: OrderId, price: Fixed, qty: Fixed, purpose: Purpose, now_ns: u64) {
+        self.stats.amends += 1;
+        self.log.push(LogRecord::Amend {
+            ts_ns: now_ns,
+            id,
+            price,
+            qty,
+            purpose,
+        });
+        self.venue.amend(id, price, qty, now_ns);
     }
 
     fn cancel(&mut self, id: OrderId, reason: CancelReason, now_ns: u64) {
@@ -343,7 +361,10 @@ impl<V: Venue> HotLoop<V> {
         lockstep: Option<Lockstep>,
     ) -> Result<HotLoop<V>, UnrepresentableValue> {
         let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        let trader = Trader::new(TraderRules::from_config(config, &instrument));
+        let trader = Trader::new(TraderRules {
+            amend: V::AMENDS,
+            ..TraderRules::from_config(config, &instrument)
+        });
         let pipeline = Pipeline::new(config, symbol, instrument, active.tau_entry)?;
         let settings = HotSettings {
             leverage: config.executor.sizing.leverage,
@@ -793,7 +814,10 @@ impl<V: Venue> HotLoop<V> {
                         self.markouts.on_fill(&fill);
                     }
                     VenueEvent::Rejected { .. } => self.stats.venue_rejects += 1,
-                    VenueEvent::Accepted { .. } | VenueEvent::Cancelled { .. } => {}
+                    VenueEvent::Accepted { .. }
+                    | VenueEvent::Cancelled { .. }
+                    | VenueEvent::Amended { .. }
+                    | VenueEvent::AmendRejected { .. } => {}
                 }
                 self.rings.log.push(LogRecord::Venue(event));
                 let closed = self.trader.on_venue_event(
@@ -960,10 +984,12 @@ impl<V: Venue> HotLoop<V> {
         self.venue.settle(self.pipeline.book());
         self.handle_venue_events();
         self.log_venue_notes();
+        // The last counters and histograms must reach the metrics thread (its file is the
+        // run's record), however full the rings were while the loop ran.
         self.refresh_stats();
-        self.rings.stats.push(self.stats);
+        self.rings.stats.push_last(self.stats, LAST_PUSH_WAIT);
         let stages = std::mem::take(&mut self.stages);
-        self.rings.latency.push(stages);
+        self.rings.latency.push_last(stages, LAST_PUSH_WAIT);
         // The report counts the last pushes too.
         self.refresh_stats();
         HotReport {
@@ -1213,6 +1239,7 @@ mod tests {
             take_profit: 0.001,
             stop: 0.003,
             tick: fx("0.1"),
+            amend: false,
         });
         // The default paper venue: 10 000 USD, latency 2 ms + log-normal (15 ms, 0.5),
         // cancels ahead with p = 0.5, seed 7; the instrument's maker fee.

@@ -165,6 +165,20 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
             order_fields(line, order);
             line.push('}');
         }
+        LogRecord::Amend {
+            ts_ns,
+            id,
+            price,
+            qty,
+            purpose,
+        } => {
+            let _ = write!(
+                line,
+                "{{\"ts_ns\":{ts_ns},\"type\":\"amend\",\"purpose\":\"{}\",\"id\":{},\"price\":\"{price}\",\"qty\":\"{qty}\"}}",
+                purpose.label(),
+                id.0
+            );
+        }
         LogRecord::Cancel { ts_ns, id, reason } => {
             let _ = write!(
                 line,
@@ -213,6 +227,27 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     id.0
                 );
                 close_with_venue_ms(line, *venue_ms);
+            }
+            VenueEvent::Amended {
+                id,
+                price,
+                qty,
+                ts_ns,
+                venue_ms,
+            } => {
+                let _ = write!(
+                    line,
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"amended\",\"id\":{},\"price\":\"{price}\",\"qty\":\"{qty}\"",
+                    id.0
+                );
+                close_with_venue_ms(line, *venue_ms);
+            }
+            VenueEvent::AmendRejected { id, ts_ns } => {
+                let _ = write!(
+                    line,
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"amend_rejected\",\"id\":{}}}",
+                    id.0
+                );
             }
             VenueEvent::Filled(fill) => {
                 let _ = write!(

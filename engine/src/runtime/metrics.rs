@@ -705,6 +705,12 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         stats.cancels as f64,
     );
     out.single(
+        "amends_total",
+        "counter",
+        "Amends sent: working orders moved in one request (a venue that takes amends).",
+        stats.amends as f64,
+    );
+    out.single(
         "venue_rejects_total",
         "counter",
         "Orders the venue refused or cancelled (post-only cross, reduce-only).",
@@ -869,7 +875,8 @@ mod tests {
             .collect();
         let unique: std::collections::BTreeSet<&str> = families.iter().copied().collect();
         assert_eq!(families.len(), unique.len());
-        assert_eq!(families.len(), 51);
+        assert_eq!(families.len(), 52);
+        assert!(text.contains("\namends_total 0\n"));
         assert!(text.contains("\nbook_resyncs_total{symbol=\"\",reason=\"disconnected\"} 0\n"));
         assert!(text.contains("\nfeed_disconnects_total{reason=\"pong_timeout\"} 0\n"));
         assert!(text.contains("\nfeed_delay_ns{quantile=\"0.99\"} 0\n"));

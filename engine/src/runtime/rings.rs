@@ -2,7 +2,7 @@
 //!
 //! Every ring is an `rtrb` single-producer single-consumer ring of fixed capacity. The hot
 //! thread pushes through an [`Outbox`]: a full ring drops the message and counts it, it never
-//! waits. Messages are plain `Copy` values (or boxes handed over whole), so pushing allocates
+//! waits (but for its last messages, once it has stopped: [`Outbox::push_last`]). Messages are plain `Copy` values (or boxes handed over whole), so pushing allocates
 //! nothing.
 
 use feed::order::{OrderRequest, VenueEvent};
@@ -31,6 +31,17 @@ impl<T> Outbox<T> {
                 false
             }
         }
+    }
+
+    /// Pushes the last message of a run, waiting up to `within` for room (the consumer drains
+    /// on its own schedule): for the thread that has stopped, never on the hot path. False
+    /// (and counted) when the ring stayed full.
+    pub fn push_last(&mut self, value: T, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while !self.has_room() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.push(value)
     }
 
     /// True when a push would not drop (only the producer pushes, so it stays true until it
@@ -363,6 +374,19 @@ pub enum LogRecord {
         id: feed::order::OrderId,
         /// Why.
         reason: CancelReason,
+    },
+    /// An amend sent.
+    Amend {
+        /// Market time, ns.
+        ts_ns: u64,
+        /// The order.
+        id: feed::order::OrderId,
+        /// Its price asked.
+        price: feed::Fixed,
+        /// Its whole quantity asked.
+        qty: feed::Fixed,
+        /// What it serves once done.
+        purpose: Purpose,
     },
     /// What the venue reported.
     Venue(VenueEvent),

@@ -95,6 +95,8 @@ pub struct HotStats {
     pub entries_filled: u64,
     /// Cancels sent.
     pub cancels: u64,
+    /// Amends sent (a venue that takes them moves working orders so).
+    pub amends: u64,
     /// Orders the venue refused or cancelled.
     pub venue_rejects: u64,
     /// Fills.

@@ -95,13 +95,14 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         let _ = writeln!(
             out,
             "venue links: private {} connects, {} lost; trade {} connects, {} lost; {} auth \
-             failures; {} creates, {} cancels sent, {} refused locally, {} over REST",
+             failures; {} creates, {} amends, {} cancels sent, {} refused locally, {} over REST",
             venue.connects[0],
             venue.losses[0],
             venue.connects[1],
             venue.losses[1],
             venue.auth_failures,
             venue.creates,
+            venue.amends,
             venue.cancels,
             venue.local_rejects,
             venue.rest_fallbacks
@@ -163,8 +164,9 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
     }
     let _ = writeln!(
         out,
-        "orders:      {} sent, {} cancels, {} venue rejects, {} fills, fill rate {:.3}",
+        "orders:      {} sent, {} amends, {} cancels, {} venue rejects, {} fills, fill rate {:.3}",
         stats.orders,
+        stats.amends,
         stats.cancels,
         stats.venue_rejects,
         stats.fills,

@@ -8,9 +8,11 @@
 //!   is open, or the position is being exited. One working entry per side at most; the gates
 //!   (max position among them) have been passed before.
 //! - **Reprice:** when the touch moves away from a working entry (a higher best bid for a buy),
-//!   the entry is cancelled and, once the venue confirms the cancel, placed again at the new
-//!   touch, at the back of its queue. At most `strategy.max_reprices` times; after that an entry
-//!   the touch left behind is cancelled. An entry is never moved toward the other side.
+//!   the entry is moved to the new touch, at the back of its queue: on a venue that takes
+//!   amends ([`TraderRules::amend`]) by one amend; else (or once the venue refused an amend of
+//!   it) by a cancel and, once the venue confirms it, a new order. At most
+//!   `strategy.max_reprices` times; after that an entry the touch left behind is cancelled. An
+//!   entry is never moved toward the other side.
 //! - **Cancel:** an entry not filled `strategy.entry_ttl` after it was first placed is
 //!   cancelled. When an entry fills, the other side's working entry is cancelled.
 //!
@@ -21,11 +23,14 @@
 //! - **Take-profit:** while a position is open, a take-profit rests for its whole size at
 //!   `labeling.take_profit_pct` from the average entry price (rounded to the tick away from the
 //!   entry), the target the model was trained on. It is replaced when the position grows.
-//! - **Exit at the touch:** the take-profit is cancelled and the position offered at the touch
-//!   of the exit side (the best ask for a long) when the mid crosses the stop at
+//! - **Exit at the touch:** the take-profit is moved to (or cancelled and replaced by) an exit at
+//!   the touch of the exit side (the best ask for a long) when the mid crosses the stop at
 //!   `risk.assumed_sl_pct` from the entry, when the position re-scored every
 //!   `strategy.hold_check_interval` falls below tau_hold, or when it has been held
 //!   `strategy.max_hold`. The exit follows the touch until it fills.
+//!
+//! Moving an order by amend costs one request of the amend budget; by cancel and new order,
+//! one of the cancel budget and one of the create budget, and a round trip between them.
 //!
 //! What maker-only means for stops: there is no stop-market order. A stop here is a passive
 //! order at the touch, so it is not guaranteed to fill: in a fast market the price can run
@@ -49,6 +54,9 @@ pub trait OrderSink {
     fn place(&mut self, order: OrderRequest, purpose: Purpose, now_ns: u64);
     /// Sends a cancel of `id` at market time `now_ns`.
     fn cancel(&mut self, id: OrderId, reason: CancelReason, now_ns: u64);
+    /// Sends an amend moving `id` to `price` for `qty` (its whole quantity), to serve
+    /// `purpose` once done, at market time `now_ns`.
+    fn amend(&mut self, id: OrderId, price: Fixed, qty: Fixed, purpose: Purpose, now_ns: u64);
 }
 
 /// The order rules, from `strategy`, `labeling.take_profit_pct` and `risk.assumed_sl_pct`.
@@ -68,6 +76,9 @@ pub struct TraderRules {
     pub stop: f64,
     /// The instrument's tick size.
     pub tick: Fixed,
+    /// The venue takes amends: working orders are moved by one (else cancelled and placed
+    /// again).
+    pub amend: bool,
 }
 
 impl TraderRules {
@@ -84,6 +95,7 @@ impl TraderRules {
             take_profit: config.labeling.take_profit_pct,
             stop: config.risk.assumed_sl_pct,
             tick: instrument.tick_size,
+            amend: false,
         }
     }
 }
@@ -111,6 +123,10 @@ struct Working {
     filled: Fixed,
     /// Some of the entry filled (kept across reprices).
     entry_filled: bool,
+    /// An amend was sent: what the order serves once it is done.
+    amending: Option<Purpose>,
+    /// The venue refused an amend of it: it is moved by cancel and new order from then on.
+    no_amend: bool,
 }
 
 /// A round trip in progress.
@@ -258,6 +274,8 @@ impl Trader {
             cancelling: None,
             filled: Fixed::ZERO,
             entry_filled: false,
+            amending: None,
+            no_amend: false,
         });
         sink.place(order, Purpose::Entry, now_ns);
         Ok(order)
@@ -309,7 +327,24 @@ impl Trader {
             };
             let (reason, after) = if now_ns >= working.first_placed_ns + self.rules.entry_ttl_ns {
                 (CancelReason::Ttl, AfterCancel::Forget)
+            } else if working.amending.is_some() {
+                // An amend on its way: what it makes of the entry is awaited.
+                continue;
             } else if behind && working.reprices < self.rules.max_reprices {
+                if self.rules.amend && !working.no_amend {
+                    let entry = self.entries[side_index(side)].as_mut();
+                    if let Some(entry) = entry {
+                        entry.amending = Some(Purpose::Reprice);
+                        sink.amend(
+                            entry.order.id,
+                            touch,
+                            entry.order.qty,
+                            Purpose::Reprice,
+                            now_ns,
+                        );
+                    }
+                    continue;
+                }
                 (CancelReason::Reprice, AfterCancel::Reprice)
             } else if behind {
                 (CancelReason::LeftBehind, AfterCancel::Forget)
@@ -332,6 +367,22 @@ impl Trader {
     ) -> Option<ClosedTrade> {
         match *event {
             VenueEvent::Accepted { .. } => None,
+            VenueEvent::Amended { id, price, qty, .. } => {
+                self.amended(id, price, qty);
+                self.manage_position(book, now_ns, sink);
+                None
+            }
+            VenueEvent::AmendRejected { id, .. } => {
+                // It stands as it was; it moves by cancel and new order from now on.
+                for working in self.entries.iter_mut().flatten().chain(self.exit.as_mut()) {
+                    if working.order.id == id {
+                        working.amending = None;
+                        working.no_amend = true;
+                    }
+                }
+                self.on_book(book, now_ns, sink);
+                None
+            }
             VenueEvent::Rejected { id, .. } => {
                 // Gone: an exit is placed again by manage_position, an entry is not retried.
                 self.forget(id);
@@ -355,6 +406,7 @@ impl Trader {
                             reprices: working.reprices + 1,
                             cancelling: None,
                             filled: Fixed::ZERO,
+                            amending: None,
                             ..working
                         });
                         sink.place(order, Purpose::Reprice, now_ns);
@@ -447,6 +499,57 @@ impl Trader {
             }
         }
         sent
+    }
+
+    /// Order `id` now rests at `price` for `qty`: an entry counts a reprice, an exit serves
+    /// what its amend was for.
+    fn amended(&mut self, id: OrderId, price: Fixed, qty: Fixed) {
+        if let Some(side) = self.entry_side(id)
+            && let Some(entry) = self.entries[side_index(side)].as_mut()
+        {
+            entry.order.price = price;
+            entry.order.qty = qty;
+            if entry.amending.take().is_some() {
+                entry.reprices += 1;
+                entry.purpose = Purpose::Reprice;
+            }
+        } else if let Some(exit) = self.exit.as_mut()
+            && exit.order.id == id
+        {
+            exit.order.price = price;
+            exit.order.qty = qty;
+            if let Some(purpose) = exit.amending.take() {
+                exit.purpose = purpose;
+            }
+        }
+    }
+
+    /// Moves the working exit to `price` for `size` more (what filled of it stays counted) to
+    /// serve `purpose`: by amend when the venue takes one, else by cancel (the new exit is
+    /// placed once the cancel is confirmed). Nothing while an amend or a cancel of it is on its
+    /// way.
+    fn move_exit(
+        &mut self,
+        price: Fixed,
+        size: Fixed,
+        purpose: Purpose,
+        now_ns: u64,
+        sink: &mut impl OrderSink,
+    ) {
+        let amend = self.rules.amend;
+        let Some(exit) = self.exit.as_mut() else {
+            return;
+        };
+        if exit.cancelling.is_some() || exit.amending.is_some() {
+            return;
+        }
+        if amend && !exit.no_amend {
+            exit.amending = Some(purpose);
+            let qty = exit.filled.saturating_add(size);
+            sink.amend(exit.order.id, price, qty, purpose, now_ns);
+        } else {
+            self.cancel_exit(CancelReason::Replace, now_ns, sink);
+        }
     }
 
     fn order(&mut self, side: Side, price: Fixed, qty: Fixed, reduce_only: bool) -> OrderRequest {
@@ -591,7 +694,19 @@ impl Trader {
                 sink,
             );
         }
-        self.cancel_exit(CancelReason::Replace, now_ns, sink);
+        let exit_side = if self.position.qty().is_positive() {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        match touch(book, exit_side) {
+            // The take-profit becomes the exit at the touch.
+            Some(price) => {
+                let size = self.position.qty().abs();
+                self.move_exit(price, size, Purpose::Exit(reason), now_ns, sink);
+            }
+            None => self.cancel_exit(CancelReason::Replace, now_ns, sink),
+        }
         self.manage_position(book, now_ns, sink);
     }
 
@@ -626,12 +741,13 @@ impl Trader {
             }
         }
         match (self.exiting, self.exit) {
-            // Waiting for a cancel to be confirmed.
-            (_, Some(exit)) if exit.cancelling.is_some() => {}
-            // The take-profit rests; replace it when the position grew.
+            // Waiting for a cancel or an amend to be confirmed.
+            (_, Some(exit)) if exit.cancelling.is_some() || exit.amending.is_some() => {}
+            // The take-profit rests; moved to the whole position when it grew.
             (None, Some(exit)) => {
                 if exit.order.qty.saturating_sub(exit.filled) != size {
-                    self.cancel_exit(CancelReason::Replace, now_ns, sink);
+                    let price = self.take_profit_price(long);
+                    self.move_exit(price, size, Purpose::TakeProfit, now_ns, sink);
                 }
             }
             (None, None) => {
@@ -645,8 +761,9 @@ impl Trader {
                     Side::Sell => touch < exit.order.price,
                     Side::Buy => touch > exit.order.price,
                 });
-                if behind {
-                    self.cancel_exit(CancelReason::Replace, now_ns, sink);
+                if let Some(price) = touch(book, exit_side).filter(|_| behind) {
+                    let purpose = exit.purpose;
+                    self.move_exit(price, size, purpose, now_ns, sink);
                 }
             }
             (Some(reason), None) => {
@@ -688,6 +805,8 @@ impl Trader {
             cancelling: None,
             filled: Fixed::ZERO,
             entry_filled: false,
+            amending: None,
+            no_amend: false,
         });
         sink.place(order, purpose, now_ns);
     }
@@ -724,6 +843,7 @@ mod tests {
             take_profit: 0.001,
             stop: 0.003,
             tick: fx("0.1"),
+            amend: false,
         }
     }
 
@@ -771,6 +891,119 @@ mod tests {
         fn cancel(&mut self, id: OrderId, reason: CancelReason, _: u64) {
             self.0.push(format!("cancel {} {}", id.0, reason.label()));
         }
+
+        fn amend(&mut self, id: OrderId, price: Fixed, qty: Fixed, purpose: Purpose, _: u64) {
+            self.0.push(format!(
+                "amend {} {} {qty} @ {price}",
+                id.0,
+                purpose.label()
+            ));
+        }
+    }
+
+    fn amended(id: u64, price: &str, qty: &str) -> VenueEvent {
+        VenueEvent::Amended {
+            id: OrderId(id),
+            price: fx(price),
+            qty: fx(qty),
+            ts_ns: 0,
+            venue_ms: 0,
+        }
+    }
+
+    #[test]
+    fn on_a_venue_that_amends_an_entry_follows_the_touch_by_amend_and_falls_back_when_refused() {
+        let rules = TraderRules {
+            amend: true,
+            max_reprices: 2,
+            ..rules()
+        };
+        let (mut trader, mut sink) = (Trader::new(rules), Recorder::default());
+        trader
+            .enter(
+                Side::Buy,
+                fx("60000.0"),
+                fx("0.3"),
+                Route::Active,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        // The bid moves up: one amend, nothing else until it is done.
+        let higher = book("60000.5", "60000.6");
+        trader.on_book(&higher, S, &mut sink);
+        trader.on_book(&book("60000.7", "60000.8"), S, &mut sink);
+        trader.on_venue_event(&amended(1, "60000.5", "0.3"), &higher, S, &mut sink);
+        // It moves again: the venue refuses this amend; the entry is cancelled and placed anew.
+        let higher_still = book("60001.0", "60001.1");
+        trader.on_book(&higher_still, 2 * S, &mut sink);
+        let refused = VenueEvent::AmendRejected {
+            id: OrderId(1),
+            ts_ns: 0,
+        };
+        trader.on_venue_event(&refused, &higher_still, 2 * S, &mut sink);
+        trader.on_venue_event(&cancelled(1), &higher_still, 2 * S, &mut sink);
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 entry Buy 0.3 @ 60000",
+                "amend 1 reprice 0.3 @ 60000.5",
+                "amend 1 reprice 0.3 @ 60001",
+                "cancel 1 reprice",
+                "place 2 reprice Buy 0.3 @ 60001",
+            ]
+        );
+    }
+
+    #[test]
+    fn on_a_venue_that_amends_the_take_profit_grows_with_the_position_and_becomes_the_exit() {
+        let rules = TraderRules {
+            amend: true,
+            ..rules()
+        };
+        let (mut trader, mut sink) = (Trader::new(rules), Recorder::default());
+        let market = book("60000.0", "60000.1");
+        trader
+            .enter(
+                Side::Buy,
+                fx("60000.0"),
+                fx("0.3"),
+                Route::Active,
+                0,
+                &mut sink,
+            )
+            .unwrap();
+        trader.on_venue_event(
+            &fill(1, Side::Buy, "60000.0", "0.1", "0.2", "0"),
+            &market,
+            S,
+            &mut sink,
+        );
+        // The rest fills: the take-profit is amended to the whole position.
+        trader.on_venue_event(
+            &fill(1, Side::Buy, "60000.0", "0.2", "0", "0"),
+            &market,
+            S,
+            &mut sink,
+        );
+        trader.on_venue_event(&amended(2, "60060", "0.3"), &market, S, &mut sink);
+        // The mid falls to the stop: the take-profit is amended to the ask, as the exit.
+        let fallen = book("59819.9", "59820.1");
+        trader.on_book(&fallen, 2 * S, &mut sink);
+        trader.on_venue_event(&amended(2, "59820.1", "0.3"), &fallen, 2 * S, &mut sink);
+        // The ask falls: the exit follows it, by amend.
+        let lower = book("59819.0", "59819.5");
+        trader.on_book(&lower, 3 * S, &mut sink);
+        assert_eq!(
+            sink.0,
+            [
+                "place 1 entry Buy 0.3 @ 60000",
+                "place 2 take_profit Sell 0.1 @ 60060 reduce-only",
+                "amend 2 take_profit 0.3 @ 60060",
+                "amend 2 exit_stop 0.3 @ 59820.1",
+                "amend 2 exit_stop 0.3 @ 59819.5",
+            ]
+        );
     }
 
     fn fill(

@@ -618,6 +618,9 @@ const fn event_kind(event: &VenueEvent) -> u64 {
         VenueEvent::Rejected { .. } => 1,
         VenueEvent::Cancelled { .. } => 2,
         VenueEvent::Filled(_) => 3,
+        // The paper venue takes no amends (it makes neither).
+        VenueEvent::Amended { .. } => 4,
+        VenueEvent::AmendRejected { .. } => 5,
     }
 }
 

@@ -151,7 +151,9 @@ fn round_trips(records: &[LogRecord]) -> Vec<RoundTrip> {
             }
             LogRecord::Venue(event) => {
                 let (id, gone) = match event {
-                    VenueEvent::Accepted { .. } => continue,
+                    VenueEvent::Accepted { .. }
+                    | VenueEvent::Amended { .. }
+                    | VenueEvent::AmendRejected { .. } => continue,
                     VenueEvent::Rejected { id, .. } | VenueEvent::Cancelled { id, .. } => {
                         (id, true)
                     }

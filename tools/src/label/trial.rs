@@ -145,6 +145,18 @@ impl OrderSink for TrialSink<'_> {
     fn cancel(&mut self, id: OrderId, _reason: CancelReason, now_ns: u64) {
         self.venue.cancel(id, now_ns);
     }
+
+    fn amend(
+        &mut self,
+        id: OrderId,
+        price: feed::Fixed,
+        qty: feed::Fixed,
+        _purpose: Purpose,
+        now_ns: u64,
+    ) {
+        // The paper venue takes no amends (its manager never sends one): refused.
+        feed::venue::Venue::amend(self.venue, id, price, qty, now_ns);
+    }
 }
 
 impl Trial {

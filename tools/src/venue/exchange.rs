@@ -861,6 +861,8 @@ impl Exchange {
             | VenueEvent::Rejected { id, .. }
             | VenueEvent::Cancelled { id, .. } => id,
             VenueEvent::Filled(fill) => fill.id,
+            // The paper venue makes neither (it takes no amends: this venue amends itself).
+            VenueEvent::Amended { .. } | VenueEvent::AmendRejected { .. } => return,
         };
         let Some(key) = self.by_paper.get(&paper_id).cloned() else {
             // The cancelled part of an amended order.
@@ -900,6 +902,7 @@ impl Exchange {
                     order.cancel_type = "CancelByUser";
                 }
             }
+            VenueEvent::Amended { .. } | VenueEvent::AmendRejected { .. } => return,
             VenueEvent::Filled(fill) => {
                 order.cum_qty = order.cum_qty.saturating_add(fill.qty);
                 order.cum_value += fill.price.wide_mul(fill.qty);

@@ -227,7 +227,9 @@ impl Seen {
             .map(|event| match event {
                 VenueEvent::Accepted { id, .. }
                 | VenueEvent::Rejected { id, .. }
-                | VenueEvent::Cancelled { id, .. } => *id,
+                | VenueEvent::Cancelled { id, .. }
+                | VenueEvent::Amended { id, .. }
+                | VenueEvent::AmendRejected { id, .. } => *id,
                 VenueEvent::Filled(fill) => fill.id,
             })
             .collect()
@@ -241,7 +243,9 @@ fn ends(event: &VenueEvent, id: OrderId) -> bool {
         VenueEvent::Cancelled { id: ended, .. } | VenueEvent::Rejected { id: ended, .. } => {
             *ended == id
         }
-        VenueEvent::Accepted { .. } => false,
+        VenueEvent::Accepted { .. }
+        | VenueEvent::Amended { .. }
+        | VenueEvent::AmendRejected { .. } => false,
     }
 }
 

@@ -422,6 +422,10 @@ impl BybitVenue {
                     let step = self.orders[order].lost();
                     self.apply(order, step);
                 }
+                Some(order) if late.kind == RequestKind::Amend => {
+                    let at = self.stamp(0);
+                    self.orders[order].amend_refused(at, &mut self.events);
+                }
                 _ => {
                     self.note(VenueNote::UnknownFate { id: late.id });
                     self.doubt(Doubt::UnknownFate);
@@ -468,6 +472,10 @@ impl BybitVenue {
     /// What a transition of order `index` asks: counted, noted, doubted; the order removed
     /// when it ended. True when it was removed.
     fn apply(&mut self, index: usize, step: Step) -> bool {
+        if step.amend_lost {
+            let at = self.stamp(0);
+            self.orders[index].amend_refused(at, &mut self.events);
+        }
         if step.stale {
             self.stats.stale_pushes += 1;
         }
@@ -657,11 +665,16 @@ impl BybitVenue {
                 let Some(order) = self.index_of(pending.id) else {
                     continue;
                 };
-                if pending.kind == RequestKind::Create {
-                    let step = self.orders[order].lost();
-                    self.apply(order, step);
-                } else {
-                    self.orders[order].cancel_again();
+                match pending.kind {
+                    RequestKind::Create => {
+                        let step = self.orders[order].lost();
+                        self.apply(order, step);
+                    }
+                    RequestKind::Amend => {
+                        let at = self.stamp(0);
+                        self.orders[order].amend_refused(at, &mut self.events);
+                    }
+                    RequestKind::Cancel | RequestKind::Other => self.orders[order].cancel_again(),
                 }
             }
             self.pending.clear();
@@ -971,10 +984,12 @@ impl BybitVenue {
         let Some(index) = self.index_of(pending.id) else {
             return;
         };
-        if pending.kind == RequestKind::Create {
-            self.on_create_answer(index, outcome, reply, now);
-        } else {
-            self.on_cancel_answer(index, outcome, now);
+        match pending.kind {
+            RequestKind::Create => self.on_create_answer(index, outcome, reply, now),
+            RequestKind::Amend => self.on_amend_answer(index, outcome, now),
+            RequestKind::Cancel | RequestKind::Other => {
+                self.on_cancel_answer(index, outcome, now);
+            }
         }
     }
 
@@ -1012,6 +1027,26 @@ impl BybitVenue {
             }
         };
         self.apply(index, step);
+    }
+
+    fn on_amend_answer(&mut self, index: usize, outcome: Outcome, now: u64) {
+        match outcome {
+            // Taken: the push with the new terms says it is done.
+            Outcome::Ok | Outcome::NotModified => return self.orders[index].amend_taken(now),
+            Outcome::RateLimited => self.hold_bucket(Bucket::Amend, None),
+            Outcome::ClockSkew => self.doubt(Doubt::ClockSkew),
+            Outcome::Reconnect => self.lose(TRADE, now),
+            // Refused, or the order already gone (its end comes from the stream), or a fate
+            // unknown (a push with new terms would still update them): the loop falls back.
+            Outcome::AlreadyGone
+            | Outcome::Rejected(_)
+            | Outcome::Unknown
+            | Outcome::IpBanned
+            | Outcome::Fatal => {}
+        }
+        // (Losing a link ends no order: `index` still holds this one.)
+        let at = self.stamp(0);
+        self.orders[index].amend_refused(at, &mut self.events);
     }
 
     fn on_cancel_answer(&mut self, index: usize, outcome: Outcome, now: u64) {
@@ -1291,6 +1326,7 @@ const fn bucket_of(kind: RequestKind) -> Bucket {
 
 impl Venue for BybitVenue {
     const MAX_EVENTS: usize = MAX_VENUE_EVENTS;
+    const AMENDS: bool = true;
 
     fn submit(&mut self, order: OrderRequest, now_ns: u64) {
         if self.orders.len() == MAX_WORKING {
@@ -1331,6 +1367,60 @@ impl Venue for BybitVenue {
         let step = self.orders[index].want_cancel(at, &mut self.deferred);
         if !self.apply(index, step) {
             self.send_cancels();
+        }
+    }
+
+    fn amend(&mut self, id: OrderId, price: Fixed, qty: Fixed, now_ns: u64) {
+        let at = self.stamp(0);
+        let Some(index) = self.index_of(id) else {
+            self.deferred
+                .push(VenueEvent::AmendRejected { id, ts_ns: now_ns });
+            return;
+        };
+        if self.orders[index].stage == Stage::Held {
+            // Never sent: changed here, handed over on the next poll.
+            return self.orders[index].amend_requested(price, qty, at, &mut self.deferred);
+        }
+        // What cannot go now is refused, on the next poll: the loop then cancels and places
+        // again (over REST, too, while the trade stream is down).
+        let refused = !self.orders[index].amendable()
+            || !self.links[TRADE].is_ready()
+            || self.clock_suspect
+            || self.failure.is_some()
+            || self.pending.len() == MAX_PENDING
+            || self.limits.try_acquire(Bucket::Amend, wall_ns()).is_err();
+        if refused {
+            self.deferred
+                .push(VenueEvent::AmendRejected { id, ts_ns: now_ns });
+            return;
+        }
+        let order = self.orders[index];
+        let reference = if order.adopted {
+            OrderRef::Venue(order.venue_id.as_str())
+        } else {
+            OrderRef::Client(id)
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let stamp = self.venue_ms();
+        let bytes = self
+            .writer
+            .amend(seq, stamp, self.settings.symbol, reference, price, qty);
+        let sent = self.links[TRADE]
+            .connection
+            .as_mut()
+            .is_some_and(|connection| connection.send_text(bytes).is_ok());
+        self.stats.amends += 1;
+        self.orders[index].amend_requested(price, qty, at, &mut self.events);
+        let now = self.now();
+        self.pending.push(Pending {
+            seq,
+            kind: RequestKind::Amend,
+            id,
+            sent_ns: now,
+        });
+        if !sent {
+            self.lose(TRADE, now);
         }
     }
 

@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use crate::bybit::codes::Outcome;
 use crate::bybit::limits::Endpoint as Bucket;
@@ -51,14 +51,17 @@ const RETRY_NS: u64 = 1_000_000_000;
 /// The longest pause between two tries.
 const MAX_RETRY_NS: u64 = 10_000_000_000;
 
-/// What the cold thread is asked: the window and the orders whose executions to fetch.
-#[derive(Debug, Clone, Copy)]
+/// What the cold thread is asked: the window and the orders whose executions to fetch; and
+/// the last snapshot, applied, to be freed there (the hot thread frees nothing).
+#[derive(Debug)]
 pub(super) struct ReconcileRequest {
     /// History and executions from then on (venue clock, ms).
     since_ms: u64,
     /// Venue ids of orders whose fills the venue reported and did not push.
     draining: [OrderIdText; MAX_WORKING],
     count: usize,
+    /// The snapshot applied last, handed back.
+    retired: Option<Box<VenueSnapshot>>,
 }
 
 /// Reconciliation's cold side: a thread measuring the venue's clock again and asking REST for
@@ -77,6 +80,7 @@ impl Reconciler {
             .name("venue-reconcile".to_owned())
             .spawn(move || {
                 for request in inbox {
+                    drop(request.retired);
                     let orders: Vec<&str> = request.draining[..request.count]
                         .iter()
                         .map(OrderIdText::as_str)
@@ -107,7 +111,7 @@ enum State {
 }
 
 /// Reconciliation's state on the hot side.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Reconcile {
     state: State,
     /// Something put the state in doubt: entries wait until a conclusive snapshot.
@@ -124,6 +128,8 @@ pub(super) struct Reconcile {
     since_ms: u64,
     /// The ledger's mark when the snapshot in flight was asked.
     mark: u64,
+    /// The snapshot applied last, kept until the next request takes it back to be freed.
+    retired: Option<Box<VenueSnapshot>>,
 }
 
 impl Reconcile {
@@ -139,6 +145,7 @@ impl Reconcile {
             next_routine_ns: every_ns,
             since_ms: venue_now_ms.saturating_sub(WINDOW_MARGIN_MS),
             mark: 0,
+            retired: None,
         }
     }
 
@@ -187,6 +194,7 @@ impl BybitVenue {
                         self.clock_suspect = false;
                         let conclusive = self.apply_snapshot(&snapshot);
                         self.reconciled(conclusive, snapshot.asked_ms);
+                        self.reconcile.retired = Some(snapshot);
                     }
                     Ok(Err(error)) => {
                         if error.outcome() == Outcome::Fatal {
@@ -204,17 +212,23 @@ impl BybitVenue {
             return;
         }
         let request = self.reconcile_request();
-        if let Some(reconciler) = &self.reconciler
-            && reconciler.requests.try_send(request).is_ok()
-        {
-            self.reconcile.state = State::InFlight;
-            self.reconcile.mark = self.ledger.mark();
+        let Some(reconciler) = &self.reconciler else {
+            return;
+        };
+        match reconciler.requests.try_send(request) {
+            Ok(()) => {
+                self.reconcile.state = State::InFlight;
+                self.reconcile.mark = self.ledger.mark();
+            }
+            Err(TrySendError::Full(request) | TrySendError::Disconnected(request)) => {
+                self.reconcile.retired = request.retired;
+            }
         }
     }
 
     /// What to ask: a window reaching back past the last conclusive snapshot and every working
     /// order, and the executions of the orders whose fills are pending.
-    fn reconcile_request(&self) -> ReconcileRequest {
+    fn reconcile_request(&mut self) -> ReconcileRequest {
         let oldest = self
             .orders
             .iter()
@@ -226,6 +240,7 @@ impl BybitVenue {
             since_ms: self.reconcile.since_ms.min(oldest),
             draining: [OrderIdText::EMPTY; MAX_WORKING],
             count: 0,
+            retired: self.reconcile.retired.take(),
         };
         for order in &self.orders {
             if order.fills_pending() && !order.venue_id.is_empty() && request.count < MAX_WORKING {

@@ -127,6 +127,8 @@ pub(crate) struct Step {
     pub(crate) draining: bool,
     /// Reconciliation could not settle it (created after the snapshot was asked): again.
     pub(crate) deferred: bool,
+    /// An amend's push did not come in time: the amend counts as refused.
+    pub(crate) amend_lost: bool,
 }
 
 /// When and how the loop hears of a change: the loop's time, and the venue's own stamp.
@@ -166,6 +168,8 @@ pub(crate) struct WorkingOrder {
     verdict: Option<Verdict>,
     /// `updatedTime` of the latest push or snapshot applied, ms.
     last_update_ms: u64,
+    /// An amend taken or on its way: the terms it asks for (price, whole quantity).
+    amend: Option<(Fixed, Fixed)>,
 }
 
 impl WorkingOrder {
@@ -183,6 +187,7 @@ impl WorkingOrder {
             venue_filled: Fixed::ZERO,
             verdict: None,
             last_update_ms: 0,
+            amend: None,
         }
     }
 
@@ -322,6 +327,7 @@ impl WorkingOrder {
         }
         self.venue_filled = update.cum_exec_qty;
         // The venue's terms (an amend changes them).
+        let terms_before = (self.order.price, self.order.qty);
         if let Some(price) = update.price.filter(|price| price.is_positive()) {
             self.order.price = price;
         }
@@ -334,6 +340,23 @@ impl WorkingOrder {
         };
         if update.status.is_open() {
             self.stage = Stage::Live;
+            // The push of the amend's terms ends it; terms changed without one (an amend whose
+            // push came after it was given up, or a change made from outside) are told too.
+            let terms = (self.order.price, self.order.qty);
+            let answered = self.amend == Some(terms);
+            if answered {
+                self.amend = None;
+                self.due = None;
+            }
+            if answered || terms != terms_before {
+                events.push(VenueEvent::Amended {
+                    id: self.id(),
+                    price: terms.0,
+                    qty: terms.1,
+                    ts_ns: at.ts_ns,
+                    venue_ms: at.venue_ms,
+                });
+            }
             // The push awaited after a create came; after a cancel, only the end will do.
             if !self.cancel.sent {
                 self.due = None;
@@ -434,6 +457,12 @@ impl WorkingOrder {
             Some(due) if now_ns >= due.at() => {
                 self.due = None;
                 match due {
+                    // The amend's push did not come: it stands as it was, as far as the loop
+                    // knows (a late push with the new terms just updates them).
+                    Due::Push(_) if self.amend.is_some() && self.stage == Stage::Live => Step {
+                        amend_lost: true,
+                        ..Step::default()
+                    },
                     Due::Push(_) => self.lost(),
                     Due::Fills(_) => Step {
                         doubt: Some(Doubt::FillsOverdue),
@@ -473,6 +502,54 @@ impl WorkingOrder {
         Step {
             ended: true,
             ..Step::default()
+        }
+    }
+
+    /// True when an amend may be sent for it now: resting, neither being cancelled nor amended.
+    pub(crate) fn amendable(&self) -> bool {
+        self.stage == Stage::Live && !self.cancel.wanted && self.amend.is_none()
+    }
+
+    /// The loop asked to move it to `price` for `qty`: a held order is changed at once (it
+    /// was never sent), [`VenueEvent::Amended`] handed over; any other awaits the venue.
+    pub(crate) fn amend_requested(
+        &mut self,
+        price: Fixed,
+        qty: Fixed,
+        at: Stamp,
+        events: &mut Vec<VenueEvent>,
+    ) {
+        if self.stage == Stage::Held {
+            self.order.price = price;
+            self.order.qty = qty;
+            events.push(VenueEvent::Amended {
+                id: self.id(),
+                price,
+                qty,
+                ts_ns: at.ts_ns,
+                venue_ms: 0,
+            });
+            return;
+        }
+        self.amend = Some((price, qty));
+    }
+
+    /// The venue took the amend: the push with the new terms is awaited, for
+    /// [`PUSH_TIMEOUT_NS`].
+    pub(crate) fn amend_taken(&mut self, now_ns: u64) {
+        if self.amend.is_some() && self.stage != Stage::Draining {
+            self.due = Some(Due::Push(now_ns + PUSH_TIMEOUT_NS));
+        }
+    }
+
+    /// The venue would not amend it (or the answer was lost): it stands as it was, and the
+    /// loop hears [`VenueEvent::AmendRejected`].
+    pub(crate) fn amend_refused(&mut self, at: Stamp, events: &mut Vec<VenueEvent>) {
+        if self.amend.take().is_some() {
+            events.push(VenueEvent::AmendRejected {
+                id: self.id(),
+                ts_ns: at.ts_ns,
+            });
         }
     }
 
@@ -725,6 +802,8 @@ mod tests {
             .iter()
             .map(|event| match event {
                 VenueEvent::Accepted { .. } => "accepted".to_owned(),
+                VenueEvent::Amended { price, .. } => format!("amended {price}"),
+                VenueEvent::AmendRejected { .. } => "amend rejected".to_owned(),
                 VenueEvent::Filled(fill) => format!("fill {} leaves {}", fill.qty, fill.leaves_qty),
                 VenueEvent::Cancelled { filled, .. } => format!("cancelled filled {filled}"),
                 VenueEvent::Rejected { reason, .. } => format!("rejected {}", reason.label()),
@@ -993,6 +1072,61 @@ mod tests {
             events[..],
             [VenueEvent::Cancelled { filled, .. }] if filled.is_zero()
         ));
+    }
+
+    #[test]
+    fn an_amend_ends_with_the_push_of_its_terms_or_as_refused() {
+        let mut order = WorkingOrder::sent(request(), 1);
+        let mut events = Vec::new();
+        order.pushed(&update(OrderStatus::New, "0", 5), at(1), &mut events);
+        assert!(order.amendable());
+        order.amend_requested(fx("60010"), fx("0.3"), at(2), &mut events);
+        assert!(!order.amendable());
+        order.amend_taken(2);
+        // A push of the old terms changes nothing; the push of the new ones is the amend.
+        order.pushed(&update(OrderStatus::New, "0", 6), at(3), &mut events);
+        let mut moved = update(OrderStatus::New, "0", 7);
+        moved.price = Some(fx("60010"));
+        order.pushed(&moved, at(4), &mut events);
+        assert!(matches!(
+            events[..],
+            [
+                VenueEvent::Accepted { .. },
+                VenueEvent::Amended { price, .. }
+            ] if price == fx("60010")
+        ));
+        assert!(order.amendable());
+        // Refused: the loop hears it once.
+        order.amend_requested(fx("60020"), fx("0.3"), at(5), &mut events);
+        order.amend_refused(at(6), &mut events);
+        order.amend_refused(at(7), &mut events);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|event| matches!(event, VenueEvent::AmendRejected { .. }))
+                .count(),
+            1
+        );
+        // Its push overdue: refused too, not an unknown fate.
+        order.amend_requested(fx("60030"), fx("0.3"), at(8), &mut events);
+        order.amend_taken(10);
+        let step = order.overdue(10 + PUSH_TIMEOUT_NS);
+        assert!(step.amend_lost && step.doubt.is_none());
+        order.amend_refused(at(10), &mut events);
+        // Its push after all (or a change made in the web UI): the loop hears the new terms.
+        let mut late = update(OrderStatus::New, "0", 8);
+        late.price = Some(fx("60030"));
+        order.pushed(&late, at(11), &mut events);
+        assert!(matches!(
+            events.last(),
+            Some(VenueEvent::Amended { price, .. }) if *price == fx("60030")
+        ));
+        assert!(order.amendable());
+        // A held order is amended in place.
+        let mut held = WorkingOrder::held(request());
+        held.amend_requested(fx("59990"), fx("0.2"), at(9), &mut events);
+        assert_eq!((held.order.price, held.order.qty), (fx("59990"), fx("0.2")));
+        assert!(matches!(events.last(), Some(VenueEvent::Amended { .. })));
     }
 
     #[test]
