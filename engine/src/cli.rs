@@ -216,7 +216,12 @@ impl FinalCheck {
     /// order the engine left, even one the safety net then cancelled).
     pub fn finish(mut self) -> Result<String, RunArgsError> {
         self.finished = true;
-        let left = self.check().map_err(RunArgsError::LeftAtVenue)?;
+        let left = self.check().map_err(|error| {
+            RunArgsError::LeftAtVenue(format!(
+                "the venue could not be checked after the run ({error}): orders may be open \
+                 there; look in Bybit's web UI, or run `toolkit flatten` once the key works"
+            ))
+        })?;
         if left.by_engine.is_empty() && left.still_open == 0 {
             return Ok(left.line);
         }

@@ -179,7 +179,7 @@ fn real_mode_needs_credentials_and_a_venue_that_answers_and_never_shows_the_secr
         "{stderr}"
     );
     assert!(
-        stderr.trim_end().ends_with("; nothing was sent"),
+        stderr.trim_end().ends_with("; no order was sent"),
         "{stderr}"
     );
     assert!(!stderr.contains("secret-value-2"));

@@ -113,7 +113,10 @@ fn flatten_cancels_every_order_and_with_close_closes_the_position() {
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(
         lines[0],
-        format!("flatten: BTCUSDT at {}", venue.rest_url())
+        format!(
+            "flatten: REAL MONEY: account 1001 at {} (API key flat…): BTCUSDT",
+            venue.rest_url()
+        )
     );
     assert_eq!(lines[1], "BTCUSDT: cancelled 2 open orders; 0 left");
     assert_eq!(
@@ -163,5 +166,54 @@ fn flatten_cancels_every_order_and_with_close_closes_the_position() {
         engine::account::open_orders(&client, "BTCUSDT")
             .unwrap()
             .is_empty()
+    );
+    // Every closing order was reduce-only (flatten's own ids: the run prefix `e…`).
+    let answer = client
+        .call(
+            feed::bybit::rest::Method::Get,
+            "/v5/order/history",
+            "category=linear&symbol=BTCUSDT&limit=50",
+            Some(Endpoint::Query),
+        )
+        .unwrap();
+    let closes: Vec<_> = feed::bybit::rest::replies::order_page(&answer.body)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|order| order.order_link_id.as_str().starts_with('e'))
+        .collect();
+    assert!(!closes.is_empty());
+    assert!(
+        closes
+            .iter()
+            .all(|order| order.reduce_only && order.side == Side::Sell),
+        "{closes:?}"
+    );
+}
+
+#[test]
+fn flatten_exits_1_and_says_what_is_left_when_the_venue_keeps_an_order() {
+    // The venue answers every cancel-all and cancels nothing.
+    let venue = Venue::start_with_credentials(
+        &["--faults", "cancel-ignored:scope=all:times=1000"],
+        Some((KEY, SECRET)),
+    );
+    let client = rest_client(&venue, KEY, SECRET);
+    client.sync_clock().unwrap();
+    let mut writer = TradeWriter::new(LinkIds::new("fl2").unwrap(), 5000);
+    let bid = common::levels_of(&venue.orderbook(1)["b"])[0].0;
+    create(
+        &client,
+        &mut writer,
+        1,
+        Side::Buy,
+        Fixed::from_raw(bid.raw() - 5_000_000_000),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, output) = flatten(&venue, dir.path(), &["--timeout", "2s"]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("BTCUSDT: cancelled 1 open orders; 1 left"),
+        "{output}"
     );
 }

@@ -665,12 +665,13 @@ fn a_feed_that_fails_mid_session_ends_the_run_with_every_order_cancelled() {
 
 #[test]
 fn a_key_that_loses_its_permission_stops_the_engine_with_what_to_fix() {
-    let session = session(
-        venue_with("fatal:code=10005:after=8s", &[]),
-        40,
-        "",
-        |venue| venue,
-    );
+    // Once the engine has sent its first order, the key loses its trading permission: the
+    // next order request (an exit, an amend or a cancel) is refused.
+    let session = session(venue_with("", &[]), 40, "", |venue| {
+        venue.wait_log(" order.create ", Duration::from_secs(30));
+        venue.fire("fatal:code=10005");
+        venue
+    });
     assert!(!session.status.success());
     assert!(
         session.stderr.contains(

@@ -68,7 +68,7 @@ Faults (--faults SPEC):
                      order and execution pushed, the position and wallet too
     foreign-order    another client places a post-only order 1 % away from the touch
     cancel-ignored   answer the next single-order cancels OK and do nothing (times=N requests a
-                     firing, default 1); cancel-all still works
+                     firing, default 1); cancel-all still works, unless scope=all
     rest-delay:ms=N  answer signed REST requests N ms late (for=D, default: from then on)
     fatal:code=C     answer the next order requests (trade stream and REST) retCode C, as for a key
                      that lost its permission (times=N requests a firing, default 1)
@@ -291,10 +291,13 @@ pub(crate) enum FaultKind {
     ManualClose,
     /// Another client's order.
     ForeignOrder,
-    /// Answer the next single-order cancels OK and do nothing.
+    /// Answer the next single-order cancels (and cancel-alls too with `all`) OK and do
+    /// nothing.
     CancelIgnored {
         /// Requests per firing.
         requests: u32,
+        /// Cancel-all too.
+        all: bool,
     },
     /// Answer signed REST requests late.
     RestDelay {
@@ -357,6 +360,7 @@ impl FaultKind {
             "pong-delay" | "ack-delay" | "order-first" | "push-reorder" | "exec-lag"
             | "rest-delay" => &["ms", "for"],
             "fee-decimals" => &["for"],
+            "cancel-ignored" => &["scope"],
             "adl" => &["share"],
             "fatal" => &["code"],
             "pong-lost" => &["for"],
@@ -614,7 +618,21 @@ fn parse_fault(text: &str, spec: &str) -> Result<Fault, FaultError> {
                     "rate-limit" => FaultKind::RateLimit { requests },
                     "ack-lost" => FaultKind::AckLost { requests },
                     "push-lost" => FaultKind::PushLost { pushes: requests },
-                    "cancel-ignored" => FaultKind::CancelIgnored { requests },
+                    "cancel-ignored" => FaultKind::CancelIgnored {
+                        requests,
+                        all: match keys.take("scope").as_deref() {
+                            None | Some("single") => false,
+                            Some("all") => true,
+                            Some(other) => {
+                                return Err(FaultError::BadValue {
+                                    kind,
+                                    key: "scope",
+                                    value: other.to_owned(),
+                                    expected: "single or all",
+                                });
+                            }
+                        },
+                    },
                     "fatal" => FaultKind::Fatal {
                         code: keys
                             .number::<i64>("code", "a retCode")?

@@ -863,7 +863,11 @@ fn order_entry(venue: &Venue, route: Route, body: &str) -> Result<String, Refusa
             .to_owned(),
         });
     }
-    let ignored = route == Route::OrderCancel && venue.faults.take_cancel_ignored();
+    let ignored = match route {
+        Route::OrderCancel => venue.faults.take_cancel_ignored(false),
+        Route::OrderCancelAll => venue.faults.take_cancel_ignored(true),
+        _ => false,
+    };
     if ignored {
         eprintln!("toolkit venue: cancel answered and not done (fault cancel-ignored)");
     }

@@ -385,9 +385,16 @@ impl Player {
                     Err(refusal) => format!("refused: {} {}", refusal.code, refusal.message),
                 }
             }
-            FaultKind::CancelIgnored { requests } => {
-                faults.ignore_cancels(requests);
-                format!("next {requests} cancels answered and not done")
+            FaultKind::CancelIgnored { requests, all } => {
+                faults.ignore_cancels(requests, all);
+                format!(
+                    "next {requests} {} answered and not done",
+                    if all {
+                        "cancels and cancel-alls"
+                    } else {
+                        "cancels"
+                    }
+                )
             }
             FaultKind::RestDelay { delay, period } => {
                 faults.delay_rest(delay, period.and_then(|period| now.checked_add(period)));

@@ -1138,8 +1138,9 @@ pub(crate) struct ConnFaults {
     acks_lost: AtomicU32,
     /// Trade-stream answers held back this long, until when (`ack-delay`).
     ack_delay: Mutex<Option<(Duration, Option<Instant>)>>,
-    /// Cancels still to answer and not do (`cancel-ignored`).
+    /// Cancels still to answer and not do (`cancel-ignored`), and cancel-alls.
     cancels_ignored: AtomicU32,
+    cancel_alls_ignored: AtomicU32,
     /// Order requests still to refuse with `refusal_code` (`fatal`).
     orders_refused: AtomicU32,
     refusal_code: AtomicI64,
@@ -1223,14 +1224,23 @@ impl ConnFaults {
             .map(|(delay, _)| delay)
     }
 
-    /// `cancel-ignored`: the next `requests` cancels are answered and not done.
-    pub(crate) fn ignore_cancels(&self, requests: u32) {
+    /// `cancel-ignored`: the next `requests` cancels (and cancel-alls, with `all`) are
+    /// answered and not done.
+    pub(crate) fn ignore_cancels(&self, requests: u32, all: bool) {
         add_requests(&self.cancels_ignored, requests);
+        if all {
+            add_requests(&self.cancel_alls_ignored, requests);
+        }
     }
 
-    /// True when this cancel is to be answered and not done (and counts it).
-    pub(crate) fn take_cancel_ignored(&self) -> bool {
-        take_request(&self.cancels_ignored)
+    /// True when this cancel (a cancel-all with `all`) is to be answered and not done (and
+    /// counts it).
+    pub(crate) fn take_cancel_ignored(&self, all: bool) -> bool {
+        take_request(if all {
+            &self.cancel_alls_ignored
+        } else {
+            &self.cancels_ignored
+        })
     }
 
     /// `fatal`: the next `requests` order requests are refused with `code`.
