@@ -22,7 +22,7 @@ use feed::bybit::sign::Signer;
 use feed::bybit::venue::{BybitVenue, VenueSettings};
 use feed::net::Endpoint;
 use feed::order::{Account, OrderId, RejectReason, VenueEvent};
-use feed::venue::{Venue, VenueNote};
+use feed::venue::{Doubt, Venue, VenueNote};
 use feed::{Fixed, OrderBook, Side, Symbol};
 
 #[test]
@@ -459,6 +459,9 @@ fn adopted_orders_are_kept_their_fills_booked_and_they_are_cancelled_at_shutdown
         matches!(
             notes[..],
             [
+                VenueNote::Doubt {
+                    reason: Doubt::Adoption
+                },
                 VenueNote::ForeignAdopted { id, .. },
                 VenueNote::Reconciled
             ] if id == first
@@ -599,21 +602,7 @@ fn while_the_trade_stream_is_down_exits_and_cancels_go_over_rest_and_entries_wai
     );
     let rest = Arc::new(rest_client(&loopback, KEY, SECRET));
     rest.sync_clock().unwrap();
-    // A long position, bought by another client of the account.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut id = 0;
-    let held = loop {
-        let held = feed::bybit::rest::snapshot::position(&rest, "BTCUSDT").unwrap();
-        if !held.is_zero() {
-            break held;
-        }
-        assert!(Instant::now() < deadline, "no fill");
-        let (bid, _) = touch(&loopback);
-        id += 1;
-        place_foreign(&rest, id, Side::Buy, bid, "0.002");
-        std::thread::sleep(Duration::from_secs(2));
-        engine::account::cancel_all(&rest, "BTCUSDT").unwrap();
-    };
+    let held = common::buy_a_position_as_another_client(&loopback, &rest);
     // The trade stream is unreachable (a closed port); the private stream is up.
     let mut settings = venue_settings(&loopback, "fb1");
     settings.trade = Endpoint::parse("ws://127.0.0.1:1/v5/trade").unwrap();

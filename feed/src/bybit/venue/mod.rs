@@ -344,6 +344,10 @@ impl BybitVenue {
     /// Marks the venue's state in doubt for `reason`: reconcile as soon as both links are up.
     fn doubt(&mut self, reason: Doubt) {
         self.stats.doubts[reason.index()] += 1;
+        // An unknown fate is written to the decision log under its order's id instead.
+        if reason != Doubt::UnknownFate {
+            self.note(VenueNote::Doubt { reason });
+        }
         if self.reconciler.is_none() {
             return;
         }
@@ -460,9 +464,6 @@ impl BybitVenue {
             Some(since) if now.saturating_sub(since) >= POSITION_GRACE_NS => {
                 self.disagrees_since = None;
                 self.venue_position = None;
-                self.note(VenueNote::Doubt {
-                    reason: Doubt::PositionDisagrees,
-                });
                 self.doubt(Doubt::PositionDisagrees);
             }
             Some(_) => {}
@@ -720,9 +721,6 @@ impl BybitVenue {
             Ok(message) => self.on_private_message(message, now),
             Err(_) => {
                 self.stats.decode_errors += 1;
-                self.note(VenueNote::Doubt {
-                    reason: Doubt::UndecodablePush,
-                });
                 self.doubt(Doubt::UndecodablePush);
             }
         }
@@ -821,9 +819,6 @@ impl BybitVenue {
             }
             // Another client's order appeared: adopted or cancelled by reconciliation.
             None if update.status.is_open() => {
-                self.note(VenueNote::Doubt {
-                    reason: Doubt::ForeignOrder,
-                });
                 self.doubt(Doubt::ForeignOrder);
             }
             None => {}
