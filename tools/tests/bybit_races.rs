@@ -124,7 +124,8 @@ fn a_position_closed_from_outside_is_found_and_the_exit_is_not_sent_against_it_a
     let (_, ask) = touch(&loopback);
     next_id += 1;
     let take_profit = OrderId(next_id);
-    venue.submit(
+    seen.place_resting(
+        &mut venue,
         order(
             next_id,
             Side::Sell,
@@ -132,13 +133,7 @@ fn a_position_closed_from_outside_is_found_and_the_exit_is_not_sent_against_it_a
             &held.to_string(),
             true,
         ),
-        now_ns(),
     );
-    seen.until(&mut venue, WAIT, |seen, _| {
-        seen.events
-            .iter()
-            .any(|event| matches!(event, VenueEvent::Accepted { id, .. } if *id == take_profit))
-    });
 
     // Closed from the web UI. A loop that has not heard yet sends its exit, and again each
     // time it is refused: the venue refuses the first (110017); the position is then in doubt,
@@ -260,7 +255,8 @@ fn a_liquidation_cancels_ahead_of_it_halts_entries_and_leaves_the_venue_flat() {
     let (bid, _) = touch(&loopback);
     next_id += 1;
     let resting = OrderId(next_id);
-    venue.submit(
+    seen.place_resting(
+        &mut venue,
         order(
             next_id,
             Side::Buy,
@@ -268,13 +264,7 @@ fn a_liquidation_cancels_ahead_of_it_halts_entries_and_leaves_the_venue_flat() {
             "0.002",
             false,
         ),
-        now_ns(),
     );
-    seen.until(&mut venue, WAIT, |seen, _| {
-        seen.events
-            .iter()
-            .any(|event| matches!(event, VenueEvent::Accepted { id, .. } if *id == resting))
-    });
     loopback.fire("liquidation");
     seen.until(&mut venue, Duration::from_secs(15), |seen, venue| {
         seen.ended(resting) && venue.account().position.is_zero() && !venue.is_reconciling()

@@ -260,21 +260,7 @@ fn check_log(session: &Session, client: &feed::bybit::rest::RestClient, venues: 
     let link_ids = feed::bybit::trade::LinkIds::new(&prefix).unwrap();
     for id in placed {
         let link = link_ids.link_id(OrderId(id));
-        let mut cum = None;
-        for path in ["/v5/order/history", "/v5/order/realtime"] {
-            let answer = client
-                .call(
-                    feed::bybit::rest::Method::Get,
-                    path,
-                    &format!("category=linear&symbol=BTCUSDT&orderLinkId={link}"),
-                    Some(feed::bybit::limits::Endpoint::Query),
-                )
-                .unwrap();
-            let page = feed::bybit::rest::replies::order_page(&answer.body).unwrap();
-            if let Some(order) = page.items.first() {
-                cum = Some(order.cum_exec_qty);
-            }
-        }
+        let cum = common::bybit::venue_order(client, link.as_str()).map(|order| order.cum_exec_qty);
         if cum.is_none() && venues == Venues::Restarted {
             continue;
         }
@@ -284,6 +270,16 @@ fn check_log(session: &Session, client: &feed::bybit::rest::RestClient, venues: 
             "order {link}: booked in the log against the venue's cumExecQty"
         );
     }
+}
+
+/// A session that failed left no order at the venue and showed no credential.
+fn assert_left_nothing(session: &Session) {
+    assert!(
+        engine::account::open_orders(&rest(&session.venue), "BTCUSDT")
+            .unwrap()
+            .is_empty()
+    );
+    check_secrets(session);
 }
 
 /// Neither the secret nor the whole API key in the engine's output, its files or the venue's
@@ -618,12 +614,7 @@ fn an_order_the_engine_cannot_cancel_makes_the_run_fail_and_the_safety_net_cance
         session.stderr
     );
     assert!(session.stderr.contains("other-1"), "{}", session.stderr);
-    assert!(
-        engine::account::open_orders(&rest(&session.venue), "BTCUSDT")
-            .unwrap()
-            .is_empty()
-    );
-    check_secrets(&session);
+    assert_left_nothing(&session);
 }
 
 #[test]
@@ -655,12 +646,7 @@ fn a_feed_that_fails_mid_session_ends_the_run_with_every_order_cancelled() {
         "{}",
         session.stderr
     );
-    assert!(
-        engine::account::open_orders(&rest(&session.venue), "BTCUSDT")
-            .unwrap()
-            .is_empty()
-    );
-    check_secrets(&session);
+    assert_left_nothing(&session);
 }
 
 #[test]
@@ -686,32 +672,14 @@ fn a_key_that_loses_its_permission_stops_the_engine_with_what_to_fix() {
         "{}",
         session.stdout
     );
-    assert!(
-        engine::account::open_orders(&rest(&session.venue), "BTCUSDT")
-            .unwrap()
-            .is_empty()
-    );
-    check_secrets(&session);
+    assert_left_nothing(&session);
 }
 
 #[test]
 fn real_mode_refuses_to_start_over_an_open_position_and_changes_nothing() {
     let venue = venue_with("", &[]);
     let client = rest(&venue);
-    // A position, bought by another client of the account.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut id = 0;
-    while engine::account::position(&client, "BTCUSDT")
-        .unwrap()
-        .is_zero()
-    {
-        assert!(Instant::now() < deadline, "no fill");
-        let bid = common::levels_of(&venue.orderbook(1)["b"])[0].0;
-        id += 1;
-        common::place_foreign(&client, id, feed::Side::Buy, bid, "0.002");
-        std::thread::sleep(Duration::from_secs(2));
-        engine::account::cancel_all(&client, "BTCUSDT").unwrap();
-    }
+    common::buy_a_position_as_another_client(&venue, &client);
     let posts = venue.history(" POST ").len();
     let session = session(venue, 10, "", |venue| venue);
     assert!(!session.status.success());

@@ -1041,19 +1041,14 @@ mod tests {
         );
     }
 
-    /// The supervisor halts entries while a position is open, then resumes them: from the
-    /// step that takes the halt no entry is sent and every approved candidate is logged as
-    /// halted, the open position is still exited, `halted{reason}` says so, and after the
-    /// resume entries are sent again. The decision log shows both controls where they landed.
-    #[test]
-    fn a_halt_stops_entries_from_the_next_step_lets_exits_work_and_a_resume_restores_them() {
-        use super::super::rings::HaltReason;
-
+    /// A paper loop on an hour of the high-vol simulator (seed 11), with a synthetic model that
+    /// approves often; the ends of its rings, unread.
+    fn high_vol_paper_loop() -> (HotLoop<feed::paper::PaperVenue>, UnreadEnds) {
         let sim = SimConfig {
             duration_ms: 60 * 60_000,
             ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
         };
-        let (rings, mut ends) = HotRings::unread(1 << 17);
+        let (rings, ends) = HotRings::unread(1 << 17);
         let model = ModelSwap {
             route: Route::Active,
             id: "synthetic".to_owned(),
@@ -1064,10 +1059,9 @@ mod tests {
         let config = Config::default();
         let venue = crate::venues::paper(&config, &btcusdt()).unwrap();
         let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
-        let symbol = Symbol::new("BTCUSDT").unwrap();
-        let mut hot = HotLoop::from_config(
+        let hot = HotLoop::from_config(
             &config,
-            symbol,
+            Symbol::new("BTCUSDT").unwrap(),
             btcusdt(),
             source,
             venue,
@@ -1077,6 +1071,18 @@ mod tests {
             None,
         )
         .unwrap();
+        (hot, ends)
+    }
+
+    /// The supervisor halts entries while a position is open, then resumes them: from the
+    /// step that takes the halt no entry is sent and every approved candidate is logged as
+    /// halted, the open position is still exited, `halted{reason}` says so, and after the
+    /// resume entries are sent again. The decision log shows both controls where they landed.
+    #[test]
+    fn a_halt_stops_entries_from_the_next_step_lets_exits_work_and_a_resume_restores_them() {
+        use super::super::rings::HaltReason;
+
+        let (mut hot, mut ends) = high_vol_paper_loop();
         let stop = AtomicBool::new(false);
         let control = |message: Control, ends: &mut UnreadEnds| {
             let producer = ends
@@ -1341,34 +1347,7 @@ mod tests {
     /// skips an update (a gap), and a lost feed link; and its cancel is confirmed.
     #[test]
     fn working_entries_are_cancelled_when_the_book_goes_invalid_or_the_feed_link_is_lost() {
-        let sim = SimConfig {
-            duration_ms: 60 * 60_000,
-            ..SimConfig::btcusdt(Regime::HighVol, 1_767_225_600_000, 11)
-        };
-        let (rings, mut ends) = HotRings::unread(1 << 17);
-        let model = ModelSwap {
-            route: Route::Active,
-            id: "synthetic".to_owned(),
-            scorer: Box::new(NativeModel::compile(&generate(200, 31, FEATURE_COUNT, 42))),
-            tau_entry: 0.05,
-            tau_hold: 0.01,
-        };
-        let config = Config::default();
-        let venue = crate::venues::paper(&config, &btcusdt()).unwrap();
-        let source = Source::Sim(Box::new(SimSource::new(sim, Pace::AsFastAsPossible)));
-        let symbol = Symbol::new("BTCUSDT").unwrap();
-        let mut hot = HotLoop::from_config(
-            &config,
-            symbol,
-            btcusdt(),
-            source,
-            venue,
-            model,
-            None,
-            rings,
-            None,
-        )
-        .unwrap();
+        let (mut hot, mut ends) = high_vol_paper_loop();
 
         // A gap: a delta whose update id skips ahead.
         let entry = step_until_an_entry_works(&mut hot);

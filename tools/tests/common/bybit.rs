@@ -199,6 +199,17 @@ impl Seen {
         }
     }
 
+    /// Sends `request` and polls until the venue says it rests.
+    pub(crate) fn place_resting(&mut self, venue: &mut BybitVenue, request: OrderRequest) {
+        let placed = request.id;
+        venue.submit(request, now_ns());
+        self.until(venue, WAIT, |seen, _| {
+            seen.events
+                .iter()
+                .any(|event| matches!(event, VenueEvent::Accepted { id, .. } if *id == placed))
+        });
+    }
+
     /// What filled of order `id`.
     pub(crate) fn filled(&self, id: OrderId) -> Fixed {
         self.events
@@ -302,20 +313,7 @@ pub(crate) fn assert_books_match(
     let ids = feed::bybit::trade::LinkIds::new(prefix).unwrap();
     for id in seen.orders() {
         let link = ids.link_id(id);
-        let mut at_venue = None;
-        for path in ["/v5/order/history", "/v5/order/realtime"] {
-            let answer = rest
-                .call(
-                    feed::bybit::rest::Method::Get,
-                    path,
-                    &format!("category=linear&symbol=BTCUSDT&orderLinkId={link}"),
-                    Some(feed::bybit::limits::Endpoint::Query),
-                )
-                .unwrap();
-            let page = feed::bybit::rest::replies::order_page(&answer.body).unwrap();
-            at_venue = at_venue.or(page.items.first().copied());
-        }
-        let cum = at_venue.map_or(Fixed::ZERO, |order| order.cum_exec_qty);
+        let cum = venue_order(rest, link.as_str()).map_or(Fixed::ZERO, |order| order.cum_exec_qty);
         assert_eq!(seen.filled(id), cum, "order {link}: {:?}", seen.events);
         assert_eq!(seen.ends(id), 1, "order {link}: {:?}", seen.events);
     }
@@ -324,4 +322,28 @@ pub(crate) fn assert_books_match(
         venue.account().position,
         feed::bybit::rest::snapshot::position(rest, "BTCUSDT").unwrap()
     );
+}
+
+/// The venue's record of BTCUSDT's order `link`: closed (history) or open, if it has one.
+pub(crate) fn venue_order(
+    rest: &feed::bybit::rest::RestClient,
+    link: &str,
+) -> Option<feed::bybit::private::OrderUpdate> {
+    ["/v5/order/history", "/v5/order/realtime"]
+        .iter()
+        .find_map(|path| {
+            let answer = rest
+                .call(
+                    feed::bybit::rest::Method::Get,
+                    path,
+                    &format!("category=linear&symbol=BTCUSDT&orderLinkId={link}"),
+                    Some(feed::bybit::limits::Endpoint::Query),
+                )
+                .unwrap();
+            feed::bybit::rest::replies::order_page(&answer.body)
+                .unwrap()
+                .items
+                .first()
+                .copied()
+        })
 }

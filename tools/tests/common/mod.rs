@@ -326,6 +326,27 @@ pub(crate) fn place_foreign(
     .unwrap();
 }
 
+/// Buys a long position at `venue` as another client of the account would (a post-only bid at
+/// the touch, again every 2 s until one fills, for up to 90 s); the position it holds then.
+pub(crate) fn buy_a_position_as_another_client(
+    venue: &Venue,
+    rest: &feed::bybit::rest::RestClient,
+) -> Fixed {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for id in 1.. {
+        let held = feed::bybit::rest::snapshot::position(rest, "BTCUSDT").unwrap();
+        if !held.is_zero() {
+            return held;
+        }
+        assert!(Instant::now() < deadline, "no fill");
+        let bid = levels_of(&venue.orderbook(1)["b"])[0].0;
+        place_foreign(rest, id, Side::Buy, bid, "0.002");
+        std::thread::sleep(Duration::from_secs(2));
+        engine::account::cancel_all(rest, "BTCUSDT").unwrap();
+    }
+    unreachable!("ids run out")
+}
+
 /// The Bybit venue's settings for tests against `venue`: BTCUSDT, the run's ids under `prefix`,
 /// quick liveness and back-off, no disconnect-cancel-all, no routine reconciliation.
 pub(crate) fn venue_settings(venue: &Venue, prefix: &str) -> feed::bybit::venue::VenueSettings {
