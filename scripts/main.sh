@@ -165,12 +165,16 @@ mkdir -p data/venue
 # Test credentials, known only to this loopback venue and to the real-mode start below.
 venue_key=mainjobkey01
 venue_secret=mainjob-loopback-secret
+# The venue reads more faults on its standard input while it runs: this script writes them
+# into a FIFO (kept open on descriptor 3) when the real-mode session below begins.
+mkfifo data/venue/faults
 BYBIT_API_KEY=$venue_key BYBIT_API_SECRET=$venue_secret \
     "$toolkit" venue --addr 127.0.0.1:0 --regime high-vol --seed 4 \
     --faults "gap:every=7s,drop:after=10s,stall:after=18s:for=6s" \
-    > data/venue/stdout.log 2> data/venue/venue.log &
+    < data/venue/faults > data/venue/stdout.log 2> data/venue/venue.log &
 venue_pid=$!
-trap 'kill "$venue_pid" 2>/dev/null || true' EXIT
+exec 3> data/venue/faults
+trap 'exec 3>&-; kill "$venue_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
     grep -q "listening on" data/venue/stdout.log && break
     sleep 0.1
@@ -204,14 +208,19 @@ else
 fi
 took
 
-step "real mode against the same venue for ${REAL_SECONDS:=30} s: test credentials, orders over the Bybit v5 trade stream"
-# The account checked over signed REST (clock, API key, BTCUSDT's rules against
-# config/symbols.yml, fee rates, free balance, one-way mode, leverage, position, open orders),
-# then the engine trades the venue as it would trade Bybit: orders on the trade stream, their
-# fate from the private stream, filled by the venue's paper matching engine. At the end its
-# working orders are cancelled and the venue is asked what is left.
+step "real mode against the same venue for ${REAL_SECONDS:=30} s: test credentials, orders over the Bybit v5 trade stream, Bybit's races"
+# The account read over signed REST (clock, API key, BTCUSDT's rules against
+# config/symbols.yml, fee rates, balances, position, open orders), the banner, then the settings
+# (one-way mode, leverage); then the engine trades the venue as it would trade Bybit: orders on
+# the trade stream, their fate from the private stream, filled by the venue's paper matching
+# engine. The venue races as Bybit does: each fill's `order` push 600 ms before its execution,
+# and the position closed from outside (a manual close in the web UI) halfway through. At the
+# end the kill switch: working orders cancelled, the venue asked what the engine left (nothing,
+# or the run fails), cancel-all, and asked again.
 rm -rf data/runs/real
 if [ -n "$active" ]; then
+    echo "order-first:ms=600" >&3
+    echo "manual-close:after=$((REAL_SECONDS / 2))s" >&3
     real_status=0
     BYBIT_API_KEY=$venue_key BYBIT_API_SECRET=$venue_secret \
         "$engine" run --mode real --feed bybit --profile data/venue/loopback.yml \
@@ -221,13 +230,23 @@ if [ -n "$active" ]; then
         echo "the real-mode session failed or left orders at the venue (data/venue/real.log)" >&2
         exit 1
     fi
-    if grep -q "$venue_secret" data/venue/real.log data/venue/venue.log data/runs/real/*; then
-        echo "the secret appeared in an output" >&2
-        exit 1
-    fi
+    # Neither the secret nor the whole API key in anything the engine or the venue wrote.
+    for needle in "$venue_secret" "$venue_key"; do
+        if grep -q "$needle" data/venue/real.log data/venue/venue.log data/runs/real/*; then
+            echo "a credential appeared in an output" >&2
+            exit 1
+        fi
+    done
+    echo "the races, as the decision log tells them:"
+    for event in doubt outside_execution position_corrected deferred reconciled; do
+        printf '  %-20s %s\n' "$event" \
+            "$(grep -c "\"type\":\"reconcile\",\"event\":\"$event\"" data/runs/real/decisions.jsonl || true)"
+    done
+    printf '  %-20s %s\n' "amends" "$(grep -c '"type":"amend"' data/runs/real/decisions.jsonl || true)"
 else
     echo "no active model: real mode refuses to start, as paper mode did above"
 fi
+exec 3>&-
 kill -TERM "$venue_pid" && wait "$venue_pid" || true
 trap - EXIT
 took
