@@ -51,6 +51,8 @@ fn spec(config: Config, feed: FeedSpec, pace: Pace, minutes: u64, out: PathBuf) 
         out_dir: out,
         onnxruntime: tests::onnxruntime_library(),
         record: None,
+        apply_rollbacks: false,
+        entry_rule: engine::pipeline::EntryRule::Model,
     }
 }
 
@@ -763,4 +765,91 @@ fn a_drifting_active_model_is_rolled_back_to_the_previous_one_and_held_until_cle
     };
     assert!(entries_after(&report, rolled_at_ms) > 10);
     assert_eq!(entries_after(&cleared, hold.ts_ms), 0);
+}
+
+#[test]
+fn a_replay_records_the_rollback_it_would_make_and_leaves_the_registry_alone_unless_asked() {
+    use engine::model::registry::{read_hold, read_manifest, read_slot};
+    let dir = tempfile::tempdir().unwrap();
+    let journal_dir = dir.path().join("journal");
+    journal(&journal_dir, Regime::HighVol, 20);
+    let mut config = config(dir.path());
+    drifting_registry(&mut config);
+    let registry = config.paths.registry.clone();
+    let manifest_before = std::fs::read(registry.join("manifest.json")).unwrap();
+    let replay = |out: &str, apply_rollbacks: bool| {
+        let mut spec = spec(
+            config.clone(),
+            FeedSpec::Replay {
+                dir: journal_dir.clone(),
+            },
+            Pace::AsFastAsPossible,
+            60,
+            dir.path().join(out),
+        );
+        spec.apply_rollbacks = apply_rollbacks;
+        run_to_end(spec)
+    };
+
+    // Recorded once, as a MODE_SWITCH of its own; the model kept, nothing halted.
+    let research = replay("research", false);
+    let board = &research.board;
+    let kinds: Vec<&str> = board
+        .mode_switches
+        .iter()
+        .map(|switch| switch.kind)
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|&&kind| kind == "rollback_recorded")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"rollback"), "{kinds:?}");
+    let recorded = board
+        .mode_switches
+        .iter()
+        .find(|switch| switch.kind == "rollback_recorded")
+        .unwrap();
+    assert!(
+        recorded
+            .detail
+            .starts_with("drift: 2 drift windows of 10 in a row: score psi ")
+            && recorded.detail.ends_with(
+                "; active model synthetic-42 kept: a replay never changes the registry \
+                 (engine run --apply-rollbacks applies it)"
+            ),
+        "{}",
+        recorded.detail
+    );
+    assert_eq!(board.rollback_total, 0);
+    assert!(!board.rollout_held);
+    assert_eq!(board.halts, 0);
+    assert_eq!(board.active_id, "synthetic-42");
+    assert_eq!(research.hot.stats.model_swaps, 0);
+    // The registry is byte for byte what it was.
+    assert_eq!(
+        read_slot(&registry, Slot::Active).unwrap().as_deref(),
+        Some("synthetic-42")
+    );
+    assert_eq!(read_hold(&registry).unwrap(), None);
+    assert_eq!(
+        std::fs::read(registry.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+
+    // Asked to, the replay rolls the registry back as a live session would.
+    let applied = replay("applied", true);
+    assert_eq!(applied.board.rollback_total, 1);
+    assert_eq!(
+        read_slot(&registry, Slot::Active).unwrap().as_deref(),
+        Some("synthetic-41")
+    );
+    assert_eq!(
+        read_hold(&registry).unwrap().map(|hold| hold.from),
+        Some("synthetic-42".to_owned())
+    );
+    assert!(read_manifest(&registry).unwrap()[1].rolled_back.is_some());
 }

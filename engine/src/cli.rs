@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// --feed replay:DIR).
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// On a replay, apply the supervisor's rollbacks to the registry (paths.registry) as a
+    /// live session would; without it a replay only records them and changes nothing there.
+    #[arg(long)]
+    pub apply_rollbacks: bool,
     /// Simulator regime: normal, event or high-vol.
     #[arg(long, default_value = "normal", value_parser = parse_regime)]
     pub regime: feed::sim::Regime,
@@ -423,6 +427,8 @@ impl RunArgs {
             out_dir,
             onnxruntime: self.onnxruntime.path.clone(),
             record: self.record.clone(),
+            apply_rollbacks: self.apply_rollbacks,
+            entry_rule: crate::pipeline::EntryRule::Model,
             config,
         })
     }

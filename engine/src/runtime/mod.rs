@@ -117,6 +117,13 @@ pub struct RunSpec {
     pub onnxruntime: PathBuf,
     /// Record every frame received into a journal in this directory.
     pub record: Option<PathBuf>,
+    /// Apply the supervisor's rollbacks to the registry even on a replay, which otherwise
+    /// only records them ([`supervisor`]: a replay is research and never changes the registry
+    /// a live engine reads).
+    pub apply_rollbacks: bool,
+    /// Which candidates may become orders: the model's score (trading), or a baseline the
+    /// canary judges the model against.
+    pub entry_rule: crate::pipeline::EntryRule,
 }
 
 /// What a run looks like once started.
@@ -399,6 +406,10 @@ pub fn run<V: Venue + Send + 'static>(
         let supervisor = Supervisor::new(SupervisorRules::from_config(config))
             .with_registry(registry.clone(), &active.info)
             .map_err(ModelLoadError::from)?;
+        let supervisor = match spec.feed {
+            FeedSpec::Replay { .. } if !spec.apply_rollbacks => supervisor.recording_rollbacks(),
+            _ => supervisor,
+        };
         let inputs = SupervisorInputs {
             events: supervisor_in,
             control: control_out,
@@ -482,6 +493,7 @@ pub fn run<V: Venue + Send + 'static>(
             sent: 0,
         }),
     )?;
+    let hot_loop = hot_loop.with_entry_rule(spec.entry_rule);
     let hot_loop = match recorder {
         Some(recorder) => hot_loop.with_recorder(recorder),
         None => hot_loop,

@@ -218,11 +218,21 @@ pub fn format(report: &RunReport, budget: &LatencyBudget) -> String {
         "parity:      {} live vectors, {} mismatches (onnx_parity_fail_total), max difference {:e}",
         board.parity_compared, board.onnx_parity_fail_total, board.parity_max_difference
     );
+    let recorded = board
+        .mode_switches
+        .iter()
+        .filter(|switch| switch.kind == "rollback_recorded")
+        .count();
     let _ = writeln!(
         out,
-        "supervisor:  {} mode switches, {} rollbacks, rollout {}",
+        "supervisor:  {} mode switches, {} rollbacks{}, rollout {}",
         board.mode_switch_total,
         board.rollback_total,
+        if recorded > 0 {
+            format!(" ({recorded} recorded, not applied: a replay never changes the registry)")
+        } else {
+            String::new()
+        },
         board.rollout.label()
     );
     let drops: Vec<String> = RINGS

@@ -25,6 +25,12 @@
 //! and any further rollback off until an operator clears it with `toolkit rollout clear`. With
 //! no earlier model to go back to, entries halt instead, under the same hold.
 //!
+//! A replay is research: it must never change the registry a live engine reads. A supervisor
+//! that only [records its rollbacks](Supervisor::recording_rollbacks) (the engine's replays,
+//! unless `engine run --apply-rollbacks`) reports the first one as a `rollback_recorded`
+//! `MODE_SWITCH` and changes nothing else: no slot, manifest, hold, routing or halt, so the
+//! replay goes on measuring the model it started with.
+//!
 //! Time is market time from the events themselves, so a replay supervises the same way.
 
 use std::collections::VecDeque;
@@ -126,6 +132,10 @@ pub struct Supervisor {
     parity_failures: u64,
     /// The last rollback of the active model, until an operator clears it.
     hold: Option<RollbackRecord>,
+    /// Whether a rollback is applied (else only recorded, once).
+    apply_rollbacks: bool,
+    /// The rollback recorded instead of applied, if any.
+    recorded: Option<RollbackRecord>,
     /// Control to send with the next event (the hold found at start).
     pending: Vec<Control>,
     /// Market time of the last event, ns.
@@ -152,6 +162,8 @@ impl Supervisor {
             drift: None,
             parity_failures: 0,
             hold: None,
+            apply_rollbacks: true,
+            recorded: None,
             pending: Vec::new(),
             now_ns: 0,
             rules,
@@ -183,6 +195,17 @@ impl Supervisor {
         }
         self.registry = Some(registry);
         Ok(self)
+    }
+
+    /// Records rollbacks instead of applying them (see the module documentation).
+    pub fn recording_rollbacks(mut self) -> Supervisor {
+        self.apply_rollbacks = false;
+        self
+    }
+
+    /// The rollback recorded instead of applied, if any.
+    pub fn recorded_rollback(&self) -> Option<&RollbackRecord> {
+        self.recorded.as_ref()
     }
 
     /// Watches the drift of `model`, now the active one.
@@ -322,7 +345,7 @@ impl Supervisor {
         board: &SharedBoard,
         send: &mut impl FnMut(Control),
     ) {
-        if self.hold.is_some() {
+        if self.hold.is_some() || self.recorded.is_some() {
             return;
         }
         let record = RollbackRecord {
@@ -332,6 +355,19 @@ impl Supervisor {
             from: self.active_id.clone(),
             to: None,
         };
+        if !self.apply_rollbacks {
+            board.lock().mode_switch(
+                record.ts_ms,
+                "rollback_recorded",
+                format!(
+                    "{}: {}; active model {} kept: a replay never changes the registry \
+                     (engine run --apply-rollbacks applies it)",
+                    record.trigger, record.detail, record.from
+                ),
+            );
+            self.recorded = Some(record);
+            return;
+        }
         let record = match &self.registry {
             Some(registry) => registry::roll_back(registry, record.clone()).unwrap_or_else(|err| {
                 eprintln!("supervisor: the registry could not be rolled back: {err}");
