@@ -7,14 +7,14 @@
 
 use feed::book::ApplyOutcome;
 use feed::bybit::{DecodeError, PublicDecoder, PublicMessage, Trade};
-use feed::{Fixed, FrameBuf, Instrument, OrderBook, Symbol};
+use feed::{Fixed, FrameBuf, Instrument, OrderBook, Side, Symbol};
 
 use crate::config::Config;
 use crate::executor::{
     EntryCheck, GateReject, GateRules, SizingReject, SizingRules, UnrepresentableValue,
     compute_order_qty,
 };
-use crate::features::{FEATURE_COUNT, FeatureEngine, FeatureVector};
+use crate::features::{FEATURE_COUNT, Feature, FeatureEngine, FeatureVector};
 use crate::signals::{Candidate, SignalEngine, SignalRules};
 
 /// What the account looks like to the gates.
@@ -31,12 +31,78 @@ pub struct Account {
 /// Why a scored candidate did not become an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
-    /// The score was below the entry threshold.
+    /// The score was below the entry threshold (or the baseline's [`EntryRule`] refused it).
     Score,
     /// Sizing produced no quantity.
     Sizing(SizingReject),
     /// A gate refused the entry.
     Gate(GateReject),
+}
+
+/// Which candidates may become orders, before sizing and gates. Trading uses the model; the
+/// others are the baselines a canary judges a model against, run through the same hot loop and
+/// paper venue (the score is still the model's, logged as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum EntryRule {
+    /// The model's score at or above tau_entry.
+    #[default]
+    Model,
+    /// Every candidate, as a constant score would: what the trigger alone earns.
+    Every,
+    /// Each candidate with probability `rate`, drawn from its id and `seed` (the same
+    /// candidates whatever else happens): a model without skill that approves as often.
+    Random {
+        /// Share of candidates approved.
+        rate: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
+    /// Candidates on the side of the last 30 s of mid return (`mid_return_30s_bps`): a buy
+    /// after a rise, a sell after a fall, nothing when the mid has not moved.
+    Momentum,
+}
+
+impl EntryRule {
+    /// The rule's name as reported: `model`, `every`, `random` or `momentum`.
+    pub const fn label(&self) -> &'static str {
+        match self {
+            EntryRule::Model => "model",
+            EntryRule::Every => "every",
+            EntryRule::Random { .. } => "random",
+            EntryRule::Momentum => "momentum",
+        }
+    }
+
+    /// Whether `candidate`, scored `probability` on `features`, may become an order.
+    fn approves(
+        &self,
+        candidate: &Candidate,
+        probability: f32,
+        tau_entry: f32,
+        features: &FeatureVector,
+    ) -> bool {
+        match *self {
+            EntryRule::Model => !probability.is_nan() && probability >= tau_entry,
+            EntryRule::Every => true,
+            EntryRule::Random { rate, seed } => unit_draw(seed, candidate.id.0) < rate,
+            EntryRule::Momentum => {
+                let rise = features[Feature::MidReturn30sBps as usize];
+                match candidate.side {
+                    Side::Buy => rise > 0.0,
+                    Side::Sell => rise < 0.0,
+                }
+            }
+        }
+    }
+}
+
+/// A uniform draw in [0, 1) from `seed` and `id` (SplitMix64's finaliser).
+fn unit_draw(seed: u64, id: u64) -> f64 {
+    let mut z = seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1_u64 << 53) as f64
 }
 
 /// The outcome for one candidate.
@@ -97,6 +163,7 @@ pub struct Pipeline {
     sizing: SizingRules,
     instrument: Instrument,
     tau_entry: f32,
+    entry_rule: EntryRule,
     /// The resting sizes the liquidity gate reads, reused.
     join_sizes: Vec<Fixed>,
 }
@@ -123,6 +190,7 @@ impl Pipeline {
             sizing: SizingRules::from_config(&config.executor.sizing)?,
             instrument,
             tau_entry,
+            entry_rule: EntryRule::Model,
             join_sizes: Vec::with_capacity(levels),
         })
     }
@@ -135,6 +203,11 @@ impl Pipeline {
     /// Sets the entry threshold (the runtime's, per model and route).
     pub fn set_tau_entry(&mut self, tau_entry: f32) {
         self.tau_entry = tau_entry;
+    }
+
+    /// Replaces the model's approval with `rule` (a canary's baselines).
+    pub fn set_entry_rule(&mut self, rule: EntryRule) {
+        self.entry_rule = rule;
     }
 
     /// The book.
@@ -280,7 +353,10 @@ impl Pipeline {
         probability: f32,
         account: &Account,
     ) -> Result<Fixed, Rejection> {
-        if probability.is_nan() || probability < self.tau_entry {
+        if !self
+            .entry_rule
+            .approves(candidate, probability, self.tau_entry, &self.vector)
+        {
             return Err(Rejection::Score);
         }
         let qty = compute_order_qty(
@@ -313,7 +389,6 @@ mod tests {
     use super::*;
     use crate::executor::SizingReject;
     use crate::signals::SignalId;
-    use feed::Side;
     use feed::fixtures::btcusdt;
     use feed::sim::{MarketSim, Regime, SimConfig};
 
@@ -374,6 +449,45 @@ mod tests {
             }
         );
         assert!(expected.is_positive());
+    }
+
+    #[test]
+    fn baseline_rules_approve_whatever_the_score_says() {
+        let (mut pipeline, buy) = warmed_up();
+        let sell = Candidate {
+            side: Side::Sell,
+            id: SignalId(buy.id.0 + 1),
+            ..buy
+        };
+        let approved = |pipeline: &mut Pipeline, rule: EntryRule, candidate: Candidate| {
+            pipeline.set_entry_rule(rule);
+            pipeline
+                .decide(candidate, &account("5000"), &mut |_| 0.0)
+                .order_qty
+                .is_ok()
+        };
+        assert!(!approved(&mut pipeline, EntryRule::Model, buy));
+        assert!(approved(&mut pipeline, EntryRule::Every, buy));
+        // Momentum reads the last 30 s of mid return: the side it points to only.
+        let rise = pipeline.features()[Feature::MidReturn30sBps as usize];
+        assert!(rise != 0.0, "{rise}");
+        assert_eq!(
+            approved(&mut pipeline, EntryRule::Momentum, buy),
+            rise > 0.0
+        );
+        assert_eq!(
+            approved(&mut pipeline, EntryRule::Momentum, sell),
+            rise < 0.0
+        );
+        // Random: nothing at rate 0, everything at rate 1; in between, the share asked for.
+        let random = |rate| EntryRule::Random { rate, seed: 3 };
+        assert!(!approved(&mut pipeline, random(0.0), buy));
+        assert!(approved(&mut pipeline, random(1.0), buy));
+        let drawn = (0..100_000_u64)
+            .filter(|&id| unit_draw(3, id) < 0.3)
+            .count();
+        assert_eq!(drawn, 29_986);
+        assert_eq!(EntryRule::default(), EntryRule::Model);
     }
 
     #[test]

@@ -1,11 +1,31 @@
-//! Estimates with their uncertainty: the mean of a sample with a normal-approximation 95 %
-//! interval, and the Wilson interval of a proportion. Shared by the training report and the
-//! canary, so both state uncertainty alike.
+//! Estimates with their uncertainty, in one place so the training report, the canary and the
+//! release check state it alike:
+//!
+//! - [`MeanInterval`]: a mean with its normal-approximation 95 % interval (independent
+//!   observations);
+//! - [`wilson`]: the Wilson interval of a proportion;
+//! - [`block_bootstrap`]: the 95 % percentile interval of a ratio of sums (PnL per trade,
+//!   markout per fill) or of a sum (a paired difference) over time blocks resampled with
+//!   replacement. Trades cluster within signal episodes, so they are not independent; whole
+//!   blocks longer than an episode are, nearly, and resampling them keeps the dependence
+//!   inside each block;
+//! - [`break_even_winrate`]: the winrate at which a take-profit / stop round trip pays its fees;
+//! - [`trades_for_power`]: how many trades a test needs to see a given edge.
+//!
+//! The normal quantiles used are constants ([`Z95`], [`Z80`]): the intervals are 95 %
+//! two-sided and the power 80 %, nothing else is asked for.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// z of a two-sided 95 % interval.
+/// z of a two-sided 95 % interval (the 97.5 % quantile of the standard normal).
 pub(crate) const Z95: f64 = 1.959_963_984_540_054;
+/// z of 80 % power (the 80 % quantile of the standard normal).
+pub(crate) const Z80: f64 = 0.841_621_233_572_914_3;
+
+/// Resamples a [`block_bootstrap`] draws.
+pub(crate) const BOOTSTRAP_RESAMPLES: usize = 4000;
 
 /// A mean and its 95 % interval, `mean ± z95 x sd / sqrt(n)` (sample standard deviation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -59,9 +79,193 @@ pub(crate) fn wilson(successes: u64, n: u64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// The observations of one time block: their sum and how many there are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Block {
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
+}
+
+/// What a [`block_bootstrap`] estimates from the blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Statistic {
+    /// Sum of the sums over sum of the counts: a mean per observation.
+    Ratio,
+    /// Sum of the sums: a total.
+    Total,
+}
+
+impl Statistic {
+    fn of(self, sum: f64, count: u64) -> f64 {
+        match self {
+            Statistic::Ratio if count == 0 => 0.0,
+            Statistic::Ratio => sum / count as f64,
+            Statistic::Total => sum,
+        }
+    }
+}
+
+/// An estimate and its 95 % block-bootstrap interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BootstrapInterval {
+    /// The statistic on the blocks as they are.
+    pub(crate) estimate: f64,
+    /// 2.5 % and 97.5 % percentiles of the resampled statistic (the estimate itself with
+    /// fewer than two blocks).
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+    /// Blocks and observations behind it.
+    pub(crate) blocks: u64,
+    pub(crate) observations: u64,
+}
+
+/// `statistic` of `blocks` with its 95 % percentile interval over [`BOOTSTRAP_RESAMPLES`]
+/// resamples of whole blocks with replacement, drawn from `seed`.
+pub(crate) fn block_bootstrap(
+    blocks: &[Block],
+    statistic: Statistic,
+    seed: u64,
+) -> BootstrapInterval {
+    let (sum, count) = totals(blocks.iter());
+    let estimate = statistic.of(sum, count);
+    let mut interval = BootstrapInterval {
+        estimate,
+        low: estimate,
+        high: estimate,
+        blocks: blocks.len() as u64,
+        observations: count,
+    };
+    if blocks.len() < 2 {
+        return interval;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // A ratio of a resample without observations is undefined: it is left out.
+    let mut resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .filter_map(|_| {
+            let (sum, count) =
+                totals((0..blocks.len()).map(|_| &blocks[rng.random_range(0..blocks.len())]));
+            (statistic == Statistic::Total || count > 0).then(|| statistic.of(sum, count))
+        })
+        .collect();
+    if resampled.is_empty() {
+        return interval;
+    }
+    resampled.sort_by(f64::total_cmp);
+    let at = |quantile: f64| resampled[((resampled.len() - 1) as f64 * quantile).round() as usize];
+    interval.low = at(0.025);
+    interval.high = at(0.975);
+    interval
+}
+
+fn totals<'a>(blocks: impl Iterator<Item = &'a Block>) -> (f64, u64) {
+    blocks.fold((0.0, 0), |(sum, count), block| {
+        (sum + block.sum, count + block.count)
+    })
+}
+
+/// The winrate at which a round trip breaks even: it wins `take_profit - fees` and loses
+/// `stop + fees` (all as fractions of the entry price, `fees` the round trip's), so
+/// `p (t - f) = (1 - p)(s + f)` gives `p = (s + f) / (t + s)`.
+pub(crate) fn break_even_winrate(take_profit: f64, stop: f64, fees: f64) -> f64 {
+    ((stop + fees) / (take_profit + stop)).clamp(0.0, 1.0)
+}
+
+/// Trades a one-sided test at 2.5 % needs to detect a mean edge of `edge` with 80 % power,
+/// when one trade varies by `sd` and clustering inflates the variance of the mean by
+/// `design_effect` (bootstrap variance over the independent one, at least 1):
+/// `((z95 + z80) sd / edge)^2 x design_effect`, rounded up.
+pub(crate) fn trades_for_power(sd: f64, edge: f64, design_effect: f64) -> u64 {
+    if !(edge > 0.0) || !sd.is_finite() {
+        return u64::MAX;
+    }
+    (((Z95 + Z80) * sd / edge).powi(2) * design_effect.max(1.0)).ceil() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    /// An AR(1) series: `x_t = mean + rho (x_{t-1} - mean) + e_t`, `e_t` standard normal.
+    fn ar1(n: usize, mean: f64, rho: f64, seed: u64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let noise = Normal::new(0.0, 1.0).unwrap();
+        let mut x = mean;
+        (0..n)
+            .map(|_| {
+                x = mean + rho * (x - mean) + noise.sample(&mut rng);
+                x
+            })
+            .collect()
+    }
+
+    fn blocks_of(values: &[f64], length: usize) -> Vec<Block> {
+        values
+            .chunks(length)
+            .map(|chunk| Block {
+                sum: chunk.iter().sum(),
+                count: chunk.len() as u64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_block_bootstrap_recovers_the_uncertainty_of_an_autocorrelated_mean() {
+        // Mean 0.5, rho 0.8: the mean of n values has a standard error of
+        // sqrt(1 / (1 - rho)^2 / n) = 5 / sqrt(n), three times the sd / sqrt(n) an
+        // independent sample of the same spread would suggest.
+        let (n, mean, rho) = (40_000, 0.5, 0.8);
+        let values = ar1(n, mean, rho, 11);
+        let true_se = (1.0 / (1.0 - rho) / (1.0 - rho) / n as f64).sqrt();
+        let interval = block_bootstrap(&blocks_of(&values, 400), Statistic::Ratio, 5);
+        let se = (interval.high - interval.low) / (2.0 * Z95);
+        // Within 20 % of the true standard error, and the mean within three of it.
+        assert!((se / true_se - 1.0).abs() < 0.2, "{se} vs {true_se}");
+        assert!(
+            (interval.estimate - mean).abs() < 3.0 * true_se,
+            "{interval:?}"
+        );
+        assert!(interval.low < mean && mean < interval.high, "{interval:?}");
+        assert_eq!((interval.blocks, interval.observations), (100, 40_000));
+        // The interval that assumes independence is far too narrow.
+        let naive = MeanInterval::of(&values);
+        assert!(
+            (naive.high - naive.low) / (2.0 * Z95) < 0.5 * true_se,
+            "{naive:?}"
+        );
+        // Seeded: the same interval again.
+        assert_eq!(
+            block_bootstrap(&blocks_of(&values, 400), Statistic::Ratio, 5),
+            interval
+        );
+    }
+
+    #[test]
+    fn a_total_and_its_interval_cover_a_known_sum() {
+        // 60 blocks of 10 draws of mean 1 and sd 1: the total is 600 with sd sqrt(600).
+        let values = ar1(600, 1.0, 0.0, 3);
+        let interval = block_bootstrap(&blocks_of(&values, 10), Statistic::Total, 9);
+        let sd = 600_f64.sqrt();
+        assert!((interval.estimate - 600.0).abs() < 3.0 * sd, "{interval:?}");
+        let se = (interval.high - interval.low) / (2.0 * Z95);
+        assert!((se / sd - 1.0).abs() < 0.2, "{se} vs {sd}");
+        // One block or none: nothing to resample.
+        let one = block_bootstrap(&[Block { sum: 4.0, count: 2 }], Statistic::Ratio, 1);
+        assert_eq!((one.estimate, one.low, one.high), (2.0, 2.0, 2.0));
+        assert_eq!(block_bootstrap(&[], Statistic::Ratio, 1).estimate, 0.0);
+    }
+
+    #[test]
+    fn break_even_and_power_follow_their_formulas() {
+        // A 10 bps take-profit, a 30 bps stop, 4 bps of fees: 34 / 40.
+        assert!((break_even_winrate(0.001, 0.003, 0.0004) - 0.85).abs() < 1e-12);
+        assert_eq!(break_even_winrate(0.001, 0.001, 0.0), 0.5);
+        // sd 20, edge 4: (2.8016 x 5)^2 = 196.2, then x 1.5 for clustering.
+        assert_eq!(trades_for_power(20.0, 4.0, 1.0), 197);
+        assert_eq!(trades_for_power(20.0, 4.0, 1.5), 295);
+        assert_eq!(trades_for_power(20.0, 4.0, 0.5), 197);
+        assert_eq!(trades_for_power(20.0, 0.0, 1.0), u64::MAX);
+    }
 
     #[test]
     fn the_mean_interval_of_a_known_sample() {

@@ -315,6 +315,8 @@ fn engine_spec(dir: &Path, feed: FeedSpec, record: Option<PathBuf>) -> RunSpec {
         out_dir: dir.join(if replay { "replay" } else { "live" }),
         onnxruntime: dir.join("no-onnxruntime.so"),
         record,
+        apply_rollbacks: false,
+        entry_rule: engine::pipeline::EntryRule::Model,
         config,
     }
 }

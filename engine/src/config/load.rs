@@ -515,6 +515,12 @@ fn check_cross_field_rules(
             format!("{horizon} is not a markout horizon: 1s, 5s or 30s"),
         ));
     }
+    if sound("canary.gates.block_length") && config.canary.gates.block_length.get().is_zero() {
+        issues.push(ConfigIssue::new(
+            "canary.gates.block_length",
+            "must be longer than 0: it is the block of market time the intervals resample",
+        ));
+    }
     let label_reach = labeling.fill_horizon.get() + labeling.hold_horizon.get();
     if all_sound(&[
         "training.embargo",

@@ -797,34 +797,65 @@ impl Default for Training {
 // ---------------------------------------------------------------------------------------------
 // canary
 
-/// `canary`: how a candidate model is judged on days it was not trained on.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+/// `canary`: how a candidate model is judged on days it was not trained on, beside the
+/// baselines replayed on the same days: every candidate entered, random approvals at the
+/// model's rate, and a momentum rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Canary {
     /// What the candidate must achieve over all the held-out days together.
     pub gates: CanaryGates,
+    /// Seeds of the random baseline: each replays every held-out day once.
+    #[schemars(range(min = 1, max = 100))]
+    pub random_baselines: u32,
 }
 
-/// `canary.gates`: each one must hold, over at least `min_trades` closed trades, for a model
-/// to be released.
+impl Default for Canary {
+    fn default() -> Self {
+        Canary {
+            gates: CanaryGates::default(),
+            random_baselines: 3,
+        }
+    }
+}
+
+/// `canary.gates`: each one must hold for a model to be released, over enough closed trades
+/// (`min_trades`, and as many as `detectable_pnl_usd` needs). Intervals are 95 % block
+/// bootstraps over `block_length` blocks of market time: trades cluster within signal
+/// episodes, so they are not independent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CanaryGates {
-    /// Share of closed trades with a positive PnL after fees, at least this.
+    /// Share of closed trades with a positive PnL after fees, at least this and at least the
+    /// break-even winrate of the round trip: (stop + fees) / (take-profit + stop), with
+    /// `labeling.take_profit_pct`, `risk.assumed_sl_pct` and the maker fee on both legs.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub winrate_min: f64,
-    /// Average markout of the fills at `markout_horizon`, bps, at least this.
+    /// The lower end of the interval of the average markout of the entry fills at
+    /// `markout_horizon`, bps, above this.
     pub markout_min_bps: f64,
     /// The markout horizon the gate reads: 1s, 5s or 30s.
     pub markout_horizon: HumanDuration,
-    /// Fills per order sent, at least this.
+    /// Entry orders that filled per entry order the venue accepted, at least this.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub fill_rate_min: f64,
     /// Net PnL after fees over all the days, USD, at least this.
     pub net_pnl_min_usd: f64,
+    /// The lower end of the interval of the net PnL per trade, USD, above this.
+    pub pnl_per_trade_min_usd: f64,
+    /// The lower end of the paired interval of the candidate's net PnL minus the best
+    /// baseline's, USD over all the days, above this.
+    pub beat_baseline_min_usd: f64,
     /// Fewer closed trades than this: the result is inconclusive, never a pass.
     #[schemars(range(min = 1))]
     pub min_trades: u32,
+    /// The net PnL per trade, USD, the canary must see with 80 % power (one-sided at 2.5 %):
+    /// fewer trades than that needs, given their spread and clustering, is inconclusive.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub detectable_pnl_usd: f64,
+    /// Length of the blocks of market time the intervals resample: several signal half-lives
+    /// and round trips (one lasts up to `labeling.fill_horizon + hold_horizon`).
+    pub block_length: HumanDuration,
 }
 
 impl Default for CanaryGates {
@@ -835,7 +866,11 @@ impl Default for CanaryGates {
             markout_horizon: HumanDuration::from_secs(30),
             fill_rate_min: 0.2,
             net_pnl_min_usd: 0.0,
+            pnl_per_trade_min_usd: 0.0,
+            beat_baseline_min_usd: 0.0,
             min_trades: 30,
+            detectable_pnl_usd: 5.0,
+            block_length: HumanDuration::from_secs(5 * 60),
         }
     }
 }

@@ -379,6 +379,12 @@ impl<V: Venue> HotLoop<V> {
         ))
     }
 
+    /// Approves entries by `rule` instead of the model's score (a canary's baselines).
+    pub fn with_entry_rule(mut self, rule: crate::pipeline::EntryRule) -> HotLoop<V> {
+        self.pipeline.set_entry_rule(rule);
+        self
+    }
+
     /// Records every frame, as received, through `recorder`.
     pub fn with_recorder(mut self, recorder: FrameRecorder) -> HotLoop<V> {
         self.recorder = Some(recorder);

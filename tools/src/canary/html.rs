@@ -11,7 +11,10 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
 const MARGIN: f64 = 48.0;
 /// Colours of the candidate and the baseline.
-const COLOURS: [&str; 2] = ["#1f77b4", "#ff7f0e"];
+const COLOURS: [&str; 10] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
 /// Markout histogram: bins of this many bps over +-this range (outside values in the edges).
 const MARKOUT_BIN_BPS: f64 = 2.5;
 const MARKOUT_RANGE_BPS: f64 = 40.0;
@@ -48,19 +51,60 @@ pub(super) fn render(report: &Report) -> String {
     for check in &report.checks {
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{:.4}</td><td>&ge; {:.4}</td><td class=\"{}\">{}</td></tr>",
+            "<tr><td>{}</td><td>{:.4}</td><td>{} {:.4}</td><td class=\"{}\">{}</td></tr>",
             escape(&check.gate),
             check.value,
+            if check.strict { "&gt;" } else { "&ge;" },
             check.bar,
             if check.passed { "pass" } else { "fail" },
             if check.passed { "pass" } else { "FAIL" }
         );
     }
+    let power = &report.power;
     let _ = write!(
         page,
-        "</table><p>At least {} closed trades are needed to judge.</p>",
-        report.gates.min_trades
+        "</table><p>Lower bounds are the 2.5 % end of a block bootstrap over {} blocks of market \
+         time. Break-even winrate: {:.3}. Trades needed to judge: {} (at least {}, and {} for 80 % \
+         power to see {:.2} USD per trade: sd {:.2} USD, design effect {:.2}).</p>",
+        report.gates.block_length,
+        report.break_even_winrate,
+        if power.required_trades == u64::MAX {
+            "more than there are".to_owned()
+        } else {
+            power.required_trades.to_string()
+        },
+        report.gates.min_trades,
+        if power.trades_for_power == u64::MAX {
+            "every".to_owned()
+        } else {
+            power.trades_for_power.to_string()
+        },
+        power.detectable_usd,
+        power.sd_usd,
+        power.design_effect
     );
+    page.push_str(
+        "<h2>Against the baselines (candidate minus baseline, net PnL, USD, paired by block)</h2>\
+         <table><tr><th>baseline</th><th>what it enters</th><th>difference [95 %]</th></tr>",
+    );
+    for baseline in &report.baselines {
+        let difference = &baseline.candidate_minus_baseline_usd;
+        let _ = write!(
+            page,
+            "<tr><td>{}{}</td><td>{}</td><td>{:+.2} [{:+.2}, {:+.2}]</td></tr>",
+            escape(&baseline.name),
+            if baseline.name == report.best_baseline {
+                " (best)"
+            } else {
+                ""
+            },
+            escape(&baseline.rule),
+            difference.estimate,
+            difference.low,
+            difference.high
+        );
+    }
+    page.push_str("</table>");
     page.push_str("<h2>Results</h2><table><tr><th>model</th><th>regime</th>");
     for column in SUMMARY_COLUMNS {
         let _ = write!(page, "<th>{column}</th>");
@@ -141,7 +185,7 @@ fn legend(svg: &mut String, report: &Report) {
             "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{role}</text>",
             WIDTH - MARGIN - 90.0,
             y - 9.0,
-            COLOURS[index],
+            COLOURS[index % COLOURS.len()],
             WIDTH - MARGIN - 76.0,
             y
         );
@@ -191,7 +235,7 @@ fn equity_chart(report: &Report) -> String {
         let _ = write!(
             svg,
             "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>",
-            COLOURS[index],
+            COLOURS[index % COLOURS.len()],
             points.join(" ")
         );
     }
@@ -211,7 +255,7 @@ fn markout_chart(report: &Report, horizon: usize) -> String {
             for value in results
                 .days
                 .iter()
-                .flat_map(|day| &day.markouts_bps[horizon])
+                .flat_map(|day| day.markouts_bps[horizon].iter().map(|markout| markout.bps))
             {
                 let bin = ((value + MARKOUT_RANGE_BPS) / MARKOUT_BIN_BPS).floor();
                 counts[(bin.max(0.0) as usize).min(bins - 1)] += 1;

@@ -2,16 +2,26 @@
 //!
 //! Each held-out day (by default every journal under `paths.holdout/SYMBOL/`) is replayed
 //! through the engine's own run (the code of `engine run --feed replay`: hot loop at fast pace,
-//! supervisor in lockstep, paper venue) once with the candidate and once with the baseline,
-//! same seeds, and the decision logs are read back ([`replay`]). Per regime and overall it
-//! reports closed trades, winrate with its Wilson interval, average markouts of the entry fills at 1/5/30 s, fill
-//! rate, net PnL after fees, PnL per trade with its 95 % interval and the max drawdown of the
-//! closed-trade equity curve.
+//! supervisor in lockstep, paper venue) with the candidate, with the registry's model to
+//! compare with, and with the trivial baselines a model must beat, all on the same seeds: the
+//! candidate's scores with every candidate entered (`every`: what the trigger alone earns),
+//! with `canary.random_baselines` seeds of random approvals at the candidate's own approval
+//! rate (`random-N`: a model without skill), and with entries on the side of the last 30 s of
+//! mid return (`momentum`, the engine's `mid_return_30s_bps` feature). The decision logs are
+//! read back ([`replay`]). Per regime and overall it reports closed trades, winrate with its
+//! Wilson interval, average markouts of the entry fills at 1/5/30 s with the gate horizon's
+//! block-bootstrap interval, the entry fill rate, net PnL after fees, PnL per trade with its
+//! block-bootstrap interval and the max drawdown of the closed-trade equity curve.
 //!
-//! The candidate passes when every gate of `canary.gates` holds over all days together. Below
-//! `canary.gates.min_trades` closed trades the result is inconclusive: too little to judge,
-//! never a pass. The baseline is compared, not gated: a two-proportion test of the winrates,
-//! inconclusive below `rollout_guard.min_samples` trades a side.
+//! The candidate passes when every gate of `canary.gates` holds over all days together; the
+//! gates on PnL per trade, markout and the difference against the best baseline (the one with
+//! the most net PnL, paired block by block) read the lower end of a 95 % block bootstrap over
+//! `canary.gates.block_length` blocks of market time ([`crate::estimate`]), and the winrate
+//! must reach the round trip's break-even. Below `canary.gates.min_trades` closed trades, or
+//! below what `canary.gates.detectable_pnl_usd` needs for 80 % power, the result is
+//! inconclusive: too little to judge, never a pass. The registry's model is compared, not
+//! gated: a two-proportion test of the winrates, inconclusive below
+//! `rollout_guard.min_samples` trades a side.
 //!
 //! Writes `canary_report.json` and a self-contained `canary_report.html` ([`html`]), prints a
 //! table, and exits 0 on a pass, 1 on a failed gate and 2 when inconclusive. A day the
@@ -30,10 +40,14 @@ use anyhow::{Context, Result, bail};
 use engine::cli::{ConfigArgs, OnnxRuntimeArg};
 use engine::config::{CanaryGates, Config, Loaded};
 use engine::model::registry::{ModelInfo, Slot, read_slot};
+use engine::pipeline::EntryRule;
 use feed::markout::MARKOUT_HORIZONS_NS;
 use serde::{Deserialize, Serialize};
 
-use crate::estimate::{MeanInterval, wilson};
+use crate::estimate::{
+    Block, BootstrapInterval, MeanInterval, Statistic, Z95, block_bootstrap, break_even_winrate,
+    trades_for_power, wilson,
+};
 use crate::synth::{SESSION_FILE, Session};
 use crate::train::{META_FILE, Meta};
 use replay::{Day, DayRun};
@@ -122,14 +136,25 @@ pub(crate) struct Summary {
     pub(crate) winrate_interval: (f64, f64),
     /// Average markout of the entry fills at 1 s, 5 s and 30 s, bps.
     pub(crate) markout_bps: [f64; 3],
+    /// The average markout at the gate's horizon with its block-bootstrap interval, bps.
+    pub(crate) gate_markout_bps: BootstrapInterval,
     /// Orders sent, fills, fills per order.
     pub(crate) orders: u64,
     pub(crate) fills: u64,
     pub(crate) fill_rate: f64,
+    /// Entry orders the venue accepted, those that filled, and their ratio.
+    pub(crate) entries: u64,
+    pub(crate) entry_fills: u64,
+    pub(crate) entry_fill_rate: f64,
+    /// Candidates decided, and the share the entry rule approved.
+    pub(crate) decisions: u64,
+    pub(crate) approval_rate: f64,
     /// Net PnL of the closed trades after fees, USD.
     pub(crate) net_pnl_usd: f64,
-    /// PnL per trade, USD, with its 95 % interval.
+    /// PnL per trade, USD, with its 95 % interval as if trades were independent.
     pub(crate) pnl_per_trade_usd: MeanInterval,
+    /// PnL per trade, USD, with its block-bootstrap interval (the one the gate reads).
+    pub(crate) pnl_per_trade_block: BootstrapInterval,
     /// Largest fall of the closed-trade equity curve from a peak, USD.
     pub(crate) max_drawdown_usd: f64,
     /// Candidates the supervisor's halts held back.
@@ -137,15 +162,17 @@ pub(crate) struct Summary {
 }
 
 /// The columns of a summary, as printed and in the HTML report ([`Summary::cells`]).
-pub(crate) const SUMMARY_COLUMNS: [&str; 10] = [
+pub(crate) const SUMMARY_COLUMNS: [&str; 12] = [
     "trades",
+    "approved",
     "winrate [95 %]",
     "markout 1 s (bps)",
     "5 s",
     "30 s",
-    "fill rate",
+    "gate markout [block 95 %]",
+    "entry fill rate",
     "net PnL (USD)",
-    "PnL per trade [95 %] (USD)",
+    "PnL per trade [block 95 %] (USD)",
     "max drawdown (USD)",
     "halted",
 ];
@@ -153,9 +180,15 @@ pub(crate) const SUMMARY_COLUMNS: [&str; 10] = [
 impl Summary {
     /// The summary's cells, in the order of [`SUMMARY_COLUMNS`].
     pub(crate) fn cells(&self) -> [String; SUMMARY_COLUMNS.len()] {
-        let interval = &self.pnl_per_trade_usd;
+        let interval = |interval: &BootstrapInterval| {
+            format!(
+                "{:+.2} [{:+.2}, {:+.2}]",
+                interval.estimate, interval.low, interval.high
+            )
+        };
         [
             self.trades.to_string(),
+            format!("{:.3}", self.approval_rate),
             format!(
                 "{:.3} [{:.3}, {:.3}]",
                 self.winrate, self.winrate_interval.0, self.winrate_interval.1
@@ -163,19 +196,20 @@ impl Summary {
             format!("{:+.2}", self.markout_bps[0]),
             format!("{:+.2}", self.markout_bps[1]),
             format!("{:+.2}", self.markout_bps[2]),
-            format!("{:.3}", self.fill_rate),
+            interval(&self.gate_markout_bps),
+            format!("{:.3}", self.entry_fill_rate),
             format!("{:+.2}", self.net_pnl_usd),
-            format!(
-                "{:+.2} [{:+.2}, {:+.2}]",
-                interval.mean, interval.low, interval.high
-            ),
+            interval(&self.pnl_per_trade_block),
             format!("{:.2}", self.max_drawdown_usd),
             self.halted.to_string(),
         ]
     }
 
-    /// The summary of `runs`, taken in order.
-    pub(crate) fn of<'a>(runs: impl IntoIterator<Item = &'a DayRun>) -> Summary {
+    /// The summary of `runs`, taken in order; intervals over blocks of `blocking`.
+    pub(crate) fn of<'a>(
+        runs: impl IntoIterator<Item = &'a DayRun>,
+        blocking: Blocking,
+    ) -> Summary {
         let runs: Vec<&DayRun> = runs.into_iter().collect();
         let pnls: Vec<f64> = runs
             .iter()
@@ -189,10 +223,26 @@ impl Summary {
         let markout_bps = std::array::from_fn(|horizon| {
             let values: Vec<f64> = runs
                 .iter()
-                .flat_map(|run| run.markouts_bps[horizon].iter().copied())
+                .flat_map(|run| run.markouts_bps[horizon].iter().map(|markout| markout.bps))
                 .collect();
             MeanInterval::of(&values).mean
         });
+        let pnl_blocks = blocking.blocks(&runs, |run| {
+            run.trades
+                .iter()
+                .map(|trade| (trade.ts_ms, trade.pnl_usd))
+                .collect()
+        });
+        let markout_blocks = blocking.blocks(&runs, |run| {
+            run.markouts_bps[blocking.horizon]
+                .iter()
+                .map(|markout| (markout.ts_ms, markout.bps))
+                .collect()
+        });
+        let entries: Vec<_> = runs.iter().flat_map(|run| &run.entries).collect();
+        let entry_fills = entries.iter().filter(|entry| entry.filled).count() as u64;
+        let decisions: u64 = runs.iter().map(|run| run.decisions).sum();
+        let refused: u64 = runs.iter().map(|run| run.refused).sum();
         let (mut equity, mut peak, mut drawdown) = (0.0_f64, 0.0_f64, 0.0_f64);
         for pnl in &pnls {
             equity += pnl;
@@ -202,25 +252,109 @@ impl Summary {
         Summary {
             trades,
             wins,
-            winrate: if trades == 0 {
-                0.0
-            } else {
-                wins as f64 / trades as f64
-            },
+            winrate: ratio(wins, trades),
             winrate_interval: wilson(wins, trades),
             markout_bps,
             orders,
             fills,
-            fill_rate: if orders == 0 {
-                0.0
-            } else {
-                fills as f64 / orders as f64
-            },
+            fill_rate: ratio(fills, orders),
+            gate_markout_bps: block_bootstrap(&markout_blocks, Statistic::Ratio, BOOTSTRAP_SEED),
+            entries: entries.len() as u64,
+            entry_fills,
+            entry_fill_rate: ratio(entry_fills, entries.len() as u64),
+            decisions,
+            approval_rate: ratio(decisions - refused.min(decisions), decisions),
             net_pnl_usd: pnls.iter().sum(),
             pnl_per_trade_usd: MeanInterval::of(&pnls),
+            pnl_per_trade_block: block_bootstrap(&pnl_blocks, Statistic::Ratio, BOOTSTRAP_SEED),
             max_drawdown_usd: drawdown,
             halted: runs.iter().map(|run| run.halted).sum(),
         }
+    }
+}
+
+/// Seed of every block bootstrap of the canary (a seeded run reports the same intervals).
+const BOOTSTRAP_SEED: u64 = 0xB10C;
+
+/// `part / whole`, 0 when there is no whole.
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// How observations are cut into blocks of market time for the intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blocking {
+    /// Block length, ms.
+    pub(crate) block_ms: u64,
+    /// The markout horizon the gate reads (index into the 1/5/30 s horizons).
+    pub(crate) horizon: usize,
+}
+
+impl Blocking {
+    /// From `canary.gates`.
+    pub(crate) fn of(gates: &CanaryGates) -> Blocking {
+        let horizon_ns = gates.markout_horizon.get().as_nanos() as u64;
+        Blocking {
+            block_ms: (gates.block_length.get().as_millis() as u64).max(1),
+            horizon: MARKOUT_HORIZONS_NS
+                .iter()
+                .position(|&h| h == horizon_ns)
+                .unwrap_or(MARKOUT_HORIZONS_NS.len() - 1),
+        }
+    }
+
+    /// Every block each run spans (empty ones too: the market time in which nothing
+    /// happened is part of what is resampled), with the sum and count of `values` in it.
+    fn blocks(&self, runs: &[&DayRun], values: impl Fn(&DayRun) -> Vec<(u64, f64)>) -> Vec<Block> {
+        let mut blocks = Vec::new();
+        for run in runs {
+            let first = run.start_ms / self.block_ms;
+            let mut day = vec![Block::default(); (run.end_ms / self.block_ms - first + 1) as usize];
+            for (ts_ms, value) in values(run) {
+                let index =
+                    (ts_ms.clamp(run.start_ms, run.end_ms) / self.block_ms - first) as usize;
+                day[index].sum += value;
+                day[index].count += 1;
+            }
+            blocks.extend(day);
+        }
+        blocks
+    }
+
+    /// The candidate's net PnL minus `baseline`'s over all the days, paired block by block
+    /// (the same days in the same order), with its block-bootstrap interval.
+    fn difference(&self, candidate: &Results, baseline: &Results) -> BootstrapInterval {
+        let mut blocks = Vec::new();
+        for (ours, theirs) in candidate.days.iter().zip(&baseline.days) {
+            let span = DayRun {
+                start_ms: ours.start_ms.min(theirs.start_ms),
+                end_ms: ours.end_ms.max(theirs.end_ms),
+                ..ours.clone()
+            };
+            let pnl = |run: &DayRun| -> Vec<(u64, f64)> {
+                run.trades
+                    .iter()
+                    .map(|trade| (trade.ts_ms, trade.pnl_usd))
+                    .collect()
+            };
+            let mine = self.blocks(&[&span], pnl);
+            let other = self.blocks(
+                &[&DayRun {
+                    trades: theirs.trades.clone(),
+                    ..span.clone()
+                }],
+                pnl,
+            );
+            blocks.extend(mine.iter().zip(&other).map(|(mine, other)| Block {
+                sum: mine.sum - other.sum,
+                count: mine.count + other.count,
+            }));
+        }
+        block_bootstrap(&blocks, Statistic::Total, BOOTSTRAP_SEED)
     }
 }
 
@@ -241,29 +375,113 @@ impl Results {
             .chain([("all", &self.overall)])
     }
 
-    fn of(days: Vec<DayRun>) -> Results {
+    fn of(days: Vec<DayRun>, blocking: Blocking) -> Results {
         let mut regimes: BTreeMap<String, Vec<&DayRun>> = BTreeMap::new();
         for day in &days {
             regimes.entry(day.regime.clone()).or_default().push(day);
         }
         Results {
-            overall: Summary::of(&days),
+            overall: Summary::of(&days, blocking),
             by_regime: regimes
                 .into_iter()
-                .map(|(regime, runs)| (regime, Summary::of(runs)))
+                .map(|(regime, runs)| (regime, Summary::of(runs, blocking)))
                 .collect(),
             days,
         }
     }
+
+    /// The regime with the least net PnL per trade among those that traded, when there are
+    /// several regimes.
+    pub(crate) fn weakest_regime(&self) -> Option<(&str, &Summary)> {
+        if self.by_regime.len() < 2 {
+            return None;
+        }
+        self.by_regime
+            .iter()
+            .filter(|(_, summary)| summary.trades > 0)
+            .min_by(|a, b| {
+                a.1.pnl_per_trade_usd
+                    .mean
+                    .total_cmp(&b.1.pnl_per_trade_usd.mean)
+            })
+            .map(|(regime, summary)| (regime.as_str(), summary))
+    }
 }
 
-/// One gate as judged.
+/// One gate as judged: `value >= bar`, or `value > bar` for a lower bound (`strict`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GateCheck {
     pub(crate) gate: String,
     pub(crate) value: f64,
     pub(crate) bar: f64,
+    pub(crate) strict: bool,
     pub(crate) passed: bool,
+}
+
+impl GateCheck {
+    fn new(gate: &str, value: f64, bar: f64, strict: bool) -> GateCheck {
+        GateCheck {
+            gate: gate.to_owned(),
+            value,
+            bar,
+            strict,
+            passed: if strict { value > bar } else { value >= bar },
+        }
+    }
+}
+
+/// A trivial entry rule replayed beside the candidate on the same days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BaselineRun {
+    /// `every`, `random-N` or `momentum`.
+    pub(crate) name: String,
+    /// What it enters.
+    pub(crate) rule: String,
+    pub(crate) results: Results,
+    /// The candidate's net PnL minus this baseline's, USD, paired by block.
+    pub(crate) candidate_minus_baseline_usd: BootstrapInterval,
+}
+
+/// How many trades the canary needs, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Power {
+    /// Standard deviation of one trade's net PnL, USD.
+    pub(crate) sd_usd: f64,
+    /// Variance of the mean per trade by block bootstrap over the one of independent trades.
+    pub(crate) design_effect: f64,
+    /// The edge per trade to be seen with 80 % power (`canary.gates.detectable_pnl_usd`).
+    pub(crate) detectable_usd: f64,
+    /// Trades that takes, and the floor `canary.gates.min_trades`: the larger is required.
+    pub(crate) trades_for_power: u64,
+    pub(crate) required_trades: u64,
+}
+
+impl Power {
+    fn of(summary: &Summary, gates: &CanaryGates) -> Power {
+        let interval = &summary.pnl_per_trade_usd;
+        let n = interval.n.max(1) as f64;
+        let independent_se = (interval.high - interval.low) / (2.0 * Z95);
+        let sd_usd = independent_se * n.sqrt();
+        let block = &summary.pnl_per_trade_block;
+        let block_se = (block.high - block.low) / (2.0 * Z95);
+        let design_effect = if independent_se > 0.0 {
+            (block_se / independent_se).powi(2)
+        } else {
+            1.0
+        };
+        let needed = if interval.n < 2 {
+            u64::MAX
+        } else {
+            trades_for_power(sd_usd, gates.detectable_pnl_usd, design_effect)
+        };
+        Power {
+            sd_usd,
+            design_effect,
+            detectable_usd: gates.detectable_pnl_usd,
+            trades_for_power: needed,
+            required_trades: needed.max(u64::from(gates.min_trades)),
+        }
+    }
 }
 
 /// The candidate's winrate against the baseline's.
@@ -291,17 +509,29 @@ pub(crate) struct Report {
     pub(crate) candidate_results: Results,
     pub(crate) baseline_results: Option<Results>,
     pub(crate) comparison: Option<Comparison>,
+    /// The trivial baselines, and the one with the most net PnL (the one the gate reads).
+    pub(crate) baselines: Vec<BaselineRun>,
+    pub(crate) best_baseline: String,
+    /// The winrate at which a round trip breaks even: (stop + fees) / (take-profit + stop).
+    pub(crate) break_even_winrate: f64,
+    pub(crate) power: Power,
     pub(crate) checks: Vec<GateCheck>,
     pub(crate) verdict: Verdict,
 }
 
 impl Report {
-    /// The candidate's results, then the baseline's if there is one.
-    pub(crate) fn models(&self) -> Vec<(&'static str, &Results)> {
+    /// The candidate's results, the registry model's if there is one, then each trivial
+    /// baseline's.
+    pub(crate) fn models(&self) -> Vec<(&str, &Results)> {
         let mut models = vec![("candidate", &self.candidate_results)];
         if let Some(baseline) = &self.baseline_results {
             models.push(("baseline", baseline));
         }
+        models.extend(
+            self.baselines
+                .iter()
+                .map(|baseline| (baseline.name.as_str(), &baseline.results)),
+        );
         models
     }
 }
@@ -404,7 +634,9 @@ pub(crate) fn judge(
         })
         .transpose()?;
     let runs_dir = config.paths.data.join("canary").join(&candidate_ref.id);
-    let replay_all = |role: &str, model: &ModelRef| -> Result<Results> {
+    let gates = config.canary.gates.clone();
+    let blocking = Blocking::of(&gates);
+    let replay_all = |role: &str, model: &ModelRef, rule: EntryRule| -> Result<Results> {
         let mut runs = Vec::new();
         for day in &days {
             eprintln!(
@@ -416,27 +648,71 @@ pub(crate) fn judge(
                 symbol,
                 instrument,
                 &model.dir,
+                rule,
                 day,
                 &runs_dir.join(role).join(&day.date),
                 onnxruntime,
             )?);
         }
-        Ok(Results::of(runs))
+        Ok(Results::of(runs, blocking))
     };
-    let candidate_results = replay_all("candidate", &candidate_ref)?;
+    let candidate_results = replay_all("candidate", &candidate_ref, EntryRule::Model)?;
     let baseline_results = baseline_ref
         .as_ref()
-        .map(|model| replay_all("baseline", model))
+        .map(|model| replay_all("baseline", model, EntryRule::Model))
         .transpose()?;
-    let gates = config.canary.gates.clone();
-    let checks = gate_checks(&gates, &candidate_results.overall);
-    let verdict = if candidate_results.overall.trades < u64::from(gates.min_trades) {
+    let rate = candidate_results.overall.approval_rate;
+    let mut rules = vec![(
+        "every".to_owned(),
+        "every candidate (a constant score)".to_owned(),
+        EntryRule::Every,
+    )];
+    rules.extend((1..=u64::from(config.canary.random_baselines)).map(|seed| {
+        (
+            format!("random-{seed}"),
+            format!("each candidate with probability {rate:.4}, the candidate's approval rate (seed {seed})"),
+            EntryRule::Random { rate, seed },
+        )
+    }));
+    rules.push((
+        "momentum".to_owned(),
+        "candidates on the side of the last 30 s of mid return (mid_return_30s_bps)".to_owned(),
+        EntryRule::Momentum,
+    ));
+    let mut baselines = Vec::new();
+    for (name, rule_text, rule) in rules {
+        let results = replay_all(&name, &candidate_ref, rule)?;
+        baselines.push(BaselineRun {
+            candidate_minus_baseline_usd: blocking.difference(&candidate_results, &results),
+            name,
+            rule: rule_text,
+            results,
+        });
+    }
+    let best = baselines
+        .iter()
+        .max_by(|a, b| {
+            a.results
+                .overall
+                .net_pnl_usd
+                .total_cmp(&b.results.overall.net_pnl_usd)
+        })
+        .context("no baseline ran")?;
+    let break_even = break_even_winrate(
+        config.labeling.take_profit_pct,
+        config.risk.assumed_sl_pct,
+        2.0 * instrument.maker_fee_rate.to_f64(),
+    );
+    let power = Power::of(&candidate_results.overall, &gates);
+    let checks = gate_checks(&gates, &candidate_results.overall, break_even, best);
+    let verdict = if candidate_results.overall.trades < power.required_trades {
         Verdict::Inconclusive
     } else if checks.iter().all(|check| check.passed) {
         Verdict::Pass
     } else {
         Verdict::Fail
     };
+    let best_baseline = best.name.clone();
     let comparison = baseline_results.as_ref().map(|baseline| {
         compare(
             &candidate_results.overall,
@@ -456,6 +732,10 @@ pub(crate) fn judge(
         candidate_results,
         baseline_results,
         comparison,
+        baselines,
+        best_baseline,
+        break_even_winrate: break_even,
+        power,
         checks,
         verdict,
     };
@@ -522,31 +802,52 @@ fn held_out_days(config: &Config, symbol: &str, days: &DaysArg) -> Result<Vec<Da
         .collect()
 }
 
-/// Every gate of `gates` against `overall`.
-fn gate_checks(gates: &CanaryGates, overall: &Summary) -> Vec<GateCheck> {
-    let horizon_ns = gates.markout_horizon.get().as_nanos() as u64;
-    let horizon = MARKOUT_HORIZONS_NS
-        .iter()
-        .position(|&h| h == horizon_ns)
-        .unwrap_or(MARKOUT_HORIZONS_NS.len() - 1);
-    [
-        ("winrate", overall.winrate, gates.winrate_min),
-        (
-            &*format!("average markout at {}", gates.markout_horizon),
-            overall.markout_bps[horizon],
-            gates.markout_min_bps,
+/// Every gate of `gates` against `overall`, the round trip's break-even winrate and the best
+/// baseline.
+fn gate_checks(
+    gates: &CanaryGates,
+    overall: &Summary,
+    break_even: f64,
+    best: &BaselineRun,
+) -> Vec<GateCheck> {
+    vec![
+        GateCheck::new(
+            "winrate (and break-even)",
+            overall.winrate,
+            gates.winrate_min.max(break_even),
+            false,
         ),
-        ("fill rate", overall.fill_rate, gates.fill_rate_min),
-        ("net PnL (USD)", overall.net_pnl_usd, gates.net_pnl_min_usd),
+        GateCheck::new(
+            &format!("markout at {}, lower bound", gates.markout_horizon),
+            overall.gate_markout_bps.low,
+            gates.markout_min_bps,
+            true,
+        ),
+        GateCheck::new(
+            "entry fill rate",
+            overall.entry_fill_rate,
+            gates.fill_rate_min,
+            false,
+        ),
+        GateCheck::new(
+            "net PnL (USD)",
+            overall.net_pnl_usd,
+            gates.net_pnl_min_usd,
+            false,
+        ),
+        GateCheck::new(
+            "PnL per trade, lower bound (USD)",
+            overall.pnl_per_trade_block.low,
+            gates.pnl_per_trade_min_usd,
+            true,
+        ),
+        GateCheck::new(
+            &format!("beats {}, lower bound (USD)", best.name),
+            best.candidate_minus_baseline_usd.low,
+            gates.beat_baseline_min_usd,
+            true,
+        ),
     ]
-    .into_iter()
-    .map(|(gate, value, bar)| GateCheck {
-        gate: gate.to_owned(),
-        value,
-        bar,
-        passed: value >= bar,
-    })
-    .collect()
 }
 
 /// The two-proportion z-test of the winrates (pooled variance).
@@ -602,6 +903,10 @@ fn table(report: &Report) -> String {
     let _ = writeln!(out, "|---|---|{}", "---|".repeat(SUMMARY_COLUMNS.len()));
     for (role, results) in report.models() {
         for (regime, summary) in results.slices() {
+            // The baselines' overall rows only: the candidate's regimes are what matter.
+            if regime != "all" && report.baselines.iter().any(|b| b.name == role) {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "| {role} | {regime} | {} |",
@@ -609,6 +914,48 @@ fn table(report: &Report) -> String {
             );
         }
     }
+    if let Some((regime, summary)) = report.candidate_results.weakest_regime() {
+        let _ = writeln!(
+            out,
+            "weakest regime: {regime}, {} trades, PnL per trade {:+.2} USD [{:+.2}, {:+.2}]",
+            summary.trades,
+            summary.pnl_per_trade_block.estimate,
+            summary.pnl_per_trade_block.low,
+            summary.pnl_per_trade_block.high
+        );
+    }
+    for baseline in &report.baselines {
+        let difference = &baseline.candidate_minus_baseline_usd;
+        let _ = writeln!(
+            out,
+            "candidate - {:<10} {:+10.2} USD [{:+.2}, {:+.2}] over {} blocks{}",
+            baseline.name,
+            difference.estimate,
+            difference.low,
+            difference.high,
+            difference.blocks,
+            if baseline.name == report.best_baseline {
+                " (the best baseline)"
+            } else {
+                ""
+            }
+        );
+    }
+    let power = &report.power;
+    let _ = writeln!(
+        out,
+        "break-even winrate {:.3}; trades needed {} (80 % power for {:.2} USD per trade: sd {:.2} USD, design effect {:.2}; floor {})",
+        report.break_even_winrate,
+        if power.trades_for_power == u64::MAX {
+            "all".to_owned()
+        } else {
+            power.trades_for_power.to_string()
+        },
+        power.detectable_usd,
+        power.sd_usd,
+        power.design_effect,
+        report.gates.min_trades
+    );
     if let Some(comparison) = &report.comparison {
         let _ = writeln!(
             out,
@@ -623,9 +970,10 @@ fn table(report: &Report) -> String {
     for check in &report.checks {
         let _ = writeln!(
             out,
-            "gate {:<28} {:>10.4} >= {:<10.4} {}",
+            "gate {:<34} {:>10.4} {:<2} {:<10.4} {}",
             check.gate,
             check.value,
+            if check.strict { ">" } else { ">=" },
             check.bar,
             if check.passed { "pass" } else { "FAIL" }
         );
@@ -637,8 +985,12 @@ fn table(report: &Report) -> String {
         report.verdict.label(),
         match report.verdict {
             Verdict::Inconclusive => format!(
-                " ({trades} closed trades, canary.gates.min_trades = {} needed to judge)",
-                report.gates.min_trades
+                " ({trades} closed trades, {} needed to judge)",
+                if report.power.required_trades == u64::MAX {
+                    "more".to_owned()
+                } else {
+                    report.power.required_trades.to_string()
+                }
             ),
             Verdict::Fail => " (a gate failed)".to_owned(),
             Verdict::Pass => " (every gate held)".to_owned(),
@@ -650,38 +1002,76 @@ fn table(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use replay::Trade;
+    use replay::{Entry, Markout, Trade};
 
+    /// Minutes as ms.
+    const MIN: u64 = 60_000;
+
+    /// A day from 0 to 60 minutes with `pnls` closed a minute apart from minute 1.
     fn day(regime: &str, pnls: &[f64], fills: u64, orders: u64) -> DayRun {
+        let at = |ts_ms: u64, bps: f64| Markout { ts_ms, bps };
         DayRun {
             date: "2026-01-04".to_owned(),
             regime: regime.to_owned(),
             journal: PathBuf::new(),
             orders,
             fills,
+            start_ms: 0,
+            end_ms: 60 * MIN,
+            decisions: 10,
+            refused: 6,
             trades: pnls
                 .iter()
                 .enumerate()
                 .map(|(index, &pnl_usd)| Trade {
-                    ts_ms: index as u64,
+                    ts_ms: (index as u64 + 1) * MIN,
                     pnl_usd,
                 })
                 .collect(),
-            markouts_bps: [vec![1.0, -3.0], vec![2.0], vec![-4.0, 0.0]],
-            entries: Vec::new(),
+            markouts_bps: [
+                vec![at(MIN, 1.0), at(2 * MIN, -3.0)],
+                vec![at(MIN, 2.0)],
+                vec![at(MIN, -4.0), at(40 * MIN, 0.0)],
+            ],
+            entries: [true, false, false, true]
+                .into_iter()
+                .map(|filled| Entry {
+                    queue_ahead: 0.0,
+                    filled,
+                })
+                .collect(),
             halted: 2,
             log: PathBuf::new(),
             log_sha256: String::new(),
         }
     }
 
+    /// 15-minute blocks, the markout gate at 30 s.
+    fn blocking() -> Blocking {
+        Blocking {
+            block_ms: 15 * MIN,
+            horizon: 2,
+        }
+    }
+
     #[test]
-    fn a_summary_counts_trades_markouts_and_the_drawdown() {
+    fn blocking_follows_the_gates() {
+        assert_eq!(
+            Blocking::of(&CanaryGates::default()),
+            Blocking {
+                block_ms: 5 * MIN,
+                horizon: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_summary_counts_trades_markouts_entries_and_the_drawdown() {
         let runs = [
             day("normal", &[5.0, -2.0, -4.0], 6, 10),
             day("event", &[3.0], 2, 10),
         ];
-        let summary = Summary::of(&runs);
+        let summary = Summary::of(&runs, blocking());
         assert_eq!((summary.trades, summary.wins), (4, 2));
         assert_eq!(summary.winrate, 0.5);
         assert_eq!(summary.markout_bps, [-1.0, 2.0, -2.0]);
@@ -689,28 +1079,139 @@ mod tests {
             (summary.fills, summary.orders, summary.fill_rate),
             (8, 20, 0.4)
         );
+        // Two of four entries filled on each day; 4 of 10 candidates approved.
+        assert_eq!(
+            (
+                summary.entries,
+                summary.entry_fills,
+                summary.entry_fill_rate
+            ),
+            (8, 4, 0.5)
+        );
+        assert_eq!((summary.decisions, summary.approval_rate), (20, 0.4));
         assert_eq!(summary.net_pnl_usd, 2.0);
         // Equity 5, 3, -1, 2: the fall from 5 to -1.
         assert_eq!(summary.max_drawdown_usd, 6.0);
         assert_eq!(summary.pnl_per_trade_usd.mean, 0.5);
         assert_eq!(summary.halted, 4);
+        // Two days of five 15-minute blocks (0-60 minutes, the 60th minute in a fifth).
+        let block = summary.pnl_per_trade_block;
+        assert_eq!(
+            (block.estimate, block.blocks, block.observations),
+            (0.5, 10, 4)
+        );
+        assert!(block.low < 0.5 && 0.5 < block.high, "{block:?}");
+        let markout = summary.gate_markout_bps;
+        assert_eq!((markout.estimate, markout.observations), (-2.0, 4));
     }
 
     #[test]
-    fn gates_judge_the_overall_summary() {
-        let gates = CanaryGates::default();
-        let losing = Summary::of(&[day("normal", &[5.0, -2.0, -4.0], 6, 10)]);
-        let checks = gate_checks(&gates, &losing);
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|check| !check.passed)
-            .map(|check| check.gate.as_str())
-            .collect();
-        // Winrate 1/3, markout at 30 s -2 bps, fill rate 0.6, net PnL -1.
+    fn the_difference_against_a_baseline_is_paired_block_by_block() {
+        let results = |pnls: &[f64]| Results::of(vec![day("normal", pnls, 1, 1)], blocking());
+        // Every trade falls in the first of five blocks.
+        let candidate = results(&[2.0, 2.0, 2.0, 2.0]);
+        let baseline = results(&[1.0, -1.0]);
+        let difference = blocking().difference(&candidate, &baseline);
         assert_eq!(
-            failed,
-            ["winrate", "average markout at 30s", "net PnL (USD)"]
+            (
+                difference.estimate,
+                difference.blocks,
+                difference.observations
+            ),
+            (8.0, 5, 6)
         );
+        // Every block pays the candidate at least as well: the resampled totals are all >= 0.
+        assert!(difference.low >= 0.0, "{difference:?}");
+        let against_itself = blocking().difference(&candidate, &candidate);
+        assert_eq!(
+            (
+                against_itself.low,
+                against_itself.estimate,
+                against_itself.high
+            ),
+            (0.0, 0.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn gates_read_lower_bounds_the_break_even_and_the_best_baseline() {
+        let gates = CanaryGates::default();
+        let losing = Summary::of(&[day("normal", &[5.0, -2.0, -4.0], 6, 10)], blocking());
+        let every = Results::of(vec![day("normal", &[-9.0], 1, 1)], blocking());
+        let best = BaselineRun {
+            name: "every".to_owned(),
+            rule: String::new(),
+            candidate_minus_baseline_usd: blocking().difference(
+                &Results::of(vec![day("normal", &[5.0, -2.0, -4.0], 6, 10)], blocking()),
+                &every,
+            ),
+            results: every,
+        };
+        let checks = gate_checks(&gates, &losing, 0.85, &best);
+        let verdicts: Vec<(&str, f64, bool)> = checks
+            .iter()
+            .map(|check| (check.gate.as_str(), check.bar, check.passed))
+            .collect();
+        // Winrate 1/3 under the 0.85 break-even; markout -4 and 0 bps; half the entries filled;
+        // net PnL -1; per trade -1/3; 8 USD better than entering every candidate, but all of it
+        // in one block of five: a resample without that block (one in three) gains nothing, so
+        // the lower bound is 0, not above it.
+        assert_eq!(
+            verdicts,
+            [
+                ("winrate (and break-even)", 0.85, false),
+                ("markout at 30s, lower bound", 0.0, false),
+                ("entry fill rate", 0.2, true),
+                ("net PnL (USD)", 0.0, false),
+                ("PnL per trade, lower bound (USD)", 0.0, false),
+                ("beats every, lower bound (USD)", 0.0, false),
+            ]
+        );
+        assert_eq!(checks[5].value, 0.0);
+        assert_eq!(best.candidate_minus_baseline_usd.estimate, 8.0);
+        assert!(checks[4].strict && !checks[3].strict);
+        // A lower bound exactly at its bar fails: it must be above.
+        assert!(!GateCheck::new("x", 0.0, 0.0, true).passed);
+        assert!(GateCheck::new("x", 0.0, 0.0, false).passed);
+    }
+
+    #[test]
+    fn power_needs_more_trades_when_they_spread_and_cluster() {
+        let summary = Summary::of(&[day("normal", &[5.0, -2.0, -4.0, 3.0], 6, 10)], blocking());
+        let power = Power::of(&summary, &CanaryGates::default());
+        // sd of 5, -2, -4, 3 is sqrt(53/3); ((1.96 + 0.84) x sd / 5)^2 = 5.5 trades, the design
+        // effect (all four trades in one block) no less than 1: 6, under the floor of 30.
+        assert!(
+            (power.sd_usd - (53.0_f64 / 3.0).sqrt()).abs() < 1e-9,
+            "{power:?}"
+        );
+        assert_eq!(power.trades_for_power, 6);
+        assert_eq!(
+            power.trades_for_power,
+            trades_for_power(power.sd_usd, 5.0, power.design_effect)
+        );
+        assert_eq!(power.required_trades, 30);
+        assert_eq!(
+            Power::of(&Summary::of(&[], blocking()), &CanaryGates::default()).required_trades,
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn the_weakest_regime_is_the_one_earning_least_per_trade() {
+        let results = Results::of(
+            vec![
+                day("normal", &[5.0, -2.0, -4.0], 6, 10),
+                day("event", &[3.0], 2, 10),
+            ],
+            blocking(),
+        );
+        assert_eq!(
+            results.weakest_regime().map(|(regime, _)| regime),
+            Some("normal")
+        );
+        let one = Results::of(vec![day("event", &[3.0], 2, 10)], blocking());
+        assert_eq!(one.weakest_regime(), None);
     }
 
     #[test]
@@ -719,7 +1220,7 @@ mod tests {
             wins,
             trades,
             winrate: wins as f64 / trades as f64,
-            ..Summary::of(&[])
+            ..Summary::of(&[], blocking())
         };
         let few = compare(&summary(30, 40), &summary(20, 60), 50);
         assert_eq!(few.z, None);

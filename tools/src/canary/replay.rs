@@ -1,6 +1,7 @@
 //! One model on one held-out day: the engine's own run (`engine run --feed replay`: the hot
 //! loop at fast pace, in lockstep with the supervisor, on the paper venue) against a private
-//! registry whose active slot holds the model, then its decision log read back.
+//! registry whose active slot holds the model, entries approved by the model or by a
+//! baseline's [`EntryRule`], then its decision log read back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -13,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 use engine::config::{Config, RolloutMode};
 use engine::model::registry::{ModelInfo, Slot, set_slot};
+use engine::pipeline::EntryRule;
 use engine::runtime::source::Pace;
 use engine::runtime::{FeedSpec, RunSpec};
 use feed::markout::MARKOUT_HORIZONS_NS;
@@ -27,6 +29,15 @@ pub(crate) struct Trade {
     pub(crate) ts_ms: u64,
     /// Net PnL after fees, USD.
     pub(crate) pnl_usd: f64,
+}
+
+/// The markout of an entry fill.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Markout {
+    /// When it was measured, ms since the epoch.
+    pub(crate) ts_ms: u64,
+    /// Signed by side, bps.
+    pub(crate) bps: f64,
 }
 
 /// An entry order and how far back in the queue it joined.
@@ -48,10 +59,16 @@ pub(crate) struct DayRun {
     /// Orders sent and fills received.
     pub(crate) orders: u64,
     pub(crate) fills: u64,
+    /// Market time of the first and last record of the run, ms since the epoch.
+    pub(crate) start_ms: u64,
+    pub(crate) end_ms: u64,
+    /// Candidates decided, and those the entry rule refused (`rejected` for `score`).
+    pub(crate) decisions: u64,
+    pub(crate) refused: u64,
     /// Closed round trips, in order.
     pub(crate) trades: Vec<Trade>,
-    /// Markout of every entry fill (entries and their reprices) at 1 s, 5 s and 30 s, bps.
-    pub(crate) markouts_bps: [Vec<f64>; 3],
+    /// Markout of every entry fill (entries and their reprices) at 1 s, 5 s and 30 s.
+    pub(crate) markouts_bps: [Vec<Markout>; 3],
     /// Every entry order accepted.
     pub(crate) entries: Vec<Entry>,
     /// Entries the supervisor's halts held back.
@@ -71,12 +88,15 @@ pub(crate) struct Day {
     pub(crate) journal: PathBuf,
 }
 
-/// Replays `day` with the model in `model_dir`; outputs go to `out`.
+/// Replays `day` with the model in `model_dir`, entries approved by `entry_rule`; outputs go
+/// to `out`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn replay(
     config: &Config,
     symbol: Symbol,
     instrument: Instrument,
     model_dir: &Path,
+    entry_rule: EntryRule,
     day: &Day,
     out: &Path,
     onnxruntime: &Path,
@@ -120,9 +140,18 @@ pub(crate) fn replay(
         out_dir: out.to_path_buf(),
         onnxruntime: onnxruntime.to_path_buf(),
         record: None,
+        apply_rollbacks: false,
+        entry_rule,
     };
     let report = engine::runtime::run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {})
-        .with_context(|| format!("replaying {} with {}", day.journal.display(), info.id))?;
+        .with_context(|| {
+            format!(
+                "replaying {} with {} (entries: {})",
+                day.journal.display(),
+                info.id,
+                entry_rule.label()
+            )
+        })?;
     let stats = &report.hot.stats;
     let mut run = read_log(&report.log.path)?;
     run.date.clone_from(&day.date);
@@ -145,6 +174,8 @@ fn read_log(path: &Path) -> Result<DayRun> {
     let mut accepted: BTreeMap<u64, f64> = BTreeMap::new();
     let mut filled = BTreeSet::new();
     let mut halted = 0;
+    let (mut decisions, mut refused) = (0, 0);
+    let (mut start_ms, mut end_ms) = (None, 0);
     for (number, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         let record: Value = serde_json::from_str(&line)
@@ -162,17 +193,23 @@ fn read_log(path: &Path) -> Result<DayRun> {
             }
             .with_context(|| format!("{}:{}: {value} is not a number", path.display(), number + 1))
         };
+        let ts_ms = || -> Result<u64> {
+            Ok(field("ts_ns")?
+                .as_u64()
+                .with_context(|| format!("{}:{}: bad ts_ns", path.display(), number + 1))?
+                / 1_000_000)
+        };
         let id = || -> Result<u64> {
             field("id")?
                 .as_u64()
                 .with_context(|| format!("{}:{}: bad id", path.display(), number + 1))
         };
+        let now_ms = ts_ms()?;
+        start_ms.get_or_insert(now_ms);
+        end_ms = end_ms.max(now_ms);
         match record.get("type").and_then(Value::as_str) {
             Some("closed") => trades.push(Trade {
-                ts_ms: field("ts_ns")?
-                    .as_u64()
-                    .with_context(|| format!("{}:{}: bad ts_ns", path.display(), number + 1))?
-                    / 1_000_000,
+                ts_ms: now_ms,
                 pnl_usd: number_of(field("pnl")?)?,
             }),
             Some("markout") => {
@@ -189,7 +226,11 @@ fn read_log(path: &Path) -> Result<DayRun> {
                             number + 1
                         )
                     })?;
-                markouts.push((id()?, horizon, number_of(field("bps")?)?));
+                let markout = Markout {
+                    ts_ms: now_ms,
+                    bps: number_of(field("bps")?)?,
+                };
+                markouts.push((id()?, horizon, markout));
             }
             Some("place") => {
                 let purpose = field("purpose")?.as_str();
@@ -206,16 +247,23 @@ fn read_log(path: &Path) -> Result<DayRun> {
             Some("fill") => {
                 filled.insert(id()?);
             }
-            Some("decision") if field("outcome")?.as_str() == Some("halted") => halted += 1,
+            Some("decision") => {
+                decisions += 1;
+                match field("outcome")?.as_str() {
+                    Some("halted") => halted += 1,
+                    Some("rejected") if field("reason")?.as_str() == Some("score") => refused += 1,
+                    _ => {}
+                }
+            }
             _ => {}
         }
     }
     // Markouts judge the maker entries (a take-profit filled on the way up marks out below
     // zero exactly when the entry was right).
-    let mut markouts_bps: [Vec<f64>; 3] = Default::default();
-    for (id, horizon, bps) in markouts {
+    let mut markouts_bps: [Vec<Markout>; 3] = Default::default();
+    for (id, horizon, markout) in markouts {
         if entry_order_ids.contains(&id) {
-            markouts_bps[horizon].push(bps);
+            markouts_bps[horizon].push(markout);
         }
     }
     let entries = accepted
@@ -232,6 +280,10 @@ fn read_log(path: &Path) -> Result<DayRun> {
         journal: PathBuf::new(),
         orders: 0,
         fills: 0,
+        start_ms: start_ms.unwrap_or(0),
+        end_ms,
+        decisions,
+        refused,
         trades,
         markouts_bps,
         entries,
@@ -256,6 +308,9 @@ mod tests {
     #[test]
     fn markouts_are_the_entry_fills_and_fill_rates_the_entries() {
         let run = read(&[
+            r#"{"ts_ns":0,"type":"decision","outcome":"rejected","reason":"score"}"#,
+            r#"{"ts_ns":0,"type":"decision","outcome":"rejected","reason":"max_position"}"#,
+            r#"{"ts_ns":1,"type":"decision","outcome":"placed"}"#,
             r#"{"ts_ns":1,"type":"place","purpose":"entry","id":1}"#,
             r#"{"ts_ns":2,"type":"accepted","id":1,"queue_ahead":"0.5"}"#,
             r#"{"ts_ns":3,"type":"place","purpose":"reprice","id":2}"#,
@@ -269,7 +324,13 @@ mod tests {
         ])
         .unwrap();
         // The take-profit's markout is left out; the reprice is the entry's.
-        assert_eq!(run.markouts_bps, [vec![2.5], vec![], vec![4.0]]);
+        let bps = |horizon: usize| -> Vec<f64> {
+            run.markouts_bps[horizon].iter().map(|m| m.bps).collect()
+        };
+        assert_eq!((bps(0), bps(1), bps(2)), (vec![2.5], vec![], vec![4.0]));
+        assert_eq!((run.start_ms, run.end_ms), (0, 10));
+        // Three candidates decided, one refused by the entry rule (the score).
+        assert_eq!((run.decisions, run.refused), (3, 1));
         assert_eq!(run.trades.len(), 1);
         assert_eq!((run.trades[0].ts_ms, run.trades[0].pnl_usd), (10, 3.25));
         // Entry 1 was accepted and never filled (its reprice was).

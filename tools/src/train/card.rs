@@ -185,6 +185,10 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     )?;
     writeln!(
         out,
+        "- What a release proves: on held-out days, through the engine's own hot loop and paper venue, the model's net PnL per trade and its entry markout have 95 % block-bootstrap lower bounds above their bars, its winrate reaches the round trip's break-even, it had enough trades for 80 % power at `canary.gates.detectable_pnl_usd`, and it beat the best of the trivial baselines (every candidate, random approvals at its own rate, a 30 s momentum rule) by a paired lower bound above zero (`canary_report.json`). What it does not prove: that the fill model matches Bybit's queues, that simulated days resemble the market, that the threshold was chosen on a fold of its own (it was not: see above), or that the model will keep its edge; the supervisor watches that live."
+    )?;
+    writeln!(
+        out,
         "- Reference histograms of every feature and of the score are in the metadata; live PSI/KS drift against them is what the supervisor watches."
     )?;
     Ok(out)
