@@ -298,7 +298,18 @@ fn cross_field_rules_name_their_keys() {
         [issue(
             "training.embargo",
             "1m is shorter than labeling.fill_horizon + labeling.hold_horizon = 5m 5s: labels \
-             of training rows would reach into the validation block"
+             of rows whose entry never filled would reach into the next fold"
+        )]
+    );
+    assert_eq!(
+        issues_of(
+            "training:\n  validation_fraction: 0.3\n  threshold_fraction: 0.3\n  report_fraction: 0.25\n",
+            &[]
+        ),
+        [issue(
+            "training.report_fraction",
+            "validation, threshold and report fractions hold out 0.85 of each day: at most \
+             0.8, or too little is left to train on"
         )]
     );
     assert_eq!(

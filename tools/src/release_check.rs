@@ -2,8 +2,8 @@
 //! `release_report.json` in the model's directory, which `toolkit promote` requires. Exit 1
 //! when any check fails.
 //!
-//! The checks: one feature schema everywhere; the validation fold's best threshold pays after
-//! fees; PR-AUC and precision no worse than the benchmark; ONNX parity on a fresh sample; and
+//! The checks: one feature schema everywhere; tau_entry pays after fees on the report fold
+//! (which chose nothing); PR-AUC and precision no worse than the benchmark; ONNX parity on a fresh sample; and
 //! the canary ([`crate::canary`]): held-out days replayed through the engine, where every gate
 //! must pass (an inconclusive canary, or one that cannot run, is not a pass).
 
@@ -224,11 +224,11 @@ fn schema_check(meta: &Meta, info: &ModelInfo) -> Result<Check> {
     })
 }
 
-/// The validation fold's best threshold must earn money after fees.
+/// tau_entry must earn money after fees on the report fold, which chose nothing.
 fn economics_check(meta: &Meta) -> Check {
     let entry = &meta.thresholds.entry;
     Check {
-        name: "validation net expectancy at tau_entry > 0".to_owned(),
+        name: "report-fold net expectancy at tau_entry > 0".to_owned(),
         status: Status::of(entry.pays()),
         detail: format!(
             "{:+.2} bps per approved candidate ({} approved, {} filled), {} per trade",

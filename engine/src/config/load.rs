@@ -521,6 +521,22 @@ fn check_cross_field_rules(
             "must be longer than 0: it is the block of market time the intervals resample",
         ));
     }
+    let held_out =
+        training.validation_fraction + training.threshold_fraction + training.report_fraction;
+    if all_sound(&[
+        "training.validation_fraction",
+        "training.threshold_fraction",
+        "training.report_fraction",
+    ]) && held_out > 0.8
+    {
+        issues.push(ConfigIssue::new(
+            "training.report_fraction",
+            format!(
+                "validation, threshold and report fractions hold out {held_out} of each day: \
+                 at most 0.8, or too little is left to train on"
+            ),
+        ));
+    }
     let label_reach = labeling.fill_horizon.get() + labeling.hold_horizon.get();
     if all_sound(&[
         "training.embargo",
@@ -532,7 +548,7 @@ fn check_cross_field_rules(
             "training.embargo",
             format!(
                 "{} is shorter than labeling.fill_horizon + labeling.hold_horizon = {}: labels \
-                 of training rows would reach into the validation block",
+                 of rows whose entry never filled would reach into the next fold",
                 training.embargo,
                 HumanDuration::from(label_reach)
             ),

@@ -744,11 +744,21 @@ impl Default for Labeling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Training {
-    /// Share of each day, at its end, held out for validation (walk-forward by time).
+    /// Share of each day held out for early stopping: the block after training, before the
+    /// threshold and report blocks (walk-forward by time).
     #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 1.0))]
     pub validation_fraction: f64,
-    /// Training rows this close before a validation block are dropped; at least
-    /// `labeling.fill_horizon + labeling.hold_horizon`, so no label reaches across the split.
+    /// Share of each day, after the early-stopping block, on which tau_entry is chosen.
+    #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 1.0))]
+    pub threshold_fraction: f64,
+    /// Share of each day, at its end, that chose nothing: the model's reported figures and the
+    /// release check's expectancy come from it.
+    #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 1.0))]
+    pub report_fraction: f64,
+    /// How far ahead a label whose entry never filled may reach; at least
+    /// `labeling.fill_horizon + labeling.hold_horizon`. A row whose label reaches the next
+    /// fold's start (its own fill and exit times when it filled, this when not) is dropped, so
+    /// no label reaches across the split.
     pub embargo: HumanDuration,
     /// Boosting rounds at most.
     #[schemars(range(min = 1, max = 100_000))]
@@ -770,9 +780,9 @@ pub struct Training {
     pub early_stopping_rounds: u32,
     /// Seed of every random choice LightGBM makes.
     pub seed: u64,
-    /// A threshold must approve at least this many validation candidates: tau_entry is the one
-    /// whose approved candidates earned the most after fees, tau_hold the lowest that breaks
-    /// even.
+    /// A threshold must approve at least this many threshold-fold candidates: tau_entry is the
+    /// one whose approved candidates' summed net return after fees has the highest lower 95 %
+    /// bound; tau_hold is 0 (positions are held as the labels held them).
     #[schemars(range(min = 1))]
     pub min_approved: u32,
 }
@@ -780,7 +790,9 @@ pub struct Training {
 impl Default for Training {
     fn default() -> Self {
         Training {
-            validation_fraction: 0.25,
+            validation_fraction: 0.15,
+            threshold_fraction: 0.15,
+            report_fraction: 0.15,
             embargo: HumanDuration::from_secs(120),
             num_iterations: 400,
             learning_rate: 0.05,

@@ -93,26 +93,28 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     )?;
     writeln!(
         out,
-        "- Split: walk-forward by time within each day; the last {:.0}% of each day is validation, with an embargo of {} s before it ({} training rows dropped) so that no label reaches across the split.",
+        "- Split: walk-forward by time within each day, in four folds: training, then {:.0}% of the day for early stopping, {:.0}% to choose tau_entry on and the last {:.0}%, which chose nothing, to report on; {} rows whose label reached into the next fold were dropped (a label that never filled reaches {} s).",
         100.0 * w.validation_fraction,
-        w.embargo_ms / 1000,
-        w.embargoed_rows
+        100.0 * w.threshold_fraction,
+        100.0 * w.report_fraction,
+        w.embargoed_rows,
+        w.embargo_ms / 1000
     )?;
     writeln!(
         out,
-        "- Training fold: {} rows, {} positive; validation fold: {} rows, {} positive.",
+        "- Training fold: {} rows, {} positive; report fold: {} rows, {} positive.",
         meta.metrics.train_rows,
         meta.metrics.train_positives,
         meta.metrics.validation.support,
         meta.metrics.validation.positives
     )?;
     writeln!(out)?;
-    writeln!(out, "## Metrics (validation fold)")?;
+    writeln!(out, "## Metrics (report fold)")?;
     writeln!(out)?;
     writeln!(
         out,
-        "Thresholds are chosen on net expectancy after fees: each validation candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). tau_entry = {:.4} is the threshold whose approved candidates earned the most, among those approving at least {}; tau_hold = {:.4}: a position is held to its take-profit, its stop or the hold horizon, as the labels held it; they measure no exit on a falling score.",
-        t.tau_entry, t.min_approved, t.tau_hold
+        "Thresholds are chosen on net expectancy after fees: each candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). tau_entry = {:.4} is, of {} thresholds tried on the threshold fold (each approving at least {}), the one whose approved candidates' summed net return has the highest lower 95 % bound (there: {:+.2} bps per approved candidate). The figures below are the report fold's, which chose nothing. tau_hold = {:.4}: a position is held to its take-profit, its stop or the hold horizon, as the labels held it; they measure no exit on a falling score.",
+        t.tau_entry, t.thresholds_tried, t.min_approved, t.selection.expectancy_bps, t.tau_hold
     )?;
     writeln!(out)?;
     writeln!(
@@ -128,7 +130,7 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
         writeln!(out)?;
         writeln!(
             out,
-            "**No threshold pays**: even the best one loses money after fees on the validation fold. This model has found no edge; the release gates refuse it."
+            "**No threshold pays**: the chosen one loses money after fees on the report fold. This model has found no edge; the release gates refuse it."
         )?;
     }
     writeln!(out)?;
@@ -160,7 +162,7 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     writeln!(out)?;
     writeln!(
         out,
-        "Parity of the export on all {} validation rows: max |LightGBM - native| = {:e}, max |LightGBM - ONNX Runtime| = {:e}.",
+        "Parity of the export on all {} report rows: max |LightGBM - native| = {:e}, max |LightGBM - ONNX Runtime| = {:e}.",
         meta.parity.rows, meta.parity.max_diff_native, meta.parity.max_diff_onnxruntime
     )?;
     writeln!(out)?;
@@ -177,15 +179,15 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     )?;
     writeln!(
         out,
-        "- Thresholds are chosen on the same validation fold the metrics are reported on, and early stopping used it too: the figures are optimistic for unseen days."
+        "- The thresholds were chosen on a fold of their own and early stopping used another; the report fold chose nothing, but it comes from the same days as training, so the canary on later days is the better judge."
     )?;
     writeln!(
         out,
-        "- Regimes with few validation rows give noisy per-regime figures; check the row counts above."
+        "- Regimes with few report rows give noisy per-regime figures; check the row counts above."
     )?;
     writeln!(
         out,
-        "- What a release proves: on held-out days, through the engine's own hot loop and paper venue, the model's net PnL per trade and its entry markout have 95 % block-bootstrap lower bounds above their bars, its winrate reaches the round trip's break-even, it had enough trades for 80 % power at `canary.gates.detectable_pnl_usd`, and it beat the best of the trivial baselines (every candidate, random approvals at its own rate, a 30 s momentum rule) by a paired lower bound above zero (`canary_report.json`). What it does not prove: that the fill model matches Bybit's queues, that simulated days resemble the market, that the threshold was chosen on a fold of its own (it was not: see above), or that the model will keep its edge; the supervisor watches that live."
+        "- What a release proves: on held-out days, through the engine's own hot loop and paper venue, the model's net PnL per trade and its entry markout have 95 % block-bootstrap lower bounds above their bars, its winrate reaches the round trip's break-even, it had enough trades for 80 % power at `canary.gates.detectable_pnl_usd`, and it beat the best of the trivial baselines (every candidate, random approvals at its own rate, a 30 s momentum rule) by a paired lower bound above zero (`canary_report.json`). What it does not prove: that the fill model matches Bybit's queues, that simulated days resemble the market, or that the model will keep its edge; the supervisor watches that live."
     )?;
     writeln!(
         out,

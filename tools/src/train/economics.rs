@@ -3,10 +3,13 @@
 //! money the candidates it approves made, not by how often their label is 1.
 //!
 //! - **Expectancy**: the mean net return per approved candidate, an unfilled one counting 0.
-//! - **tau_entry** is the threshold that would have earned the most: the largest sum of net
-//!   returns over the candidates it approves (expectancy x approvals), among the thresholds
-//!   that approve at least `training.min_approved`. When even that sum is not positive, no
-//!   threshold pays, and the model says so ([`Economics::pays`]).
+//! - **tau_entry** is the threshold that would most surely have earned: the largest lower 95 %
+//!   bound of the sum of net returns over the candidates it approves, `n x mean - z95 x sd x
+//!   sqrt(n)` (an unfilled entry counts 0), among the thresholds that approve at least
+//!   `training.min_approved`. The plain largest sum favours a threshold that a few lucky
+//!   candidates carried; the bound pays for the spread of what it approves. It is chosen on the
+//!   threshold fold and judged on the report fold, which chose nothing. When what it approves
+//!   there does not earn, no threshold pays, and the model says so ([`Economics::pays`]).
 //! - **tau_hold** is 0: the labels measure a round trip held to its take-profit, its stop or
 //!   `labeling.hold_horizon`, and nothing in them measures what an exit on a falling score would
 //!   earn or lose. A hold threshold above 0 trades a strategy the validation never saw (a
@@ -72,39 +75,61 @@ pub(crate) fn at(outcomes: &[Outcome], threshold: f64) -> Economics {
     }
 }
 
-/// Every distinct score, highest first, with the approvals and the summed net return (bps) of
-/// `score >= it`.
-fn cumulative(outcomes: &[Outcome]) -> Vec<(f64, u64, f64)> {
+/// Every distinct score, highest first, with the approvals, the summed net return (bps) and
+/// the summed squares of `score >= it`.
+fn cumulative(outcomes: &[Outcome]) -> Vec<(f64, u64, f64, f64)> {
     let mut sorted: Vec<&Outcome> = outcomes.iter().collect();
     sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let (mut approved, mut sum, mut index) = (0_u64, 0.0, 0);
+    let (mut approved, mut sum, mut squares, mut index) = (0_u64, 0.0, 0.0, 0);
     let mut steps = Vec::new();
     while index < sorted.len() {
         let score = sorted[index].score;
         while index < sorted.len() && sorted[index].score == score {
+            let net = sorted[index].net_bps.unwrap_or(0.0);
             approved += 1;
-            sum += sorted[index].net_bps.unwrap_or(0.0);
+            sum += net;
+            squares += net * net;
             index += 1;
         }
-        steps.push((score, approved, sum));
+        steps.push((score, approved, sum, squares));
     }
     steps
 }
 
-/// The threshold whose approvals earned the largest net sum, among those approving at least
-/// `min_approved` (the highest such threshold on a tie); None when none approves that many.
-pub(crate) fn most_paying_threshold(outcomes: &[Outcome], min_approved: u64) -> Option<f64> {
-    cumulative(outcomes)
+/// The lower 95 % bound of a sum of `n` values with sum `sum` and summed squares `squares`:
+/// `sum - z95 x sd x sqrt(n)` (the sample standard deviation; the sum itself below two).
+fn sum_lower_bound(n: u64, sum: f64, squares: f64) -> f64 {
+    if n < 2 {
+        return sum;
+    }
+    let n = n as f64;
+    let variance = ((squares - sum * sum / n) / (n - 1.0)).max(0.0);
+    sum - crate::estimate::Z95 * variance.sqrt() * n.sqrt()
+}
+
+/// The threshold whose approvals' summed net return has the highest lower bound, among those
+/// approving at least `min_approved` (the highest such threshold on a tie), and how many
+/// thresholds were tried; None when none approves that many.
+pub(crate) fn most_surely_paying_threshold(
+    outcomes: &[Outcome],
+    min_approved: u64,
+) -> Option<(f64, u64)> {
+    let candidates: Vec<(f64, f64)> = cumulative(outcomes)
         .into_iter()
-        .filter(|&(_, approved, _)| approved >= min_approved)
+        .filter(|&(_, approved, _, _)| approved >= min_approved)
+        .map(|(score, approved, sum, squares)| (score, sum_lower_bound(approved, sum, squares)))
+        .collect();
+    let tried = candidates.len() as u64;
+    candidates
+        .into_iter()
         .fold(
             None,
-            |best: Option<(f64, f64)>, (score, _, sum)| match best {
-                Some((_, best_sum)) if best_sum >= sum => best,
-                _ => Some((score, sum)),
+            |best: Option<(f64, f64)>, (score, bound)| match best {
+                Some((_, best_bound)) if best_bound >= bound => best,
+                _ => Some((score, bound)),
             },
         )
-        .map(|(score, _)| score)
+        .map(|(score, _)| (score, tried))
 }
 
 #[cfg(test)]
@@ -131,11 +156,45 @@ mod tests {
     }
 
     #[test]
-    fn tau_entry_earns_the_most_among_thresholds_with_enough_approvals() {
-        // Sums from the top: 8, 8, 14, 4, 5, -15.
-        assert_eq!(most_paying_threshold(&outcomes(), 1), Some(0.7));
-        assert_eq!(most_paying_threshold(&outcomes(), 4), Some(0.5));
-        assert_eq!(most_paying_threshold(&outcomes(), 7), None);
+    fn tau_entry_has_the_highest_lower_bound_among_thresholds_with_enough_approvals() {
+        // From the top: sums 8, 8, 14, 4, 5, -15 over 1..6 candidates (unfilled as 0).
+        let bound = |values: &[f64]| {
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            n * mean - crate::estimate::Z95 * sd * n.sqrt()
+        };
+        let bounds = [
+            8.0,
+            bound(&[8.0, 0.0]),
+            bound(&[8.0, 0.0, 6.0]),
+            bound(&[8.0, 0.0, 6.0, -10.0]),
+            bound(&[8.0, 0.0, 6.0, -10.0, 1.0]),
+            bound(&[8.0, 0.0, 6.0, -10.0, 1.0, -20.0]),
+        ];
+        // The single +8 has nothing to say about its spread: its bound is the sum, 8; the
+        // three at 0.7 sum to 14 but spread (bound 14 - 1.96 x 4.16 x 1.73 = -0.12).
+        assert_eq!(most_surely_paying_threshold(&outcomes(), 1), Some((0.9, 6)));
+        assert!(bounds[2] < bounds[0], "{bounds:?}");
+        // At least two approvals: the best bound among 0.8 .. 0.4.
+        let best = (1..6)
+            .max_by(|&a, &b| bounds[a].total_cmp(&bounds[b]))
+            .unwrap();
+        let scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+        assert_eq!(
+            most_surely_paying_threshold(&outcomes(), 2),
+            Some((scores[best], 5))
+        );
+        assert_eq!(most_surely_paying_threshold(&outcomes(), 7), None);
+    }
+
+    #[test]
+    fn the_lower_bound_of_a_sum_pays_for_its_spread() {
+        // 4 values 1, 3, 5, 7: sum 16, sd sqrt(20/3), bound 16 - 1.96 x 2.582 x 2.
+        let bound = sum_lower_bound(4, 16.0, 1.0 + 9.0 + 25.0 + 49.0);
+        let expected = 16.0 - crate::estimate::Z95 * (20.0_f64 / 3.0).sqrt() * 2.0;
+        assert!((bound - expected).abs() < 1e-12, "{bound} vs {expected}");
+        assert_eq!(sum_lower_bound(1, 5.0, 25.0), 5.0);
     }
 
     #[test]

@@ -3,21 +3,27 @@
 //! and model card.
 //!
 //! Steps:
-//! 1. Split walk-forward by time, day by day: the last `training.validation_fraction` of each day
-//!    is validation; training rows within `training.embargo` before it are dropped, so no label
-//!    (which looks `fill_horizon + hold_horizon` ahead) reaches into the validation block. Every
-//!    day, and so every regime, is in both folds.
-//! 2. Train with early stopping on the validation log-loss (single-threaded and deterministic:
-//!    the same data and config give the same trees).
+//! 1. Split walk-forward by time, day by day, into four folds in time order: training, then
+//!    `training.validation_fraction` of the day for early stopping, `threshold_fraction` for
+//!    choosing the thresholds, and the last `report_fraction` for the figures the model is
+//!    reported and released on, which chose nothing. Each fold is purged before the next one
+//!    starts: a row whose label ends (entry, fill and exit: `time_to_fill_ms +
+//!    time_to_flat_ms`; `training.embargo` for an entry that never filled) at or after the next
+//!    fold's start is dropped, so no label reaches across a boundary. Every day, and so every
+//!    regime, is in every fold.
+//! 2. Train with early stopping on the early-stopping fold's log-loss (single-threaded and
+//!    deterministic: the same data and config give the same trees).
 //! 3. Export: LightGBM's text model, read into a tree ensemble, written as ONNX with every
 //!    threshold rounded down to f32. LightGBM, the native evaluator and ONNX Runtime then score
 //!    every validation row (ONNX Runtime and native to the bit, LightGBM within 1e-6 of both);
 //!    any other difference fails the run before anything final is written.
-//! 4. Thresholds on net expectancy after fees ([`economics`]): tau_entry is the threshold whose
-//!    approved validation candidates earned the most (at least `training.min_approved` of
-//!    them), tau_hold 0 (held as labeled: see economics). Precision
-//!    and recall at both are reported too; the model card states the expected PnL per trade
-//!    with its interval, and says plainly when no threshold pays.
+//! 4. Thresholds on net expectancy after fees ([`economics`]), on the threshold fold: tau_entry
+//!    is the threshold whose approved candidates' summed net return has the highest lower 95 %
+//!    bound (at least `training.min_approved` of them; how many thresholds were tried is
+//!    recorded), tau_hold 0 (held as labeled: see economics). The report fold then says what
+//!    tau_entry earns on candidates that chose nothing: that is the expectancy the release check
+//!    reads, the metrics, precision and recall are the report fold's, and the model card states
+//!    the expected PnL per trade with its interval, and says plainly when no threshold pays.
 //! 5. Write `model.onnx`, `model.txt`, `lgbm_meta.json`, `model.json`, `pr_curve.png`,
 //!    `score_histogram.png` into the output directory (through a temporary directory renamed
 //!    into place) and the model card.
@@ -112,7 +118,7 @@ pub(crate) struct Meta {
     pub(crate) schema_hash: String,
     /// Thresholds and how they were chosen.
     pub(crate) thresholds: ThresholdChoice,
-    /// Validation metrics, overall and per regime; training fold size.
+    /// Report-fold metrics, overall and per regime; training fold size.
     pub(crate) metrics: MetricsReport,
     /// The split.
     pub(crate) training_window: Window,
@@ -129,28 +135,34 @@ pub(crate) struct Meta {
     pub(crate) timings_s: BTreeMap<String, f64>,
 }
 
-/// Thresholds, chosen on net expectancy after fees ([`economics`]), and what the validation
-/// fold's candidates earned at them.
+/// Thresholds, chosen on net expectancy after fees on the threshold fold ([`economics`]), and
+/// what the report fold's candidates earned at them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ThresholdChoice {
-    /// Enter at or above: the threshold that earned the most.
+    /// Enter at or above: the threshold whose summed net return had the highest lower bound
+    /// on the threshold fold.
     pub(crate) tau_entry: f64,
     /// Hold at or above: 0, a position is held as the labels held it ([`economics`]).
     pub(crate) tau_hold: f64,
     /// Least approvals a threshold needs.
     pub(crate) min_approved: u32,
-    /// The candidates tau_entry approves.
+    /// Thresholds tried (every distinct threshold-fold score with enough approvals): the more,
+    /// the more the chosen one's threshold-fold figures flatter it.
+    pub(crate) thresholds_tried: u64,
+    /// The threshold fold's candidates tau_entry approves (the figures that chose it).
+    pub(crate) selection: Economics,
+    /// The report fold's candidates tau_entry approves (figures that chose nothing).
     pub(crate) entry: Economics,
-    /// tau_entry's candidates per regime.
+    /// The report fold's, per regime.
     pub(crate) entry_by_regime: BTreeMap<String, Economics>,
 }
 
 /// Metrics of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MetricsReport {
-    /// Validation fold.
+    /// Report fold (the JSON name is kept for readers of earlier files).
     pub(crate) validation: Metrics,
-    /// Validation fold by regime.
+    /// Report fold by regime.
     pub(crate) by_regime: BTreeMap<String, Metrics>,
     /// Rows and positives of the training fold.
     pub(crate) train_rows: u64,
@@ -162,12 +174,21 @@ pub(crate) struct MetricsReport {
 pub(crate) struct Window {
     /// First and last candidate time of all the data, ms since the epoch.
     pub(crate) data_ms: [i64; 2],
-    /// Where each day's validation block starts.
+    /// Where each day's early-stopping block starts.
     pub(crate) validation_starts_ms: Vec<i64>,
-    /// Embargo, ms, and the validation share of each day.
+    /// Where each day's threshold and report blocks start.
+    #[serde(default)]
+    pub(crate) threshold_starts_ms: Vec<i64>,
+    #[serde(default)]
+    pub(crate) report_starts_ms: Vec<i64>,
+    /// The reach of a label whose entry never filled, ms, and each fold's share of a day.
     pub(crate) embargo_ms: u64,
     pub(crate) validation_fraction: f64,
-    /// Training rows dropped by the embargo.
+    #[serde(default)]
+    pub(crate) threshold_fraction: f64,
+    #[serde(default)]
+    pub(crate) report_fraction: f64,
+    /// Rows dropped because their label reached into the next fold.
     pub(crate) embargoed_rows: u64,
 }
 
@@ -223,6 +244,8 @@ struct Rows {
     net_bps: Vec<Option<f64>>,
     net_usd: Vec<Option<f64>>,
     ts: Vec<i64>,
+    /// How far past `ts` the label looked: fill and exit when the entry filled.
+    reach_ms: Vec<Option<i64>>,
     regimes: Vec<String>,
     symbols: Vec<String>,
 }
@@ -251,6 +274,12 @@ impl Rows {
             net_bps,
             net_usd,
             ts: data.i64s("ts")?.to_vec(),
+            reach_ms: data
+                .opt_f64s("time_to_fill_ms")?
+                .iter()
+                .zip(data.opt_f64s("time_to_flat_ms")?)
+                .map(|(fill, flat)| Some((fill.as_ref()? + flat.as_ref()?).ceil() as i64))
+                .collect(),
             regimes: data.strs("regime")?.to_vec(),
             symbols: data.strs("symbol")?.to_vec(),
         })
@@ -268,39 +297,61 @@ impl Rows {
     }
 }
 
-/// The walk-forward split: training and validation row indices.
+/// The walk-forward split: row indices of the four folds, in time order.
 struct Split {
     train: Vec<usize>,
+    /// Early stopping.
     validation: Vec<usize>,
+    /// Threshold selection.
+    threshold: Vec<usize>,
+    /// The report: chose nothing.
+    report: Vec<usize>,
     window: Window,
 }
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Splits each day (and symbol) by time: its last `fraction` is validation, and training rows
-/// within `embargo_ms` before that are dropped.
-fn split(rows: &Rows, fraction: f64, embargo_ms: u64) -> Split {
+/// The shares of a day the three held-out folds take, in time order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fractions {
+    validation: f64,
+    threshold: f64,
+    report: f64,
+}
+
+/// Splits each day (and symbol) by time into training, early-stopping, threshold and report
+/// folds (the last three taking `fractions` of the day), and purges every fold but the last of
+/// the rows whose label reaches the next fold's start (`unfilled_reach_ms` for an entry that
+/// never filled).
+fn split(rows: &Rows, fractions: Fractions, unfilled_reach_ms: u64) -> Split {
     let mut days: BTreeMap<(&str, i64), Vec<usize>> = BTreeMap::new();
     for (index, &ts) in rows.ts.iter().enumerate() {
         days.entry((rows.symbols[index].as_str(), ts.div_euclid(DAY_MS)))
             .or_default()
             .push(index);
     }
-    let (mut train, mut validation, mut starts, mut embargoed) =
-        (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut folds: [Vec<usize>; 4] = Default::default();
+    let mut starts: [Vec<i64>; 3] = Default::default();
+    let mut purged = 0;
     for indices in days.values() {
         let first = indices.iter().map(|&i| rows.ts[i]).min().unwrap_or(0);
         let last = indices.iter().map(|&i| rows.ts[i]).max().unwrap_or(0);
-        let start = last - ((last - first) as f64 * fraction) as i64;
-        starts.push(start);
+        let span = (last - first) as f64;
+        let report = last - (span * fractions.report) as i64;
+        let threshold = report - (span * fractions.threshold) as i64;
+        let validation = threshold - (span * fractions.validation) as i64;
+        let bounds = [validation, threshold, report];
+        for (fold, bound) in bounds.iter().enumerate() {
+            starts[fold].push(*bound);
+        }
         for &index in indices {
             let ts = rows.ts[index];
-            if ts >= start {
-                validation.push(index);
-            } else if ts >= start - embargo_ms as i64 {
-                embargoed += 1;
+            let fold = bounds.iter().filter(|&&bound| ts >= bound).count();
+            let reach = rows.reach_ms[index].unwrap_or(unfilled_reach_ms as i64);
+            if fold < 3 && ts + reach >= bounds[fold] {
+                purged += 1;
             } else {
-                train.push(index);
+                folds[fold].push(index);
             }
         }
     }
@@ -308,15 +359,23 @@ fn split(rows: &Rows, fraction: f64, embargo_ms: u64) -> Split {
         rows.ts.iter().copied().min().unwrap_or(0),
         rows.ts.iter().copied().max().unwrap_or(0),
     ];
+    let [train, validation, threshold, report] = folds;
+    let [validation_starts_ms, threshold_starts_ms, report_starts_ms] = starts;
     Split {
         train,
         validation,
+        threshold,
+        report,
         window: Window {
             data_ms,
-            validation_starts_ms: starts,
-            embargo_ms,
-            validation_fraction: fraction,
-            embargoed_rows: embargoed,
+            validation_starts_ms,
+            threshold_starts_ms,
+            report_starts_ms,
+            embargo_ms: unfilled_reach_ms,
+            validation_fraction: fractions.validation,
+            threshold_fraction: fractions.threshold,
+            report_fraction: fractions.report,
+            embargoed_rows: purged,
         },
     }
 }
@@ -362,12 +421,27 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let rows = Rows::read(&data).with_context(|| format!("reading {}", args.data.display()))?;
     let training = &config.training;
     let embargo_ms = u64::try_from(training.embargo.get().as_millis()).unwrap_or(u64::MAX);
-    let split = split(&rows, training.validation_fraction, embargo_ms);
+    let fractions = Fractions {
+        validation: training.validation_fraction,
+        threshold: training.threshold_fraction,
+        report: training.report_fraction,
+    };
+    let split = split(&rows, fractions, embargo_ms);
     ensure!(
-        split.train.len() >= 100 && split.validation.len() >= 100,
-        "too little data: {} training and {} validation rows (100 each at least)",
+        [
+            &split.train,
+            &split.validation,
+            &split.threshold,
+            &split.report
+        ]
+        .iter()
+        .all(|fold| fold.len() >= 100),
+        "too little data: {} training, {} early-stopping, {} threshold and {} report rows (100 \
+         each at least)",
         split.train.len(),
-        split.validation.len()
+        split.validation.len(),
+        split.threshold.len(),
+        split.report.len()
     );
     clock.lap("read");
 
@@ -419,7 +493,11 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         "LightGBM's model takes {} features, the feature set has {FEATURE_COUNT}",
         ensemble.n_features
     );
-    let reference_scores = booster.predict(&validation_x, width, true).map_err(lgbm)?;
+    let threshold_scores = booster
+        .predict(&rows.gather(&split.threshold), width, true)
+        .map_err(lgbm)?;
+    let report_x = rows.gather(&split.report);
+    let reference_scores = booster.predict(&report_x, width, true).map_err(lgbm)?;
     let created = jiff::Timestamp::now();
     let provisional_onnx = engine::model::write_onnx(&ensemble, &[]);
     let model_id = format!(
@@ -427,8 +505,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         created.strftime("%Y%m%dT%H%M%SZ"),
         &sha256_hex(&provisional_onnx)[..8]
     );
-    let validation_labels: Vec<bool> = split.validation.iter().map(|&i| rows.labels[i]).collect();
-    let choice = thresholds(config, &split, &rows, &reference_scores)?;
+    let validation_labels: Vec<bool> = split.report.iter().map(|&i| rows.labels[i]).collect();
+    let choice = thresholds(config, &split, &rows, &threshold_scores, &reference_scores)?;
     let (tau_entry, tau_hold) = (choice.tau_entry, choice.tau_hold);
     let onnx = engine::model::write_onnx(
         &ensemble,
@@ -444,10 +522,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     } else {
         onnx
     };
-    let parity = check_parity(&onnx, &ensemble, &validation_x, &reference_scores, args)?;
+    let parity = check_parity(&onnx, &ensemble, &report_x, &reference_scores, args)?;
     clock.lap("export_and_parity");
 
-    let by_regime = per_regime(&split, &rows, &reference_scores, tau_entry, tau_hold);
+    let by_regime = per_regime(&split.report, &rows, &reference_scores, tau_entry, tau_hold);
     let validation = metrics::evaluate(&reference_scores, &validation_labels, tau_entry, tau_hold);
     let train_positives = split.train.iter().filter(|&&i| rows.labels[i]).count() as u64;
     let reference = Reference {
@@ -539,13 +617,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// tau_entry and tau_hold on net expectancy after fees (see [`economics`]), judged on the
-/// validation fold.
+/// tau_entry and tau_hold on net expectancy after fees (see [`economics`]): chosen on the
+/// threshold fold, reported on the report fold.
 fn thresholds(
     config: &Config,
     split: &Split,
     rows: &Rows,
-    scores: &[f64],
+    threshold_scores: &[f64],
+    report_scores: &[f64],
 ) -> Result<ThresholdChoice> {
     let outcomes = |indices: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<Outcome> {
         indices
@@ -556,28 +635,44 @@ fn thresholds(
             })
             .collect()
     };
-    let all = outcomes(&mut split.validation.iter().copied().zip(scores.iter().copied()));
+    let choosing = outcomes(
+        &mut split
+            .threshold
+            .iter()
+            .copied()
+            .zip(threshold_scores.iter().copied()),
+    );
     let min_approved = u64::from(config.training.min_approved);
-    let tau_entry = economics::most_paying_threshold(&all, min_approved).with_context(|| {
-        format!(
-            "no threshold approves training.min_approved = {min_approved} of the {} validation \
-             candidates",
-            all.len()
-        )
-    })?;
+    let (tau_entry, thresholds_tried) =
+        economics::most_surely_paying_threshold(&choosing, min_approved).with_context(|| {
+            format!(
+                "no threshold approves training.min_approved = {min_approved} of the {} \
+                 threshold-fold candidates",
+                choosing.len()
+            )
+        })?;
     let tau_hold = 0.0;
+    let report = outcomes(
+        &mut split
+            .report
+            .iter()
+            .copied()
+            .zip(report_scores.iter().copied()),
+    );
     let mut by_regime = BTreeMap::new();
-    for (position, &index) in split.validation.iter().enumerate() {
+    for (position, &index) in split.report.iter().enumerate() {
         by_regime
             .entry(rows.regimes[index].clone())
             .or_insert_with(Vec::new)
-            .push((index, scores[position]));
+            .push((index, report_scores[position]));
     }
     Ok(ThresholdChoice {
         tau_entry,
         tau_hold,
         min_approved: config.training.min_approved,
-        entry: economics::at(&all, tau_entry),
+        thresholds_tried,
+        selection: economics::at(&choosing, tau_entry),
+        entry: economics::at(&report, tau_entry),
         entry_by_regime: by_regime
             .into_iter()
             .map(|(regime, rows)| {
@@ -589,14 +684,14 @@ fn thresholds(
 }
 
 fn per_regime(
-    split: &Split,
+    report: &[usize],
     rows: &Rows,
     scores: &[f64],
     tau_entry: f64,
     tau_hold: f64,
 ) -> BTreeMap<String, Metrics> {
     let mut groups: BTreeMap<&str, (Vec<f64>, Vec<bool>)> = BTreeMap::new();
-    for (position, &index) in split.validation.iter().enumerate() {
+    for (position, &index) in report.iter().enumerate() {
         let group = groups.entry(rows.regimes[index].as_str()).or_default();
         group.0.push(scores[position]);
         group.1.push(rows.labels[index]);
@@ -719,7 +814,7 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
     let validation = &meta.metrics.validation;
     println!("model {} -> {}", meta.model_id, dir.display());
     println!(
-        "  data: {} rows ({} training, {} validation, {} embargoed), {} trees",
+        "  data: {} rows ({} training, {} report, {} purged), {} trees",
         meta.data.rows,
         meta.metrics.train_rows,
         validation.support,
@@ -727,7 +822,7 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
         meta.best_iteration
     );
     println!(
-        "  validation: PR-AUC {:.4} (positive rate {:.4}), ROC-AUC {:.4}, log-loss {:.4}",
+        "  report fold: PR-AUC {:.4} (positive rate {:.4}), ROC-AUC {:.4}, log-loss {:.4}",
         validation.pr_auc,
         validation.positives as f64 / validation.support.max(1) as f64,
         validation.roc_auc,
@@ -735,9 +830,13 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
     );
     let t = &meta.thresholds;
     println!(
-        "  tau_entry {:.4} (the threshold that earned the most): {} approved, {} filled, \
-         expectancy {:+.2} bps per candidate, {} per trade; precision {:.4}, recall {:.4}",
-        t.tau_entry,
+        "  tau_entry {:.4} (of {} thresholds tried, the surest to pay on the threshold fold: \
+         expectancy {:+.2} bps per candidate there)",
+        t.tau_entry, t.thresholds_tried, t.selection.expectancy_bps
+    );
+    println!(
+        "  on the report fold: {} approved, {} filled, expectancy {:+.2} bps per candidate, {} per \
+         trade; precision {:.4}, recall {:.4}",
         t.entry.approved,
         t.entry.filled,
         t.entry.expectancy_bps,
@@ -746,9 +845,7 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
         validation.at_entry.recall,
     );
     if !t.entry.pays() {
-        println!(
-            "  NO THRESHOLD PAYS: the best one still loses money after fees on the validation fold"
-        );
+        println!("  NO THRESHOLD PAYS: the chosen one loses money after fees on the report fold");
     }
     println!(
         "  tau_hold {:.4}: positions are held to take-profit, stop or max hold, as labeled",
@@ -775,8 +872,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_split_keeps_an_embargo_before_each_days_validation_block() {
-        // Two days, a row every minute for 100 minutes each.
+    fn the_split_has_four_folds_in_time_order_and_purges_labels_reaching_the_next() {
+        // Two days, a row every minute for 100 minutes each; a filled label reaches 90 s ahead,
+        // except at minute 54 (an entry that never filled: the 120 s embargo).
         let mut ts = Vec::new();
         for day in [0, 1] {
             for minute in 0..100 {
@@ -788,28 +886,34 @@ mod tests {
             labels: vec![false; ts.len()],
             net_bps: vec![None; ts.len()],
             net_usd: vec![None; ts.len()],
+            reach_ms: ts
+                .iter()
+                .map(|&t| (t % DAY_MS != 54 * 60_000).then_some(90_000))
+                .collect(),
             regimes: vec![String::new(); ts.len()],
             symbols: vec!["BTCUSDT".to_owned(); ts.len()],
             ts,
         };
-        let split = split(&rows, 0.25, 120_000);
-        // Validation: minutes 75..=99 (the block starts at 99 - 24.75 = minute 74.25);
-        // embargo drops minutes 73 and 74 (74.25 - 2 minutes = 72.25).
-        assert_eq!(split.validation.len(), 2 * 25);
-        assert_eq!(split.window.embargoed_rows, 2 * 2);
-        assert_eq!(split.train.len(), 2 * 73);
-        let last_train = split
-            .train
-            .iter()
-            .map(|&i| rows.ts[i] % DAY_MS)
-            .max()
-            .unwrap();
-        let first_validation = split
-            .validation
-            .iter()
-            .map(|&i| rows.ts[i] % DAY_MS)
-            .min()
-            .unwrap();
-        assert!(first_validation - last_train > 120_000);
+        let fractions = Fractions {
+            validation: 0.15,
+            threshold: 0.15,
+            report: 0.15,
+        };
+        let split = split(&rows, fractions, 120_000);
+        // A 99-minute span: the report starts at 99 - 14.85 = minute 84.15, the threshold
+        // fold at 69.3, early stopping at 54.45. Purged each day: minute 53 (reaches 54.5), 54
+        // (never filled: reaches 56), 68, 69, 83 and 84 (each reaches past the next start).
+        let minutes = |fold: &[usize]| -> Vec<i64> {
+            fold.iter()
+                .filter(|&&i| rows.ts[i] < DAY_MS)
+                .map(|&i| rows.ts[i] / 60_000)
+                .collect()
+        };
+        assert_eq!(minutes(&split.report), (85..100).collect::<Vec<_>>());
+        assert_eq!(minutes(&split.threshold), (70..83).collect::<Vec<_>>());
+        assert_eq!(minutes(&split.validation), (55..68).collect::<Vec<_>>());
+        assert_eq!(minutes(&split.train), (0..53).collect::<Vec<_>>());
+        assert_eq!(split.window.embargoed_rows, 2 * 6);
+        assert_eq!(split.window.report_starts_ms[0], 84 * 60_000 + 9_000);
     }
 }
