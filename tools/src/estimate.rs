@@ -175,7 +175,7 @@ pub(crate) fn break_even_winrate(take_profit: f64, stop: f64, fees: f64) -> f64 
 /// `design_effect` (bootstrap variance over the independent one, at least 1):
 /// `((z95 + z80) sd / edge)^2 x design_effect`, rounded up.
 pub(crate) fn trades_for_power(sd: f64, edge: f64, design_effect: f64) -> u64 {
-    if !(edge > 0.0) || !sd.is_finite() {
+    if edge.is_nan() || edge <= 0.0 || !sd.is_finite() {
         return u64::MAX;
     }
     (((Z95 + Z80) * sd / edge).powi(2) * design_effect.max(1.0)).ceil() as u64

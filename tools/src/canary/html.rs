@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, SUMMARY_COLUMNS};
+use super::{Report, SUMMARY_COLUMNS, looks};
 
 /// Chart size, px.
 const WIDTH: f64 = 720.0;
@@ -37,7 +37,7 @@ pub(super) fn render(report: &Report) -> String {
     let _ = write!(
         page,
         "<h1>Canary of {}</h1><p>Baseline: {}. Verdict: <b class=\"{}\">{verdict}</b>.</p>\
-         <p>Trained on: {}<br>Judged on: {}</p>",
+         <p>Trained on: {}<br>Judged on: {}<br>{}</p>",
         escape(&report.candidate.id),
         report
             .baseline
@@ -45,7 +45,8 @@ pub(super) fn render(report: &Report) -> String {
             .map_or("none".to_owned(), |baseline| escape(&baseline.id)),
         verdict.to_lowercase(),
         escape(&report.trained_on.join(", ")),
-        escape(&report.judged_on.join(", "))
+        escape(&report.judged_on.join(", ")),
+        escape(&looks::describe(&report.earlier_looks).join("; "))
     );
     page.push_str("<h2>Gates (candidate, all days)</h2><table><tr><th>gate</th><th>value</th><th>bar</th><th>status</th></tr>");
     for check in &report.checks {

@@ -25,10 +25,12 @@
 //!
 //! Writes `canary_report.json` and a self-contained `canary_report.html` ([`html`]), prints a
 //! table, and exits 0 on a pass, 1 on a failed gate and 2 when inconclusive. A day the
-//! candidate was trained on is refused: the report says which days trained it and which
-//! judged it.
+//! candidate was trained on, or any day not after its training window, is refused: the report
+//! says which days trained it and which judged it, and how often each of those was looked at
+//! before ([`looks`]).
 
 mod html;
+pub(crate) mod looks;
 pub(crate) mod replay;
 
 use std::collections::BTreeMap;
@@ -50,6 +52,7 @@ use crate::estimate::{
 };
 use crate::synth::{SESSION_FILE, Session};
 use crate::train::{META_FILE, Meta};
+use looks::EarlierLooks;
 use replay::{Day, DayRun};
 
 /// File names of the report, written into the output directory.
@@ -517,6 +520,9 @@ pub(crate) struct Report {
     pub(crate) power: Power,
     pub(crate) checks: Vec<GateCheck>,
     pub(crate) verdict: Verdict,
+    /// How often each held-out day judged a model before this canary ([`looks`]).
+    #[serde(default)]
+    pub(crate) earlier_looks: Vec<EarlierLooks>,
 }
 
 impl Report {
@@ -609,7 +615,22 @@ pub(crate) fn judge(
         .iter()
         .map(|partition| format!("{} {}", partition.symbol, partition.date))
         .collect();
+    let last_trained = meta
+        .data
+        .source
+        .partitions
+        .iter()
+        .map(|partition| {
+            partition
+                .date
+                .parse::<jiff::civil::Date>()
+                .with_context(|| format!("{} names a training day {:?}", META_FILE, partition.date))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .max();
     let days = held_out_days(config, symbol_name, days)?;
+    let mut day_ids = Vec::with_capacity(days.len());
     for day in &days {
         let name = format!("{symbol_name} {}", day.date);
         if trained_on.contains(&name) {
@@ -619,7 +640,22 @@ pub(crate) fn judge(
                 meta.model_id
             );
         }
+        let date: jiff::civil::Date = day
+            .date
+            .parse()
+            .with_context(|| format!("{} names no day (YYYY-MM-DD)", day.journal.display()))?;
+        if let Some(last) = last_trained.filter(|&last| date <= last) {
+            bail!(
+                "{} ({name}) is not after {}'s training window, which ends {last}: the canary \
+                 judges on later days only, as the model would meet them live",
+                day.journal.display(),
+                meta.model_id
+            );
+        }
+        day_ids.push(looks::DayId::of(name, &day.journal)?);
     }
+    let looks_record = config.paths.data.join("canary").join(looks::LOOKS_FILE);
+    let earlier_looks = looks::earlier(&looks_record, &day_ids)?;
     let candidate_ref = ModelRef {
         id: ModelInfo::read(candidate)?.id,
         dir: candidate.to_path_buf(),
@@ -738,12 +774,21 @@ pub(crate) fn judge(
         power,
         checks,
         verdict,
+        earlier_looks,
     };
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     engine::model::registry::write_json_atomically(&out.join(REPORT_JSON), &report)?;
     let html_path = out.join(REPORT_HTML);
     fs::write(&html_path, html::render(&report))
         .with_context(|| format!("writing {}", html_path.display()))?;
+    looks::record(
+        &looks_record,
+        &day_ids,
+        &report.candidate.id,
+        &jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+    )?;
     print!("{}", table(&report));
     println!(
         "canary report: {} and {}",
@@ -899,6 +944,9 @@ fn table(report: &Report) -> String {
     );
     let _ = writeln!(out, "trained on: {}", report.trained_on.join(", "));
     let _ = writeln!(out, "judged on:  {}", report.judged_on.join(", "));
+    for line in looks::describe(&report.earlier_looks) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "| model | regime | {} |", SUMMARY_COLUMNS.join(" | "));
     let _ = writeln!(out, "|---|---|{}", "---|".repeat(SUMMARY_COLUMNS.len()));
     for (role, results) in report.models() {
