@@ -2,8 +2,9 @@
 //! `label`, `train`, `canary`, `release-check` and `promote`, each run as a user runs it, in a
 //! scratch working directory with the shipped configuration. The simulator's market has no edge
 //! a maker can earn after fees, so the release gates must refuse the model; with its planted
-//! informed-flow edge on (`synth --edge`), the same pipeline must find it, pass every gate on
-//! held-out days and promote the model.
+//! trend on (`synth --edge`), the same pipeline must find it and beat the baselines without
+//! skill, and, since a momentum rule earns more from a trend than the model does, still refuse
+//! it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -15,7 +16,7 @@ use engine::features::{FEATURE_NAMES, FEATURE_SCHEMA_HASH};
 use serde_json::Value;
 
 /// Hours of each of the three training days and of the three held-out days with the planted
-/// edge: enough for the canary to close well over `canary.gates.min_trades` round trips.
+/// edge.
 const EDGE_TRAINING_HOURS: &str = "1";
 const EDGE_HOLDOUT_HOURS: &str = "0.5";
 
@@ -310,6 +311,11 @@ fn three_simulated_days_become_a_promoted_model() {
         "{printed}"
     );
     assert_ne!(verdict, "pass", "{printed}");
+    assert_eq!(report["earlier_looks"], serde_json::json!([]));
+    assert!(
+        printed.contains("held-out days: none judged a model before (a first look)"),
+        "{printed}"
+    );
     let html = fs::read_to_string(dir.join("canary/canary_report.html")).unwrap();
     assert!(
         html.contains("Equity curves")
@@ -332,6 +338,33 @@ fn three_simulated_days_become_a_promoted_model() {
         String::from_utf8_lossy(&trained_day.stderr).contains("(BTCUSDT 2026-01-01) trained lgbm-"),
         "{}",
         String::from_utf8_lossy(&trained_day.stderr)
+    );
+    // Nor on a day before the training window ends, though it did not train the model.
+    let early = dir.join("data/early/BTCUSDT/2025-12-31");
+    fs::create_dir_all(&early).unwrap();
+    for entry in fs::read_dir(dir.join("data/holdout/BTCUSDT/2026-01-04")).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, early.join(path.file_name().unwrap())).unwrap();
+    }
+    let early_day = toolkit(
+        dir,
+        &[
+            "canary",
+            "--candidate",
+            "models/latest",
+            "--days",
+            "data/early/BTCUSDT/2025-12-31",
+        ],
+    );
+    assert_eq!(early_day.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&early_day.stderr)
+            .contains("(BTCUSDT 2025-12-31) is not after lgbm-")
+            && String::from_utf8_lossy(&early_day.stderr).contains(
+                "'s training window, which ends 2026-01-03: the canary judges on later days only"
+            ),
+        "{}",
+        String::from_utf8_lossy(&early_day.stderr)
     );
 
     // The release check: the model is its own benchmark here, so those rows are skipped. It
@@ -361,10 +394,25 @@ fn three_simulated_days_become_a_promoted_model() {
             .collect::<Vec<_>>()
     };
     let refused = [
-        "validation net expectancy at tau_entry > 0",
+        "report-fold net expectancy at tau_entry > 0",
         "canary gates on held-out days",
     ];
     assert_eq!(failing(&checked), refused, "{checked}");
+    // Its canary says the held-out days judged this model once before (the canary above).
+    let looked = checked
+        .lines()
+        .filter(|line| line.starts_with("looked at before: "))
+        .map(|line| line.split(" since ").next().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        looked,
+        [
+            "looked at before: BTCUSDT 2026-01-04 by 1 canary",
+            "looked at before: BTCUSDT 2026-01-05 by 1 canary",
+            "looked at before: BTCUSDT 2026-01-06 by 1 canary",
+        ],
+        "{checked}"
+    );
     let release = json(&model.join("release_report.json"));
     assert_eq!(release["releasable"], false);
     assert_eq!(release["model_id"], meta["model_id"]);
@@ -498,7 +546,7 @@ fn three_simulated_days_become_a_promoted_model() {
     let stderr = String::from_utf8_lossy(&refused_promotion.stderr);
     assert!(
         stderr.contains(&format!(
-            "{id} is not releasable: its release check failed (validation net expectancy at \
+            "{id} is not releasable: its release check failed (report-fold net expectancy at \
              tau_entry > 0, canary gates on held-out days; "
         )) && stderr.contains("only --force --reason TEXT promotes it anyway"),
         "{stderr}"
@@ -561,7 +609,7 @@ fn three_simulated_days_become_a_promoted_model() {
 }
 
 #[test]
-fn a_planted_edge_is_found_passes_the_gates_on_held_out_days_and_is_promoted() {
+fn a_planted_trend_is_found_but_a_momentum_rule_earns_more_from_it_and_the_model_is_refused() {
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
     let hours = |h: &str, start: &str, seed: &str, out: &str| {
@@ -579,47 +627,92 @@ fn a_planted_edge_is_found_passes_the_gates_on_held_out_days_and_is_promoted() {
     assert_eq!(session["edge_pct"], 100);
     ok(toolkit(dir, &["dump-parquet"]));
     ok(toolkit(dir, &["label"]));
-    let trained = ok(toolkit(dir, &["train", "--output-dir", "models/candidate"]));
-    assert!(!trained.contains("NO THRESHOLD PAYS"), "{trained}");
+    ok(toolkit(dir, &["train", "--output-dir", "models/candidate"]));
     let meta = json(&dir.join("models/candidate/lgbm_meta.json"));
-    let per_trade = &meta["thresholds"]["entry"]["per_trade_bps"];
-    assert!(per_trade["mean"].as_f64().unwrap() > 0.0, "{per_trade}");
 
-    // The release check runs the canary on the held-out days: every gate passes.
+    // The release check runs the canary on the held-out days beside the trivial baselines. The
+    // model finds the planted trend: it beats entering every candidate and random approvals at
+    // its own rate, each by a paired lower bound above zero. But the trend is one the last 30 s
+    // of mid return show as well: a momentum rule earns more from it, so the model is not the
+    // reason to trade and it is refused.
     let checked = toolkit(dir, &["release-check", "--model", "models/candidate"]);
     let stdout = String::from_utf8_lossy(&checked.stdout).into_owned();
-    assert_eq!(checked.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("\nRELEASABLE: "), "{stdout}");
+    assert_eq!(checked.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("\nNOT RELEASABLE: "), "{stdout}");
     let report = json(&dir.join("models/candidate/canary_report.json"));
-    assert_eq!(report["verdict"], "pass", "{stdout}");
-    let overall = report["candidate_results"]["overall"].clone();
-    assert!(overall["trades"].as_u64().unwrap() >= 30, "{overall}");
-    assert!(overall["net_pnl_usd"].as_f64().unwrap() > 0.0, "{overall}");
-    assert!(
-        overall["pnl_per_trade_usd"]["mean"].as_f64().unwrap() > 0.0,
-        "{overall}"
+    assert_eq!(report["best_baseline"], "momentum", "{stdout}");
+    let baselines = report["baselines"].as_array().unwrap();
+    let names: Vec<&str> = baselines
+        .iter()
+        .map(|baseline| baseline["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["every", "random-1", "random-2", "random-3", "momentum"]
+    );
+    for baseline in baselines {
+        let difference = &baseline["candidate_minus_baseline_usd"];
+        if baseline["name"] == "momentum" {
+            assert!(difference["high"].as_f64().unwrap() < 0.0, "{stdout}");
+        } else {
+            assert!(difference["low"].as_f64().unwrap() > 0.0, "{stdout}");
+        }
+    }
+    // The seeded outcome, exactly.
+    let overall = &report["candidate_results"]["overall"];
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["passed"] == false)
+        .map(|check| check["gate"].as_str().unwrap())
+        .collect();
+    let money = |value: &Value| format!("{:.6}", value.as_f64().unwrap());
+    tests::pins::check(
+        "planted_trend_canary",
+        &serde_json::json!({
+            // tau_entry, chosen on the threshold fold, on the report fold of the training days.
+            "thresholds_tried": meta["thresholds"]["thresholds_tried"],
+            "report_fold": [
+                meta["thresholds"]["entry"]["approved"],
+                meta["thresholds"]["entry"]["filled"],
+                money(&meta["thresholds"]["entry"]["expectancy_bps"]),
+            ],
+            "verdict": report["verdict"],
+            "trades": overall["trades"],
+            "wins": overall["wins"],
+            "net_pnl_usd": money(&overall["net_pnl_usd"]),
+            "required_trades": report["power"]["required_trades"],
+            "failed_gates": failed,
+            "baselines": baselines
+                .iter()
+                .map(|baseline| {
+                    let overall = &baseline["results"]["overall"];
+                    serde_json::json!([
+                        baseline["name"],
+                        overall["trades"],
+                        money(&overall["net_pnl_usd"]),
+                        money(&baseline["candidate_minus_baseline_usd"]["estimate"]),
+                    ])
+                })
+                .collect::<Vec<_>>(),
+        }),
     );
 
-    // Promoted without --force, and the manifest says how it was released.
-    let id = meta["model_id"].as_str().unwrap();
-    ok(toolkit(
+    // Refused, it is not promoted without --force.
+    let id = meta["model_id"].as_str().unwrap().to_owned();
+    let promoted = toolkit(
         dir,
         &[
             "promote",
             "--to",
             "active",
             "--id",
-            id,
+            &id,
             "--model",
             "models/candidate",
         ],
-    ));
-    let manifest = json(&dir.join("models/registry/manifest.json"));
-    assert!(
-        manifest[0]["release"]
-            .as_str()
-            .unwrap()
-            .starts_with("release check passed at "),
-        "{manifest}"
     );
+    assert_eq!(promoted.status.code(), Some(1));
+    assert!(!dir.join("models/registry/active").exists());
 }
