@@ -50,16 +50,17 @@ walk "sizing: under the minimum order qty is dropped, never inflated" --price 60
 # without it, where no model pays and nothing is promoted.
 SIM_EDGE=${SIM_EDGE:-100}
 
-# Simulates a normal, an event and a high-vol day into OUT from START with SEED, unless the
-# three day directories given are complete already (session.json is written last) and were
-# simulated with the same edge.
+# Simulates a normal, an event and a high-vol day into OUT from START with SEED (day i: SEED +
+# i), unless the three day directories given are complete already (session.json is written
+# last) and were simulated with the same edge and seeds.
 simulate_days() {
     local out=$1 start=$2 seed=$3
     shift 3
-    local complete=yes day
+    local complete=yes day index=0
     for day in "$@"; do
-        python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])).get("edge_pct", 0) != int(sys.argv[2]))' \
-            "$day/session.json" "$SIM_EDGE" 2>/dev/null || complete=no
+        python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(s.get("edge_pct", 0) != int(sys.argv[2]) or s["seed"] != int(sys.argv[3]))' \
+            "$day/session.json" "$SIM_EDGE" "$(( seed + index ))" 2>/dev/null || complete=no
+        index=$(( index + 1 ))
     done
     if [ "$complete" = yes ]; then
         echo "already simulated: $*"
@@ -78,10 +79,17 @@ simulate_days data/journal 2026-01-01 7 "${days[@]}"
 # New journals for days archived before: archive them again.
 archive_again=$simulated_afresh
 
+# Held-out days, never archived for training, after the training window. The release check's
+# canary judges on days simulated with a fresh seed every run (HOLDOUT_SEED=N repeats a run), so
+# that running the job again and again never tunes a model to one set of days. A locked set
+# (seed 23, simulated once) judges only a model that passed, once: its report says when those
+# days judged a model before.
+HOLDOUT_SEED=${HOLDOUT_SEED:-$(( $(date +%s) % 1000000 + 100 ))}
 echo
-echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each, planted edge ${SIM_EDGE} %"
+echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each, planted edge ${SIM_EDGE} %, fresh seed ${HOLDOUT_SEED} (HOLDOUT_SEED=${HOLDOUT_SEED} repeats them)"
 holdout=(data/holdout/BTCUSDT/2026-01-0{4,5,6})
-simulate_days data/holdout 2026-01-04 17 "${holdout[@]}"
+simulate_days data/holdout 2026-01-04 "$HOLDOUT_SEED" "${holdout[@]}"
+locked=(data/locked/BTCUSDT/2026-01-0{7,8,9})
 
 echo
 echo "== the first day read back through the decoder and the book"
@@ -126,23 +134,44 @@ released=yes
 "$toolkit" release-check --model models/candidate || released=no
 took
 
+if [ "$released" = yes ]; then
+    step "the locked held-out days (seed 23): a model that passed is judged on them, once"
+    simulate_days data/locked 2026-01-07 23 "${locked[@]}"
+    "$toolkit" canary --candidate models/candidate --days "$(IFS=,; echo "${locked[*]}")" \
+        --out models/candidate/locked || released=no
+    took
+fi
+
 step "promotion to the registry's active slot: only a model that passed"
+# The segments below trade paper and the loopback venue only: no money is at risk. When the
+# model is refused they still run, on a scratch registry (models/demo-registry, through the
+# profile data/demo.yml) that holds the refused model forced in with its reason; the registry a
+# live engine reads (models/registry) never sees it.
+demo_profile=()
+rm -rf models/demo-registry data/demo.yml
 if [ "$released" = yes ]; then
     "$toolkit" promote --to active --id "$model_id" --model models/candidate --notes "main job"
     rm -rf models/latest
     mv models/candidate models/latest
+    active=$(readlink models/registry/active || true)
 else
-    echo "NOT PROMOTED: $model_id did not pass the release gates; see models/candidate/release_report.json"
-    echo "and models/candidate/canary_report.html. No model earns money after fees on these simulated"
-    echo "markets, and the gates say so. The registry keeps its active model: $(readlink models/registry/active || echo 'none, so the engine refuses to trade')."
+    echo "NOT PROMOTED: $model_id did not pass the release gates (or, having passed, the locked days);"
+    echo "see models/candidate/release_report.json and models/candidate/canary_report.html (the model"
+    echo "beside its baselines; models/candidate/locked/ for the locked days). The registry keeps"
+    echo "its active model: $(readlink models/registry/active || echo 'none')."
+    printf 'paths:\n  registry: models/demo-registry\n' > data/demo.yml
+    demo_profile=(--profile data/demo.yml)
+    "$toolkit" promote "${demo_profile[@]}" --to active --id "$model_id" --model models/candidate \
+        --force --reason "main job demo: refused by the release check; paper and loopback only" --notes "main job"
+    active=$(readlink models/demo-registry/active || true)
+    echo "DEMO ONLY: the paper and loopback segments below trade $model_id from models/demo-registry."
 fi
 took
 
 # With no active model, the engine refuses to start and says why: shown, not fatal.
-active=$(readlink models/registry/active || true)
 engine_run() {
     if [ -n "$active" ]; then
-        "$engine" run "$@"
+        "$engine" run "${demo_profile[@]}" "$@"
     elif "$engine" run "$@"; then
         echo "the engine ran without an active model" >&2
         exit 1
@@ -196,6 +225,10 @@ exchange:
     reconnect_initial: 200ms
     reconnect_max: 2s
 PROFILE
+# A refused model trades here from the scratch registry only (see the promotion above).
+if [ ${#demo_profile[@]} -gt 0 ]; then
+    cat data/demo.yml >> data/venue/loopback.yml
+fi
 if [ -n "$active" ]; then
     "$engine" run --feed bybit --profile data/venue/loopback.yml --duration "$LIVE_SECONDS" \
         --out data/runs/live
@@ -257,7 +290,8 @@ echo "effective configuration:     data/effective-config.yml"
 echo "per profile:                 data/effective-config.{paper,real,bare-metal}.yml"
 echo "configuration JSON Schema:   $toolkit validate-config --schema"
 echo "simulated days (journals):   ${days[*]}"
-echo "held-out days (canary):      ${holdout[*]}"
+echo "held-out days (canary):      ${holdout[*]} (seed $HOLDOUT_SEED)"
+echo "locked held-out days:        ${locked[*]} (seed 23; judged only a model that passed; data/canary/looks.jsonl records every look)"
 echo "first day, decoded:          data/decoded-2026-01-01.jsonl"
 echo "live recording:              data/collect"
 echo "parquet archive:             data/parquet/symbol=BTCUSDT/date=*/ (candidates, _partition.json)"
