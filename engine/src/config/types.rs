@@ -436,8 +436,21 @@ pub struct RolloutGuard {
     /// exported (a parity failure still rolls back).
     pub drift_rollback: bool,
     /// After a canary rollback, no new canary starts for this long (`15m`, `900s`, `1h`). A
-    /// rollback of the active model (drift, parity) holds until an operator clears it.
+    /// rollback of the active model (drift, parity, performance) holds until an operator
+    /// clears it.
     pub cooldown: HumanDuration,
+    /// Whether the realized-performance guard rolls the active model back: a CUSUM on its
+    /// closed trades' net PnL against its release's canary figures (`performance.json`);
+    /// with `false` it is only measured and exported.
+    pub performance_rollback: bool,
+    /// The fall of net PnL per trade, USD, the guard looks for (the canary's figure minus
+    /// this is "the edge has gone").
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub performance_drop_usd: f64,
+    /// Closed trades between false alarms, on average, of a model still earning its canary
+    /// figures: the guard's limit is set for it.
+    #[schemars(range(min = 10))]
+    pub performance_false_alarm_trades: u32,
 }
 
 impl Default for RolloutGuard {
@@ -451,6 +464,9 @@ impl Default for RolloutGuard {
             drift_windows: 3,
             drift_rollback: true,
             cooldown: HumanDuration::from_secs(15 * 60),
+            performance_rollback: true,
+            performance_drop_usd: 5.0,
+            performance_false_alarm_trades: 20_000,
         }
     }
 }

@@ -16,6 +16,8 @@ pub const MODEL_FILE: &str = "model.onnx";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the rollout hold a rollback leaves until an operator clears it.
 pub const HOLD_FILE: &str = "rollout_hold.json";
+/// File name of what a model earned on its release's canary, next to its `model.json`.
+pub const PERFORMANCE_FILE: &str = "performance.json";
 
 /// Why the registry could not be read or changed.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,37 @@ impl ModelInfo {
     /// Reads `dir/model.json`.
     pub fn read(dir: &Path) -> Result<ModelInfo, RegistryError> {
         read_json(&dir.join(MODEL_INFO_FILE))
+    }
+}
+
+/// `performance.json`: what a model earned per closed trade on its release's canary (written
+/// by `toolkit release-check`, copied into the registry by `toolkit promote`): the figures the
+/// live performance guard holds its realized trades to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerformanceReference {
+    /// The model the canary judged.
+    pub model_id: String,
+    /// Closed trades on the canary's days.
+    pub trades: u64,
+    /// Their mean net PnL, USD.
+    pub pnl_per_trade_usd: f64,
+    /// Each one's net PnL, USD, in the order they closed: the guard is calibrated on them.
+    pub trade_pnls_usd: Vec<f64>,
+    /// The variance of their mean by block bootstrap over the one of independent trades (above
+    /// 1 when trades cluster; the guard's stated false-alarm rate assumes they do not).
+    pub design_effect: f64,
+    /// `SYMBOL DATE (regime)` of each day the canary judged on.
+    pub judged_on: Vec<String>,
+}
+
+impl PerformanceReference {
+    /// Reads `dir/performance.json`; `None` when the model has none (it never had a canary).
+    pub fn read(dir: &Path) -> Result<Option<PerformanceReference>, RegistryError> {
+        let path = dir.join(PERFORMANCE_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_json(&path).map(Some)
     }
 }
 

@@ -47,12 +47,15 @@ pub struct Board {
     pub realized_vol_bps: f64,
     /// Mode changes.
     pub mode_switch_total: u64,
-    /// Rollbacks: of the canary (routing) and of the active model (drift, parity).
+    /// Rollbacks: of the canary (routing) and of the active model (drift, parity,
+    /// performance).
     pub rollback_total: u64,
     /// True while a rollback of the active model holds the rollout off.
     pub rollout_held: bool,
     /// The last full drift window of the active model: its id and PSI/KS per watched quantity.
     pub drift: Option<(String, Vec<DriftStat>)>,
+    /// The performance guard's CUSUM and its limit, while the active model is guarded.
+    pub performance: Option<(f64, f64)>,
     /// The last mode changes (at most [`Board::MODE_SWITCHES_KEPT`]).
     pub mode_switches: Vec<ModeSwitch>,
     /// Live vectors compared by the parity checker.
@@ -96,6 +99,7 @@ impl Board {
             rollback_total: 0,
             rollout_held: false,
             drift: None,
+            performance: None,
             mode_switches: Vec::new(),
             parity_compared: 0,
             onnx_parity_fail_total: 0,

@@ -474,7 +474,7 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         "rollback_total",
         "counter",
         "Rollbacks: of the canary (routing back to the active model) and of the active model \
-         (drift or parity: the registry's previous model).",
+         (drift, parity or performance: the registry's previous model).",
         board.rollback_total as f64,
     );
     out.single(
@@ -503,6 +503,23 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
             let labels = [("model", model.as_str()), ("feature", stat.name.as_str())];
             out.sample("model_drift_ks", &labels, stat.ks);
         }
+    }
+    out.family(
+        "model_performance_cusum",
+        "gauge",
+        "The performance guard's CUSUM on the active model's closed trades' net PnL against its \
+         canary figures, in standard deviations (absent when the model has none).",
+    );
+    out.family(
+        "model_performance_cusum_limit",
+        "gauge",
+        "The CUSUM's limit: above it the active model is rolled back \
+         (rollout_guard.performance_false_alarm_trades sets it).",
+    );
+    if let Some((statistic, limit)) = board.performance {
+        let labels = [("model", board.active_id.as_str())];
+        out.sample("model_performance_cusum", &labels, statistic);
+        out.sample("model_performance_cusum_limit", &labels, limit);
     }
 
     // Rollout and halts.
@@ -875,7 +892,7 @@ mod tests {
             .collect();
         let unique: std::collections::BTreeSet<&str> = families.iter().copied().collect();
         assert_eq!(families.len(), unique.len());
-        assert_eq!(families.len(), 52);
+        assert_eq!(families.len(), 54);
         assert!(text.contains("\namends_total 0\n"));
         assert!(text.contains("\nbook_resyncs_total{symbol=\"\",reason=\"disconnected\"} 0\n"));
         assert!(text.contains("\nfeed_disconnects_total{reason=\"pong_timeout\"} 0\n"));
@@ -885,6 +902,20 @@ mod tests {
         assert!(text.contains("\nmodel_active_id{id=\"m1\",backend=\"native\"} 1\n"));
         assert!(text.contains("\nrollout_held 0\n"));
         assert!(text.contains("\n# TYPE model_drift_psi gauge\n# HELP model_drift_ks"));
+        // No canary figures, no guard: the families without samples.
+        assert!(text.contains(
+            "\n# TYPE model_performance_cusum gauge\n# HELP model_performance_cusum_limit"
+        ));
+        let mut guarded = board.clone();
+        guarded.performance = Some((1.5, 23.42));
+        let text = render(
+            &HotStats::default(),
+            &StageHistograms::new(),
+            &guarded,
+            Resident::default(),
+        );
+        assert!(text.contains("\nmodel_performance_cusum{model=\"m1\"} 1.5\n"));
+        assert!(text.contains("\nmodel_performance_cusum_limit{model=\"m1\"} 23.42\n"));
         assert!(text.contains("\nstage_latency_ns{stage=\"decision\",quantile=\"0.99\"} 0\n"));
     }
 }

@@ -35,6 +35,7 @@ pub mod hot;
 pub mod log;
 pub mod metrics;
 pub mod models;
+pub mod performance;
 pub mod recorder;
 pub mod rings;
 pub mod source;

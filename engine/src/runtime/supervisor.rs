@@ -18,6 +18,12 @@
 //!   windows in a row over `psi_max` or `ks_max` roll the active model back.
 //! - **Parity rollback:** any new disagreement between ONNX Runtime and the native evaluator
 //!   (`onnx_parity_fail_total` rising) rolls the active model back at once.
+//! - **Performance rollback:** a CUSUM on the active model's closed trades' net PnL against
+//!   what it earned on its release's canary (`performance.json` in its registry directory)
+//!   rolls it back when realized PnL per trade has fallen by
+//!   `rollout_guard.performance_drop_usd`, at one false alarm in
+//!   `rollout_guard.performance_false_alarm_trades` trades ([`super::performance`]). A model
+//!   without canary figures is not guarded, and says so at start.
 //!
 //! Rolling the active model back points the registry's `active` slot at the previous manifest
 //! entry (the registry thread hot-swaps it in), marks the rolled-back entry in the manifest,
@@ -43,10 +49,13 @@ use rtrb::{Consumer, Producer};
 
 use super::board::SharedBoard;
 use super::drift::{DriftLimits, DriftMonitor};
+use super::performance::PerformanceGuard;
 use super::rings::{ClosedTrade, Control, HaltReason, Route, SupervisorEvent};
 use crate::config::{Config, RolloutMode};
 use crate::features::FeatureVector;
-use crate::model::registry::{self, ModelInfo, RegistryError, RollbackRecord};
+use crate::model::registry::{
+    self, ModelInfo, PerformanceReference, RegistryError, RollbackRecord,
+};
 
 /// How often a standing hold is looked at in the registry (an operator may have cleared it).
 const HOLD_POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -80,6 +89,12 @@ pub struct SupervisorRules {
     pub drift: DriftLimits,
     /// Whether a drift trigger rolls back (otherwise drift is only measured).
     pub drift_rollback: bool,
+    /// Whether the performance guard rolls back (otherwise it is only measured).
+    pub performance_rollback: bool,
+    /// The fall of net PnL per trade it looks for, USD.
+    pub performance_drop_usd: f64,
+    /// Trades between its false alarms, on average.
+    pub performance_false_alarm_trades: u32,
 }
 
 impl SupervisorRules {
@@ -106,6 +121,9 @@ impl SupervisorRules {
                 ks_max: config.rollout_guard.ks_max,
             },
             drift_rollback: config.rollout_guard.drift_rollback,
+            performance_rollback: config.rollout_guard.performance_rollback,
+            performance_drop_usd: config.rollout_guard.performance_drop_usd,
+            performance_false_alarm_trades: config.rollout_guard.performance_false_alarm_trades,
         }
     }
 }
@@ -128,6 +146,8 @@ pub struct Supervisor {
     /// The active model as last seen on the board, and the drift of its live inputs.
     active_id: String,
     drift: Option<DriftMonitor>,
+    /// The CUSUM on its closed trades, when it has canary figures.
+    performance: Option<PerformanceGuard>,
     /// `onnx_parity_fail_total` as last seen.
     parity_failures: u64,
     /// The last rollback of the active model, until an operator clears it.
@@ -160,6 +180,7 @@ impl Supervisor {
             registry: None,
             active_id: String::new(),
             drift: None,
+            performance: None,
             parity_failures: 0,
             hold: None,
             apply_rollbacks: true,
@@ -178,7 +199,7 @@ impl Supervisor {
         registry: PathBuf,
         active: &ModelInfo,
     ) -> Result<Supervisor, RegistryError> {
-        self.watch(active);
+        self.watch(active, Some(&registry));
         if let Some(hold) = registry::read_hold(&registry)? {
             eprintln!(
                 "supervisor: rollout held since the {} rollback of {} at {} ms; \
@@ -208,10 +229,60 @@ impl Supervisor {
         self.recorded.as_ref()
     }
 
-    /// Watches the drift of `model`, now the active one.
-    fn watch(&mut self, model: &ModelInfo) {
+    /// Watches the drift of `model`, now the active one, and its realized trades against the
+    /// canary figures in `registry/<id>/performance.json`, if it has them.
+    fn watch(&mut self, model: &ModelInfo, registry: Option<&std::path::Path>) {
         self.active_id.clone_from(&model.id);
         self.drift = DriftMonitor::new(model, self.rules.drift);
+        self.performance = None;
+        let Some(registry) = registry else {
+            return;
+        };
+        match PerformanceReference::read(&registry.join(&model.id)) {
+            Ok(Some(reference)) if reference.model_id == model.id => {
+                self.performance = PerformanceGuard::new(
+                    reference,
+                    self.rules.performance_drop_usd,
+                    self.rules.performance_false_alarm_trades,
+                );
+                match &self.performance {
+                    Some(guard) => eprintln!(
+                        "supervisor: {}'s realized trades are held to its canary ({:+.2} USD a \
+                         trade over {}): a fall of {} USD is caught after {:.0} trades on \
+                         average, one false alarm in {:.0}",
+                        model.id,
+                        guard.reference().pnl_per_trade_usd,
+                        guard.reference().trades,
+                        self.rules.performance_drop_usd,
+                        guard.expected_delay(),
+                        guard.false_alarm_trades()
+                    ),
+                    None => eprintln!(
+                        "supervisor: the canary figures of {} cannot calibrate a guard (too \
+                         few trades, or no spread): its realized trades are not guarded",
+                        model.id
+                    ),
+                }
+            }
+            Ok(Some(reference)) => eprintln!(
+                "supervisor: the canary figures beside {} are {}'s: its realized trades are \
+                 not guarded",
+                model.id, reference.model_id
+            ),
+            Ok(None) => eprintln!(
+                "supervisor: {} has no canary figures ({}): its realized trades are not guarded",
+                model.id,
+                registry::PERFORMANCE_FILE
+            ),
+            Err(err) => eprintln!("supervisor: realized trades are not guarded: {err}"),
+        }
+    }
+
+    /// The performance guard's statistic and limit, if the active model is guarded.
+    pub fn performance(&self) -> Option<(f64, f64)> {
+        self.performance
+            .as_ref()
+            .map(|guard| (guard.statistic(), guard.limit()))
     }
 
     /// The hold left by the last rollback of the active model, if not cleared.
@@ -273,6 +344,7 @@ impl Supervisor {
         board.rollout = self.rollout;
         board.realized_vol_bps = self.realized_vol_bps();
         board.rollout_held = self.hold.is_some();
+        board.performance = self.performance();
     }
 
     fn on_scored(
@@ -320,17 +392,19 @@ impl Supervisor {
         if active == self.active_id {
             return;
         }
-        let Some(registry) = &self.registry else {
+        let Some(registry) = self.registry.clone() else {
             self.active_id = active;
             self.drift = None;
+            self.performance = None;
             return;
         };
         match ModelInfo::read(&registry.join(&active)) {
-            Ok(info) => self.watch(&info),
+            Ok(info) => self.watch(&info, Some(&registry)),
             Err(err) => {
-                eprintln!("supervisor: drift of {active} is not watched: {err}");
+                eprintln!("supervisor: drift and performance of {active} are not watched: {err}");
                 self.active_id = active;
                 self.drift = None;
+                self.performance = None;
             }
         }
         board.lock().drift = None;
@@ -442,6 +516,7 @@ impl Supervisor {
         board: &SharedBoard,
         send: &mut impl FnMut(Control),
     ) {
+        self.guard_performance(trade, board, send);
         let window = &mut self.windows[trade.route.index()];
         if window.len() == self.rules.window {
             window.pop_front();
@@ -485,6 +560,43 @@ impl Supervisor {
             let mut board = board.lock();
             board.rollback_total += 1;
             board.mode_switch(ts_ms, "rollback", detail);
+        }
+    }
+
+    /// Adds an active trade to the performance guard; its alarm rolls the model back.
+    fn guard_performance(
+        &mut self,
+        trade: &ClosedTrade,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
+        if trade.route != Route::Active {
+            return;
+        }
+        let Some(guard) = self.performance.as_mut() else {
+            return;
+        };
+        let Some(alarm) = guard.observe(trade.pnl) else {
+            return;
+        };
+        let reference = guard.reference();
+        let detail = format!(
+            "net PnL per trade {:+.2} USD over the last {} trades against {:+.2} on its canary \
+             ({} trades): CUSUM {:.2} > {:.2}, looking for a fall of {} USD",
+            alarm.mean_usd,
+            alarm.trades,
+            reference.pnl_per_trade_usd,
+            reference.trades,
+            alarm.statistic,
+            alarm.limit,
+            self.rules.performance_drop_usd
+        );
+        if self.rules.performance_rollback {
+            self.roll_back("performance", detail, board, send);
+        } else {
+            board
+                .lock()
+                .mode_switch(trade.ts_ns / 1_000_000, "performance_alarm", detail);
         }
     }
 
@@ -656,6 +768,9 @@ mod tests {
                 ks_max: 0.3,
             },
             drift_rollback: true,
+            performance_rollback: true,
+            performance_drop_usd: 10.0,
+            performance_false_alarm_trades: 20_000,
         }
     }
 
@@ -963,5 +1078,151 @@ mod tests {
         assert_eq!(board.drift.as_ref().unwrap().1[0].ks, 0.5);
         assert_eq!(active_slot(dir.path()).as_deref(), Some("m2"));
         assert_eq!(registry::read_hold(dir.path()).unwrap(), None);
+    }
+
+    /// What `id` earned on its canary: 400 trades of +20 or -60 USD, 325 of them winning (65
+    /// in 80), +5 USD a trade.
+    fn write_canary_figures(registry: &tempfile::TempDir, id: &str) {
+        let trade_pnls_usd: Vec<f64> = (0..400)
+            .map(|index| if index % 80 < 65 { 20.0 } else { -60.0 })
+            .collect();
+        registry::write_json_atomically(
+            &registry.path().join(id).join(registry::PERFORMANCE_FILE),
+            &PerformanceReference {
+                model_id: id.to_owned(),
+                trades: 400,
+                pnl_per_trade_usd: 5.0,
+                trade_pnls_usd,
+                design_effect: 1.0,
+                judged_on: vec!["BTCUSDT 2026-01-04 (normal)".to_owned()],
+            },
+        )
+        .unwrap();
+    }
+
+    /// `count` active trades from `first_s` on, each +20 USD with probability `winrate`, else
+    /// -60 USD.
+    fn trades(
+        rng: &mut rand_chacha::ChaCha8Rng,
+        first_s: u64,
+        count: u64,
+        winrate: f64,
+    ) -> Vec<SupervisorEvent> {
+        use rand::Rng;
+        (first_s..first_s + count)
+            .map(|ts| {
+                let pnl = if rng.random::<f64>() < winrate {
+                    20.0
+                } else {
+                    -60.0
+                };
+                trade(ts, Route::Active, pnl)
+            })
+            .collect()
+    }
+
+    fn performance_rules() -> SupervisorRules {
+        SupervisorRules {
+            window: 100,
+            floor: 0.0,
+            ..rules()
+        }
+    }
+
+    #[test]
+    fn trades_that_keep_their_canary_figures_stand_and_a_fall_in_pnl_rolls_the_model_back() {
+        use rand::SeedableRng;
+        let dir = registry_of(&["m1", "m2"]);
+        write_canary_figures(&dir, "m2");
+        let mut supervisor = Supervisor::new(performance_rules())
+            .with_registry(dir.path().to_path_buf(), &test_info("m2"))
+            .unwrap();
+        let board = SharedBoard::new(Board::new("m2".to_owned(), "native", RolloutMode::Canary));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+
+        // 2000 trades earning what the canary measured: no alarm (one in 20000 trades is
+        // allowed).
+        let healthy = trades(&mut rng, 1, 2000, 65.0 / 80.0);
+        assert_eq!(feed(&mut supervisor, &board, &healthy), []);
+        let (statistic, limit) = board.lock().performance.unwrap();
+        assert_eq!(format!("{statistic:.4} < {limit:.4}"), "7.6765 < 23.4219");
+        assert_eq!(board.lock().rollback_total, 0);
+
+        // Then the edge falls by 10 USD a trade (winrate 55 in 80, -5 USD a trade): rolled
+        // back to m1 after the trades the CUSUM needed, about the delay it expects.
+        let decayed = trades(&mut rng, 2001, 1000, 55.0 / 80.0);
+        let mut rolled_back_at = None;
+        for event in &decayed {
+            if !feed(&mut supervisor, &board, std::slice::from_ref(event)).is_empty() {
+                let SupervisorEvent::Trade(trade) = event else {
+                    unreachable!()
+                };
+                rolled_back_at = Some(trade.ts_ns / S - 2000);
+                break;
+            }
+        }
+        assert_eq!(rolled_back_at, Some(67));
+        let guard = PerformanceGuard::new(
+            PerformanceReference::read(&dir.path().join("m2"))
+                .unwrap()
+                .unwrap(),
+            10.0,
+            20_000,
+        )
+        .unwrap();
+        assert_eq!(format!("{:.1}", guard.expected_delay()), "137.0");
+        assert_eq!(active_slot(dir.path()).as_deref(), Some("m1"));
+        let hold = registry::read_hold(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (hold.trigger.as_str(), hold.from.as_str()),
+            ("performance", "m2")
+        );
+        assert_eq!(
+            hold.detail,
+            "net PnL per trade -8.51 USD over the last 87 trades against +5.00 on its canary \
+             (400 trades): CUSUM 23.67 > 23.42, looking for a fall of 10 USD"
+        );
+        // Once the registry thread has loaded m1, which has no canary figures: not guarded.
+        board.lock().active_id = "m1".to_owned();
+        feed(
+            &mut supervisor,
+            &board,
+            &[trade(3001, Route::Active, -60.0)],
+        );
+        assert_eq!(supervisor.performance(), None);
+        assert_eq!(board.lock().performance, None);
+    }
+
+    #[test]
+    fn without_performance_rollback_a_fall_is_logged_and_left_alone() {
+        use rand::SeedableRng;
+        let dir = registry_of(&["m1", "m2"]);
+        write_canary_figures(&dir, "m2");
+        let mut supervisor = Supervisor::new(SupervisorRules {
+            performance_rollback: false,
+            ..performance_rules()
+        })
+        .with_registry(dir.path().to_path_buf(), &test_info("m2"))
+        .unwrap();
+        let board = SharedBoard::new(Board::new("m2".to_owned(), "native", RolloutMode::Canary));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let decayed = trades(&mut rng, 1, 1000, 55.0 / 80.0);
+        assert_eq!(feed(&mut supervisor, &board, &decayed), []);
+        let board = board.lock();
+        let alarms: Vec<&str> = board
+            .mode_switches
+            .iter()
+            .filter(|switch| switch.kind == "performance_alarm")
+            .map(|switch| switch.detail.as_str())
+            .collect();
+        // Each alarm starts the statistic afresh: nine over 1000 fallen trades.
+        assert_eq!(alarms.len(), 9, "{alarms:?}");
+        assert_eq!(
+            alarms[0],
+            "net PnL per trade -7.43 USD over the last 105 trades against +5.00 on its canary \
+             (400 trades): CUSUM 24.95 > 23.42, looking for a fall of 10 USD"
+        );
+        assert_eq!(board.rollback_total, 0);
+        assert_eq!(active_slot(dir.path()).as_deref(), Some("m2"));
     }
 }
