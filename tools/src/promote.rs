@@ -4,8 +4,9 @@
 //! `toolkit release-check` for this very model that says it is releasable. `--force --reason
 //! TEXT` promotes without one, and the manifest records the reason.
 //!
-//! `registry/<id>/` receives `model.onnx` and `model.json`, and every other file of the trained
-//! directory under `artifacts/`; it is assembled under a temporary name and renamed. The
+//! `registry/<id>/` receives `model.onnx`, `model.json` and `performance.json` (what the model
+//! earned on its release's canary, which the live performance guard holds it to), and every
+//! other file of the trained directory under `artifacts/`; it is assembled under a temporary name and renamed. The
 //! manifest gains `{id, created_at, schema_hash, thresholds, path, notes}` (rewritten through a
 //! temporary file), and the `active` or `shadow` link is replaced atomically. Promoting an id
 //! already in the registry only moves the slot.
@@ -18,8 +19,8 @@ use engine::cli::ConfigArgs;
 use engine::features::FEATURE_SCHEMA_HASH;
 use engine::model::read_onnx;
 use engine::model::registry::{
-    MODEL_FILE, MODEL_INFO_FILE, ManifestEntry, ModelInfo, Slot, append_manifest, read_manifest,
-    read_slot, set_slot, update_manifest,
+    MODEL_FILE, MODEL_INFO_FILE, ManifestEntry, ModelInfo, PERFORMANCE_FILE, Slot, append_manifest,
+    read_manifest, read_slot, set_slot, update_manifest,
 };
 
 use crate::release_check::{RELEASE_REPORT, ReleaseReport, Status};
@@ -178,11 +179,12 @@ fn copy_in(source: &Path, target: &Path, id: &str) -> Result<()> {
         if !entry.file_type()?.is_file() {
             continue;
         }
-        let destination = if name == MODEL_FILE || name == MODEL_INFO_FILE {
-            staging.join(&name)
-        } else {
-            artifacts.join(&name)
-        };
+        let destination =
+            if name == MODEL_FILE || name == MODEL_INFO_FILE || name == PERFORMANCE_FILE {
+                staging.join(&name)
+            } else {
+                artifacts.join(&name)
+            };
         fs::copy(entry.path(), &destination)
             .with_context(|| format!("copying {}", entry.path().display()))?;
     }

@@ -5,7 +5,10 @@
 //! The checks: one feature schema everywhere; tau_entry pays after fees on the report fold
 //! (which chose nothing); PR-AUC and precision no worse than the benchmark; ONNX parity on a fresh sample; and
 //! the canary ([`crate::canary`]): held-out days replayed through the engine, where every gate
-//! must pass (an inconclusive canary, or one that cannot run, is not a pass).
+//! must pass (an inconclusive canary, or one that cannot run, is not a pass). What the model
+//! earned on the canary (each closed trade's net PnL, their mean and design effect) is written
+//! beside it as `performance.json`: the figures the live performance guard holds its realized
+//! trades to once it is promoted.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use engine::features::{FEATURE_COUNT, FEATURE_SCHEMA_HASH};
 use engine::model::ort_backend::{OrtScorer, load_runtime};
-use engine::model::registry::{MODEL_FILE, ModelInfo};
+use engine::model::registry::{
+    MODEL_FILE, ModelInfo, PERFORMANCE_FILE, PerformanceReference, write_json_atomically,
+};
 use engine::model::synthetic::boundary_rows;
 use engine::model::{NativeModel, read_onnx};
 use lightgbm3::Booster;
@@ -292,6 +297,28 @@ fn canary_check(loaded: &Loaded, args: &Args) -> Check {
     ) {
         Ok(report) => {
             let overall = &report.candidate_results.overall;
+            // What the model earned here is what the live performance guard holds it to.
+            let figures = PerformanceReference {
+                model_id: report.candidate.id.clone(),
+                trades: overall.trades,
+                pnl_per_trade_usd: overall.pnl_per_trade_usd.mean,
+                trade_pnls_usd: report
+                    .candidate_results
+                    .days
+                    .iter()
+                    .flat_map(|day| day.trades.iter().map(|trade| trade.pnl_usd))
+                    .collect(),
+                design_effect: report.power.design_effect,
+                judged_on: report.judged_on.clone(),
+            };
+            let figures_path = args.model.join(PERFORMANCE_FILE);
+            if let Err(err) = write_json_atomically(&figures_path, &figures) {
+                return Check {
+                    name,
+                    status: Status::Fail,
+                    detail: format!("the canary's figures could not be written: {err}"),
+                };
+            }
             let failed: Vec<&str> = report
                 .checks
                 .iter()

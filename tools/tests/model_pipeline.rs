@@ -568,6 +568,28 @@ fn three_simulated_days_become_a_promoted_model() {
         ],
     ));
     assert!(forced.contains("FORCED: "), "{forced}");
+    // What the model earned on its last release check's canary went into the registry beside
+    // it, for the live performance guard: every closed trade's net PnL.
+    let figures = json(
+        &dir.join("models/registry")
+            .join(id)
+            .join("performance.json"),
+    );
+    let canary = json(&model.join("canary_report.json"));
+    let canary_trades: Vec<Value> = canary["candidate_results"]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|day| day["trades"].as_array().unwrap().iter())
+        .map(|trade| trade["pnl_usd"].clone())
+        .collect();
+    assert_eq!(figures["model_id"], Value::from(id));
+    assert_eq!(
+        figures["trades"],
+        canary["candidate_results"]["overall"]["trades"]
+    );
+    assert_eq!(figures["trade_pnls_usd"], Value::from(canary_trades));
+    assert_eq!(figures["judged_on"], canary["judged_on"]);
     ok(toolkit(
         dir,
         &[

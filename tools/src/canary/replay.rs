@@ -126,6 +126,8 @@ pub(crate) fn replay(
     // A held-out day is one regime; the model's reference is its training mix of all three, so
     // it drifts from it by design. The canary judges what the model earns, not that.
     config.rollout_guard.drift_rollback = false;
+    // Nor against figures of an earlier canary.
+    config.rollout_guard.performance_rollback = false;
     let venue = engine::venues::paper(&config, &instrument)?;
     let spec = RunSpec {
         config,
