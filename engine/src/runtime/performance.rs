@@ -350,8 +350,8 @@ mod tests {
         // over 400 runs (standard error about 5 %) is within 15 % of the run length the guard
         // states for its limit; trades winning 55 in 80
         // (-5 USD a trade) are caught within 15 % of the expected delay (computed for every
-        // trade earning 10 USD less; more stops are caught a little sooner). The normal
-        // approximation would have promised 500 at a limit that gives about 300.
+        // trade earning 10 USD less; more stops are caught a little sooner). (With every stop
+        // at exactly -60 USD, the normal approximation's limit for 500 gave about 300.)
         let trade = |winrate: f64| {
             move |rng: &mut ChaCha8Rng| {
                 if rng.random::<f64>() < winrate {
