@@ -22,6 +22,7 @@ mod table;
 mod train;
 mod validate_config;
 mod venue;
+mod walk_forward;
 
 /// Offline toolkit of the trading engine: configuration, data, models.
 #[derive(Debug, Parser)]
@@ -61,6 +62,10 @@ enum Command {
     Canary(canary::Args),
     /// The release checklist of a trained model as a table; exit 1 on any failure.
     ReleaseCheck(release_check::Args),
+    /// Train on a rolling window of days and judge each fold's model with the canary on the
+    /// days right after it, fold after fold: one report with the spread of the folds' results;
+    /// exit 0 when every fold passed, 1 when one failed, 2 when one was inconclusive.
+    WalkForward(walk_forward::Args),
     /// Copy a trained model into the registry and point the active or shadow slot at it.
     Promote(promote::Args),
     /// After the engine rolled the active model back (drift, parity): `status` shows the
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Canary(args) => canary::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
+        Command::WalkForward(args) => walk_forward::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Rollout(args) => rollout::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Flatten(args) => flatten::run(&args),

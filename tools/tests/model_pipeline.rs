@@ -737,4 +737,66 @@ fn a_planted_trend_is_found_but_a_momentum_rule_earns_more_from_it_and_the_model
     );
     assert_eq!(promoted.status.code(), Some(1));
     assert!(!dir.join("models/registry/active").exists());
+
+    // Walk-forward over the three training days: a model trained on the first two, judged by
+    // the canary, beside the same baselines, on the third.
+    let too_many = toolkit(
+        dir,
+        &["walk-forward", "--days", "4", "--train", "2", "--test", "1"],
+    );
+    assert_eq!(too_many.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&too_many.stderr).contains(
+            "walking over 4 days needs 4 labeled days of BTCUSDT; data/training.parquet has 3"
+        ),
+        "{}",
+        String::from_utf8_lossy(&too_many.stderr)
+    );
+    let walked = toolkit(
+        dir,
+        &["walk-forward", "--days", "3", "--train", "2", "--test", "1"],
+    );
+    let printed = String::from_utf8_lossy(&walked.stdout).into_owned();
+    let walk = json(&dir.join("models/walk-forward/walk_forward.json"));
+    let fold = &walk["folds"][0];
+    assert_eq!(walk["folds"].as_array().unwrap().len(), 1, "{printed}");
+    assert_eq!(
+        fold["trained_on"],
+        serde_json::json!(["2026-01-01", "2026-01-02"])
+    );
+    assert_eq!(fold["tested_on"], serde_json::json!(["2026-01-03"]));
+    let fold_meta = json(&dir.join("models/walk-forward/fold-1/lgbm_meta.json"));
+    let trained_days: Vec<&str> = fold_meta["data"]["source"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|partition| partition["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(trained_days, ["2026-01-01", "2026-01-02"]);
+    let expected_code = match fold["verdict"].as_str().unwrap() {
+        "pass" => 0,
+        "fail" => 1,
+        _ => 2,
+    };
+    assert_eq!(walked.status.code(), Some(expected_code), "{printed}");
+    assert!(
+        printed.contains("| 1 | 2026-01-01..2026-01-02 | 2026-01-03 |"),
+        "{printed}"
+    );
+    let html = fs::read_to_string(dir.join("models/walk-forward/walk_forward.html")).unwrap();
+    assert!(
+        html.contains("Equity by fold") && html.contains("<svg"),
+        "{html}"
+    );
+    tests::pins::check(
+        "planted_trend_walk_forward",
+        &serde_json::json!({
+            "verdict": fold["verdict"],
+            "trades": fold["trades"],
+            "net_pnl_usd": money(&fold["net_pnl_usd"]),
+            "best_baseline": fold["best_baseline"],
+            "minus_best_baseline_usd": money(&fold["minus_best_baseline_usd"]["estimate"]),
+            "failed_gates": fold["failed_gates"],
+        }),
+    );
 }

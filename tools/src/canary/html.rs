@@ -179,7 +179,12 @@ fn frame(x: (f64, f64), y: (f64, f64), x_label: &str) -> (String, impl Fn(f64, f
 }
 
 fn legend(svg: &mut String, report: &Report) {
-    for (index, (role, _)) in report.models().iter().enumerate() {
+    let names: Vec<&str> = report.models().iter().map(|(role, _)| *role).collect();
+    legend_of(svg, &names);
+}
+
+fn legend_of(svg: &mut String, names: &[&str]) {
+    for (index, role) in names.iter().enumerate() {
         let y = MARGIN + 14.0 * index as f64 + 12.0;
         let _ = write!(
             svg,
@@ -194,12 +199,12 @@ fn legend(svg: &mut String, report: &Report) {
 }
 
 fn equity_chart(report: &Report) -> String {
-    let curves: Vec<Vec<f64>> = report
+    let curves: Vec<(String, Vec<f64>)> = report
         .models()
         .iter()
-        .map(|(_, results)| {
+        .map(|(role, results)| {
             let mut equity = 0.0;
-            std::iter::once(0.0)
+            let curve = std::iter::once(0.0)
                 .chain(
                     results
                         .days
@@ -210,11 +215,18 @@ fn equity_chart(report: &Report) -> String {
                             equity
                         }),
                 )
-                .collect()
+                .collect();
+            ((*role).to_owned(), curve)
         })
         .collect();
-    let longest = curves.iter().map(Vec::len).max().unwrap_or(1) as f64 - 1.0;
-    let values = curves.iter().flatten().copied();
+    equity_svg(&curves)
+}
+
+/// Named equity curves (cumulative USD after each closed trade, from 0) on one SVG chart.
+pub(crate) fn equity_svg(named: &[(String, Vec<f64>)]) -> String {
+    let curves: Vec<&Vec<f64>> = named.iter().map(|(_, curve)| curve).collect();
+    let longest = curves.iter().map(|curve| curve.len()).max().unwrap_or(1) as f64 - 1.0;
+    let values = curves.iter().copied().flatten().copied();
     let low = values.clone().fold(0.0_f64, f64::min);
     let high = values.fold(0.0_f64, f64::max);
     let (mut svg, map) = frame((0.0, longest.max(1.0)), (low, high), "closed trades");
@@ -240,7 +252,8 @@ fn equity_chart(report: &Report) -> String {
             points.join(" ")
         );
     }
-    legend(&mut svg, report);
+    let names: Vec<&str> = named.iter().map(|(name, _)| name.as_str()).collect();
+    legend_of(&mut svg, &names);
     svg.push_str("</svg>");
     svg
 }
@@ -366,7 +379,7 @@ fn queue_chart(report: &Report) -> String {
 }
 
 /// Text made safe inside HTML.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

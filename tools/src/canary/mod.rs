@@ -31,6 +31,7 @@
 
 mod html;
 pub(crate) mod looks;
+pub(crate) use html::{equity_svg, escape};
 pub(crate) mod replay;
 
 use std::collections::BTreeMap;

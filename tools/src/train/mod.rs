@@ -2,6 +2,9 @@
 //! project's own writer, checked for exact parity, with its metadata, registry record, charts
 //! and model card.
 //!
+//! `--from` and `--to` train on a span of the data's days (`toolkit walk-forward` trains its
+//! folds so); the model's metadata then names only those days.
+//!
 //! Steps:
 //! 1. Split walk-forward by time, day by day, into four folds in time order: training, then
 //!    `training.validation_fraction` of the day for early stopping, `threshold_fraction` for
@@ -98,12 +101,50 @@ pub(crate) struct Args {
     /// Leaves per tree (default: training.num_leaves).
     #[arg(long)]
     num_leaves: Option<u32>,
+    /// Train on the days from this one (UTC, inclusive; default: the first in the data).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    from: Option<jiff::civil::Date>,
+    /// ... to this one (inclusive; default: the last).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    to: Option<jiff::civil::Date>,
+    /// Spans of market time, ms since the epoch, whose rows are left out (`toolkit
+    /// walk-forward`'s embargo after each earlier test block).
+    #[arg(skip)]
+    excluded_ms: Vec<(i64, i64)>,
     /// A drill: the exported ONNX gains a `base_values` the native evaluator does not apply,
     /// so the parity check fails and the run must write nothing.
     #[arg(long)]
     drill_disagree: bool,
     #[command(flatten)]
     onnxruntime: OnnxRuntimeArg,
+}
+
+impl Args {
+    /// The arguments `toolkit walk-forward` trains one fold with: the days `from` to `to` of
+    /// `data` less `excluded_ms`, into `output_dir`, with its model card beside it.
+    pub(crate) fn fold(
+        config: ConfigArgs,
+        data: PathBuf,
+        output_dir: PathBuf,
+        (from, to): (jiff::civil::Date, jiff::civil::Date),
+        excluded_ms: Vec<(i64, i64)>,
+        onnxruntime: OnnxRuntimeArg,
+    ) -> Args {
+        Args {
+            config,
+            data,
+            model_card: output_dir.join("model_card.md"),
+            output_dir,
+            num_iterations: None,
+            learning_rate: None,
+            num_leaves: None,
+            from: Some(from),
+            to: Some(to),
+            excluded_ms,
+            drill_disagree: false,
+            onnxruntime,
+        }
+    }
 }
 
 /// `lgbm_meta.json`: everything about a trained model.
@@ -195,7 +236,7 @@ pub(crate) struct Window {
 /// The training data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DataInfo {
-    /// The file, its SHA-256 and rows.
+    /// The file and its SHA-256, and the rows trained on (the days asked for).
     pub(crate) path: PathBuf,
     pub(crate) sha256: String,
     pub(crate) rows: u64,
@@ -295,6 +336,28 @@ impl Rows {
             .flat_map(|&i| self.row(i).iter().copied())
             .collect()
     }
+
+    /// The rows whose candidate time `keep` accepts, in their order.
+    fn select(self, keep: impl Fn(i64) -> bool) -> Rows {
+        let kept: Vec<usize> = (0..self.ts.len()).filter(|&i| keep(self.ts[i])).collect();
+        let pick = |values: &[Option<f64>]| kept.iter().map(|&i| values[i]).collect();
+        Rows {
+            features: self.gather(&kept),
+            labels: kept.iter().map(|&i| self.labels[i]).collect(),
+            net_bps: pick(&self.net_bps),
+            net_usd: pick(&self.net_usd),
+            ts: kept.iter().map(|&i| self.ts[i]).collect(),
+            reach_ms: kept.iter().map(|&i| self.reach_ms[i]).collect(),
+            regimes: kept.iter().map(|&i| self.regimes[i].clone()).collect(),
+            symbols: kept.iter().map(|&i| self.symbols[i].clone()).collect(),
+        }
+    }
+}
+
+/// Midnight (UTC) starting `date`, ms since the epoch.
+pub(crate) fn day_start_ms(date: jiff::civil::Date) -> i64 {
+    date.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map_or(0, |zoned| zoned.timestamp().as_millisecond())
 }
 
 /// The walk-forward split: row indices of the four folds, in time order.
@@ -396,6 +459,12 @@ impl Stopwatch {
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
+    train(args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Trains, exports and writes the model `args` asks for; its metadata.
+pub(crate) fn train(args: &Args) -> Result<Meta> {
     let loaded = args.config.load()?;
     let config = &loaded.config;
     let mut clock = Stopwatch(Instant::now(), BTreeMap::new());
@@ -406,7 +475,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .parent()
         .unwrap_or(Path::new("."))
         .join(TRAINING_SIDECAR);
-    let source: TrainingSidecar = serde_json::from_str(
+    let mut source: TrainingSidecar = serde_json::from_str(
         &fs::read_to_string(&sidecar_path)
             .with_context(|| format!("reading {}", sidecar_path.display()))?,
     )
@@ -419,6 +488,37 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
     let rows = Rows::read(&data).with_context(|| format!("reading {}", args.data.display()))?;
+    // The days asked for, less the spans left out.
+    let first_ms = args.from.map_or(i64::MIN, day_start_ms);
+    let end_ms = args
+        .to
+        .and_then(|to| to.tomorrow().ok())
+        .map_or(i64::MAX, day_start_ms);
+    let excluded = args.excluded_ms.clone();
+    let rows = rows.select(|ts| {
+        ts >= first_ms && ts < end_ms && !excluded.iter().any(|&(from, to)| ts >= from && ts < to)
+    });
+    if args.from.is_some() || args.to.is_some() {
+        let within = |date: &str| {
+            date.parse::<jiff::civil::Date>().is_ok_and(|date| {
+                args.from.is_none_or(|from| date >= from) && args.to.is_none_or(|to| date <= to)
+            })
+        };
+        source
+            .partitions
+            .retain(|partition| within(&partition.date));
+        ensure!(
+            !source.partitions.is_empty(),
+            "{} holds no day from {} to {}",
+            args.data.display(),
+            args.from
+                .map_or("the first".to_owned(), |date| date.to_string()),
+            args.to
+                .map_or("the last".to_owned(), |date| date.to_string())
+        );
+        source.rows = rows.ts.len() as u64;
+        source.positives = rows.labels.iter().filter(|&&label| label).count() as u64;
+    }
     let training = &config.training;
     let embargo_ms = u64::try_from(training.embargo.get().as_millis()).unwrap_or(u64::MAX);
     let fractions = Fractions {
@@ -562,7 +662,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         data: DataInfo {
             path: args.data.clone(),
             sha256: sha256_hex(&bytes),
-            rows: data.rows() as u64,
+            rows: rows.ts.len() as u64,
             source,
         },
         parity,
@@ -614,7 +714,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .with_context(|| format!("moving the model into {}", args.output_dir.display()))?;
     card::write(&args.model_card, &meta, &args.output_dir)?;
     print_summary(&meta, &args.output_dir, &args.model_card);
-    Ok(ExitCode::SUCCESS)
+    Ok(meta)
 }
 
 /// tau_entry and tau_hold on net expectancy after fees (see [`economics`]): chosen on the
