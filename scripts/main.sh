@@ -134,6 +134,11 @@ released=yes
 "$toolkit" release-check --model models/candidate || released=no
 took
 
+step "walk-forward: a model trained on the first two days, judged by the canary on the third (toolkit walk-forward)"
+# Informative: its verdict does not decide the release (exit 1 or 2 is shown, not fatal).
+"$toolkit" walk-forward --days 3 --train 2 --test 1 || echo "(walk-forward exit $?: see models/walk-forward/walk_forward.html)"
+took
+
 if [ "$released" = yes ]; then
     step "the locked held-out days (seed 23): a model that passed is judged on them, once"
     simulate_days data/locked 2026-01-07 23 "${locked[@]}"
@@ -297,6 +302,7 @@ echo "live recording:              data/collect"
 echo "parquet archive:             data/parquet/symbol=BTCUSDT/date=*/ (candidates, _partition.json)"
 echo "market tables:               data/market/symbol=BTCUSDT/date=*/ (tops, trades)"
 echo "labels:                      data/labels/symbol=BTCUSDT/date=*/, data/training.parquet"
+echo "walk-forward:                models/walk-forward/ (walk_forward.{json,html}, fold-*/ with each fold's model and canary)"
 if [ "$released" = yes ]; then
     echo "trained model (released):    models/latest/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png, release_report.json, canary_report.{json,html})"
 else
