@@ -347,7 +347,6 @@ fn fold_result(
         .iter()
         .find(|baseline| baseline.name == report.best_baseline)
         .context("the canary named no best baseline")?;
-    let mut equity = 0.0;
     Ok(FoldResult {
         fold: number,
         trained_on: fold.train.iter().map(ToString::to_string).collect(),
@@ -370,16 +369,7 @@ fn fold_result(
             .filter(|check| !check.passed)
             .map(|check| check.gate.clone())
             .collect(),
-        equity_usd: report
-            .candidate_results
-            .days
-            .iter()
-            .flat_map(|day| &day.trades)
-            .map(|trade| {
-                equity += trade.pnl_usd;
-                equity
-            })
-            .collect(),
+        equity_usd: report.candidate_results.equity_usd(),
     })
 }
 

@@ -269,11 +269,13 @@ impl Supervisor {
                  not guarded",
                 model.id, reference.model_id
             ),
-            Ok(None) => eprintln!(
+            // Said only where the guard would act (a canary's own replays have no figures).
+            Ok(None) if self.rules.performance_rollback => eprintln!(
                 "supervisor: {} has no canary figures ({}): its realized trades are not guarded",
                 model.id,
                 registry::PERFORMANCE_FILE
             ),
+            Ok(None) => {}
             Err(err) => eprintln!("supervisor: realized trades are not guarded: {err}"),
         }
     }

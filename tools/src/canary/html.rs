@@ -203,19 +203,8 @@ fn equity_chart(report: &Report) -> String {
         .models()
         .iter()
         .map(|(role, results)| {
-            let mut equity = 0.0;
-            let curve = std::iter::once(0.0)
-                .chain(
-                    results
-                        .days
-                        .iter()
-                        .flat_map(|day| &day.trades)
-                        .map(|trade| {
-                            equity += trade.pnl_usd;
-                            equity
-                        }),
-                )
-                .collect();
+            let mut curve = vec![0.0];
+            curve.extend(results.equity_usd());
             ((*role).to_owned(), curve)
         })
         .collect();

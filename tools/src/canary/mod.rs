@@ -371,6 +371,19 @@ pub(crate) struct Results {
 }
 
 impl Results {
+    /// Net PnL after each closed trade of every day in turn, cumulated, USD.
+    pub(crate) fn equity_usd(&self) -> Vec<f64> {
+        let mut equity = 0.0;
+        self.days
+            .iter()
+            .flat_map(|day| &day.trades)
+            .map(|trade| {
+                equity += trade.pnl_usd;
+                equity
+            })
+            .collect()
+    }
+
     /// Each regime, then `all`.
     pub(crate) fn slices(&self) -> impl Iterator<Item = (&str, &Summary)> {
         self.by_regime
