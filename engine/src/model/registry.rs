@@ -91,6 +91,26 @@ pub struct ModelInfo {
     /// beside the score's (none in a record written before they were named).
     #[serde(default)]
     pub drift_features: Vec<String>,
+    /// How far the score's distribution strays, in windows of held-out candidates of the
+    /// model's own data, from its reference: the alarm levels of live score drift (none in a
+    /// record written before they were calibrated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_drift_levels: Option<ScoreDriftLevels>,
+}
+
+/// Alarm levels of the score's drift, calibrated by the trainer: the largest PSI and KS of the
+/// score over consecutive windows of `window` held-out candidates, in time order, against the
+/// score's reference histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreDriftLevels {
+    /// Candidates per window (`rollout_guard.drift_window` when calibrated).
+    pub window: u32,
+    /// Windows measured.
+    pub windows: u32,
+    /// The largest PSI among them.
+    pub psi: f64,
+    /// The largest KS statistic among them.
+    pub ks: f64,
 }
 
 impl ModelInfo {

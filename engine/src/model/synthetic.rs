@@ -134,6 +134,7 @@ pub fn promote_synthetic(
         training_window_ms: [0, 0],
         reference: Vec::new(),
         drift_features: Vec::new(),
+        score_drift_levels: None,
     };
     write_json_atomically(&dir.join(MODEL_INFO_FILE), &info)?;
     set_slot(registry, slot, id)

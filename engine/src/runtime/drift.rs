@@ -13,8 +13,16 @@
 //!   the reference's bin edges (the exact statistic needs the raw training values, which the
 //!   model does not carry; on the edges it is a lower bound of it).
 //!
-//! A window breaches when any PSI exceeds `rollout_guard.psi_max` or any KS exceeds
-//! `rollout_guard.ks_max`. `rollout_guard.drift_windows` breaching windows in a row trigger.
+//! A window breaches when the score's PSI or KS exceeds its alarm level:
+//! `rollout_guard.psi_max` and `ks_max`, or, when the model carries levels calibrated by the
+//! trainer for windows of this size (`score_drift_levels` in `model.json`: the largest PSI and
+//! KS of the score over same-sized windows of the model's own held-out candidates), the larger
+//! of the two. A model trained on a mix of regimes scores one regime at a time live, and a
+//! window of one regime strays from the mix by design: the calibrated level says how far its
+//! own data strayed. `rollout_guard.drift_windows` breaching windows in a row trigger. The
+//! watched features are measured against `psi_max` and `ks_max` too, exported and named in the
+//! verdict, but never trigger on their own: a feature's shift that does not move the score
+//! does not change what the model does.
 
 use crate::features::{FEATURE_NAMES, FeatureVector};
 use crate::model::registry::{Histogram, ModelInfo};
@@ -100,8 +108,10 @@ pub struct DriftStat {
 pub struct DriftWindow {
     /// Every watched quantity, the score first.
     pub stats: Vec<DriftStat>,
-    /// The quantities over a limit, as `name psi X > max` or `name ks X > max`.
+    /// The score over its alarm level, as `score psi X > max` or `score ks X > max`.
     pub breaches: Vec<String>,
+    /// The features over `psi_max` or `ks_max`, written so too: diagnostics, never a trigger.
+    pub diagnostics: Vec<String>,
     /// Breaching windows in a row, this one included (0 when it did not breach).
     pub in_a_row: u32,
     /// True when `in_a_row` reached the limit.
@@ -113,6 +123,8 @@ pub struct DriftWindow {
 pub struct DriftMonitor {
     model_id: String,
     limits: DriftLimits,
+    /// The score's alarm levels, PSI and KS.
+    score_levels: (f64, f64),
     watched: Vec<Watched>,
     seen: u32,
     in_a_row: u32,
@@ -148,9 +160,16 @@ impl DriftMonitor {
                 live: vec![0; histogram.counts.len()],
             })
             .collect();
+        let score_levels = match info.score_drift_levels {
+            Some(levels) if levels.window == limits.window => {
+                (levels.psi.max(limits.psi_max), levels.ks.max(limits.ks_max))
+            }
+            _ => (limits.psi_max, limits.ks_max),
+        };
         (!watched.is_empty()).then(|| DriftMonitor {
             model_id: info.id.clone(),
             limits,
+            score_levels,
             watched,
             seen: 0,
             in_a_row: 0,
@@ -160,6 +179,11 @@ impl DriftMonitor {
     /// The model watched.
     pub fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    /// The score's alarm levels, PSI and KS.
+    pub fn score_levels(&self) -> (f64, f64) {
+        self.score_levels
     }
 
     /// The names watched, the score first.
@@ -183,7 +207,7 @@ impl DriftMonitor {
 
     fn close_window(&mut self) -> DriftWindow {
         let limits = self.limits;
-        let mut breaches = Vec::new();
+        let (mut breaches, mut diagnostics) = (Vec::new(), Vec::new());
         let stats = self
             .watched
             .iter_mut()
@@ -193,16 +217,24 @@ impl DriftMonitor {
                     psi: psi(&watched.reference, &watched.live),
                     ks: ks(&watched.reference, &watched.live),
                 };
-                if stat.psi > limits.psi_max {
-                    breaches.push(format!(
+                let (psi_max, ks_max, over) = match watched.feature {
+                    None => (self.score_levels.0, self.score_levels.1, &mut breaches),
+                    Some(_) => (limits.psi_max, limits.ks_max, &mut diagnostics),
+                };
+                if stat.psi > psi_max {
+                    over.push(format!(
                         "{} psi {:.3} > {}",
-                        stat.name, stat.psi, limits.psi_max
+                        stat.name,
+                        stat.psi,
+                        round(psi_max)
                     ));
                 }
-                if stat.ks > limits.ks_max {
-                    breaches.push(format!(
+                if stat.ks > ks_max {
+                    over.push(format!(
                         "{} ks {:.3} > {}",
-                        stat.name, stat.ks, limits.ks_max
+                        stat.name,
+                        stat.ks,
+                        round(ks_max)
                     ));
                 }
                 watched.live.fill(0);
@@ -222,6 +254,7 @@ impl DriftMonitor {
         DriftWindow {
             stats,
             breaches,
+            diagnostics,
             in_a_row: if triggered {
                 limits.windows
             } else {
@@ -230,6 +263,11 @@ impl DriftMonitor {
             triggered,
         }
     }
+}
+
+/// A level as written in a verdict: a configured one as it is, a calibrated one to 3 places.
+fn round(level: f64) -> f64 {
+    (level * 1000.0).round() / 1000.0
 }
 
 /// A model record for tests: id `id`, reference histograms of the score and of feature 3 cut
@@ -254,6 +292,7 @@ pub(crate) fn test_info(id: &str) -> ModelInfo {
         training_window_ms: [0, 0],
         reference: vec![histogram(SCORE), histogram(FEATURE_NAMES[3])],
         drift_features: vec![FEATURE_NAMES[3].to_owned()],
+        score_drift_levels: None,
     }
 }
 
@@ -325,12 +364,21 @@ mod tests {
         assert_eq!(calm.stats[0].psi, 0.0);
         assert_eq!(calm.stats[0].ks, 0.0);
         // The feature sits below 0.5 all the time: KS 0.5, PSI (1e-4 floor) well above 0.2.
+        // Named, never acted on alone: the score did not move.
         assert_eq!(calm.stats[1].ks, 0.5);
-        assert_eq!(calm.in_a_row, 1);
+        assert_eq!(calm.breaches, Vec::<String>::new());
+        assert_eq!(
+            calm.diagnostics,
+            [
+                format!("{} psi 4.604 > 0.2", FEATURE_NAMES[3]),
+                format!("{} ks 0.500 > 0.3", FEATURE_NAMES[3])
+            ]
+        );
+        assert_eq!(calm.in_a_row, 0);
         assert!(!calm.triggered);
-        // Then the feature is split as the reference: the streak breaks.
         let clean = window(&mut monitor, [0.1, 0.9, 0.2, 0.8], [0.1, 0.9, 0.2, 0.8]);
         assert_eq!(clean.breaches, Vec::<String>::new());
+        assert_eq!(clean.diagnostics, Vec::<String>::new());
         assert_eq!(clean.in_a_row, 0);
         // Every score above 0.5: two windows in a row trigger.
         let first = window(&mut monitor, [0.9; 4], [0.1, 0.9, 0.2, 0.8]);
@@ -347,5 +395,33 @@ mod tests {
                 "score ks 0.500 > 0.3".to_owned()
             ]
         );
+    }
+
+    #[test]
+    fn calibrated_levels_for_the_window_raise_the_scores_alarm_and_others_are_ignored() {
+        use crate::model::registry::ScoreDriftLevels;
+        let calibrated = |window: u32| ModelInfo {
+            score_drift_levels: Some(ScoreDriftLevels {
+                window,
+                windows: 12,
+                psi: 5.0,
+                ks: 0.25,
+            }),
+            ..info(&[])
+        };
+        // The model's own held-out windows strayed to PSI 5: a window at 4.604 is no alarm;
+        // KS keeps the configured 0.3, the larger.
+        let mut monitor = DriftMonitor::new(&calibrated(4), LIMITS).unwrap();
+        assert_eq!(monitor.score_levels(), (5.0, 0.3));
+        let features = [0.0_f32; FEATURE_COUNT];
+        let verdict = [0.9_f32; 4]
+            .iter()
+            .filter_map(|&score| monitor.observe(score, &features))
+            .next_back()
+            .unwrap();
+        assert_eq!(verdict.breaches, ["score ks 0.500 > 0.3".to_owned()]);
+        // Levels calibrated for windows of another size do not apply.
+        let other = DriftMonitor::new(&calibrated(500), LIMITS).unwrap();
+        assert_eq!(other.score_levels(), (0.2, 0.3));
     }
 }

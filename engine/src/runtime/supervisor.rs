@@ -365,12 +365,18 @@ impl Supervisor {
         };
         board.lock().drift = Some((self.active_id.clone(), window.stats.clone()));
         if window.triggered && self.rules.drift_rollback {
-            let detail = format!(
+            let mut detail = format!(
                 "{} drift windows of {} in a row: {}",
                 window.in_a_row,
                 self.rules.drift.window,
                 window.breaches.join(", ")
             );
+            if !window.diagnostics.is_empty() {
+                detail.push_str(&format!(
+                    "; features, not acted on: {}",
+                    window.diagnostics.join(", ")
+                ));
+            }
             self.roll_back("drift", detail, board, send);
         }
     }

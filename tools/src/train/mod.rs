@@ -49,7 +49,8 @@ use engine::config::Config;
 use engine::features::{FEATURE_COUNT, FEATURE_NAMES, FEATURE_SCHEMA_HASH};
 use engine::model::NativeModel;
 use engine::model::ort_backend::{OrtScorer, load_runtime};
-use engine::model::registry::{Histogram, ModelInfo, Thresholds};
+use engine::model::registry::{Histogram, ModelInfo, ScoreDriftLevels, Thresholds};
+use engine::runtime::drift;
 use lightgbm3::{Booster, Dataset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -265,6 +266,9 @@ pub(crate) struct Reference {
     /// gain): the engine watches their drift beside the score's.
     #[serde(default)]
     pub(crate) drift_features: Vec<String>,
+    /// The score's drift alarm levels ([`score_drift_levels`]).
+    #[serde(default)]
+    pub(crate) score_drift_levels: Option<ScoreDriftLevels>,
 }
 
 impl Meta {
@@ -643,6 +647,27 @@ pub(crate) fn train(args: &Args) -> Result<Meta> {
             .collect(),
         score: metrics::unit_histogram("score", &reference_scores, SCORE_BINS),
         drift_features: most_gain(&model_text)?,
+        score_drift_levels: None,
+    };
+    // The score's drift alarm levels, from every held-out candidate in time order.
+    let validation_scores = booster.predict(&validation_x, width, true).map_err(lgbm)?;
+    let mut held_out: Vec<(i64, f64)> = [
+        (&split.validation, &validation_scores),
+        (&split.threshold, &threshold_scores),
+        (&split.report, &reference_scores),
+    ]
+    .into_iter()
+    .flat_map(|(fold, scores)| fold.iter().map(|&i| rows.ts[i]).zip(scores.iter().copied()))
+    .collect();
+    held_out.sort_by_key(|&(ts, _)| ts);
+    let held_out_scores: Vec<f64> = held_out.into_iter().map(|(_, score)| score).collect();
+    let reference = Reference {
+        score_drift_levels: score_drift_levels(
+            &reference.score,
+            &held_out_scores,
+            config.rollout_guard.drift_window,
+        ),
+        ..reference
     };
     let meta = Meta {
         model_id: model_id.clone(),
@@ -881,7 +906,43 @@ fn model_info(meta: &Meta) -> ModelInfo {
         training_window_ms: meta.training_window.data_ms,
         reference,
         drift_features: meta.reference.drift_features.clone(),
+        score_drift_levels: meta.reference.score_drift_levels,
     }
+}
+
+/// How far the score strays from its `reference` histogram in windows of `window` candidates
+/// of the model's own held-out data (`scores`, in time order): the largest PSI and KS over the
+/// whole windows, with the engine's own binning and statistics, so that live score drift is
+/// judged against what the model's data already did; `None` without one whole window. The
+/// engine scores in f32, so the scores are rounded so first.
+fn score_drift_levels(
+    reference: &Histogram,
+    scores: &[f64],
+    window: u32,
+) -> Option<ScoreDriftLevels> {
+    let size = usize::try_from(window).ok().filter(|&size| size > 0)?;
+    let mut levels: Option<ScoreDriftLevels> = None;
+    for chunk in scores.chunks_exact(size) {
+        let mut live = vec![0_u64; reference.counts.len()];
+        for &score in chunk {
+            let value = f64::from(score as f32);
+            live[reference.edges.partition_point(|&edge| edge <= value)] += 1;
+        }
+        let (psi, ks) = (
+            drift::psi(&reference.counts, &live),
+            drift::ks(&reference.counts, &live),
+        );
+        let level = levels.get_or_insert(ScoreDriftLevels {
+            window,
+            windows: 0,
+            psi,
+            ks,
+        });
+        level.windows += 1;
+        level.psi = level.psi.max(psi);
+        level.ks = level.ks.max(ks);
+    }
+    levels
 }
 
 /// The [`DRIFT_FEATURES`] features with the most gain, most first.
@@ -970,6 +1031,21 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scores_drift_levels_are_the_largest_over_whole_windows_of_held_out_scores() {
+        let reference = Histogram {
+            name: "score".to_owned(),
+            edges: vec![0.5],
+            counts: vec![50, 50],
+        };
+        // A window split as the reference, one all above 0.5, and a partial one left out.
+        let scores = [0.1, 0.9, 0.2, 0.8, 0.9, 0.9, 0.9, 0.9, 0.1];
+        let levels = score_drift_levels(&reference, &scores, 4).unwrap();
+        assert_eq!((levels.window, levels.windows), (4, 2));
+        assert_eq!(format!("{:.3} {:.3}", levels.psi, levels.ks), "4.604 0.500");
+        assert_eq!(score_drift_levels(&reference, &scores[..3], 4), None);
+    }
 
     #[test]
     fn the_split_has_four_folds_in_time_order_and_purges_labels_reaching_the_next() {
