@@ -53,6 +53,40 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Replays the journal `day` at full speed with the active model of `registry` (the native
+/// evaluator), rollbacks applied as a live session applies them; the cold path's final state.
+fn replay_day(registry: &Path, day: &Path, out: &Path) -> engine::runtime::board::Board {
+    use engine::runtime::source::Pace;
+    use engine::runtime::{FeedSpec, RunSpec, run};
+    let loaded = engine::config::load(&workspace().join("config/app.yml"), None).unwrap();
+    let mut config = loaded.config;
+    config.paths.registry = registry.to_path_buf();
+    config.ai_scorer.backend = engine::config::ScorerBackend::Native;
+    config.engine.busy_poll = false;
+    let instrument = loaded.symbols.symbols["BTCUSDT"];
+    let spec = RunSpec {
+        symbol: feed::Symbol::new("BTCUSDT").unwrap(),
+        instrument,
+        feed: FeedSpec::Replay {
+            dir: day.to_path_buf(),
+        },
+        pace: Pace::AsFastAsPossible,
+        duration: None,
+        metrics_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        out_dir: out.to_path_buf(),
+        onnxruntime: out.join("no-onnxruntime.so"),
+        record: None,
+        apply_rollbacks: true,
+        entry_rule: engine::pipeline::EntryRule::Model,
+        config,
+    };
+    let venue = engine::venues::paper(&spec.config, &spec.instrument).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    run(spec, venue, stop, |_| {})
+        .unwrap_or_else(|err| panic!("{err}"))
+        .board
+}
+
 /// What pyarrow (installed by scripts/setup.sh) reads back from a candidate file: every column
 /// with its type, and the rows that break an invariant the columns must keep.
 const PYARROW_CHECK: &str = r#"
@@ -651,6 +685,92 @@ fn a_planted_trend_is_found_but_a_momentum_rule_earns_more_from_it_and_the_model
     ok(toolkit(dir, &["label"]));
     ok(toolkit(dir, &["train", "--output-dir", "models/candidate"]));
     let meta = json(&dir.join("models/candidate/lgbm_meta.json"));
+
+    // The model through its own high-vol training day, rollbacks applied as live. The day is
+    // one regime and the score's reference a mix of three, so the score strays from it by
+    // design: by the configured levels alone that rolls a healthy model back; by the levels
+    // the trainer calibrated on windows of the model's own held-out candidates, it does not.
+    let levels = json(&dir.join("models/candidate/model.json"))["score_drift_levels"].clone();
+    assert_eq!(levels["window"], 500, "{levels}");
+    let mut uncalibrated = json(&dir.join("models/candidate/model.json"));
+    uncalibrated
+        .as_object_mut()
+        .unwrap()
+        .remove("score_drift_levels");
+    fs::create_dir_all(dir.join("models/uncalibrated")).unwrap();
+    for file in ["model.onnx", "lgbm_meta.json"] {
+        fs::copy(
+            dir.join("models/candidate").join(file),
+            dir.join("models/uncalibrated").join(file),
+        )
+        .unwrap();
+    }
+    fs::write(
+        dir.join("models/uncalibrated/model.json"),
+        uncalibrated.to_string(),
+    )
+    .unwrap();
+    let own_day = |model: &str| {
+        let registry = dir.join("replay").join(model);
+        let profile = dir.join(format!("{model}.yml"));
+        fs::write(
+            &profile,
+            format!("paths:\n  registry: {}\n", registry.display()),
+        )
+        .unwrap();
+        ok(toolkit(
+            dir,
+            &[
+                "promote",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--to",
+                "active",
+                "--id",
+                meta["model_id"].as_str().unwrap(),
+                "--model",
+                &format!("models/{model}"),
+                "--force",
+                "--reason",
+                "replay of its own training day",
+            ],
+        ));
+        replay_day(
+            &registry,
+            &dir.join("data/journal/BTCUSDT/2026-01-03"),
+            &dir.join("replay").join(format!("{model}-run")),
+        )
+    };
+    let calibrated = own_day("candidate");
+    let configured = own_day("uncalibrated");
+    let drift_rollbacks = |board: &engine::runtime::board::Board| -> Vec<String> {
+        board
+            .mode_switches
+            .iter()
+            .filter(|switch| switch.kind == "rollback" && switch.detail.starts_with("drift"))
+            .map(|switch| switch.detail.clone())
+            .collect()
+    };
+    assert_eq!(drift_rollbacks(&calibrated), Vec::<String>::new());
+    let refused = drift_rollbacks(&configured);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("drift: 3 drift windows of 500 in a row: score psi "),
+        "{refused:?}"
+    );
+    tests::pins::check(
+        "planted_trend_own_day_drift",
+        &serde_json::json!({
+            "score_drift_levels": format!(
+                "{} windows: psi {:.4}, ks {:.4}",
+                levels["windows"],
+                levels["psi"].as_f64().unwrap(),
+                levels["ks"].as_f64().unwrap()
+            ),
+            // What the rollback found (the rest names the model, whose id has the time in it).
+            "configured_levels_rollback": refused[0].split("; no model before").next(),
+        }),
+    );
 
     // The release check runs the canary on the held-out days beside the trivial baselines. The
     // model finds the planted trend: it beats entering every candidate and random approvals at
