@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canary::{self, Baseline, DaysArg, Verdict};
 use crate::estimate::BootstrapInterval;
-use crate::label::{TRAINING_SIDECAR, TrainingSidecar};
+use crate::label::{TrainingPartition, TrainingSidecar};
 use crate::train::{self, day_start_ms};
 
 /// File names of the report, in `--out`.
@@ -299,24 +299,11 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
 
 /// The days of `symbol` in the training set's sidecar, ascending.
 fn labeled_days(data: &Path, symbol: &str) -> Result<Vec<Date>> {
-    let sidecar = data
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(TRAINING_SIDECAR);
-    let text = fs::read_to_string(&sidecar)
-        .with_context(|| format!("reading {} (toolkit label writes it)", sidecar.display()))?;
-    let source: TrainingSidecar =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", sidecar.display()))?;
-    let mut days = source
+    let mut days = TrainingSidecar::beside(data)?
         .partitions
         .iter()
         .filter(|partition| partition.symbol == symbol)
-        .map(|partition| {
-            partition
-                .date
-                .parse::<Date>()
-                .with_context(|| format!("{} names a day {:?}", sidecar.display(), partition.date))
-        })
+        .map(TrainingPartition::day)
         .collect::<Result<Vec<_>>>()?;
     days.sort();
     days.dedup();

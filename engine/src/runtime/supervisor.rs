@@ -199,7 +199,7 @@ impl Supervisor {
         registry: PathBuf,
         active: &ModelInfo,
     ) -> Result<Supervisor, RegistryError> {
-        self.watch(active, Some(&registry));
+        self.watch(active, &registry);
         if let Some(hold) = registry::read_hold(&registry)? {
             eprintln!(
                 "supervisor: rollout held since the {} rollback of {} at {} ms; \
@@ -231,13 +231,10 @@ impl Supervisor {
 
     /// Watches the drift of `model`, now the active one, and its realized trades against the
     /// canary figures in `registry/<id>/performance.json`, if it has them.
-    fn watch(&mut self, model: &ModelInfo, registry: Option<&std::path::Path>) {
+    fn watch(&mut self, model: &ModelInfo, registry: &std::path::Path) {
         self.active_id.clone_from(&model.id);
         self.drift = DriftMonitor::new(model, self.rules.drift);
         self.performance = None;
-        let Some(registry) = registry else {
-            return;
-        };
         match PerformanceReference::read(&registry.join(&model.id)) {
             Ok(Some(reference)) if reference.model_id == model.id => {
                 self.performance = PerformanceGuard::new(
@@ -407,7 +404,7 @@ impl Supervisor {
             return;
         };
         match ModelInfo::read(&registry.join(&active)) {
-            Ok(info) => self.watch(&info, Some(&registry)),
+            Ok(info) => self.watch(&info, &registry),
             Err(err) => {
                 eprintln!("supervisor: drift and performance of {active} are not watched: {err}");
                 self.active_id = active;

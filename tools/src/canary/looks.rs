@@ -70,10 +70,10 @@ impl DayId {
             })
             .collect::<Result<_>>()?;
         entries.sort();
-        let mut text = String::new();
-        for (name, size) in &entries {
-            text.push_str(&format!("{name} {size}\n"));
-        }
+        let mut text: String = entries
+            .iter()
+            .map(|(name, size)| format!("{name} {size}\n"))
+            .collect();
         let session = journal.join(SESSION_FILE);
         if session.exists() {
             text.push_str(

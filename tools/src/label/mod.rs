@@ -132,6 +132,19 @@ pub(crate) struct TrainingSidecar {
     pub(crate) positives: u64,
 }
 
+impl TrainingSidecar {
+    /// The sidecar of the training set `data`: `training.json` beside it.
+    pub(crate) fn beside(data: &Path) -> Result<TrainingSidecar> {
+        let path = data
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(TRAINING_SIDECAR);
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (toolkit label writes it)", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
 /// One partition of the training set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TrainingPartition {
@@ -142,6 +155,15 @@ pub(crate) struct TrainingPartition {
     pub(crate) sidecar: PathBuf,
     /// The schema hash that sidecar gives.
     pub(crate) schema_hash: String,
+}
+
+impl TrainingPartition {
+    /// Its day.
+    pub(crate) fn day(&self) -> Result<jiff::civil::Date> {
+        self.date
+            .parse()
+            .with_context(|| format!("partition {} names no day: {:?}", self.symbol, self.date))
+    }
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {

@@ -55,7 +55,7 @@ use lightgbm3::{Booster, Dataset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::label::{TRAINING_SIDECAR, TrainingSidecar, sha256_hex};
+use crate::label::{TrainingSidecar, sha256_hex};
 use crate::table::{self, Table};
 use engine::cli::OnnxRuntimeArg;
 
@@ -474,16 +474,7 @@ pub(crate) fn train(args: &Args) -> Result<Meta> {
     let mut clock = Stopwatch(Instant::now(), BTreeMap::new());
     let bytes = fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
     let data = table::read(&args.data)?;
-    let sidecar_path = args
-        .data
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(TRAINING_SIDECAR);
-    let mut source: TrainingSidecar = serde_json::from_str(
-        &fs::read_to_string(&sidecar_path)
-            .with_context(|| format!("reading {}", sidecar_path.display()))?,
-    )
-    .with_context(|| format!("reading {}", sidecar_path.display()))?;
+    let mut source = TrainingSidecar::beside(&args.data)?;
     if source.schema_hash != FEATURE_SCHEMA_HASH {
         bail!(
             "{} was built with feature schema {}, the engine's is {FEATURE_SCHEMA_HASH}",
@@ -503,14 +494,14 @@ pub(crate) fn train(args: &Args) -> Result<Meta> {
         ts >= first_ms && ts < end_ms && !excluded.iter().any(|&(from, to)| ts >= from && ts < to)
     });
     if args.from.is_some() || args.to.is_some() {
-        let within = |date: &str| {
-            date.parse::<jiff::civil::Date>().is_ok_and(|date| {
-                args.from.is_none_or(|from| date >= from) && args.to.is_none_or(|to| date <= to)
-            })
-        };
-        source
-            .partitions
-            .retain(|partition| within(&partition.date));
+        let mut kept = Vec::with_capacity(source.partitions.len());
+        for partition in source.partitions {
+            let day = partition.day()?;
+            if args.from.is_none_or(|from| day >= from) && args.to.is_none_or(|to| day <= to) {
+                kept.push(partition);
+            }
+        }
+        source.partitions = kept;
         ensure!(
             !source.partitions.is_empty(),
             "{} holds no day from {} to {}",
