@@ -12,6 +12,7 @@ mod drill;
 mod estimate;
 mod flatten;
 mod label;
+mod latent;
 mod parity;
 mod profile;
 mod promote;

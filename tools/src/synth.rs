@@ -1,7 +1,9 @@
 //! `toolkit synth`: simulated market days, written to journals at simulation speed.
 //!
 //! Each day is one journal directory, `OUT/<SYMBOL>/<DATE>/`, holding the segments and a
-//! `session.json` that says what was simulated (regime, seed, start, length, frames).
+//! `session.json` that says what was simulated (regime, seed, start, length, frames, the
+//! simulator's version) and, with a planted edge, `latent.csv`: what the informed traders knew
+//! (the answer key, never read by the pipeline; see `latent`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,12 +12,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use engine::cli::ConfigArgs;
 use feed::journal::{ClockAnchor, JournalOptions, JournalWriter, StreamId};
-use feed::sim::{MarketSim, Regime, SimConfig};
+use feed::sim::{MarketSim, Regime, SIMULATOR_VERSION, SimConfig};
 use feed::{Fixed, Symbol};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
+
+use crate::latent::LatentWriter;
 
 /// Monotonic time the simulated clock starts at in journals (any positive value would do).
 const SIM_MONO_BASE_NS: u64 = 1_000_000_000;
@@ -49,8 +53,9 @@ pub(crate) struct Args {
     /// Segment size of the journals, MiB.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
-    /// Strength of the planted informed-flow edge, percent (0 none, 100 full): informed market
-    /// orders and a fair-price drift that a maker reading the flow can earn (feed::sim).
+    /// Strength of the planted edges, percent (0 none, 100 full): a weak trend, and informed
+    /// orders resting behind the touch before a step of the price (feed::sim, "The planted
+    /// edges").
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     edge: u8,
 }
@@ -74,6 +79,9 @@ pub(crate) struct Session {
     /// Strength of the planted edge, percent (0: none).
     #[serde(default)]
     pub(crate) edge_pct: u8,
+    /// The simulator's version (`feed::sim::SIMULATOR_VERSION`; 1 before it was recorded).
+    #[serde(default = "first_simulator")]
+    pub(crate) simulator: u32,
     /// Start, ms since the epoch.
     pub(crate) start_ms: u64,
     /// Length, ms.
@@ -82,6 +90,10 @@ pub(crate) struct Session {
     pub(crate) frames: u64,
     /// Bytes of frames written.
     pub(crate) bytes: u64,
+}
+
+const fn first_simulator() -> u32 {
+    1
 }
 
 /// File name of the session metadata in a day's directory.
@@ -180,9 +192,17 @@ pub(crate) fn simulate_day(
     progress.set_prefix(format!("{} {}", config.regime.name(), dir.display()));
     let mut frame = Vec::with_capacity(64 * 1024);
     let (mut frames, mut bytes) = (0_u64, 0_u64);
+    let mut latent = if config.edge_pct > 0 {
+        Some(LatentWriter::create(dir, config.start_ms)?)
+    } else {
+        None
+    };
     while let Some(produced) = sim.next_frame(&mut frame) {
         let mono_ns = anchor.mono_ns + (produced.recv_ns - anchor.wall_ns);
         journal.append(mono_ns, StreamId::PUBLIC_LINEAR, &frame)?;
+        if let Some(latent) = &mut latent {
+            latent.record(sim.now_ns() / 1_000_000, &sim.latent())?;
+        }
         frames += 1;
         bytes += frame.len() as u64;
         if frames % 4096 == 0 {
@@ -192,6 +212,9 @@ pub(crate) fn simulate_day(
     }
     progress.finish_and_clear();
     drop(journal);
+    if let Some(latent) = latent {
+        latent.finish()?;
+    }
     let session = Session {
         symbol: config.symbol.to_string(),
         date: dir
@@ -201,6 +224,7 @@ pub(crate) fn simulate_day(
         regime: config.regime.name().to_owned(),
         seed: config.seed,
         edge_pct: config.edge_pct,
+        simulator: SIMULATOR_VERSION,
         start_ms: config.start_ms,
         duration_ms: config.duration_ms,
         frames,

@@ -37,17 +37,29 @@
 //! | event | 45 | 3 | 0.25, 0.18 | 55 bps/√h | 3 bps/min | price jumps of about 20 bps (6 an hour), spread blow-outs and a thinned book after each, trade bursts, the odd fresh snapshot |
 //! | high-vol | 90 | 7 | 0.18, 0.12 | 120 bps/√h | 5 bps/min | bigger market orders, stronger bursts, faster pressure |
 //!
-//! # The planted edge
+//! # The planted edges
 //!
 //! `SimConfig::edge_pct` (0, the default, leaves the market above exactly as it is, byte for
-//! byte) adds an informed trader of known strength, for testing the model pipeline against a
-//! known answer. A latent **signal** `s`, an Ornstein-Uhlenbeck process with unit variance and
-//! mean reversion [`EDGE_REVERSION_S`], is what the informed know: at strength `e = edge_pct /
-//! 100`, a share `e x` [`EDGE_INFORMED_SHARE`] of the uninformed market orders become theirs and
-//! trade the sign of `s`, and the fair price drifts with it at `e x`
-//! [`EDGE_DRIFT_BPS_PER_MIN`]` x tanh s`. The drift persists for minutes, so a maker who reads
-//! the signed flow and the momentum, and is filled by the uninformed flow that remains, earns
-//! it after fees; without it (strength 0) the pipeline finds no threshold that pays.
+//! byte) adds two informed traders of known strength `e = edge_pct / 100`, for testing the
+//! model pipeline against a known answer. What they know is written down by
+//! [`MarketSim::latent`], which the pipeline never reads and the tests' oracle does.
+//!
+//! - **A trend**, of realistic strength. A latent signal `s`, an Ornstein-Uhlenbeck process with
+//!   unit variance and mean reversion [`EDGE_REVERSION_S`], drifts the fair price at
+//!   `e x` [`EDGE_DRIFT_BPS_PER_MIN`]` x tanh s`, and a share `e x` [`EDGE_INFORMED_SHARE`] of
+//!   the uninformed market orders trade its sign. At full strength the predictable 30 s move is
+//!   at most 2 bps and about 1.2 bps at a typical `|tanh s|` of 0.6: 30 to 50 % of a maker's
+//!   4 bps round trip, so the trend alone never pays a trade's fees, and a momentum rule
+//!   reading the last 30 s earns nothing from it after them.
+//! - **Accumulation before a step**, which lives in the order flow. About
+//!   [`FLOW_EPISODES_PER_HOUR`] times an hour an informed trader who knows the fair price will
+//!   step by `e x` [`FLOW_STEP_BPS`] on one side rests limit orders on that side, one to a dozen
+//!   ticks behind the touch, at `e x` [`FLOW_RESTING_RATE`] a second, for
+//!   [`FLOW_ACCUMULATION_S`] seconds; then the step comes, the fair price moving over
+//!   [`FLOW_STEP_S`] seconds, and the informed market orders of the model above take the book
+//!   along. Resting orders behind the touch do not move the mid, and
+//!   the step does not continue once it is done: a momentum rule earns nothing from it, a model
+//!   that reads depth beyond the touch against the recent flow and the mid can.
 //!
 //! Everything random comes from one ChaCha8 generator seeded from the seed and the regime: the
 //! same seed gives the same frames, byte for byte.
@@ -64,6 +76,11 @@ use crate::side::Side;
 use crate::text::Symbol;
 use book::SimBook;
 
+/// The simulator's version: a seed gives the same frames under one version only. It changes
+/// whenever a change to the model changes them (2: the realistic trend and the accumulation
+/// edge), so that a cached day can tell it is stale.
+pub const SIMULATOR_VERSION: u32 = 2;
+
 /// Levels each side of the published book holds (`orderbook.50`).
 pub const PUBLISHED_DEPTH: usize = 50;
 /// Book push interval, ms (Bybit's orderbook.50 interval).
@@ -73,12 +90,24 @@ pub const TICKER_PUSH_MS: u64 = 100;
 /// Pong interval, ms (a client pings every 20 s).
 pub const PONG_MS: u64 = 20_000;
 
-/// Fair-price drift at full signal and full edge strength, bps a minute.
-pub const EDGE_DRIFT_BPS_PER_MIN: f64 = 100.0;
-/// Share of the uninformed market orders that trade the signal at full edge strength.
-pub const EDGE_INFORMED_SHARE: f64 = 0.5;
-/// Mean-reversion time of the informed signal, seconds.
+/// Fair-price drift of the trend at full signal and full edge strength, bps a minute.
+pub const EDGE_DRIFT_BPS_PER_MIN: f64 = 4.0;
+/// Share of the uninformed market orders that trade the trend's signal at full edge strength.
+pub const EDGE_INFORMED_SHARE: f64 = 0.2;
+/// Mean-reversion time of the trend's signal, seconds.
 pub const EDGE_REVERSION_S: f64 = 180.0;
+/// Accumulation episodes an hour, on average (a Poisson process between episodes).
+pub const FLOW_EPISODES_PER_HOUR: f64 = 60.0;
+/// Length of an accumulation episode, seconds: uniform in this range.
+pub const FLOW_ACCUMULATION_S: (f64, f64) = (20.0, 60.0);
+/// The fair price's step at the end of an episode at full edge strength, bps: half again the
+/// default take-profit, and well under the volatility halt's 40 bps a minute.
+pub const FLOW_STEP_BPS: f64 = 25.0;
+/// How long the step takes, seconds.
+pub const FLOW_STEP_S: f64 = 5.0;
+/// Informed limit orders resting behind the touch during an episode at full edge strength, a
+/// second.
+pub const FLOW_RESTING_RATE: f64 = 60.0;
 
 /// Most levels one market order takes; the rest of it is cancelled (immediate-or-cancel).
 const MAX_PRINTS: usize = 64;
@@ -242,6 +271,26 @@ impl SimConfig {
     }
 }
 
+/// What the informed traders know at one moment ([`MarketSim::latent`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latent {
+    /// The trend's fair-price drift now, bps a minute, signed (positive up).
+    pub trend_bps_per_min: f64,
+    /// The step an accumulation under way announces, if one is.
+    pub step: Option<PlannedStep>,
+}
+
+/// A step of the fair price that informed traders are accumulating for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlannedStep {
+    /// The side that gains: `Buy` for a step up.
+    pub side: Side,
+    /// When it comes, matching-engine ms since the epoch.
+    pub at_ms: u64,
+    /// Its size, bps of the fair price.
+    pub bps: f64,
+}
+
 /// Metadata of one produced frame (its bytes are in the caller's buffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimFrame {
@@ -297,6 +346,11 @@ pub struct MarketSim {
     fair_drift: f64,
     /// Fair-price drift at full signal and strength, ticks per second.
     edge_drift: f64,
+    /// The accumulation under way and when the next one starts (edge only).
+    step: Option<PlannedStep>,
+    next_episode_ns: u64,
+    /// A step under way: until when, and ticks a second.
+    ramp: Option<(u64, f64)>,
     burst: f64,
     seq: u64,
     update_id: u64,
@@ -344,6 +398,9 @@ impl MarketSim {
             fair_vol: mid_ticks as f64 * params.vol_bps_sqrt_hour / 1e4 / 60.0,
             fair_drift: mid_ticks as f64 * params.drift_bps_per_min / 1e4 / 60.0,
             edge_drift: mid_ticks as f64 * EDGE_DRIFT_BPS_PER_MIN / 1e4 / 60.0,
+            step: None,
+            next_episode_ns: u64::MAX,
+            ramp: None,
             burst: 0.0,
             seq: 1_000_000_000 + rng.random_range(0..1_000_000),
             update_id: 0,
@@ -369,7 +426,19 @@ impl MarketSim {
         };
         sim.next_jump_ns = sim.schedule(params.jumps_per_hour);
         sim.next_snapshot_ns = sim.schedule(params.snapshots_per_hour);
+        if sim.edge > 0.0 {
+            sim.next_episode_ns = sim.schedule(FLOW_EPISODES_PER_HOUR);
+        }
         sim
+    }
+
+    /// What the informed traders know now (see "The planted edges"): the pipeline never reads
+    /// it; a test's oracle does.
+    pub fn latent(&self) -> Latent {
+        Latent {
+            trend_bps_per_min: self.edge * EDGE_DRIFT_BPS_PER_MIN * self.signal.tanh(),
+            step: self.step,
+        }
     }
 
     /// The configuration.
@@ -444,7 +513,18 @@ impl MarketSim {
     }
 
     fn total_rate(&self) -> f64 {
-        self.params.book_rate * (1.0 + self.params.cancel_share) + self.market_rate()
+        self.params.book_rate * (1.0 + self.params.cancel_share)
+            + self.market_rate()
+            + self.resting_rate()
+    }
+
+    /// Informed limit orders a second resting behind the touch (during an accumulation only).
+    fn resting_rate(&self) -> f64 {
+        if self.step.is_some() {
+            self.edge * FLOW_RESTING_RATE
+        } else {
+            0.0
+        }
     }
 
     /// Market orders a second now: a base rate plus the excitation of recent trades, where
@@ -472,8 +552,49 @@ impl MarketSim {
                 self.signal = self.signal * decay + (1.0 - decay * decay).sqrt() * noise;
                 self.fair += self.edge * self.edge_drift * self.signal.tanh() * dt;
             }
+            if let Some((end_ns, ticks_per_s)) = self.ramp {
+                let ramping_s = end_ns.min(t_ns).saturating_sub(self.now_ns) as f64 / 1e9;
+                self.fair += ticks_per_s * ramping_s;
+                if t_ns >= end_ns {
+                    self.ramp = None;
+                }
+            }
         }
         self.now_ns = t_ns.max(self.now_ns);
+        if self.edge > 0.0 {
+            self.advance_episode();
+        }
+    }
+
+    /// Starts an accumulation when one is due, and steps the fair price when its time comes.
+    fn advance_episode(&mut self) {
+        match self.step {
+            Some(step) if self.now_ns >= step.at_ms * NS_PER_MS => {
+                let ticks_per_s = self.fair * step.bps / 1e4 / FLOW_STEP_S;
+                let ends_ns = self.now_ns + (FLOW_STEP_S * 1e9) as u64;
+                self.ramp = Some(match step.side {
+                    Side::Buy => (ends_ns, ticks_per_s),
+                    Side::Sell => (ends_ns, -ticks_per_s),
+                });
+                self.step = None;
+                self.next_episode_ns = self.schedule(FLOW_EPISODES_PER_HOUR);
+            }
+            None if self.now_ns >= self.next_episode_ns => {
+                let side = if self.rng.random::<bool>() {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                let (shortest, longest) = FLOW_ACCUMULATION_S;
+                let seconds = self.rng.random_range(shortest..longest);
+                self.step = Some(PlannedStep {
+                    side,
+                    at_ms: (self.now_ns + (seconds * 1e9) as u64) / NS_PER_MS,
+                    bps: self.edge * FLOW_STEP_BPS,
+                });
+            }
+            _ => {}
+        }
     }
 
     fn fire_timer(&mut self, out: &mut Vec<u8>) -> Option<SimFrame> {
@@ -566,6 +687,20 @@ impl MarketSim {
             self.book.replenish(&mut self.rng, &self.limit_size);
             return None;
         };
+        if let Some(step) = self.step
+            && pick >= self.total_rate() - self.resting_rate()
+        {
+            // The informed accumulate behind the touch, where the mid does not see them.
+            self.seq += 1;
+            let behind = 2 + geometric(&mut self.rng, 0.2).min(10) as i64;
+            let lots = self.limit_size.lots(&mut self.rng, 1.0);
+            let price = match step.side {
+                Side::Buy => bid - behind,
+                Side::Sell => ask + behind,
+            };
+            self.book.add_at(step.side, price, lots);
+            return None;
+        }
         let fair_above = self.fair > ask as f64;
         let fair_below = self.fair < bid as f64;
         if pick < market {
