@@ -42,7 +42,7 @@ pub enum Rejection {
 /// Which candidates may become orders, before sizing and gates. Trading uses the model; the
 /// others are the baselines a canary judges a model against, run through the same hot loop and
 /// paper venue (the score is still the model's, logged as it is).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum EntryRule {
     /// The model's score at or above tau_entry.
     #[default]
@@ -60,16 +60,45 @@ pub enum EntryRule {
     /// Candidates on the side of the last 30 s of mid return (`mid_return_30s_bps`): a buy
     /// after a rise, a sell after a fall, nothing when the mid has not moved.
     Momentum,
+    /// Candidates a judge that knows what the market will do approves: the ceiling a canary
+    /// measures the model's share of, on simulated days whose latent state is known.
+    Foresight(Foresight),
+}
+
+/// A judge of candidates that knows more than the market shows (a simulator's latent state):
+/// research only, never a trading rule.
+#[derive(Clone)]
+pub struct Foresight(std::sync::Arc<dyn Fn(&Candidate) -> bool + Send + Sync>);
+
+impl Foresight {
+    /// A judge approving the candidates `approves` says yes to.
+    pub fn new(approves: impl Fn(&Candidate) -> bool + Send + Sync + 'static) -> Foresight {
+        Foresight(std::sync::Arc::new(approves))
+    }
+}
+
+impl std::fmt::Debug for Foresight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Foresight(..)")
+    }
+}
+
+impl PartialEq for Foresight {
+    /// The same judge, not one that happens to agree.
+    fn eq(&self, other: &Foresight) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl EntryRule {
-    /// The rule's name as reported: `model`, `every`, `random` or `momentum`.
+    /// The rule's name as reported: `model`, `every`, `random`, `momentum` or `foresight`.
     pub const fn label(&self) -> &'static str {
         match self {
             EntryRule::Model => "model",
             EntryRule::Every => "every",
             EntryRule::Random { .. } => "random",
             EntryRule::Momentum => "momentum",
+            EntryRule::Foresight(_) => "foresight",
         }
     }
 
@@ -81,10 +110,10 @@ impl EntryRule {
         tau_entry: f32,
         features: &FeatureVector,
     ) -> bool {
-        match *self {
+        match self {
             EntryRule::Model => !probability.is_nan() && probability >= tau_entry,
             EntryRule::Every => true,
-            EntryRule::Random { rate, seed } => unit_draw(seed, candidate.id.0) < rate,
+            EntryRule::Random { rate, seed } => unit_draw(*seed, candidate.id.0) < *rate,
             EntryRule::Momentum => {
                 let rise = features[Feature::MidReturn30sBps as usize];
                 match candidate.side {
@@ -92,6 +121,7 @@ impl EntryRule {
                     Side::Sell => rise < 0.0,
                 }
             }
+            EntryRule::Foresight(judge) => (judge.0)(candidate),
         }
     }
 }
@@ -487,6 +517,11 @@ mod tests {
             .filter(|&id| unit_draw(3, id) < 0.3)
             .count();
         assert_eq!(drawn, 29_986);
+        // Foresight: whatever its judge says of the candidate.
+        let buys_only =
+            EntryRule::Foresight(Foresight::new(|candidate| candidate.side == Side::Buy));
+        assert!(approved(&mut pipeline, buys_only.clone(), buy));
+        assert!(!approved(&mut pipeline, buys_only, sell));
         assert_eq!(EntryRule::default(), EntryRule::Model);
     }
 

@@ -10,7 +10,8 @@
 //!   blocks longer than an episode are, nearly, and resampling them keeps the dependence
 //!   inside each block;
 //! - [`break_even_winrate`]: the winrate at which a take-profit / stop round trip pays its fees;
-//! - [`trades_for_power`]: how many trades a test needs to see a given edge.
+//! - [`trades_for_power`]: how many trades a test needs to see a given edge;
+//! - [`spearman`]: the rank correlation of two series (how well a score orders an outcome).
 //!
 //! The normal quantiles used are constants ([`Z95`], [`Z80`]): the intervals are 95 %
 //! two-sided and the power 80 %, nothing else is asked for.
@@ -65,6 +66,45 @@ impl MeanInterval {
             high: mean + half,
         }
     }
+}
+
+/// Spearman's rank correlation of `xs` and `ys` (pairs in order; ties share their mean rank):
+/// the Pearson correlation of the ranks. None below two pairs, or when either series is
+/// constant.
+pub(crate) fn spearman(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len().min(ys.len());
+    if n < 2 {
+        return None;
+    }
+    let (a, b) = (ranks(&xs[..n]), ranks(&ys[..n]));
+    let mean = (n as f64 + 1.0) / 2.0;
+    let (mut cov, mut var_a, mut var_b) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(&b) {
+        cov += (x - mean) * (y - mean);
+        var_a += (x - mean).powi(2);
+        var_b += (y - mean).powi(2);
+    }
+    (var_a > 0.0 && var_b > 0.0).then(|| cov / (var_a * var_b).sqrt())
+}
+
+/// Ranks from 1, ties at their mean rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &index in &order[start..end] {
+            ranks[index] = rank;
+        }
+        start = end;
+    }
+    ranks
 }
 
 /// The Wilson score interval (95 %) of `successes` out of `n`; `(0, 1)` when `n` is 0.
@@ -288,5 +328,37 @@ mod tests {
         assert_eq!(wilson(0, 0), (0.0, 1.0));
         let (low, _) = wilson(0, 20);
         assert_eq!(low, 0.0);
+    }
+
+    #[test]
+    fn spearman_recovers_the_rank_correlation_of_a_known_bivariate_normal() {
+        // For a bivariate normal with correlation rho, Spearman's is (6 / pi) asin(rho / 2):
+        // 0.4829 at rho 0.5. 20 000 seeded pairs recover it within 0.02 (its standard error
+        // is about 0.006).
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let noise = Normal::new(0.0, 1.0).unwrap();
+        let rho: f64 = 0.5;
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for _ in 0..20_000 {
+            let (a, b) = (noise.sample(&mut rng), noise.sample(&mut rng));
+            xs.push(a);
+            ys.push(rho * a + (1.0 - rho * rho).sqrt() * b);
+        }
+        let expected = 6.0 / std::f64::consts::PI * (rho / 2.0).asin();
+        let measured = spearman(&xs, &ys).unwrap();
+        assert!(
+            (measured - expected).abs() < 0.02,
+            "{measured} vs {expected}"
+        );
+        assert_eq!(format!("{measured:.4}"), "0.4748");
+        // Any increasing transform leaves it at 1; reversing the order makes it -1.
+        let cubed: Vec<f64> = xs.iter().map(|x| x.powi(3)).collect();
+        assert!((spearman(&xs, &cubed).unwrap() - 1.0).abs() < 1e-12);
+        let negated: Vec<f64> = xs.iter().map(|x| -x).collect();
+        assert!((spearman(&xs, &negated).unwrap() + 1.0).abs() < 1e-12);
+        // Ties share their mean rank: ranks of [1, 2, 2, 3] are 1, 2.5, 2.5, 4.
+        assert_eq!(ranks(&[1.0, 2.0, 2.0, 3.0]), [1.0, 2.5, 2.5, 4.0]);
+        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+        assert_eq!(spearman(&[1.0], &[1.0]), None);
     }
 }

@@ -13,6 +13,12 @@
 //! block-bootstrap interval, the entry fill rate, net PnL after fees, PnL per trade with its
 //! block-bootstrap interval and the max drawdown of the closed-trade equity curve.
 //!
+//! On simulated days with a planted edge (each with the simulator's answer key,
+//! `latent.csv`), an oracle runs too: the same candidates, approved when what the informed
+//! traders knew says the fair price will move their way by at least the round trip's fees
+//! within the label's horizon. It is the ceiling, not a baseline: the report gives the share
+//! of the oracle's net PnL the candidate earned.
+//!
 //! The candidate passes when every gate of `canary.gates` holds over all days together; the
 //! gates on PnL per trade, markout and the difference against the best baseline (the one with
 //! the most net PnL, paired block by block) read the lower end of a 95 % block bootstrap over
@@ -43,14 +49,15 @@ use anyhow::{Context, Result, bail};
 use engine::cli::{ConfigArgs, OnnxRuntimeArg};
 use engine::config::{CanaryGates, Config, Loaded};
 use engine::model::registry::{ModelInfo, Slot, read_slot};
-use engine::pipeline::EntryRule;
+use engine::pipeline::{EntryRule, Foresight};
 use feed::markout::MARKOUT_HORIZONS_NS;
 use serde::{Deserialize, Serialize};
 
 use crate::estimate::{
     Block, BootstrapInterval, MeanInterval, Statistic, Z95, block_bootstrap, break_even_winrate,
-    trades_for_power, wilson,
+    spearman, trades_for_power, wilson,
 };
+use crate::latent::LatentTrack;
 use crate::synth::{SESSION_FILE, Session};
 use crate::train::{META_FILE, Meta};
 use looks::EarlierLooks;
@@ -465,6 +472,106 @@ pub(crate) struct BaselineRun {
     pub(crate) candidate_minus_baseline_usd: BootstrapInterval,
 }
 
+/// The ceiling: what a judge that knew the simulator's latent state earned from the same
+/// candidates, and the candidate's share of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OracleRun {
+    /// What it enters.
+    pub(crate) rule: String,
+    pub(crate) results: Results,
+    /// The candidate's net PnL over the oracle's, when the oracle earned anything.
+    pub(crate) captured_share: Option<f64>,
+    /// Spearman's rank correlation of the candidate's score with the move the informed
+    /// expected in each candidate's favour, over every candidate it decided: whether the
+    /// score orders candidates as the latent state does.
+    pub(crate) score_correlation: Option<f64>,
+}
+
+/// The oracle's rule and a judge per held-out day, when every day has the simulator's answer
+/// key (`latent.csv`); `None` otherwise (recorded days, or days simulated without an edge).
+fn oracle_judges(
+    config: &Config,
+    instrument: feed::Instrument,
+    days: &[Day],
+) -> Result<Option<OracleJudges>> {
+    let horizon = config.labeling.fill_horizon.get() + config.labeling.hold_horizon.get();
+    let horizon_ms = u64::try_from(horizon.as_millis()).unwrap_or(u64::MAX);
+    let fees_bps = 2.0 * instrument.maker_fee_rate.to_f64() * 1e4;
+    let mut tracks = Vec::with_capacity(days.len());
+    for day in days {
+        let Some(track) = LatentTrack::load(&day.journal)? else {
+            return Ok(None);
+        };
+        tracks.push((day.journal.clone(), std::sync::Arc::new(track)));
+    }
+    if tracks.is_empty() {
+        return Ok(None);
+    }
+    let rule = format!(
+        "candidates the simulator's informed traders expected to gain at least the {fees_bps:.1} bps round trip within {} (latent.csv: the trend and any step announced)",
+        humantime::format_duration(horizon)
+    );
+    Ok(Some(OracleJudges {
+        rule,
+        horizon_ms,
+        fees_bps,
+        tracks,
+    }))
+}
+
+/// The oracle's rule and each held-out day's answer key.
+struct OracleJudges {
+    rule: String,
+    /// The label's horizon (entry working, then held), and the round trip's fees.
+    horizon_ms: u64,
+    fees_bps: f64,
+    tracks: Vec<(PathBuf, std::sync::Arc<LatentTrack>)>,
+}
+
+impl OracleJudges {
+    fn track(&self, day: &Day) -> Option<&std::sync::Arc<LatentTrack>> {
+        self.tracks
+            .iter()
+            .find(|(journal, _)| journal == &day.journal)
+            .map(|(_, track)| track)
+    }
+
+    /// The oracle of `day`: what the informed expect within the horizon pays the fees.
+    fn judge(&self, day: &Day) -> EntryRule {
+        let Some(track) = self.track(day).cloned() else {
+            return EntryRule::Every;
+        };
+        let (horizon_ms, fees_bps) = (self.horizon_ms, self.fees_bps);
+        EntryRule::Foresight(Foresight::new(move |candidate| {
+            track.expected_move_bps(candidate.ts_ms, horizon_ms, candidate.side) >= fees_bps
+        }))
+    }
+
+    /// Spearman's correlation of the scores of `results` with the expected move in each
+    /// candidate's favour.
+    fn score_correlation(&self, results: &Results) -> Option<f64> {
+        let (mut scores, mut moves) = (Vec::new(), Vec::new());
+        for run in &results.days {
+            let Some(track) = self
+                .tracks
+                .iter()
+                .find(|(journal, _)| journal == &run.journal)
+            else {
+                continue;
+            };
+            for scored in &run.scored {
+                scores.push(scored.score);
+                moves.push(
+                    track
+                        .1
+                        .expected_move_bps(scored.ts_ms, self.horizon_ms, scored.side),
+                );
+            }
+        }
+        spearman(&scores, &moves)
+    }
+}
+
 /// How many trades the canary needs, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Power {
@@ -543,11 +650,14 @@ pub(crate) struct Report {
     /// How often each held-out day judged a model before this canary ([`looks`]).
     #[serde(default)]
     pub(crate) earlier_looks: Vec<EarlierLooks>,
+    /// What an oracle earned on the same days, when every one has the simulator's answer key.
+    #[serde(default)]
+    pub(crate) oracle: Option<OracleRun>,
 }
 
 impl Report {
-    /// The candidate's results, the registry model's if there is one, then each trivial
-    /// baseline's.
+    /// The candidate's results, the registry model's if there is one, each trivial
+    /// baseline's, then the oracle's if it ran.
     pub(crate) fn models(&self) -> Vec<(&str, &Results)> {
         let mut models = vec![("candidate", &self.candidate_results)];
         if let Some(baseline) = &self.baseline_results {
@@ -558,6 +668,9 @@ impl Report {
                 .iter()
                 .map(|baseline| (baseline.name.as_str(), &baseline.results)),
         );
+        if let Some(oracle) = &self.oracle {
+            models.push(("oracle", &oracle.results));
+        }
         models
     }
 }
@@ -687,30 +800,32 @@ pub(crate) fn judge(
     let runs_dir = config.paths.data.join("canary").join(&candidate_ref.id);
     let gates = config.canary.gates.clone();
     let blocking = Blocking::of(&gates);
-    let replay_all = |role: &str, model: &ModelRef, rule: EntryRule| -> Result<Results> {
-        let mut runs = Vec::new();
-        for day in &days {
-            eprintln!(
-                "canary: {role} {} on {} ({})",
-                model.id, day.date, day.regime
-            );
-            runs.push(replay::replay(
-                config,
-                symbol,
-                instrument,
-                &model.dir,
-                rule,
-                day,
-                &runs_dir.join(role).join(&day.date),
-                onnxruntime,
-            )?);
-        }
-        Ok(Results::of(runs, blocking))
-    };
-    let candidate_results = replay_all("candidate", &candidate_ref, EntryRule::Model)?;
+    let replay_all =
+        |role: &str, model: &ModelRef, rule_of: &dyn Fn(&Day) -> EntryRule| -> Result<Results> {
+            let mut runs = Vec::new();
+            for day in &days {
+                let rule = rule_of(day);
+                eprintln!(
+                    "canary: {role} {} on {} ({})",
+                    model.id, day.date, day.regime
+                );
+                runs.push(replay::replay(
+                    config,
+                    symbol,
+                    instrument,
+                    &model.dir,
+                    rule,
+                    day,
+                    &runs_dir.join(role).join(&day.date),
+                    onnxruntime,
+                )?);
+            }
+            Ok(Results::of(runs, blocking))
+        };
+    let candidate_results = replay_all("candidate", &candidate_ref, &|_| EntryRule::Model)?;
     let baseline_results = baseline_ref
         .as_ref()
-        .map(|model| replay_all("baseline", model, EntryRule::Model))
+        .map(|model| replay_all("baseline", model, &|_| EntryRule::Model))
         .transpose()?;
     let rate = candidate_results.overall.approval_rate;
     let mut rules = vec![(
@@ -732,7 +847,7 @@ pub(crate) fn judge(
     ));
     let mut baselines = Vec::new();
     for (name, rule_text, rule) in rules {
-        let results = replay_all(&name, &candidate_ref, rule)?;
+        let results = replay_all(&name, &candidate_ref, &|_| rule.clone())?;
         baselines.push(BaselineRun {
             candidate_minus_baseline_usd: blocking.difference(&candidate_results, &results),
             name,
@@ -749,6 +864,20 @@ pub(crate) fn judge(
                 .total_cmp(&b.results.overall.net_pnl_usd)
         })
         .context("no baseline ran")?;
+    let oracle = match oracle_judges(config, instrument, &days)? {
+        Some(judges) => {
+            let results = replay_all("oracle", &candidate_ref, &|day| judges.judge(day))?;
+            let earned = results.overall.net_pnl_usd;
+            Some(OracleRun {
+                rule: judges.rule.clone(),
+                captured_share: (earned > 0.0)
+                    .then(|| candidate_results.overall.net_pnl_usd / earned),
+                score_correlation: judges.score_correlation(&candidate_results),
+                results,
+            })
+        }
+        None => None,
+    };
     let break_even = break_even_winrate(
         config.labeling.take_profit_pct,
         config.risk.assumed_sl_pct,
@@ -790,6 +919,7 @@ pub(crate) fn judge(
         checks,
         verdict,
         earlier_looks,
+        oracle,
     };
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     engine::model::registry::write_json_atomically(&out.join(REPORT_JSON), &report)?;
@@ -966,8 +1096,11 @@ fn table(report: &Report) -> String {
     let _ = writeln!(out, "|---|---|{}", "---|".repeat(SUMMARY_COLUMNS.len()));
     for (role, results) in report.models() {
         for (regime, summary) in results.slices() {
-            // The baselines' overall rows only: the candidate's regimes are what matter.
-            if regime != "all" && report.baselines.iter().any(|b| b.name == role) {
+            // The baselines' and the oracle's overall rows only: the candidate's regimes are
+            // what matter.
+            if regime != "all"
+                && (role == "oracle" || report.baselines.iter().any(|b| b.name == role))
+            {
                 continue;
             }
             let _ = writeln!(
@@ -1002,6 +1135,22 @@ fn table(report: &Report) -> String {
             } else {
                 ""
             }
+        );
+    }
+    if let Some(oracle) = &report.oracle {
+        let overall = &oracle.results.overall;
+        let _ = writeln!(
+            out,
+            "oracle (the simulator's answer key): {} trades, {:+.2} USD; the candidate earned {}; its score's rank correlation with the move the informed expected: {}",
+            overall.trades,
+            overall.net_pnl_usd,
+            oracle.captured_share.map_or_else(
+                || "- (the oracle earned nothing)".to_owned(),
+                |share| format!("{:.1} % of it", 100.0 * share)
+            ),
+            oracle
+                .score_correlation
+                .map_or_else(|| "-".to_owned(), |rho| format!("{rho:+.3}"))
         );
     }
     let power = &report.power;
@@ -1104,6 +1253,7 @@ mod tests {
                 })
                 .collect(),
             halted: 2,
+            scored: Vec::new(),
             log: PathBuf::new(),
             log_sha256: String::new(),
         }

@@ -18,7 +18,7 @@ use engine::pipeline::EntryRule;
 use engine::runtime::source::Pace;
 use engine::runtime::{FeedSpec, RunSpec};
 use feed::markout::MARKOUT_HORIZONS_NS;
-use feed::{Instrument, Symbol};
+use feed::{Instrument, Side, Symbol};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -49,6 +49,15 @@ pub(crate) struct Entry {
     pub(crate) filled: bool,
 }
 
+/// A candidate the model scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scored {
+    /// When it was decided, ms since the epoch.
+    pub(crate) ts_ms: u64,
+    pub(crate) side: Side,
+    pub(crate) score: f64,
+}
+
 /// What one model did on one day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DayRun {
@@ -73,6 +82,9 @@ pub(crate) struct DayRun {
     pub(crate) entries: Vec<Entry>,
     /// Entries the supervisor's halts held back.
     pub(crate) halted: u64,
+    /// Every candidate decided, with its score (not written to the report).
+    #[serde(skip)]
+    pub(crate) scored: Vec<Scored>,
     /// The run's decision log and its SHA-256.
     pub(crate) log: PathBuf,
     pub(crate) log_sha256: String,
@@ -145,13 +157,14 @@ pub(crate) fn replay(
         apply_rollbacks: false,
         entry_rule,
     };
+    let label = spec.entry_rule.label();
     let report = engine::runtime::run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {})
         .with_context(|| {
             format!(
                 "replaying {} with {} (entries: {})",
                 day.journal.display(),
                 info.id,
-                entry_rule.label()
+                label
             )
         })?;
     let stats = &report.hot.stats;
@@ -177,6 +190,7 @@ fn read_log(path: &Path) -> Result<DayRun> {
     let mut filled = BTreeSet::new();
     let mut halted = 0;
     let (mut decisions, mut refused) = (0, 0);
+    let mut scored = Vec::new();
     let (mut start_ms, mut end_ms) = (None, 0);
     for (number, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
@@ -251,6 +265,20 @@ fn read_log(path: &Path) -> Result<DayRun> {
             }
             Some("decision") => {
                 decisions += 1;
+                let side = match field("side").ok().and_then(Value::as_str) {
+                    Some("Buy") => Some(Side::Buy),
+                    Some("Sell") => Some(Side::Sell),
+                    _ => None,
+                };
+                if let (Some(side), Some(score)) =
+                    (side, record.get("score").and_then(Value::as_f64))
+                {
+                    scored.push(Scored {
+                        ts_ms: now_ms,
+                        side,
+                        score,
+                    });
+                }
                 match field("outcome")?.as_str() {
                     Some("halted") => halted += 1,
                     Some("rejected") if field("reason")?.as_str() == Some("score") => refused += 1,
@@ -290,6 +318,7 @@ fn read_log(path: &Path) -> Result<DayRun> {
         markouts_bps,
         entries,
         halted,
+        scored,
         log: path.to_path_buf(),
         log_sha256: String::new(),
     })
