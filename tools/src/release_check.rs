@@ -135,7 +135,11 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .try_into()
             .unwrap_or(7)
     });
-    let mut checks = vec![schema_check(&meta, &info)?, economics_check(&meta)];
+    let mut checks = vec![
+        schema_check(&meta, &info)?,
+        control_check(&meta),
+        economics_check(&meta),
+    ];
     checks.extend(benchmark_checks(&meta, benchmark, &benchmark_path));
     checks.push(parity_check(&args.model, &args.onnxruntime.path, seed)?);
     checks.push(canary_check(&loaded, args));
@@ -229,6 +233,19 @@ fn schema_check(meta: &Meta, info: &ModelInfo) -> Result<Check> {
     })
 }
 
+/// A negative control (`train --control`) tests the pipeline and is never traded, whatever the
+/// other checks find (if they pass it, something leaks).
+fn control_check(meta: &Meta) -> Check {
+    Check {
+        name: "not a negative control".to_owned(),
+        status: Status::of(meta.negative_control.is_none()),
+        detail: meta.negative_control.as_ref().map_or_else(
+            || "trained on the data as it is".to_owned(),
+            |control| format!("trained as a negative control: {control}"),
+        ),
+    }
+}
+
 /// tau_entry must earn money after fees on the report fold, which chose nothing.
 fn economics_check(meta: &Meta) -> Check {
     let entry = &meta.thresholds.entry;
@@ -236,9 +253,10 @@ fn economics_check(meta: &Meta) -> Check {
         name: "report-fold net expectancy at tau_entry > 0".to_owned(),
         status: Status::of(entry.pays()),
         detail: format!(
-            "{:+.2} bps per approved candidate ({} approved, {} filled), {} per trade",
+            "{:+.2} bps per candidate taken ({} approved, {} taken, {} filled), {} per trade",
             entry.expectancy_bps,
             entry.approved,
+            entry.taken,
             entry.filled,
             crate::train::per_trade(entry)
         ),

@@ -113,19 +113,27 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     writeln!(out)?;
     writeln!(
         out,
-        "Thresholds are chosen on net expectancy after fees: each candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). tau_entry = {:.4} is, of {} thresholds tried on the threshold fold (each approving at least {}), the one whose approved candidates' summed net return has the highest lower 95 % bound (there: {:+.2} bps per approved candidate). The figures below are the report fold's, which chose nothing. tau_hold = {:.4}: a position is held to its take-profit, its stop or the hold horizon, as the labels held it; they measure no exit on a falling score.",
+        "Thresholds are chosen on net expectancy after fees: each candidate carries the net return its round trip made in the labels (an unfilled entry makes 0). The engine works one entry or holds one position at a time, so a threshold is judged on the candidates it would have taken: in time order, each one approved once the last one taken was flat again. tau_entry = {:.4} is, of {} thresholds tried on the threshold fold (each taking at least {}), the one whose taken candidates' summed net return has the highest lower 95 % bound (there: {:+.2} bps per candidate taken). The figures below are the report fold's, which chose nothing. tau_hold = {:.4}: a position is held to its take-profit, its stop or the hold horizon, as the labels held it; they measure no exit on a falling score.",
         t.tau_entry, t.thresholds_tried, t.min_approved, t.selection.expectancy_bps, t.tau_hold
     )?;
     writeln!(out)?;
     writeln!(
         out,
-        "**Expected PnL per trade at tau_entry: {}** (mean with its 95 % interval, over {} filled of {} approved candidates; expectancy {:+.2} bps per approved candidate, {:+.2} USD in all).",
+        "**Expected PnL per trade at tau_entry: {}** (mean with its 95 % interval, over {} filled of {} candidates taken, of {} approved; expectancy {:+.2} bps per candidate taken, {:+.2} USD in all).",
         super::per_trade(&t.entry),
         t.entry.filled,
+        t.entry.taken,
         t.entry.approved,
         t.entry.expectancy_bps,
         t.entry.total_usd
     )?;
+    if let Some(control) = &meta.negative_control {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "**Negative control** ({control}): trained to test the pipeline, which must refuse it; never a model to trade."
+        )?;
+    }
     if !t.entry.pays() {
         writeln!(out)?;
         writeln!(
@@ -136,14 +144,15 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
     writeln!(out)?;
     writeln!(
         out,
-        "| regime | approved | filled | expectancy (bps per candidate) | PnL per trade |"
+        "| regime | approved | taken | filled | expectancy (bps per candidate taken) | PnL per trade |"
     )?;
-    writeln!(out, "|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
     for (regime, economics) in &t.entry_by_regime {
         writeln!(
             out,
-            "| {regime} | {} | {} | {:+.2} | {} |",
+            "| {regime} | {} | {} | {} | {:+.2} | {} |",
             economics.approved,
+            economics.taken,
             economics.filled,
             economics.expectancy_bps,
             super::per_trade(economics)

@@ -1,14 +1,24 @@
 //! What a threshold would have earned: the labels carry each candidate's net return after
-//! fees (`net_return_bps`, absent when the entry never filled), so a threshold is judged by the
-//! money the candidates it approves made, not by how often their label is 1.
+//! fees (`net_return_bps`, absent when the entry never filled) and how long its round trip
+//! took, so a threshold is judged by the money the engine would have made with it, not by how
+//! often its candidates' label is 1.
 //!
-//! - **Expectancy**: the mean net return per approved candidate, an unfilled one counting 0.
+//! - **One position at a time.** The engine works one entry or holds one position per symbol:
+//!   a candidate approved while an earlier one is still working or held is skipped. So a
+//!   threshold is judged on the candidates it would have **taken**: in time order, each one it
+//!   approves that arrives once the last one taken is flat again (its `time_to_fill_ms +
+//!   time_to_flat_ms` after it, or `labeling.fill_horizon` when its entry never filled). Summed
+//!   over every candidate as if each traded alone, a low threshold looks best, since it adds
+//!   marginal candidates that are paid for live by the better ones they crowd out: a model
+//!   whose threshold fold said +8 USD a trade that way earned +0.3 USD a trade in its canary,
+//!   and +6.8 at a threshold judged as here.
+//! - **Expectancy**: the mean net return per candidate taken, an unfilled one counting 0.
 //! - **tau_entry** is the threshold that would most surely have earned: the largest lower 95 %
-//!   bound of the sum of net returns over the candidates it approves, `n x mean - z95 x sd x
-//!   sqrt(n)` (an unfilled entry counts 0), among the thresholds that approve at least
+//!   bound of the sum of net returns over the candidates it takes, `n x mean - z95 x sd x
+//!   sqrt(n)` (an unfilled entry counts 0), among the thresholds that take at least
 //!   `training.min_approved`. The plain largest sum favours a threshold that a few lucky
-//!   candidates carried; the bound pays for the spread of what it approves. It is chosen on the
-//!   threshold fold and judged on the report fold, which chose nothing. When what it approves
+//!   candidates carried; the bound pays for the spread of what it takes. It is chosen on the
+//!   threshold fold and judged on the report fold, which chose nothing. When what it takes
 //!   there does not earn, no threshold pays, and the model says so ([`Economics::pays`]).
 //! - **tau_hold** is 0: the labels measure a round trip held to its take-profit, its stop or
 //!   `labeling.hold_horizon`, and nothing in them measures what an exit on a falling score would
@@ -29,17 +39,25 @@ pub(crate) struct Outcome {
     pub(crate) net_bps: Option<f64>,
     /// The same in USD.
     pub(crate) net_usd: Option<f64>,
+    /// When it came, ms, and which symbol's engine it would occupy (an index).
+    pub(crate) ts_ms: i64,
+    pub(crate) symbol: usize,
+    /// How long it would occupy it, ms: until flat, or until its unfilled entry stopped working.
+    pub(crate) busy_ms: i64,
 }
 
-/// The money made by the candidates `score >= threshold` approves.
+/// The money made by the candidates `score >= threshold` approves and the engine takes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Economics {
     /// The threshold.
     pub(crate) threshold: f64,
-    /// Candidates approved, and of those, entries that filled (trades).
+    /// Candidates approved, those taken (the engine was free), and of those, entries that
+    /// filled (trades).
     pub(crate) approved: u64,
+    #[serde(default)]
+    pub(crate) taken: u64,
     pub(crate) filled: u64,
-    /// Mean net return per approved candidate, bps (unfilled ones count 0).
+    /// Mean net return per candidate taken, bps (unfilled ones count 0).
     pub(crate) expectancy_bps: f64,
     /// Net return per trade (filled entries), bps and USD, with 95 % intervals.
     pub(crate) per_trade_bps: MeanInterval,
@@ -49,51 +67,52 @@ pub(crate) struct Economics {
 }
 
 impl Economics {
-    /// Whether the approved candidates made money after fees.
+    /// Whether the candidates taken made money after fees.
     pub(crate) fn pays(&self) -> bool {
         self.filled > 0 && self.expectancy_bps > 0.0
     }
 }
 
-/// The economics of `score >= threshold`.
+/// The candidates of `outcomes` (in time order) that `score >= threshold` approves and a
+/// one-position engine per symbol takes.
+fn taken(outcomes: &[Outcome], threshold: f64) -> impl Iterator<Item = &Outcome> {
+    let mut free_from_ms: Vec<i64> = Vec::new();
+    outcomes.iter().filter(move |outcome| {
+        if outcome.score < threshold {
+            return false;
+        }
+        if free_from_ms.len() <= outcome.symbol {
+            free_from_ms.resize(outcome.symbol + 1, i64::MIN);
+        }
+        let free_from = &mut free_from_ms[outcome.symbol];
+        if outcome.ts_ms < *free_from {
+            return false;
+        }
+        *free_from = outcome.ts_ms.saturating_add(outcome.busy_ms);
+        true
+    })
+}
+
+/// The economics of `score >= threshold` over `outcomes` in time order.
 pub(crate) fn at(outcomes: &[Outcome], threshold: f64) -> Economics {
-    let approved: Vec<&Outcome> = outcomes.iter().filter(|o| o.score >= threshold).collect();
-    let bps: Vec<f64> = approved.iter().filter_map(|o| o.net_bps).collect();
-    let usd: Vec<f64> = approved.iter().filter_map(|o| o.net_usd).collect();
+    let approved = outcomes.iter().filter(|o| o.score >= threshold).count();
+    let taken: Vec<&Outcome> = taken(outcomes, threshold).collect();
+    let bps: Vec<f64> = taken.iter().filter_map(|o| o.net_bps).collect();
+    let usd: Vec<f64> = taken.iter().filter_map(|o| o.net_usd).collect();
     Economics {
         threshold,
-        approved: approved.len() as u64,
+        approved: approved as u64,
+        taken: taken.len() as u64,
         filled: bps.len() as u64,
-        expectancy_bps: if approved.is_empty() {
+        expectancy_bps: if taken.is_empty() {
             0.0
         } else {
-            bps.iter().sum::<f64>() / approved.len() as f64
+            bps.iter().sum::<f64>() / taken.len() as f64
         },
         per_trade_bps: MeanInterval::of(&bps),
         per_trade_usd: MeanInterval::of(&usd),
         total_usd: usd.iter().sum(),
     }
-}
-
-/// Every distinct score, highest first, with the approvals, the summed net return (bps) and
-/// the summed squares of `score >= it`.
-fn cumulative(outcomes: &[Outcome]) -> Vec<(f64, u64, f64, f64)> {
-    let mut sorted: Vec<&Outcome> = outcomes.iter().collect();
-    sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let (mut approved, mut sum, mut squares, mut index) = (0_u64, 0.0, 0.0, 0);
-    let mut steps = Vec::new();
-    while index < sorted.len() {
-        let score = sorted[index].score;
-        while index < sorted.len() && sorted[index].score == score {
-            let net = sorted[index].net_bps.unwrap_or(0.0);
-            approved += 1;
-            sum += net;
-            squares += net * net;
-            index += 1;
-        }
-        steps.push((score, approved, sum, squares));
-    }
-    steps
 }
 
 /// The lower 95 % bound of a sum of `n` values with sum `sum` and summed squares `squares`:
@@ -107,36 +126,45 @@ fn sum_lower_bound(n: u64, sum: f64, squares: f64) -> f64 {
     sum - crate::estimate::Z95 * variance.sqrt() * n.sqrt()
 }
 
-/// The threshold whose approvals' summed net return has the highest lower bound, among those
-/// approving at least `min_approved` (the highest such threshold on a tie), and how many
-/// thresholds were tried; None when none approves that many.
+/// The threshold whose taken candidates' summed net return has the highest lower bound, among
+/// those taking at least `min_taken` (the highest such threshold on a tie), and how many
+/// thresholds were tried; None when none takes that many. `outcomes` are in time order; every
+/// distinct score is a threshold.
 pub(crate) fn most_surely_paying_threshold(
     outcomes: &[Outcome],
-    min_approved: u64,
+    min_taken: u64,
 ) -> Option<(f64, u64)> {
-    let candidates: Vec<(f64, f64)> = cumulative(outcomes)
-        .into_iter()
-        .filter(|&(_, approved, _, _)| approved >= min_approved)
-        .map(|(score, approved, sum, squares)| (score, sum_lower_bound(approved, sum, squares)))
-        .collect();
-    let tried = candidates.len() as u64;
-    candidates
-        .into_iter()
-        .fold(
-            None,
-            |best: Option<(f64, f64)>, (score, bound)| match best {
-                Some((_, best_bound)) if best_bound >= bound => best,
-                _ => Some((score, bound)),
-            },
-        )
-        .map(|(score, _)| (score, tried))
+    let mut scores: Vec<f64> = outcomes.iter().map(|outcome| outcome.score).collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    scores.dedup();
+    let mut tried = 0;
+    let mut best: Option<(f64, f64)> = None;
+    for threshold in scores {
+        let (mut n, mut sum, mut squares) = (0_u64, 0.0, 0.0);
+        for outcome in taken(outcomes, threshold) {
+            let net = outcome.net_bps.unwrap_or(0.0);
+            n += 1;
+            sum += net;
+            squares += net * net;
+        }
+        if n < min_taken {
+            continue;
+        }
+        tried += 1;
+        let bound = sum_lower_bound(n, sum, squares);
+        if best.is_none_or(|(_, best_bound)| bound > best_bound) {
+            best = Some((threshold, bound));
+        }
+    }
+    best.map(|(threshold, _)| (threshold, tried))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Scores 0.9 .. 0.4 with net returns +8, unfilled, +6, -10, +1, -20 bps (USD = bps / 10).
+    /// Scores 0.9 .. 0.4 with net returns +8, unfilled, +6, -10, +1, -20 bps (USD = bps / 10),
+    /// a minute apart, each flat again within the minute: the engine is free for every one.
     fn outcomes() -> Vec<Outcome> {
         [
             (0.9, Some(8.0)),
@@ -147,10 +175,14 @@ mod tests {
             (0.4, Some(-20.0)),
         ]
         .into_iter()
-        .map(|(score, net_bps)| Outcome {
+        .enumerate()
+        .map(|(index, (score, net_bps))| Outcome {
             score,
             net_bps,
             net_usd: net_bps.map(|bps| bps / 10.0),
+            ts_ms: 60_000 * index as i64,
+            symbol: 0,
+            busy_ms: 30_000,
         })
         .collect()
     }
@@ -200,12 +232,45 @@ mod tests {
     #[test]
     fn economics_count_an_unfilled_candidate_as_zero_and_leave_it_out_of_trades() {
         let economics = at(&outcomes(), 0.7);
-        assert_eq!((economics.approved, economics.filled), (3, 2));
+        assert_eq!(
+            (economics.approved, economics.taken, economics.filled),
+            (3, 3, 2)
+        );
         assert_eq!(economics.expectancy_bps, 14.0 / 3.0);
         assert_eq!(economics.per_trade_bps.mean, 7.0);
         assert_eq!(economics.per_trade_usd.mean, 0.7);
         assert!((economics.total_usd - 1.4).abs() < 1e-12);
         assert!(economics.pays());
         assert!(!at(&outcomes(), 0.4).pays());
+    }
+
+    #[test]
+    fn a_candidate_approved_while_the_engine_is_busy_is_not_taken() {
+        // A marginal candidate (score 0.5, -2 bps) comes 10 s before a good one (0.9, +9 bps)
+        // and holds the engine 40 s: at 0.5 the good one is crowded out, so the threshold that
+        // takes only the good one earns more. Another symbol's engine is not busy.
+        let outcome = |score, net: f64, ts_ms, symbol| Outcome {
+            score,
+            net_bps: Some(net),
+            net_usd: Some(net / 10.0),
+            ts_ms,
+            symbol,
+            busy_ms: 40_000,
+        };
+        let outcomes = [
+            outcome(0.5, -2.0, 0, 0),
+            outcome(0.6, 3.0, 5_000, 1),
+            outcome(0.9, 9.0, 10_000, 0),
+            outcome(0.9, 8.0, 50_000, 0),
+        ];
+        let low = at(&outcomes, 0.5);
+        assert_eq!((low.approved, low.taken, low.filled), (4, 3, 3));
+        assert_eq!(low.expectancy_bps, (-2.0 + 3.0 + 8.0) / 3.0);
+        let high = at(&outcomes, 0.9);
+        assert_eq!((high.approved, high.taken), (2, 2));
+        assert_eq!(high.expectancy_bps, 8.5);
+        // Taken alone, 0.5 would sum to 18 over four; taken as the engine takes them, 9 over
+        // three against 17 over two.
+        assert_eq!(most_surely_paying_threshold(&outcomes, 1), Some((0.9, 3)));
     }
 }

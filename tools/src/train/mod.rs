@@ -21,9 +21,9 @@
 //!    every validation row (ONNX Runtime and native to the bit, LightGBM within 1e-6 of both);
 //!    any other difference fails the run before anything final is written.
 //! 4. Thresholds on net expectancy after fees ([`economics`]), on the threshold fold: tau_entry
-//!    is the threshold whose approved candidates' summed net return has the highest lower 95 %
-//!    bound (at least `training.min_approved` of them; how many thresholds were tried is
-//!    recorded), tau_hold 0 (held as labeled: see economics). The report fold then says what
+//!    is the threshold whose candidates taken (approved while the engine, one position at a
+//!    time, was free) have the summed net return with the highest lower 95 % bound (at least
+//!    `training.min_approved` of them; how many thresholds were tried is recorded), tau_hold 0 (held as labeled: see economics). The report fold then says what
 //!    tau_entry earns on candidates that chose nothing: that is the expectancy the release check
 //!    reads, the metrics, precision and recall are the report fold's, and the model card states
 //!    the expected PnL per trade with its interval, and says plainly when no threshold pays.
@@ -116,8 +116,26 @@ pub(crate) struct Args {
     /// so the parity check fails and the run must write nothing.
     #[arg(long)]
     drill_disagree: bool,
+    /// A negative control, to test the pipeline itself: a model trained this way has nothing
+    /// real to learn, and the release gates must refuse it (one they pass means a leak).
+    #[arg(long, value_enum)]
+    control: Option<Control>,
+    /// How far `--control lag-features` lags the features.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    control_lag: std::time::Duration,
     #[command(flatten)]
     onnxruntime: OnnxRuntimeArg,
+}
+
+/// A negative control ([`Args::control`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Control {
+    /// Each day's outcomes (label, net return, time to flat) permuted among its candidates,
+    /// seeded by `training.seed`: the features no longer say anything about them.
+    ShuffleLabels,
+    /// Each candidate given the features of the latest candidate of its day at least
+    /// `--control-lag` earlier (those without one left out): what was known a minute ago.
+    LagFeatures,
 }
 
 impl Args {
@@ -143,8 +161,24 @@ impl Args {
             to: Some(to),
             excluded_ms,
             drill_disagree: false,
+            control: None,
+            control_lag: std::time::Duration::from_secs(60),
             onnxruntime,
         }
+    }
+
+    /// What the negative control asked for does, in words; None without one.
+    fn control_description(&self) -> Option<String> {
+        Some(match self.control? {
+            Control::ShuffleLabels => {
+                "labels shuffled within each day (outcomes permuted among its candidates)"
+                    .to_owned()
+            }
+            Control::LagFeatures => format!(
+                "features lagged by {} (each candidate scored on an earlier one's)",
+                humantime::format_duration(self.control_lag)
+            ),
+        })
     }
 }
 
@@ -175,6 +209,10 @@ pub(crate) struct Meta {
     pub(crate) reference: Reference,
     /// Seconds per step.
     pub(crate) timings_s: BTreeMap<String, f64>,
+    /// The negative control this model was trained as (`train --control`), if any: never a
+    /// model to trade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) negative_control: Option<String>,
 }
 
 /// Thresholds, chosen on net expectancy after fees on the threshold fold ([`economics`]), and
@@ -344,17 +382,72 @@ impl Rows {
     /// The rows whose candidate time `keep` accepts, in their order.
     fn select(self, keep: impl Fn(i64) -> bool) -> Rows {
         let kept: Vec<usize> = (0..self.ts.len()).filter(|&i| keep(self.ts[i])).collect();
-        let pick = |values: &[Option<f64>]| kept.iter().map(|&i| values[i]).collect();
+        self.recombined(&kept, &kept, &kept)
+    }
+
+    /// Row `k` of the result takes its features from `features[k]`, its outcome (label, net
+    /// return, reach) from `outcomes[k]` and its time, regime and symbol from `keys[k]`.
+    fn recombined(&self, features: &[usize], outcomes: &[usize], keys: &[usize]) -> Rows {
+        let pick = |values: &[Option<f64>]| outcomes.iter().map(|&i| values[i]).collect();
         Rows {
-            features: self.gather(&kept),
-            labels: kept.iter().map(|&i| self.labels[i]).collect(),
+            features: self.gather(features),
+            labels: outcomes.iter().map(|&i| self.labels[i]).collect(),
             net_bps: pick(&self.net_bps),
             net_usd: pick(&self.net_usd),
-            ts: kept.iter().map(|&i| self.ts[i]).collect(),
-            reach_ms: kept.iter().map(|&i| self.reach_ms[i]).collect(),
-            regimes: kept.iter().map(|&i| self.regimes[i].clone()).collect(),
-            symbols: kept.iter().map(|&i| self.symbols[i].clone()).collect(),
+            reach_ms: outcomes.iter().map(|&i| self.reach_ms[i]).collect(),
+            ts: keys.iter().map(|&i| self.ts[i]).collect(),
+            regimes: keys.iter().map(|&i| self.regimes[i].clone()).collect(),
+            symbols: keys.iter().map(|&i| self.symbols[i].clone()).collect(),
         }
+    }
+
+    /// Row indices by symbol and UTC day, each in time order.
+    fn days(&self) -> BTreeMap<(&str, i64), Vec<usize>> {
+        let mut days: BTreeMap<(&str, i64), Vec<usize>> = BTreeMap::new();
+        for (index, &ts) in self.ts.iter().enumerate() {
+            days.entry((self.symbols[index].as_str(), ts.div_euclid(DAY_MS)))
+                .or_default()
+                .push(index);
+        }
+        for rows in days.values_mut() {
+            rows.sort_by_key(|&index| self.ts[index]);
+        }
+        days
+    }
+
+    /// The negative control `--control shuffle-labels`: each day's outcomes permuted among its
+    /// candidates, seeded.
+    fn outcomes_shuffled_within_days(self, seed: u64) -> Rows {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (mut keys, mut outcomes) = (Vec::new(), Vec::new());
+        for rows in self.days().into_values() {
+            let mut shuffled = rows.clone();
+            shuffled.shuffle(&mut rng);
+            keys.extend(rows);
+            outcomes.extend(shuffled);
+        }
+        self.recombined(&keys, &outcomes, &keys)
+    }
+
+    /// The negative control `--control lag-features`: each candidate with the features of the
+    /// latest candidate of its day at least `lag_ms` earlier; those without one are left out.
+    fn features_lagged(self, lag_ms: i64) -> Rows {
+        let (mut keys, mut features) = (Vec::new(), Vec::new());
+        for rows in self.days().into_values() {
+            let mut earlier = 0;
+            for (position, &index) in rows.iter().enumerate() {
+                while earlier < position && self.ts[rows[earlier + 1]] <= self.ts[index] - lag_ms {
+                    earlier += 1;
+                }
+                if self.ts[rows[earlier]] <= self.ts[index] - lag_ms {
+                    keys.push(index);
+                    features.push(rows[earlier]);
+                }
+            }
+        }
+        self.recombined(&features, &keys, &keys)
     }
 }
 
@@ -493,6 +586,13 @@ pub(crate) fn train(args: &Args) -> Result<Meta> {
     let rows = rows.select(|ts| {
         ts >= first_ms && ts < end_ms && !excluded.iter().any(|&(from, to)| ts >= from && ts < to)
     });
+    let rows = match args.control {
+        None => rows,
+        Some(Control::ShuffleLabels) => rows.outcomes_shuffled_within_days(config.training.seed),
+        Some(Control::LagFeatures) => rows.features_lagged(
+            i64::try_from(args.control_lag.as_millis()).context("--control-lag is too long")?,
+        ),
+    };
     if args.from.is_some() || args.to.is_some() {
         let mut kept = Vec::with_capacity(source.partitions.len());
         for partition in source.partitions {
@@ -684,6 +784,7 @@ pub(crate) fn train(args: &Args) -> Result<Meta> {
         parity,
         reference,
         timings_s: BTreeMap::new(),
+        negative_control: args.control_description(),
     };
     let info = model_info(&meta);
     let staging = crate::table::temporary_path(&args.output_dir);
@@ -742,14 +843,27 @@ fn thresholds(
     threshold_scores: &[f64],
     report_scores: &[f64],
 ) -> Result<ThresholdChoice> {
+    // An unfilled entry holds the engine while it works.
+    let working_ms = i64::try_from(config.labeling.fill_horizon.get().as_millis())
+        .context("labeling.fill_horizon is too long")?;
+    let mut symbols: Vec<&str> = rows.symbols.iter().map(String::as_str).collect();
+    symbols.sort_unstable();
+    symbols.dedup();
     let outcomes = |indices: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<Outcome> {
-        indices
+        let mut outcomes: Vec<Outcome> = indices
             .map(|(index, score)| Outcome {
                 score,
                 net_bps: rows.net_bps[index],
                 net_usd: rows.net_usd[index],
+                ts_ms: rows.ts[index],
+                symbol: symbols
+                    .binary_search(&rows.symbols[index].as_str())
+                    .unwrap_or_default(),
+                busy_ms: rows.reach_ms[index].unwrap_or(working_ms),
             })
-            .collect()
+            .collect();
+        outcomes.sort_by_key(|outcome| outcome.ts_ms);
+        outcomes
     };
     let choosing = outcomes(
         &mut split
@@ -983,13 +1097,14 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
     let t = &meta.thresholds;
     println!(
         "  tau_entry {:.4} (of {} thresholds tried, the surest to pay on the threshold fold: \
-         expectancy {:+.2} bps per candidate there)",
+         expectancy {:+.2} bps per candidate taken there)",
         t.tau_entry, t.thresholds_tried, t.selection.expectancy_bps
     );
     println!(
-        "  on the report fold: {} approved, {} filled, expectancy {:+.2} bps per candidate, {} per \
-         trade; precision {:.4}, recall {:.4}",
+        "  on the report fold: {} approved, {} taken (one position at a time), {} filled, \
+         expectancy {:+.2} bps per candidate taken, {} per trade; precision {:.4}, recall {:.4}",
         t.entry.approved,
+        t.entry.taken,
         t.entry.filled,
         t.entry.expectancy_bps,
         per_trade(&t.entry),
@@ -998,6 +1113,9 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
     );
     if !t.entry.pays() {
         println!("  NO THRESHOLD PAYS: the chosen one loses money after fees on the report fold");
+    }
+    if let Some(control) = &meta.negative_control {
+        println!("  NEGATIVE CONTROL ({control}): a test of the pipeline, never a model to trade");
     }
     println!(
         "  tau_hold {:.4}: positions are held to take-profit, stop or max hold, as labeled",
@@ -1082,5 +1200,89 @@ mod tests {
         assert_eq!(minutes(&split.train), (0..53).collect::<Vec<_>>());
         assert_eq!(split.window.embargoed_rows, 2 * 6);
         assert_eq!(split.window.report_starts_ms[0], 84 * 60_000 + 9_000);
+    }
+
+    /// Rows on two days: candidates at the given seconds of each, the first feature and the
+    /// net return both equal to the second, labeled when it is even.
+    fn rows_at(seconds: &[i64]) -> Rows {
+        let mut rows = Rows {
+            features: Vec::new(),
+            labels: Vec::new(),
+            net_bps: Vec::new(),
+            net_usd: Vec::new(),
+            reach_ms: Vec::new(),
+            ts: Vec::new(),
+            regimes: Vec::new(),
+            symbols: Vec::new(),
+        };
+        for day in [0, 1] {
+            for &second in seconds {
+                let mut features = [0.0; FEATURE_COUNT];
+                features[0] = second as f32;
+                rows.features.extend(features);
+                rows.labels.push(second % 2 == 0);
+                rows.net_bps.push(Some(second as f64));
+                rows.net_usd.push(Some(second as f64));
+                rows.reach_ms.push(Some(second));
+                rows.ts.push(day * DAY_MS + second * 1_000);
+                rows.regimes.push(format!("day {day}"));
+                rows.symbols.push("BTCUSDT".to_owned());
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn shuffled_labels_stay_within_their_day_and_keep_every_outcome_once() {
+        let seconds: Vec<i64> = (0..50).collect();
+        let rows = rows_at(&seconds).outcomes_shuffled_within_days(42);
+        assert_eq!(rows.ts.len(), 100);
+        for day in 0..2 {
+            let range = day * 50..(day + 1) * 50;
+            // Times, regimes and features stay; the outcomes are the day's own, permuted.
+            let mut outcomes: Vec<i64> = rows.net_bps[range.clone()]
+                .iter()
+                .map(|net| net.unwrap() as i64)
+                .collect();
+            assert!(range.clone().all(|i| rows.row(i)[0] == (i % 50) as f32));
+            assert!(
+                range
+                    .clone()
+                    .all(|i| rows.regimes[i] == format!("day {day}"))
+            );
+            assert!(
+                range
+                    .clone()
+                    .all(|i| rows.labels[i] == (rows.net_bps[i].unwrap() as i64 % 2 == 0))
+            );
+            let moved = outcomes
+                .iter()
+                .enumerate()
+                .filter(|&(i, &o)| o != i as i64)
+                .count();
+            // Seeded: on the first day every outcome moved, on the second all but one.
+            assert_eq!(moved, [50, 49][day]);
+            outcomes.sort_unstable();
+            assert_eq!(outcomes, seconds);
+        }
+        // Seeded: the same permutation again.
+        assert_eq!(
+            rows_at(&seconds).outcomes_shuffled_within_days(42).net_bps,
+            rows.net_bps
+        );
+    }
+
+    #[test]
+    fn lagged_features_are_the_latest_a_lag_earlier_on_the_same_day() {
+        // Candidates at 0, 30, 59, 60, 61, 130 s each day, lagged 60 s: 0..59 have no candidate
+        // a minute before and are left out; 60 and 61 take 0's features, 130 takes 61's
+        // (the latest at or before 70 s) and keeps its own outcome and time.
+        let rows = rows_at(&[0, 30, 59, 60, 61, 130]).features_lagged(60_000);
+        assert_eq!(rows.ts.len(), 6);
+        let firsts: Vec<f32> = (0..6).map(|i| rows.row(i)[0]).collect();
+        assert_eq!(firsts, [0.0, 0.0, 61.0, 0.0, 0.0, 61.0]);
+        let outcomes: Vec<f64> = rows.net_bps.iter().map(|net| net.unwrap()).collect();
+        assert_eq!(outcomes, [60.0, 61.0, 130.0, 60.0, 61.0, 130.0]);
+        assert_eq!(rows.ts[3], DAY_MS + 60_000);
     }
 }
