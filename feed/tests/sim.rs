@@ -166,3 +166,75 @@ fn regimes_differ() {
     assert!(high_vol.trade_messages > 2 * normal.trade_messages);
     assert!(high_vol.book_deltas > normal.book_deltas);
 }
+
+/// Each planted step the latent state announced (side, when, bps), and the mid's move, bps in
+/// the step's favour, over the 20 s before it and the 10 s after it began.
+fn planted_steps(config: SimConfig) -> Vec<(f64, f64, f64)> {
+    let mut sim = MarketSim::new(config);
+    let mut out = Vec::new();
+    let mut frame = FrameBuf::default();
+    let mut decoder = PublicDecoder::new();
+    let mut book = OrderBook::new(config.symbol, 50);
+    let (mut mids, mut steps) = (Vec::new(), Vec::new());
+    while let Some(_produced) = sim.next_frame(&mut out) {
+        if let Some(step) = sim.latent().step
+            && steps.last() != Some(&step)
+        {
+            steps.push(step);
+        }
+        frame.fill(&out);
+        if let PublicMessage::Book(update) = decoder.decode(&mut frame).unwrap() {
+            book.apply(&update);
+            mids.push((update.ts, book.mid().unwrap().to_f64()));
+        }
+    }
+    let mid_at = |ts: u64| mids[mids.partition_point(|&(at, _)| at <= ts).max(1) - 1].1;
+    let end_ms = mids.last().unwrap().0;
+    steps
+        .into_iter()
+        .filter(|step| step.at_ms + 10_000 <= end_ms)
+        .map(|step| {
+            let sign = if step.side == Side::Buy { 1.0 } else { -1.0 };
+            let bps = |from: u64, to: u64| sign * (mid_at(to) / mid_at(from) - 1.0) * 1e4;
+            (
+                step.bps,
+                bps(step.at_ms - 20_000, step.at_ms),
+                bps(step.at_ms, step.at_ms + 10_000),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_planted_step_moves_the_mid_by_its_size_and_nothing_moves_it_before() {
+    // Two hours at full strength: the informed accumulate, then the fair price steps 25 bps and
+    // the book follows within 10 s (recovered within 3 bps on average); over the 20 s of
+    // accumulation before it the mid goes nowhere in particular (within 2 bps on average).
+    let config = SimConfig {
+        edge_pct: 100,
+        ..config(Regime::Normal, 3, 120)
+    };
+    let steps = planted_steps(config);
+    assert_eq!(steps.len(), 66);
+    let mean = |values: &mut dyn Iterator<Item = f64>| {
+        let values: Vec<f64> = values.collect();
+        values.iter().sum::<f64>() / values.len() as f64
+    };
+    let after = mean(&mut steps.iter().map(|step| step.2));
+    let before = mean(&mut steps.iter().map(|step| step.1));
+    assert!(steps.iter().all(|step| step.0 == 25.0));
+    assert!((after - 25.0).abs() < 3.0, "{after}");
+    assert!(before.abs() < 2.0, "{before}");
+    assert_eq!(format!("{after:.2} {before:.2}"), "24.72 -0.24");
+    // Decayed after the first hour: the steps announced from then on are of 0 bps, and the
+    // mid does not follow them.
+    let decayed = planted_steps(SimConfig {
+        edge_until_ms: START_MS + 3_600_000,
+        ..config
+    });
+    let late: Vec<&(f64, f64, f64)> = decayed.iter().filter(|step| step.0 == 0.0).collect();
+    assert_eq!(late.len(), 35);
+    let after = mean(&mut late.iter().map(|step| step.2));
+    assert!(after.abs() < 2.0, "{after}");
+    assert_eq!(format!("{after:.2}"), "-0.46");
+}

@@ -58,6 +58,10 @@ pub(crate) struct Args {
     /// edges").
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     edge: u8,
+    /// Stop the planted edges this long into each day (a decayed edge: what a model trained on
+    /// them meets once they are gone).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    edge_off_after: Option<std::time::Duration>,
 }
 
 fn parse_regime(text: &str) -> Result<Regime, String> {
@@ -79,6 +83,9 @@ pub(crate) struct Session {
     /// Strength of the planted edge, percent (0: none).
     #[serde(default)]
     pub(crate) edge_pct: u8,
+    /// When the planted edges stopped, ms since the epoch (absent: they never did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) edge_until_ms: Option<u64>,
     /// The simulator's version (`feed::sim::SIMULATOR_VERSION`; 1 before it was recorded).
     #[serde(default = "first_simulator")]
     pub(crate) simulator: u32,
@@ -102,6 +109,9 @@ pub(crate) const SESSION_FILE: &str = "session.json";
 pub(crate) fn run(args: &Args) -> Result<()> {
     if !(args.hours > 0.0 && args.hours <= 24.0) {
         bail!("--hours must be in (0, 24], got {}", args.hours);
+    }
+    if args.edge_off_after.is_some() && args.edge == 0 {
+        bail!("--edge-off-after stops a planted edge: give its strength with --edge");
     }
     let loaded = args.config.load()?;
     let instrument = loaded.symbols.symbols.get(&args.symbol).with_context(|| {
@@ -142,6 +152,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             regime,
             seed: args.seed + index as u64,
             edge_pct: args.edge,
+            edge_until_ms: match args.edge_off_after {
+                Some(after) => start_ms
+                    .saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
+                    .try_into()
+                    .context("dates before 1970 are not simulated")?,
+                None => u64::MAX,
+            },
         };
         let dir = args.out.join(&args.symbol).join(date.to_string());
         simulate_day(
@@ -224,6 +241,8 @@ pub(crate) fn simulate_day(
         regime: config.regime.name().to_owned(),
         seed: config.seed,
         edge_pct: config.edge_pct,
+        edge_until_ms: (config.edge_until_ms < config.start_ms + config.duration_ms)
+            .then_some(config.edge_until_ms),
         simulator: SIMULATOR_VERSION,
         start_ms: config.start_ms,
         duration_ms: config.duration_ms,

@@ -247,9 +247,13 @@ pub struct SimConfig {
     pub regime: Regime,
     /// Seed.
     pub seed: u64,
-    /// Strength of the planted informed-flow edge, percent: 0 (none) to 100 (see the module
-    /// documentation).
+    /// Strength of the planted edges, percent: 0 (none) to 100 (see the module documentation).
     pub edge_pct: u8,
+    /// When the planted edges stop paying, matching-engine ms since the epoch (`u64::MAX`:
+    /// never): from then on the informed still accumulate behind the touch, but no step
+    /// follows, and the trend stops. A decayed edge whose tell remains: a model trained on it
+    /// keeps trading, and loses.
+    pub edge_until_ms: u64,
 }
 
 impl SimConfig {
@@ -267,6 +271,7 @@ impl SimConfig {
             regime,
             seed,
             edge_pct: 0,
+            edge_until_ms: u64::MAX,
         }
     }
 }
@@ -436,7 +441,7 @@ impl MarketSim {
     /// it; a test's oracle does.
     pub fn latent(&self) -> Latent {
         Latent {
-            trend_bps_per_min: self.edge * EDGE_DRIFT_BPS_PER_MIN * self.signal.tanh(),
+            trend_bps_per_min: self.trend_strength() * EDGE_DRIFT_BPS_PER_MIN * self.signal.tanh(),
             step: self.step,
         }
     }
@@ -550,7 +555,7 @@ impl MarketSim {
                 let decay = (-dt / EDGE_REVERSION_S).exp();
                 let noise: f64 = StandardNormal.sample(&mut self.rng);
                 self.signal = self.signal * decay + (1.0 - decay * decay).sqrt() * noise;
-                self.fair += self.edge * self.edge_drift * self.signal.tanh() * dt;
+                self.fair += self.trend_strength() * self.edge_drift * self.signal.tanh() * dt;
             }
             if let Some((end_ns, ticks_per_s)) = self.ramp {
                 let ramping_s = end_ns.min(t_ns).saturating_sub(self.now_ns) as f64 / 1e9;
@@ -564,6 +569,16 @@ impl MarketSim {
         if self.edge > 0.0 {
             self.advance_episode();
         }
+    }
+
+    /// Whether the edges have stopped paying (`SimConfig::edge_until_ms`).
+    fn decayed(&self) -> bool {
+        self.now_ns / NS_PER_MS >= self.config.edge_until_ms
+    }
+
+    /// The trend's strength now: the edge's, until it decays.
+    fn trend_strength(&self) -> f64 {
+        if self.decayed() { 0.0 } else { self.edge }
     }
 
     /// Starts an accumulation when one is due, and steps the fair price when its time comes.
@@ -590,7 +605,12 @@ impl MarketSim {
                 self.step = Some(PlannedStep {
                     side,
                     at_ms: (self.now_ns + (seconds * 1e9) as u64) / NS_PER_MS,
-                    bps: self.edge * FLOW_STEP_BPS,
+                    // Decayed: the informed accumulate as before, and are wrong.
+                    bps: if self.decayed() {
+                        0.0
+                    } else {
+                        self.edge * FLOW_STEP_BPS
+                    },
                 });
             }
             _ => {}
@@ -708,7 +728,8 @@ impl MarketSim {
             let (side, limit) = if informed {
                 let side = if fair_above { Side::Buy } else { Side::Sell };
                 (side, Some(self.fair))
-            } else if self.edge > 0.0 && self.rng.random::<f64>() < self.edge * EDGE_INFORMED_SHARE
+            } else if self.edge > 0.0
+                && self.rng.random::<f64>() < self.trend_strength() * EDGE_INFORMED_SHARE
             {
                 let side = if self.signal > 0.0 {
                     Side::Buy
