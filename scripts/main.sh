@@ -44,22 +44,27 @@ walk "gate: a short whose liquidation is too close" --side sell --price 60000 --
 walk "gate: too little resting size on our side" --price 60000 --balance 5000 --depth 0.1,0.1,0.1
 walk "sizing: under the minimum order qty is dropped, never inflated" --price 60000 --balance 0.5
 
-# The simulator's planted informed-flow edge, percent (feed/src/sim: informed market orders and
-# a fair-price drift a maker reading the flow can earn). On by default, so that the pipeline has
-# something to find and the release gates something to pass; SIM_EDGE=0 gives the market
-# without it, where no model pays and nothing is promoted.
+# The simulator's planted edges, percent (feed/src/sim, "The planted edges": a weak trend, and
+# informed orders resting behind the touch before a step of the price, which only a model
+# reading the book can earn). On by default, so that the pipeline has something to find and the
+# release gates something to pass; SIM_EDGE=0 gives the market without them, where no model
+# pays and nothing is promoted. Each simulated day keeps the answer key beside it (latent.csv),
+# which the canary's oracle reads and the pipeline never does.
 SIM_EDGE=${SIM_EDGE:-100}
+# feed::sim::SIMULATOR_VERSION (a test keeps them equal): days simulated by another version
+# are simulated again.
+SIMULATOR_VERSION=2
 
 # Simulates a normal, an event and a high-vol day into OUT from START with SEED (day i: SEED +
 # i), unless the three day directories given are complete already (session.json is written
-# last) and were simulated with the same edge and seeds.
+# last) and were simulated with the same simulator, edge and seeds.
 simulate_days() {
     local out=$1 start=$2 seed=$3
     shift 3
     local complete=yes day index=0
     for day in "$@"; do
-        python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(s.get("edge_pct", 0) != int(sys.argv[2]) or s["seed"] != int(sys.argv[3]))' \
-            "$day/session.json" "$SIM_EDGE" "$(( seed + index ))" 2>/dev/null || complete=no
+        python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(s.get("simulator", 1) != int(sys.argv[4]) or s.get("edge_pct", 0) != int(sys.argv[2]) or s["seed"] != int(sys.argv[3]))' \
+            "$day/session.json" "$SIM_EDGE" "$(( seed + index ))" "$SIMULATOR_VERSION" 2>/dev/null || complete=no
         index=$(( index + 1 ))
     done
     if [ "$complete" = yes ]; then
@@ -72,7 +77,7 @@ simulate_days() {
 }
 
 echo
-echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=2} h each, planted edge ${SIM_EDGE} % (SIM_EDGE=0: none)"
+echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=6} h each, planted edge ${SIM_EDGE} % (SIM_EDGE=0: none)"
 days=(data/journal/BTCUSDT/2026-01-0{1,2,3})
 simulated_afresh=no
 simulate_days data/journal 2026-01-01 7 "${days[@]}"
@@ -132,6 +137,28 @@ step "release check (benchmark: the previous models/latest; canary: the held-out
 model_id=$(python3 -c 'import json; print(json.load(open("models/candidate/model.json"))["id"])')
 released=yes
 "$toolkit" release-check --model models/candidate || released=no
+# The model beside its baselines and the oracle (what the informed knew), from the canary.
+python3 - models/candidate/canary_report.json <<'SUMMARY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+def line(name, results):
+    overall = results["overall"]
+    block = overall["pnl_per_trade_block"]
+    return f"  {name:<10} {overall['trades']:>5} trades {overall['net_pnl_usd']:>+11.2f} USD, per trade {block['estimate']:+.2f} [{block['low']:+.2f}, {block['high']:+.2f}]"
+print("held-out days, net after fees:")
+print(line("model", report["candidate_results"]))
+for baseline in report["baselines"]:
+    print(line(baseline["name"], baseline["results"]))
+oracle = report.get("oracle")
+if oracle:
+    print(line("oracle", oracle["results"]))
+    share = oracle.get("captured_share")
+    rho = oracle.get("score_correlation")
+    print("  the model earned " + (f"{100 * share:.1f} %" if share is not None else "- (the oracle earned nothing)")
+          + " of the oracle's PnL; its score's rank correlation with the move the informed expected: "
+          + (f"{rho:+.3f}" if rho is not None else "-"))
+print(f"canary verdict: {report['verdict']}")
+SUMMARY
 took
 
 step "walk-forward: a model trained on the first two days, judged by the canary on the third (toolkit walk-forward)"

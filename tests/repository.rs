@@ -92,3 +92,14 @@ fn the_btcusdt_fixture_is_the_shipped_instrument() {
         tests::shipped_instrument("BTCUSDT")
     );
 }
+
+#[test]
+fn the_main_job_knows_the_simulators_version() {
+    // scripts/main.sh simulates its days again when they came from another simulator version.
+    let script = fs::read_to_string(workspace_root().join("scripts/main.sh")).unwrap();
+    let line = format!("SIMULATOR_VERSION={}", feed::sim::SIMULATOR_VERSION);
+    assert!(
+        script.lines().any(|text| text == line),
+        "scripts/main.sh should set {line}"
+    );
+}

@@ -109,17 +109,11 @@ pub(super) fn render(report: &Report) -> String {
     if let Some(oracle) = &report.oracle {
         let _ = write!(
             page,
-            "<p>Oracle ({}): {} trades, {:+.2} USD net; the candidate earned {}. Rank correlation of its score with the move the informed expected: {}.</p>",
+            "<p>Oracle ({}): {} trades, {:+.2} USD net; {}.</p>",
             escape(&oracle.rule),
             oracle.results.overall.trades,
             oracle.results.overall.net_pnl_usd,
-            oracle.captured_share.map_or_else(
-                || "- (the oracle earned nothing)".to_owned(),
-                |share| format!("{:.1} % of it", 100.0 * share)
-            ),
-            oracle
-                .score_correlation
-                .map_or_else(|| "-".to_owned(), |rho| format!("{rho:+.3}"))
+            escape(&oracle.findings())
         );
     }
     page.push_str("<h2>Results</h2><table><tr><th>model</th><th>regime</th>");

@@ -487,6 +487,22 @@ pub(crate) struct OracleRun {
     pub(crate) score_correlation: Option<f64>,
 }
 
+impl OracleRun {
+    /// What the candidate earned of it, and how its score follows the latent state, in words.
+    pub(crate) fn findings(&self) -> String {
+        format!(
+            "the candidate earned {}; its score's rank correlation with the move the informed \
+             expected: {}",
+            self.captured_share.map_or_else(
+                || "- (the oracle earned nothing)".to_owned(),
+                |share| format!("{:.1} % of it", 100.0 * share)
+            ),
+            self.score_correlation
+                .map_or_else(|| "-".to_owned(), |rho| format!("{rho:+.3}"))
+        )
+    }
+}
+
 /// The oracle's rule and a judge per held-out day, when every day has the simulator's answer
 /// key (`latent.csv`); `None` otherwise (recorded days, or days simulated without an edge).
 fn oracle_judges(
@@ -1141,16 +1157,10 @@ fn table(report: &Report) -> String {
         let overall = &oracle.results.overall;
         let _ = writeln!(
             out,
-            "oracle (the simulator's answer key): {} trades, {:+.2} USD; the candidate earned {}; its score's rank correlation with the move the informed expected: {}",
+            "oracle (the simulator's answer key): {} trades, {:+.2} USD; {}",
             overall.trades,
             overall.net_pnl_usd,
-            oracle.captured_share.map_or_else(
-                || "- (the oracle earned nothing)".to_owned(),
-                |share| format!("{:.1} % of it", 100.0 * share)
-            ),
-            oracle
-                .score_correlation
-                .map_or_else(|| "-".to_owned(), |rho| format!("{rho:+.3}"))
+            oracle.findings()
         );
     }
     let power = &report.power;
