@@ -796,9 +796,10 @@ pub struct Training {
     pub early_stopping_rounds: u32,
     /// Seed of every random choice LightGBM makes.
     pub seed: u64,
-    /// A threshold must approve at least this many threshold-fold candidates: tau_entry is the
-    /// one whose approved candidates' summed net return after fees has the highest lower 95 %
-    /// bound; tau_hold is 0 (positions are held as the labels held them).
+    /// A threshold must take at least this many threshold-fold candidates (approved while the
+    /// engine, one position at a time, is free): tau_entry is the one whose taken candidates'
+    /// summed net return after fees has the highest lower 95 % bound; tau_hold is 0 (positions
+    /// are held as the labels held them).
     #[schemars(range(min = 1))]
     pub min_approved: u32,
 }
