@@ -545,16 +545,17 @@ struct OracleJudges {
 }
 
 impl OracleJudges {
-    fn track(&self, day: &Day) -> Option<&std::sync::Arc<LatentTrack>> {
+    /// The answer key of the day whose journal is `journal`.
+    fn track(&self, journal: &Path) -> Option<&std::sync::Arc<LatentTrack>> {
         self.tracks
             .iter()
-            .find(|(journal, _)| journal == &day.journal)
+            .find(|(day, _)| day == journal)
             .map(|(_, track)| track)
     }
 
     /// The oracle of `day`: what the informed expect within the horizon pays the fees.
     fn judge(&self, day: &Day) -> EntryRule {
-        let Some(track) = self.track(day).cloned() else {
+        let Some(track) = self.track(&day.journal).cloned() else {
             return EntryRule::Every;
         };
         let (horizon_ms, fees_bps) = (self.horizon_ms, self.fees_bps);
@@ -568,20 +569,12 @@ impl OracleJudges {
     fn score_correlation(&self, results: &Results) -> Option<f64> {
         let (mut scores, mut moves) = (Vec::new(), Vec::new());
         for run in &results.days {
-            let Some(track) = self
-                .tracks
-                .iter()
-                .find(|(journal, _)| journal == &run.journal)
-            else {
+            let Some(track) = self.track(&run.journal) else {
                 continue;
             };
             for scored in &run.scored {
                 scores.push(scored.score);
-                moves.push(
-                    track
-                        .1
-                        .expected_move_bps(scored.ts_ms, self.horizon_ms, scored.side),
-                );
+                moves.push(track.expected_move_bps(scored.ts_ms, self.horizon_ms, scored.side));
             }
         }
         spearman(&scores, &moves)
