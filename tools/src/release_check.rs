@@ -328,6 +328,9 @@ fn canary_check(loaded: &Loaded, args: &Args) -> Check {
                     .collect(),
                 design_effect: report.power.design_effect,
                 judged_on: report.judged_on.clone(),
+                markout_horizon_ms: u64::try_from(report.gates.markout_horizon.get().as_millis())
+                    .unwrap_or(u64::MAX),
+                entry_markouts_bps: report.candidate_entry_markouts_bps(),
             };
             let figures_path = args.model.join(PERFORMANCE_FILE);
             if let Err(err) = write_json_atomically(&figures_path, &figures) {

@@ -630,6 +630,17 @@ fn three_simulated_days_become_a_promoted_model() {
     );
     assert_eq!(figures["trade_pnls_usd"], Value::from(canary_trades));
     assert_eq!(figures["judged_on"], canary["judged_on"]);
+    // And every entry fill's markout at the gates' horizon (30 s: the third).
+    let canary_markouts: Vec<Value> = canary["candidate_results"]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|day| day["markouts_bps"][2].as_array().unwrap().iter())
+        .map(|markout| markout["bps"].clone())
+        .collect();
+    assert!(!canary_markouts.is_empty());
+    assert_eq!(figures["markout_horizon_ms"], Value::from(30_000));
+    assert_eq!(figures["entry_markouts_bps"], Value::from(canary_markouts));
     ok(toolkit(
         dir,
         &[

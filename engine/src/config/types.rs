@@ -447,8 +447,12 @@ pub struct RolloutGuard {
     /// this is "the edge has gone").
     #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub performance_drop_usd: f64,
-    /// Closed trades between false alarms, on average, of a model still earning its canary
-    /// figures: the guard's limit is set for it.
+    /// The fall of an entry fill's markout at `canary.gates.markout_horizon`, bps, the
+    /// guard's second CUSUM looks for, against the canary's entry markouts.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub performance_markout_drop_bps: f64,
+    /// Closed trades (entry fills, for the markout CUSUM) between false alarms, on average,
+    /// of a model still earning its canary figures: each CUSUM's limit is set for it.
     #[schemars(range(min = 10))]
     pub performance_false_alarm_trades: u32,
 }
@@ -466,6 +470,7 @@ impl Default for RolloutGuard {
             cooldown: HumanDuration::from_secs(15 * 60),
             performance_rollback: true,
             performance_drop_usd: 5.0,
+            performance_markout_drop_bps: 8.0,
             performance_false_alarm_trades: 20_000,
         }
     }

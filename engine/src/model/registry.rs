@@ -138,6 +138,13 @@ pub struct PerformanceReference {
     pub design_effect: f64,
     /// `SYMBOL DATE (regime)` of each day the canary judged on.
     pub judged_on: Vec<String>,
+    /// The horizon of the entry markouts below, ms (`canary.gates.markout_horizon`); 0 when
+    /// there are none (figures written before they were kept).
+    #[serde(default)]
+    pub markout_horizon_ms: u64,
+    /// The markout of each entry fill, bps, in the order they came due.
+    #[serde(default)]
+    pub entry_markouts_bps: Vec<f64>,
 }
 
 impl PerformanceReference {

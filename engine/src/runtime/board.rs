@@ -54,8 +54,11 @@ pub struct Board {
     pub rollout_held: bool,
     /// The last full drift window of the active model: its id and PSI/KS per watched quantity.
     pub drift: Option<(String, Vec<DriftStat>)>,
-    /// The performance guard's CUSUM and its limit, while the active model is guarded.
+    /// The performance guard's CUSUM on net PnL per trade and its limit, while the active
+    /// model is guarded.
     pub performance: Option<(f64, f64)>,
+    /// Its CUSUM on entry markouts and its limit, while the active model is guarded on them.
+    pub markout_guard: Option<(f64, f64)>,
     /// The last mode changes (at most [`Board::MODE_SWITCHES_KEPT`]).
     pub mode_switches: Vec<ModeSwitch>,
     /// Live vectors compared by the parity checker.
@@ -100,6 +103,7 @@ impl Board {
             rollout_held: false,
             drift: None,
             performance: None,
+            markout_guard: None,
             mode_switches: Vec::new(),
             parity_compared: 0,
             onnx_parity_fail_total: 0,

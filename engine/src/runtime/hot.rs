@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use feed::markout::Markouts;
+use feed::markout::{MARKOUT_HORIZONS_NS, MAX_PENDING_MARKOUTS, Markouts, Measured};
 use feed::order::{OrderId, OrderRequest, VenueEvent};
 use feed::venue::VenueNote;
 use feed::{Fixed, FrameBuf, Instrument, Symbol, Venue};
@@ -145,6 +145,9 @@ pub struct HotSettings {
     pub duration_ns: Option<u64>,
     /// Spin when idle (else sleep 50 us).
     pub busy_poll: bool,
+    /// The markout horizon the performance guard reads (index into
+    /// [`feed::markout::MARKOUT_HORIZONS_NS`]): entry fills' markouts at it go to the supervisor.
+    pub guard_markout_horizon: usize,
 }
 
 /// Why the hot loop ended.
@@ -260,6 +263,53 @@ impl<V: Venue> OrderSink for VenueSink<'_, V> {
     }
 }
 
+/// The index in [`feed::markout::MARKOUT_HORIZONS_NS`] of `canary.gates.markout_horizon` (the
+/// configuration only takes one of them; the longest otherwise).
+pub fn guard_markout_horizon(config: &Config) -> usize {
+    let horizon_ns = config.canary.gates.markout_horizon.get().as_nanos();
+    MARKOUT_HORIZONS_NS
+        .iter()
+        .position(|&horizon| u128::from(horizon) == horizon_ns)
+        .unwrap_or(MARKOUT_HORIZONS_NS.len() - 1)
+}
+
+/// Entry fills remembered for their markouts: a few more than can wait for the longest
+/// horizon at once, one entry working a side at a time (an older one forgotten is only a
+/// markout the guard does not see).
+const ENTRY_FILLS: usize = 64;
+
+/// The routes of the latest [`ENTRY_FILLS`] entry fills, overwritten in turn.
+#[derive(Debug, Clone, Copy)]
+struct EntryFills {
+    fills: [Option<(OrderId, Route)>; ENTRY_FILLS],
+    next: usize,
+}
+
+impl Default for EntryFills {
+    fn default() -> Self {
+        EntryFills {
+            fills: [None; ENTRY_FILLS],
+            next: 0,
+        }
+    }
+}
+
+impl EntryFills {
+    fn record(&mut self, id: OrderId, route: Route) {
+        self.fills[self.next] = Some((id, route));
+        self.next = (self.next + 1) % ENTRY_FILLS;
+    }
+
+    /// The route of entry order `id`, if one of its fills is remembered.
+    fn route(&self, id: OrderId) -> Option<Route> {
+        self.fills
+            .iter()
+            .flatten()
+            .find(|(entry, _)| *entry == id)
+            .map(|&(_, route)| route)
+    }
+}
+
 /// The hot loop of one symbol, trading on venue `V`.
 pub struct HotLoop<V> {
     source: Source,
@@ -268,6 +318,10 @@ pub struct HotLoop<V> {
     venue: V,
     /// Markouts of the venue's fills, against the mid.
     markouts: Markouts,
+    /// Those that came due on this frame (room for every pending one).
+    markouts_due: Vec<Measured>,
+    /// The latest entry fills and their routes, to tell the guard's markouts from the rest.
+    entry_fills: EntryFills,
     trader: Trader,
     active: ModelSwap,
     canary: Option<ModelSwap>,
@@ -320,6 +374,8 @@ impl<V: Venue> HotLoop<V> {
             pipeline,
             venue,
             markouts: Markouts::new(),
+            markouts_due: Vec::with_capacity(MAX_PENDING_MARKOUTS),
+            entry_fills: EntryFills::default(),
             trader,
             active,
             canary: None,
@@ -373,6 +429,7 @@ impl<V: Venue> HotLoop<V> {
             rng_seed: config.rollout.rng_seed,
             duration_ns: duration.map(nanos),
             busy_poll: config.engine.busy_poll,
+            guard_markout_horizon: guard_markout_horizon(config),
         };
         Ok(HotLoop::new(
             source, pipeline, venue, trader, active, settings, rings, lockstep,
@@ -537,13 +594,10 @@ impl<V: Venue> HotLoop<V> {
             self.venue.on_book(self.pipeline.book(), recv_ns);
             self.handle_venue_events();
             if let Some(mid) = self.pipeline.book().mid() {
-                let log = &mut self.rings.log;
-                self.markouts.on_mid(recv_ns, mid, |measured| {
-                    log.push(LogRecord::Markout {
-                        ts_ns: recv_ns,
-                        measured,
-                    });
-                });
+                let due = &mut self.markouts_due;
+                self.markouts
+                    .on_mid(recv_ns, mid, |measured| due.push(measured));
+                self.report_markouts(recv_ns);
             }
             let orders_before = self.stats.orders;
             self.trader.on_book(
@@ -818,6 +872,9 @@ impl<V: Venue> HotLoop<V> {
                     VenueEvent::Filled(fill) => {
                         self.stats.fills += 1;
                         self.markouts.on_fill(&fill);
+                        if let Some(route) = self.trader.entry_route(fill.id) {
+                            self.entry_fills.record(fill.id, route);
+                        }
                     }
                     VenueEvent::Rejected { .. } => self.stats.venue_rejects += 1,
                     VenueEvent::Accepted { .. }
@@ -889,6 +946,28 @@ impl<V: Venue> HotLoop<V> {
 
     /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies
     /// what it answered.
+    /// Logs the markouts that came due, and hands the supervisor those of entry fills at the
+    /// guard's horizon.
+    fn report_markouts(&mut self, now_ns: u64) {
+        for index in 0..self.markouts_due.len() {
+            let measured = self.markouts_due[index];
+            self.rings.log.push(LogRecord::Markout {
+                ts_ns: now_ns,
+                measured,
+            });
+            if measured.horizon == self.settings.guard_markout_horizon
+                && let Some(route) = self.entry_fills.route(measured.id)
+            {
+                self.send_to_supervisor(SupervisorEvent::EntryMarkout {
+                    ts_ns: now_ns,
+                    route,
+                    bps: measured.bps,
+                });
+            }
+        }
+        self.markouts_due.clear();
+    }
+
     fn send_to_supervisor(&mut self, event: SupervisorEvent) {
         if !self.rings.supervisor.push(event) {
             return;
@@ -1276,6 +1355,7 @@ mod tests {
                 rng_seed: 1337,
                 duration_ns: Some(minutes * 60_000_000_000),
                 busy_poll: true,
+                guard_markout_horizon: 2,
             },
             rings,
             None,

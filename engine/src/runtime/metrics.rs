@@ -521,6 +521,23 @@ pub fn render(stats: &HotStats, latency: &StageHistograms, board: &Board, rss: R
         out.sample("model_performance_cusum", &labels, statistic);
         out.sample("model_performance_cusum_limit", &labels, limit);
     }
+    out.family(
+        "model_markout_cusum",
+        "gauge",
+        "The performance guard's CUSUM on the active model's entry fills' markouts at \
+         canary.gates.markout_horizon against its canary's, in standard deviations (absent when \
+         its canary figures have none).",
+    );
+    out.family(
+        "model_markout_cusum_limit",
+        "gauge",
+        "That CUSUM's limit: above it the active model is rolled back.",
+    );
+    if let Some((statistic, limit)) = board.markout_guard {
+        let labels = [("model", board.active_id.as_str())];
+        out.sample("model_markout_cusum", &labels, statistic);
+        out.sample("model_markout_cusum_limit", &labels, limit);
+    }
 
     // Rollout and halts.
     out.family(
@@ -892,7 +909,7 @@ mod tests {
             .collect();
         let unique: std::collections::BTreeSet<&str> = families.iter().copied().collect();
         assert_eq!(families.len(), unique.len());
-        assert_eq!(families.len(), 54);
+        assert_eq!(families.len(), 56);
         assert!(text.contains("\namends_total 0\n"));
         assert!(text.contains("\nbook_resyncs_total{symbol=\"\",reason=\"disconnected\"} 0\n"));
         assert!(text.contains("\nfeed_disconnects_total{reason=\"pong_timeout\"} 0\n"));
@@ -908,6 +925,7 @@ mod tests {
         ));
         let mut guarded = board.clone();
         guarded.performance = Some((1.5, 23.42));
+        guarded.markout_guard = Some((0.25, 19.5));
         let text = render(
             &HotStats::default(),
             &StageHistograms::new(),
@@ -916,6 +934,8 @@ mod tests {
         );
         assert!(text.contains("\nmodel_performance_cusum{model=\"m1\"} 1.5\n"));
         assert!(text.contains("\nmodel_performance_cusum_limit{model=\"m1\"} 23.42\n"));
+        assert!(text.contains("\nmodel_markout_cusum{model=\"m1\"} 0.25\n"));
+        assert!(text.contains("\nmodel_markout_cusum_limit{model=\"m1\"} 19.5\n"));
         assert!(text.contains("\nstage_latency_ns{stage=\"decision\",quantile=\"0.99\"} 0\n"));
     }
 }

@@ -1,5 +1,6 @@
-//! The live guard on realized performance: a one-sided CUSUM on the net PnL of the active
-//! model's closed trades, held to what the same model earned on its release's canary.
+//! The live guard on realized performance: one-sided CUSUMs on the active model's closed
+//! trades' net PnL and on its entry fills' markouts, each held to what the same model did on
+//! its release's canary.
 //!
 //! Drift says the inputs look unlike training; this says the money is not what the canary
 //! measured, which is what matters, and realized outcomes resolve about a minute after each
@@ -24,6 +25,12 @@
 //! once the edge has fallen. Trades that cluster more than independent draws (the canary's
 //! design effect above 1) alarm falsely somewhat sooner; the figure stated is for independent
 //! trades.
+//!
+//! The markout of each entry fill at `canary.gates.markout_horizon` gets a CUSUM of its own,
+//! built the same way on the canary's entry markouts and looking for a fall of
+//! `rollout_guard.performance_markout_drop_bps`, with the same false-alarm run (in fills). A
+//! markout resolves at its horizon whatever the exit does: it says the entries have stopped
+//! being right while the stops have yet to say so in money.
 
 use crate::model::registry::PerformanceReference;
 
@@ -125,106 +132,100 @@ pub fn limit_for(increments: &[f64], trades: f64) -> Option<f64> {
     Some(high)
 }
 
-/// What the guard found when it alarmed.
+/// What a CUSUM found when it alarmed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alarm {
     /// The statistic, in units of the standardizing deviation.
     pub statistic: f64,
     /// The limit it crossed.
     pub limit: f64,
-    /// Trades since the statistic last stood at 0, where the fall most likely began.
-    pub trades: u64,
-    /// Their mean net PnL, USD.
-    pub mean_usd: f64,
+    /// Observations since the statistic last stood at 0, where the fall most likely began.
+    pub count: u64,
+    /// Their mean.
+    pub mean: f64,
 }
 
-/// The CUSUM on one model's closed trades.
+/// A one-sided CUSUM looking for the mean of a series to fall by a given amount below the mean
+/// of a reference sample, its limit calibrated on that sample.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PerformanceGuard {
-    reference: PerformanceReference,
-    /// The canary's trades, standardized: `(mu0 - x) / sd - k`.
+pub struct Cusum {
+    /// The reference, standardized: `(mu0 - x) / sd - k`.
     increments: Vec<f64>,
-    /// The canary's mean and deviation of net PnL per trade, USD, and the reference, in
-    /// units of the deviation.
+    /// The reference's mean and deviation, and the allowance, in units of the deviation.
     mean: f64,
     sd: f64,
     k: f64,
     /// The limit.
     h: f64,
     statistic: f64,
-    /// Trades seen, and those (with their PnL) since the statistic last stood at 0.
-    trades: u64,
-    run_trades: u64,
-    run_pnl: f64,
+    /// Observations seen, and those (with their sum) since the statistic last stood at 0.
+    count: u64,
+    run_count: u64,
+    run_sum: f64,
 }
 
-impl PerformanceGuard {
-    /// A guard holding trades to `reference`, looking for a fall of `drop_usd` per trade, with
-    /// one false alarm in `false_alarm_trades` trades on average; `None` when the reference
-    /// cannot calibrate it (no trades, or no spread among them) or the settings are not
-    /// positive.
-    pub fn new(
-        reference: PerformanceReference,
-        drop_usd: f64,
-        false_alarm_trades: u32,
-    ) -> Option<PerformanceGuard> {
-        let pnls = &reference.trade_pnls_usd;
-        let count = pnls.len() as f64;
-        let mean = pnls.iter().sum::<f64>() / count;
-        let sd = (pnls.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (count - 1.0)).sqrt();
-        if pnls.len() < 2
+impl Cusum {
+    /// A CUSUM holding observations to the mean of `reference`, looking for a fall of `drop`,
+    /// with one false alarm in `false_alarm_run` observations on average; `None` when the
+    /// reference cannot calibrate it (fewer than two values, or no spread among them) or the
+    /// settings are not positive.
+    pub fn new(reference: &[f64], drop: f64, false_alarm_run: u32) -> Option<Cusum> {
+        let count = reference.len() as f64;
+        let mean = reference.iter().sum::<f64>() / count;
+        let sd = (reference.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (count - 1.0)).sqrt();
+        if reference.len() < 2
             || !(sd.is_finite() && sd > 0.0)
-            || drop_usd <= 0.0
-            || false_alarm_trades == 0
+            || drop.is_nan()
+            || drop <= 0.0
+            || false_alarm_run == 0
         {
             return None;
         }
-        let k = drop_usd / (2.0 * sd);
-        let increments: Vec<f64> = pnls.iter().map(|x| (mean - x) / sd - k).collect();
-        let h = limit_for(&increments, f64::from(false_alarm_trades))?;
-        Some(PerformanceGuard {
-            reference,
+        let k = drop / (2.0 * sd);
+        let increments: Vec<f64> = reference.iter().map(|x| (mean - x) / sd - k).collect();
+        let h = limit_for(&increments, f64::from(false_alarm_run))?;
+        Some(Cusum {
             increments,
             mean,
             sd,
             k,
             h,
             statistic: 0.0,
-            trades: 0,
-            run_trades: 0,
-            run_pnl: 0.0,
+            count: 0,
+            run_count: 0,
+            run_sum: 0.0,
         })
     }
 
-    /// Adds one closed trade's net PnL, USD; the alarm when the statistic crosses its limit
-    /// (the statistic then starts afresh).
-    pub fn observe(&mut self, pnl_usd: f64) -> Option<Alarm> {
-        if !pnl_usd.is_finite() {
+    /// Adds one observation; the alarm when the statistic crosses its limit (the statistic
+    /// then starts afresh). A value that is not finite is ignored.
+    pub fn observe(&mut self, value: f64) -> Option<Alarm> {
+        if !value.is_finite() {
             return None;
         }
-        self.trades += 1;
-        let z = (self.mean - pnl_usd) / self.sd;
+        self.count += 1;
+        let z = (self.mean - value) / self.sd;
         self.statistic = (self.statistic + z - self.k).max(0.0);
         if self.statistic == 0.0 {
-            (self.run_trades, self.run_pnl) = (0, 0.0);
+            (self.run_count, self.run_sum) = (0, 0.0);
             return None;
         }
-        self.run_trades += 1;
-        self.run_pnl += pnl_usd;
+        self.run_count += 1;
+        self.run_sum += value;
         if self.statistic <= self.h {
             return None;
         }
         let alarm = Alarm {
             statistic: self.statistic,
             limit: self.h,
-            trades: self.run_trades,
-            mean_usd: self.run_pnl / self.run_trades as f64,
+            count: self.run_count,
+            mean: self.run_sum / self.run_count as f64,
         };
-        (self.statistic, self.run_trades, self.run_pnl) = (0.0, 0, 0.0);
+        (self.statistic, self.run_count, self.run_sum) = (0.0, 0, 0.0);
         Some(alarm)
     }
 
-    /// The statistic now, in units of the canary's deviation.
+    /// The statistic now, in units of the reference's deviation.
     pub fn statistic(&self) -> f64 {
         self.statistic
     }
@@ -234,13 +235,19 @@ impl PerformanceGuard {
         self.h
     }
 
-    /// Trades between false alarms, on average, at the limit (at least the number asked for).
-    pub fn false_alarm_trades(&self) -> f64 {
+    /// The reference's mean.
+    pub fn reference_mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// Observations between false alarms, on average, at the limit (at least the number
+    /// asked for).
+    pub fn false_alarm_run(&self) -> f64 {
         average_run_length(&self.increments, self.h)
     }
 
-    /// Trades expected before an alarm once every trade earns the drop looked for less than
-    /// on the canary.
+    /// Observations expected before an alarm once every one is the drop looked for below
+    /// the reference.
     pub fn expected_delay(&self) -> f64 {
         let fallen: Vec<f64> = self
             .increments
@@ -249,8 +256,81 @@ impl PerformanceGuard {
             .collect();
         average_run_length(&fallen, self.h)
     }
+}
 
-    /// The canary figures it holds trades to.
+/// What the live guard looks for, and how often it may be wrong.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuardSettings {
+    /// The fall of net PnL per closed trade, USD.
+    pub pnl_drop_usd: f64,
+    /// The fall of an entry fill's markout, bps.
+    pub markout_drop_bps: f64,
+    /// Observations between false alarms, on average, of each CUSUM.
+    pub false_alarm_run: u32,
+}
+
+/// Which of a guard's series alarmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Net PnL per closed trade.
+    Pnl,
+    /// The markout of entry fills.
+    Markout,
+}
+
+/// The guard of one model: a CUSUM on its closed trades' net PnL and one on its entry fills'
+/// markouts, each held to the same figures on its release's canary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerformanceGuard {
+    reference: PerformanceReference,
+    pnl: Cusum,
+    /// Absent when the canary's figures carry no markouts (written before they did).
+    markout: Option<Cusum>,
+}
+
+impl PerformanceGuard {
+    /// The guard of `reference`'s model; `None` when its trades cannot calibrate the PnL
+    /// CUSUM (see [`Cusum::new`]). The markout CUSUM is left out when its markouts cannot.
+    pub fn new(
+        reference: PerformanceReference,
+        settings: GuardSettings,
+    ) -> Option<PerformanceGuard> {
+        let pnl = Cusum::new(
+            &reference.trade_pnls_usd,
+            settings.pnl_drop_usd,
+            settings.false_alarm_run,
+        )?;
+        let markout = Cusum::new(
+            &reference.entry_markouts_bps,
+            settings.markout_drop_bps,
+            settings.false_alarm_run,
+        );
+        Some(PerformanceGuard {
+            reference,
+            pnl,
+            markout,
+        })
+    }
+
+    /// Adds one closed trade's net PnL, USD.
+    pub fn observe_trade(&mut self, pnl_usd: f64) -> Option<Alarm> {
+        self.pnl.observe(pnl_usd)
+    }
+
+    /// Adds one entry fill's markout, bps, at the canary's markout horizon.
+    pub fn observe_markout(&mut self, bps: f64) -> Option<Alarm> {
+        self.markout.as_mut()?.observe(bps)
+    }
+
+    /// The CUSUM on one series, if the guard has it.
+    pub fn cusum(&self, series: Series) -> Option<&Cusum> {
+        match series {
+            Series::Pnl => Some(&self.pnl),
+            Series::Markout => self.markout.as_ref(),
+        }
+    }
+
+    /// The canary figures it holds the model to.
     pub fn reference(&self) -> &PerformanceReference {
         &self.reference
     }
@@ -265,11 +345,12 @@ mod tests {
 
     use super::*;
 
-    /// Canary figures of `trades` closed trades, `wins` of them +20 USD (a take-profit), the
-    /// rest stops that lost 50 to 70 USD (slipping), evenly spread: -60 USD on average.
-    fn reference(wins: usize, trades: usize) -> PerformanceReference {
+    /// The net PnL of `trades` closed trades on a canary, `wins` of them +20 USD (a
+    /// take-profit), the rest stops that lost 50 to 70 USD (slipping), evenly spread: -60 USD
+    /// on average.
+    fn reference(wins: usize, trades: usize) -> Vec<f64> {
         let losses = (trades - wins).max(1) as f64;
-        let trade_pnls_usd: Vec<f64> = (0..trades)
+        (0..trades)
             .map(|index| {
                 if index < wins {
                     20.0
@@ -277,15 +358,7 @@ mod tests {
                     -70.0 + 20.0 * ((index - wins) as f64 + 0.5) / losses
                 }
             })
-            .collect();
-        PerformanceReference {
-            model_id: "m".to_owned(),
-            trades: trades as u64,
-            pnl_per_trade_usd: trade_pnls_usd.iter().sum::<f64>() / trades as f64,
-            trade_pnls_usd,
-            design_effect: 1.0,
-            judged_on: Vec::new(),
-        }
+            .collect()
     }
 
     #[test]
@@ -315,16 +388,16 @@ mod tests {
     #[test]
     fn the_limit_is_the_lowest_with_the_run_length_asked_for() {
         // The lowest limit (to 0.1 %) whose run length reaches the one asked for.
-        let guard = PerformanceGuard::new(reference(65, 80), 10.0, 1000).unwrap();
-        assert!(guard.false_alarm_trades() >= 1000.0);
+        let guard = Cusum::new(&reference(65, 80), 10.0, 1000).unwrap();
+        assert!(guard.false_alarm_run() >= 1000.0);
         assert!(average_run_length(&guard.increments, guard.limit() * 0.998) < 1000.0);
         assert_eq!(format!("{:.2}", guard.limit()), "12.95");
-        assert_eq!(format!("{:.1}", guard.false_alarm_trades()), "1001.7");
+        assert_eq!(format!("{:.1}", guard.false_alarm_run()), "1001.7");
     }
 
     /// Run lengths of `guard` on trades drawn by `draw`, `runs` times.
     fn mean_run_length(
-        guard: &PerformanceGuard,
+        guard: &Cusum,
         runs: u32,
         rng: &mut ChaCha8Rng,
         draw: impl Fn(&mut ChaCha8Rng) -> f64,
@@ -334,7 +407,7 @@ mod tests {
             let mut guard = guard.clone();
             loop {
                 if guard.observe(draw(rng)).is_some() {
-                    total += guard.trades;
+                    total += guard.count;
                     break;
                 }
             }
@@ -361,11 +434,11 @@ mod tests {
                 }
             }
         };
-        let guard = PerformanceGuard::new(reference(65, 80), 10.0, 500).unwrap();
+        let guard = Cusum::new(&reference(65, 80), 10.0, 500).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let in_control = mean_run_length(&guard, 400, &mut rng, trade(65.0 / 80.0));
         let after_fall = mean_run_length(&guard, 400, &mut rng, trade(55.0 / 80.0));
-        let (stated, expected_delay) = (guard.false_alarm_trades(), guard.expected_delay());
+        let (stated, expected_delay) = (guard.false_alarm_run(), guard.expected_delay());
         // The seeded run, exactly, then what it shows.
         assert_eq!(
             format!("{stated:.1} {in_control:.3} {expected_delay:.1} {after_fall:.3}"),
@@ -383,11 +456,11 @@ mod tests {
 
     #[test]
     fn a_reference_without_spread_or_settings_that_are_not_positive_give_no_guard() {
-        assert!(PerformanceGuard::new(reference(80, 80), 10.0, 500).is_none());
-        assert!(PerformanceGuard::new(reference(1, 1), 10.0, 500).is_none());
-        assert!(PerformanceGuard::new(reference(65, 80), 0.0, 500).is_none());
-        assert!(PerformanceGuard::new(reference(65, 80), 10.0, 0).is_none());
-        let mut guard = PerformanceGuard::new(reference(65, 80), 10.0, 500).unwrap();
+        assert!(Cusum::new(&reference(80, 80), 10.0, 500).is_none());
+        assert!(Cusum::new(&reference(1, 1), 10.0, 500).is_none());
+        assert!(Cusum::new(&reference(65, 80), 0.0, 500).is_none());
+        assert!(Cusum::new(&reference(65, 80), 10.0, 0).is_none());
+        let mut guard = Cusum::new(&reference(65, 80), 10.0, 500).unwrap();
         assert_eq!(guard.observe(f64::NAN), None);
         assert_eq!(guard.statistic(), 0.0);
     }

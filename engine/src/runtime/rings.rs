@@ -211,6 +211,15 @@ pub enum SupervisorEvent {
         /// Mid price.
         mid: f64,
     },
+    /// An entry fill's markout at the horizon the performance guard reads came due.
+    EntryMarkout {
+        /// Market time, ns.
+        ts_ns: u64,
+        /// The route of the entry.
+        route: Route,
+        /// The markout, bps.
+        bps: f64,
+    },
     /// A candidate the active model scored, for drift.
     Scored {
         /// Market time, ns.

@@ -18,12 +18,14 @@
 //!   windows in a row over `psi_max` or `ks_max` roll the active model back.
 //! - **Parity rollback:** any new disagreement between ONNX Runtime and the native evaluator
 //!   (`onnx_parity_fail_total` rising) rolls the active model back at once.
-//! - **Performance rollback:** a CUSUM on the active model's closed trades' net PnL against
-//!   what it earned on its release's canary (`performance.json` in its registry directory)
-//!   rolls it back when realized PnL per trade has fallen by
-//!   `rollout_guard.performance_drop_usd`, at one false alarm in
-//!   `rollout_guard.performance_false_alarm_trades` trades ([`super::performance`]). A model
-//!   without canary figures is not guarded, and says so at start.
+//! - **Performance rollback:** CUSUMs on the active model's closed trades' net PnL and on its
+//!   entry fills' markouts against what it did on its release's canary (`performance.json` in
+//!   its registry directory) roll it back when realized PnL per trade has fallen by
+//!   `rollout_guard.performance_drop_usd` or the entry markout at
+//!   `canary.gates.markout_horizon` by `rollout_guard.performance_markout_drop_bps`, each at
+//!   one false alarm in `rollout_guard.performance_false_alarm_trades` trades (entry fills)
+//!   ([`super::performance`]). A model without canary figures is not guarded, and says so at
+//!   start.
 //!
 //! Rolling the active model back points the registry's `active` slot at the previous manifest
 //! entry (the registry thread hot-swaps it in), marks the rolled-back entry in the manifest,
@@ -49,7 +51,7 @@ use rtrb::{Consumer, Producer};
 
 use super::board::SharedBoard;
 use super::drift::{DriftLimits, DriftMonitor};
-use super::performance::PerformanceGuard;
+use super::performance::{Alarm, GuardSettings, PerformanceGuard, Series};
 use super::rings::{ClosedTrade, Control, HaltReason, Route, SupervisorEvent};
 use crate::config::{Config, RolloutMode};
 use crate::features::FeatureVector;
@@ -91,10 +93,11 @@ pub struct SupervisorRules {
     pub drift_rollback: bool,
     /// Whether the performance guard rolls back (otherwise it is only measured).
     pub performance_rollback: bool,
-    /// The fall of net PnL per trade it looks for, USD.
-    pub performance_drop_usd: f64,
-    /// Trades between its false alarms, on average.
-    pub performance_false_alarm_trades: u32,
+    /// What it looks for.
+    pub performance: GuardSettings,
+    /// The horizon of the entry markouts it is fed, ms (`canary.gates.markout_horizon`): the
+    /// canary's figures must be measured at the same.
+    pub markout_horizon_ms: u64,
 }
 
 impl SupervisorRules {
@@ -122,8 +125,15 @@ impl SupervisorRules {
             },
             drift_rollback: config.rollout_guard.drift_rollback,
             performance_rollback: config.rollout_guard.performance_rollback,
-            performance_drop_usd: config.rollout_guard.performance_drop_usd,
-            performance_false_alarm_trades: config.rollout_guard.performance_false_alarm_trades,
+            performance: GuardSettings {
+                pnl_drop_usd: config.rollout_guard.performance_drop_usd,
+                markout_drop_bps: config.rollout_guard.performance_markout_drop_bps,
+                false_alarm_run: config.rollout_guard.performance_false_alarm_trades,
+            },
+            markout_horizon_ms: u64::try_from(
+                config.canary.gates.markout_horizon.get().as_millis(),
+            )
+            .unwrap_or(u64::MAX),
         }
     }
 }
@@ -236,24 +246,50 @@ impl Supervisor {
         self.drift = DriftMonitor::new(model, self.rules.drift);
         self.performance = None;
         match PerformanceReference::read(&registry.join(&model.id)) {
-            Ok(Some(reference)) if reference.model_id == model.id => {
-                self.performance = PerformanceGuard::new(
-                    reference,
-                    self.rules.performance_drop_usd,
-                    self.rules.performance_false_alarm_trades,
-                );
+            Ok(Some(mut reference)) if reference.model_id == model.id => {
+                let markouts_measured = reference.entry_markouts_bps.len();
+                if reference.markout_horizon_ms != self.rules.markout_horizon_ms {
+                    // Markouts at another horizon are not the ones the guard is fed.
+                    reference.entry_markouts_bps.clear();
+                }
+                self.performance = PerformanceGuard::new(reference, self.rules.performance);
                 match &self.performance {
-                    Some(guard) => eprintln!(
-                        "supervisor: {}'s realized trades are held to its canary ({:+.2} USD a \
-                         trade over {}): a fall of {} USD is caught after {:.0} trades on \
-                         average, one false alarm in {:.0}",
-                        model.id,
-                        guard.reference().pnl_per_trade_usd,
-                        guard.reference().trades,
-                        self.rules.performance_drop_usd,
-                        guard.expected_delay(),
-                        guard.false_alarm_trades()
-                    ),
+                    Some(guard) => {
+                        let pnl = guard.cusum(Series::Pnl);
+                        eprintln!(
+                            "supervisor: {}'s realized trades are held to its canary ({:+.2} USD \
+                             a trade over {}): a fall of {} USD is caught after {:.0} trades on \
+                             average, one false alarm in {:.0}",
+                            model.id,
+                            guard.reference().pnl_per_trade_usd,
+                            guard.reference().trades,
+                            self.rules.performance.pnl_drop_usd,
+                            pnl.map_or(f64::NAN, |cusum| cusum.expected_delay()),
+                            pnl.map_or(f64::NAN, |cusum| cusum.false_alarm_run()),
+                        );
+                        match guard.cusum(Series::Markout) {
+                            Some(markout) => eprintln!(
+                                "supervisor: {}'s entry markouts at {} s are held to its \
+                                 canary ({:+.2} bps over {} fills): a fall of {} bps is caught \
+                                 after {:.0} fills on average, one false alarm in {:.0}",
+                                model.id,
+                                self.rules.markout_horizon_ms as f64 / 1000.0,
+                                markout.reference_mean(),
+                                markouts_measured,
+                                self.rules.performance.markout_drop_bps,
+                                markout.expected_delay(),
+                                markout.false_alarm_run(),
+                            ),
+                            None => eprintln!(
+                                "supervisor: the canary figures of {} carry no entry markouts \
+                                 at {} s that can calibrate a guard ({markouts_measured} at \
+                                 {} s): its entry markouts are not guarded",
+                                model.id,
+                                self.rules.markout_horizon_ms as f64 / 1000.0,
+                                guard.reference().markout_horizon_ms as f64 / 1000.0,
+                            ),
+                        }
+                    }
                     None => eprintln!(
                         "supervisor: the canary figures of {} cannot calibrate a guard (too \
                          few trades, or no spread): its realized trades are not guarded",
@@ -277,11 +313,11 @@ impl Supervisor {
         }
     }
 
-    /// The performance guard's statistic and limit, if the active model is guarded.
-    pub fn performance(&self) -> Option<(f64, f64)> {
-        self.performance
-            .as_ref()
-            .map(|guard| (guard.statistic(), guard.limit()))
+    /// The statistic and limit of the performance guard's CUSUM on `series`, if the active
+    /// model is guarded on it.
+    pub fn performance(&self, series: Series) -> Option<(f64, f64)> {
+        let cusum = self.performance.as_ref()?.cusum(series)?;
+        Some((cusum.statistic(), cusum.limit()))
     }
 
     /// The hold left by the last rollback of the active model, if not cleared.
@@ -331,6 +367,17 @@ impl Supervisor {
                 self.now_ns = ts_ns;
                 self.on_scored(score, features, board, send);
             }
+            SupervisorEvent::EntryMarkout { ts_ns, route, bps } => {
+                self.now_ns = ts_ns;
+                if route == Route::Active
+                    && let Some(alarm) = self
+                        .performance
+                        .as_mut()
+                        .and_then(|guard| guard.observe_markout(bps))
+                {
+                    self.performance_alarm(Series::Markout, &alarm, board, send);
+                }
+            }
         }
         self.check_parity(board, send);
         self.follow_active(board);
@@ -343,7 +390,8 @@ impl Supervisor {
         board.rollout = self.rollout;
         board.realized_vol_bps = self.realized_vol_bps();
         board.rollout_held = self.hold.is_some();
-        board.performance = self.performance();
+        board.performance = self.performance(Series::Pnl);
+        board.markout_guard = self.performance(Series::Markout);
     }
 
     fn on_scored(
@@ -568,7 +616,7 @@ impl Supervisor {
         }
     }
 
-    /// Adds an active trade to the performance guard; its alarm rolls the model back.
+    /// Adds an active trade to the performance guard.
     fn guard_performance(
         &mut self,
         trade: &ClosedTrade,
@@ -578,30 +626,61 @@ impl Supervisor {
         if trade.route != Route::Active {
             return;
         }
-        let Some(guard) = self.performance.as_mut() else {
+        if let Some(alarm) = self
+            .performance
+            .as_mut()
+            .and_then(|guard| guard.observe_trade(trade.pnl))
+        {
+            self.performance_alarm(Series::Pnl, &alarm, board, send);
+        }
+    }
+
+    /// A performance CUSUM alarmed: the model is rolled back (or the alarm logged, when the
+    /// guard only measures).
+    fn performance_alarm(
+        &mut self,
+        series: Series,
+        alarm: &Alarm,
+        board: &SharedBoard,
+        send: &mut impl FnMut(Control),
+    ) {
+        let Some(reference) = self.performance.as_ref().map(PerformanceGuard::reference) else {
             return;
         };
-        let Some(alarm) = guard.observe(trade.pnl) else {
-            return;
+        let detail = match series {
+            Series::Pnl => format!(
+                "net PnL per trade {:+.2} USD over the last {} trades against {:+.2} on its \
+                 canary ({} trades): CUSUM {:.2} > {:.2}, looking for a fall of {} USD",
+                alarm.mean,
+                alarm.count,
+                reference.pnl_per_trade_usd,
+                reference.trades,
+                alarm.statistic,
+                alarm.limit,
+                self.rules.performance.pnl_drop_usd
+            ),
+            Series::Markout => format!(
+                "entry markout at {} s {:+.2} bps over the last {} fills against {:+.2} on its \
+                 canary ({} fills): CUSUM {:.2} > {:.2}, looking for a fall of {} bps",
+                self.rules.markout_horizon_ms as f64 / 1000.0,
+                alarm.mean,
+                alarm.count,
+                self.performance
+                    .as_ref()
+                    .and_then(|guard| guard.cusum(Series::Markout))
+                    .map_or(f64::NAN, |cusum| cusum.reference_mean()),
+                reference.entry_markouts_bps.len(),
+                alarm.statistic,
+                alarm.limit,
+                self.rules.performance.markout_drop_bps
+            ),
         };
-        let reference = guard.reference();
-        let detail = format!(
-            "net PnL per trade {:+.2} USD over the last {} trades against {:+.2} on its canary \
-             ({} trades): CUSUM {:.2} > {:.2}, looking for a fall of {} USD",
-            alarm.mean_usd,
-            alarm.trades,
-            reference.pnl_per_trade_usd,
-            reference.trades,
-            alarm.statistic,
-            alarm.limit,
-            self.rules.performance_drop_usd
-        );
         if self.rules.performance_rollback {
             self.roll_back("performance", detail, board, send);
         } else {
             board
                 .lock()
-                .mode_switch(trade.ts_ns / 1_000_000, "performance_alarm", detail);
+                .mode_switch(self.now_ns / 1_000_000, "performance_alarm", detail);
         }
     }
 
@@ -774,8 +853,12 @@ mod tests {
             },
             drift_rollback: true,
             performance_rollback: true,
-            performance_drop_usd: 10.0,
-            performance_false_alarm_trades: 20_000,
+            performance: GuardSettings {
+                pnl_drop_usd: 10.0,
+                markout_drop_bps: 3.0,
+                false_alarm_run: 20_000,
+            },
+            markout_horizon_ms: 30_000,
         }
     }
 
@@ -1086,10 +1169,14 @@ mod tests {
     }
 
     /// What `id` earned on its canary: 400 trades of +20 or -60 USD, 325 of them winning (65
-    /// in 80), +5 USD a trade.
+    /// in 80), +5 USD a trade; its 400 entry fills marked out at 30 s evenly from -8 to +12
+    /// bps, +2 bps on average.
     fn write_canary_figures(registry: &tempfile::TempDir, id: &str) {
         let trade_pnls_usd: Vec<f64> = (0..400)
             .map(|index| if index % 80 < 65 { 20.0 } else { -60.0 })
+            .collect();
+        let entry_markouts_bps: Vec<f64> = (0..400)
+            .map(|index: u32| -8.0 + 20.0 * (f64::from(index * 37 % 400) + 0.5) / 400.0)
             .collect();
         registry::write_json_atomically(
             &registry.path().join(id).join(registry::PERFORMANCE_FILE),
@@ -1100,6 +1187,8 @@ mod tests {
                 trade_pnls_usd,
                 design_effect: 1.0,
                 judged_on: vec!["BTCUSDT 2026-01-04 (normal)".to_owned()],
+                markout_horizon_ms: 30_000,
+                entry_markouts_bps,
             },
         )
         .unwrap();
@@ -1171,11 +1260,11 @@ mod tests {
             PerformanceReference::read(&dir.path().join("m2"))
                 .unwrap()
                 .unwrap(),
-            10.0,
-            20_000,
+            performance_rules().performance,
         )
         .unwrap();
-        assert_eq!(format!("{:.1}", guard.expected_delay()), "137.0");
+        let pnl = guard.cusum(Series::Pnl).unwrap();
+        assert_eq!(format!("{:.1}", pnl.expected_delay()), "137.0");
         assert_eq!(active_slot(dir.path()).as_deref(), Some("m1"));
         let hold = registry::read_hold(dir.path()).unwrap().unwrap();
         assert_eq!(
@@ -1194,8 +1283,9 @@ mod tests {
             &board,
             &[trade(3001, Route::Active, -60.0)],
         );
-        assert_eq!(supervisor.performance(), None);
+        assert_eq!(supervisor.performance(Series::Pnl), None);
         assert_eq!(board.lock().performance, None);
+        assert_eq!(board.lock().markout_guard, None);
     }
 
     #[test]
@@ -1229,5 +1319,102 @@ mod tests {
         );
         assert_eq!(board.rollback_total, 0);
         assert_eq!(active_slot(dir.path()).as_deref(), Some("m2"));
+    }
+
+    /// `count` entry markouts of `route` from `first_s` on, uniform on `low..low + 20` bps.
+    fn markouts(
+        rng: &mut rand_chacha::ChaCha8Rng,
+        first_s: u64,
+        count: u64,
+        route: Route,
+        low: f64,
+    ) -> Vec<SupervisorEvent> {
+        use rand::Rng;
+        (first_s..first_s + count)
+            .map(|ts| SupervisorEvent::EntryMarkout {
+                ts_ns: ts * S,
+                route,
+                bps: low + 20.0 * rng.random::<f64>(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_that_stop_marking_out_roll_the_model_back_before_the_money_says_so() {
+        use rand::SeedableRng;
+        let dir = registry_of(&["m1", "m2"]);
+        write_canary_figures(&dir, "m2");
+        let mut supervisor = Supervisor::new(performance_rules())
+            .with_registry(dir.path().to_path_buf(), &test_info("m2"))
+            .unwrap();
+        let board = SharedBoard::new(Board::new("m2".to_owned(), "native", RolloutMode::Canary));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+
+        // 2000 entry fills marking out as on the canary (+2 bps on average): no alarm. A
+        // canary route's fills that mark out far worse are not the active model's.
+        let healthy = markouts(&mut rng, 1, 2000, Route::Active, -8.0);
+        assert_eq!(feed(&mut supervisor, &board, &healthy), []);
+        let others = markouts(&mut rng, 2001, 500, Route::Canary, -30.0);
+        assert_eq!(feed(&mut supervisor, &board, &others), []);
+        let (statistic, limit) = board.lock().markout_guard.unwrap();
+        assert_eq!(format!("{statistic:.4} < {limit:.4}"), "0.0000 < 13.8438");
+
+        // Then the entries mark out 4 bps worse (-2 bps on average), the trades not yet
+        // worse: rolled back on the markouts alone.
+        let fallen = markouts(&mut rng, 2501, 1000, Route::Active, -12.0);
+        let mut rolled_back_at = None;
+        for event in &fallen {
+            if !feed(&mut supervisor, &board, std::slice::from_ref(event)).is_empty() {
+                let SupervisorEvent::EntryMarkout { ts_ns, .. } = event else {
+                    unreachable!()
+                };
+                rolled_back_at = Some(ts_ns / S - 2500);
+                break;
+            }
+        }
+        assert_eq!(rolled_back_at, Some(16));
+        let hold = registry::read_hold(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (hold.trigger.as_str(), hold.from.as_str()),
+            ("performance", "m2")
+        );
+        assert_eq!(
+            hold.detail,
+            "entry markout at 30 s -4.86 bps over the last 15 fills against +2.00 on its canary \
+             (400 fills): CUSUM 13.91 > 13.84, looking for a fall of 3 bps"
+        );
+        // Caught after sixteen fills; the guard expects fifty for a fall of the 3 bps it looks
+        // for (this one is 4), with one false alarm in 20 000 fills.
+        let guard = PerformanceGuard::new(
+            PerformanceReference::read(&dir.path().join("m2"))
+                .unwrap()
+                .unwrap(),
+            performance_rules().performance,
+        )
+        .unwrap();
+        let markout = guard.cusum(Series::Markout).unwrap();
+        assert_eq!(
+            format!(
+                "{:.1} {:.1}",
+                markout.expected_delay(),
+                markout.false_alarm_run()
+            ),
+            "50.1 20043.8"
+        );
+        assert_eq!(active_slot(dir.path()).as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn canary_markouts_at_another_horizon_leave_the_markouts_unguarded() {
+        let dir = registry_of(&["m1", "m2"]);
+        write_canary_figures(&dir, "m2");
+        let supervisor = Supervisor::new(SupervisorRules {
+            markout_horizon_ms: 5_000,
+            ..performance_rules()
+        })
+        .with_registry(dir.path().to_path_buf(), &test_info("m2"))
+        .unwrap();
+        assert_eq!(supervisor.performance(Series::Markout), None);
+        assert!(supervisor.performance(Series::Pnl).is_some());
     }
 }

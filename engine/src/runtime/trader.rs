@@ -205,6 +205,15 @@ impl Trader {
         self.trip.map(|trip| trip.route)
     }
 
+    /// The route of working entry `id` (an entry or its reprice), if it is one.
+    pub fn entry_route(&self, id: OrderId) -> Option<Route> {
+        self.entries
+            .iter()
+            .flatten()
+            .find(|working| working.order.id == id)
+            .map(|working| working.route)
+    }
+
     /// Net position (positive long).
     pub const fn position(&self) -> Fixed {
         self.position.qty()

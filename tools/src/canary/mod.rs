@@ -682,6 +682,17 @@ impl Report {
         }
         models
     }
+
+    /// The markout of each of the candidate's entry fills at the gates' horizon, bps, day
+    /// by day in the order they came due.
+    pub(crate) fn candidate_entry_markouts_bps(&self) -> Vec<f64> {
+        let horizon = Blocking::of(&self.gates).horizon;
+        self.candidate_results
+            .days
+            .iter()
+            .flat_map(|day| day.markouts_bps[horizon].iter().map(|markout| markout.bps))
+            .collect()
+    }
 }
 
 /// The baseline to compare with.
