@@ -158,6 +158,14 @@ pub(crate) fn render(meta: &Meta, model_dir: &Path) -> Result<String, std::fmt::
             super::per_trade(economics)
         )?;
     }
+    if let Some(regimes) = &t.regime_thresholds {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Each regime's own threshold, chosen on its part of the threshold fold as tau_entry is on all of it (the regime known exactly: the most an online classifier could give), against tau_entry, judged on the report fold: {}.",
+            regimes.verdict()
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,

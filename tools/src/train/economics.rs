@@ -20,11 +20,19 @@
 //!   candidates carried; the bound pays for the spread of what it takes. It is chosen on the
 //!   threshold fold and judged on the report fold, which chose nothing. When what it takes
 //!   there does not earn, no threshold pays, and the model says so ([`Economics::pays`]).
+//! - **One threshold for every regime**, unless the data say otherwise: each regime's own
+//!   threshold is chosen the same way on its part of the threshold fold (a regime with too few
+//!   candidates keeps the common one), and both are judged on the report fold by the lower
+//!   bound of the summed net return of what they take ([`RegimeThresholds`]). The regime is
+//!   the day's, known exactly: the most an online classifier could give. When regime-specific
+//!   thresholds do not beat the common one there, no classifier would make them pay.
 //! - **tau_hold** is 0: the labels measure a round trip held to its take-profit, its stop or
 //!   `labeling.hold_horizon`, and nothing in them measures what an exit on a falling score would
 //!   earn or lose. A hold threshold above 0 trades a strategy the validation never saw (a
 //!   canary of the same model exiting below the lowest break-even threshold closed nine trades
 //!   in ten at a loss), so the engine holds as the labels did.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +50,8 @@ pub(crate) struct Outcome {
     /// When it came, ms, and which symbol's engine it would occupy (an index).
     pub(crate) ts_ms: i64,
     pub(crate) symbol: usize,
+    /// Its regime (an index).
+    pub(crate) regime: usize,
     /// How long it would occupy it, ms: until flat, or until its unfilled entry stopped working.
     pub(crate) busy_ms: i64,
 }
@@ -76,9 +86,18 @@ impl Economics {
 /// The candidates of `outcomes` (in time order) that `score >= threshold` approves and a
 /// one-position engine per symbol takes.
 fn taken(outcomes: &[Outcome], threshold: f64) -> impl Iterator<Item = &Outcome> {
+    taken_by(outcomes, move |outcome| outcome.score >= threshold)
+}
+
+/// The candidates of `outcomes` (in time order) that `approve` approves and a one-position
+/// engine per symbol takes.
+fn taken_by(
+    outcomes: &[Outcome],
+    approve: impl Fn(&Outcome) -> bool,
+) -> impl Iterator<Item = &Outcome> {
     let mut free_from_ms: Vec<i64> = Vec::new();
     outcomes.iter().filter(move |outcome| {
-        if outcome.score < threshold {
+        if !approve(outcome) {
             return false;
         }
         if free_from_ms.len() <= outcome.symbol {
@@ -126,6 +145,114 @@ fn sum_lower_bound(n: u64, sum: f64, squares: f64) -> f64 {
     sum - crate::estimate::Z95 * variance.sqrt() * n.sqrt()
 }
 
+/// The summed net return of a set of candidates taken, and its lower 95 % bound.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TakenSum {
+    /// Candidates taken.
+    pub(crate) taken: u64,
+    /// Their summed net return, bps (an unfilled one counts 0), and its lower 95 % bound.
+    pub(crate) sum_bps: f64,
+    pub(crate) lower_bound_bps: f64,
+}
+
+impl TakenSum {
+    fn of<'a>(taken: impl Iterator<Item = &'a Outcome>) -> TakenSum {
+        let (mut n, mut sum, mut squares) = (0_u64, 0.0, 0.0);
+        for outcome in taken {
+            let net = outcome.net_bps.unwrap_or(0.0);
+            n += 1;
+            sum += net;
+            squares += net * net;
+        }
+        TakenSum {
+            taken: n,
+            sum_bps: sum,
+            lower_bound_bps: sum_lower_bound(n, sum, squares),
+        }
+    }
+}
+
+/// Regime-specific thresholds against the one threshold, on the report fold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RegimeThresholds {
+    /// Each regime's threshold, chosen on its own threshold-fold candidates as tau_entry is
+    /// on all of them; the common one where a regime has too few.
+    pub(crate) tau_by_regime: BTreeMap<String, f64>,
+    /// The report fold's candidates taken at the common threshold, and at their regime's.
+    pub(crate) common: TakenSum,
+    pub(crate) by_regime: TakenSum,
+}
+
+impl RegimeThresholds {
+    /// Chooses each regime's threshold on `choosing` (the threshold fold) with at least
+    /// `min_taken` taken, and judges both rules on `report`; `regimes` names the outcomes'
+    /// regime indices.
+    pub(crate) fn measure(
+        choosing: &[Outcome],
+        report: &[Outcome],
+        regimes: &[String],
+        tau_entry: f64,
+        min_taken: u64,
+    ) -> RegimeThresholds {
+        let thresholds: Vec<f64> = (0..regimes.len())
+            .map(|regime| {
+                let own: Vec<Outcome> = choosing
+                    .iter()
+                    .filter(|outcome| outcome.regime == regime)
+                    .copied()
+                    .collect();
+                most_surely_paying_threshold(&own, min_taken)
+                    .map_or(tau_entry, |(threshold, _)| threshold)
+            })
+            .collect();
+        let own_threshold =
+            |outcome: &Outcome| thresholds.get(outcome.regime).copied().unwrap_or(tau_entry);
+        RegimeThresholds {
+            tau_by_regime: regimes
+                .iter()
+                .cloned()
+                .zip(thresholds.iter().copied())
+                .collect(),
+            common: TakenSum::of(taken(report, tau_entry)),
+            by_regime: TakenSum::of(taken_by(report, |outcome| {
+                outcome.score >= own_threshold(outcome)
+            })),
+        }
+    }
+
+    /// Whether regime-specific thresholds earned more surely on the report fold.
+    pub(crate) fn pay_better(&self) -> bool {
+        self.by_regime.lower_bound_bps > self.common.lower_bound_bps
+    }
+
+    /// The finding in one sentence.
+    pub(crate) fn verdict(&self) -> String {
+        let thresholds: Vec<String> = self
+            .tau_by_regime
+            .iter()
+            .map(|(regime, tau)| format!("{regime} {tau:.4}"))
+            .collect();
+        let sum = |sum: &TakenSum| {
+            format!(
+                "{} taken, {:+.1} bps summed (lower bound {:+.1})",
+                sum.taken, sum.sum_bps, sum.lower_bound_bps
+            )
+        };
+        format!(
+            "regime thresholds ({}) on the report fold: {} against {} at tau_entry: {}",
+            thresholds.join(", "),
+            sum(&self.by_regime),
+            sum(&self.common),
+            if self.pay_better() {
+                "they would earn more surely, and the engine uses one threshold (it classifies \
+                 no regime online)"
+            } else {
+                "one threshold serves every regime"
+            }
+        )
+    }
+}
+
 /// The threshold whose taken candidates' summed net return has the highest lower bound, among
 /// those taking at least `min_taken` (the highest such threshold on a tie), and how many
 /// thresholds were tried; None when none takes that many. `outcomes` are in time order; every
@@ -140,18 +267,12 @@ pub(crate) fn most_surely_paying_threshold(
     let mut tried = 0;
     let mut best: Option<(f64, f64)> = None;
     for threshold in scores {
-        let (mut n, mut sum, mut squares) = (0_u64, 0.0, 0.0);
-        for outcome in taken(outcomes, threshold) {
-            let net = outcome.net_bps.unwrap_or(0.0);
-            n += 1;
-            sum += net;
-            squares += net * net;
-        }
-        if n < min_taken {
+        let sum = TakenSum::of(taken(outcomes, threshold));
+        if sum.taken < min_taken {
             continue;
         }
         tried += 1;
-        let bound = sum_lower_bound(n, sum, squares);
+        let bound = sum.lower_bound_bps;
         if best.is_none_or(|(_, best_bound)| bound > best_bound) {
             best = Some((threshold, bound));
         }
@@ -182,6 +303,7 @@ mod tests {
             net_usd: net_bps.map(|bps| bps / 10.0),
             ts_ms: 60_000 * index as i64,
             symbol: 0,
+            regime: 0,
             busy_ms: 30_000,
         })
         .collect()
@@ -255,6 +377,7 @@ mod tests {
             net_usd: Some(net / 10.0),
             ts_ms,
             symbol,
+            regime: 0,
             busy_ms: 40_000,
         };
         let outcomes = [
@@ -272,5 +395,72 @@ mod tests {
         // Taken alone, 0.5 would sum to 18 over four; taken as the engine takes them, 9 over
         // three against 17 over two.
         assert_eq!(most_surely_paying_threshold(&outcomes, 1), Some((0.9, 3)));
+    }
+
+    #[test]
+    fn regime_thresholds_are_chosen_on_each_regime_and_judged_against_the_common_one() {
+        // A calm regime where only the top scores pay and a wild one where low scores do,
+        // the wild hour after the calm one; the report fold repeats the threshold fold an hour
+        // later. Each candidate a minute apart and flat within 30 s.
+        let day = |start_ms: i64| -> Vec<Outcome> {
+            [
+                (0, 0.9, 8.0),
+                (0, 0.8, 8.0),
+                (0, 0.7, -10.0),
+                (0, 0.6, -10.0),
+                (1, 0.5, 6.0),
+                (1, 0.45, 6.0),
+                (1, 0.4, 6.0),
+                (1, 0.35, -15.0),
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(index, (regime, score, net))| Outcome {
+                score,
+                net_bps: Some(net),
+                net_usd: Some(net / 10.0),
+                ts_ms: start_ms + 60_000 * index as i64,
+                symbol: 0,
+                regime,
+                busy_ms: 30_000,
+            })
+            .collect()
+        };
+        let (choosing, report) = (day(0), day(3_600_000));
+        let regimes = ["calm".to_owned(), "wild".to_owned()];
+        // Chosen on all: 0.8 (two +8 bps, no spread: bound 16); calm alone the same; wild
+        // alone 0.4 (three +6 bps: bound 18).
+        let (tau_entry, _) = most_surely_paying_threshold(&choosing, 2).unwrap();
+        assert_eq!(tau_entry, 0.8);
+        let measured = RegimeThresholds::measure(&choosing, &report, &regimes, tau_entry, 2);
+        assert_eq!(
+            measured.tau_by_regime,
+            BTreeMap::from([("calm".to_owned(), 0.8), ("wild".to_owned(), 0.4)])
+        );
+        assert_eq!(
+            measured.common,
+            TakenSum {
+                taken: 2,
+                sum_bps: 16.0,
+                lower_bound_bps: 16.0
+            }
+        );
+        // 8, 8, 6, 6, 6: sum 34, sd sqrt(1.2), bound 34 - 1.96 x 1.095 x sqrt(5).
+        assert_eq!(
+            (measured.by_regime.taken, measured.by_regime.sum_bps),
+            (5, 34.0)
+        );
+        let bound = 34.0 - crate::estimate::Z95 * 1.2_f64.sqrt() * 5.0_f64.sqrt();
+        assert!((measured.by_regime.lower_bound_bps - bound).abs() < 1e-9);
+        assert!(measured.pay_better());
+
+        // With too few candidates in each regime to choose from, both keep the common one.
+        let measured = RegimeThresholds::measure(&choosing, &report, &regimes, tau_entry, 5);
+        assert_eq!(
+            measured.tau_by_regime,
+            BTreeMap::from([("calm".to_owned(), 0.8), ("wild".to_owned(), 0.8)])
+        );
+        assert_eq!(measured.by_regime, measured.common);
+        assert!(!measured.pay_better());
     }
 }

@@ -60,7 +60,7 @@ use crate::table::{self, Table};
 use engine::cli::OnnxRuntimeArg;
 
 pub(crate) use economics::Economics;
-use economics::Outcome;
+use economics::{Outcome, RegimeThresholds};
 pub(crate) use metrics::Metrics;
 
 /// Largest difference tolerated between LightGBM and the two backends: LightGBM sums its trees
@@ -235,6 +235,10 @@ pub(crate) struct ThresholdChoice {
     pub(crate) entry: Economics,
     /// The report fold's, per regime.
     pub(crate) entry_by_regime: BTreeMap<String, Economics>,
+    /// Regime-specific thresholds measured against tau_entry (absent in models trained
+    /// before they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) regime_thresholds: Option<RegimeThresholds>,
 }
 
 /// Metrics of a run.
@@ -849,6 +853,9 @@ fn thresholds(
     let mut symbols: Vec<&str> = rows.symbols.iter().map(String::as_str).collect();
     symbols.sort_unstable();
     symbols.dedup();
+    let mut regimes: Vec<&str> = rows.regimes.iter().map(String::as_str).collect();
+    regimes.sort_unstable();
+    regimes.dedup();
     let outcomes = |indices: &mut dyn Iterator<Item = (usize, f64)>| -> Vec<Outcome> {
         let mut outcomes: Vec<Outcome> = indices
             .map(|(index, score)| Outcome {
@@ -858,6 +865,9 @@ fn thresholds(
                 ts_ms: rows.ts[index],
                 symbol: symbols
                     .binary_search(&rows.symbols[index].as_str())
+                    .unwrap_or_default(),
+                regime: regimes
+                    .binary_search(&rows.regimes[index].as_str())
                     .unwrap_or_default(),
                 busy_ms: rows.reach_ms[index].unwrap_or(working_ms),
             })
@@ -896,11 +906,22 @@ fn thresholds(
             .or_insert_with(Vec::new)
             .push((index, report_scores[position]));
     }
+    let regime_thresholds = RegimeThresholds::measure(
+        &choosing,
+        &report,
+        &regimes
+            .iter()
+            .map(|&regime| regime.to_owned())
+            .collect::<Vec<_>>(),
+        tau_entry,
+        min_approved,
+    );
     Ok(ThresholdChoice {
         tau_entry,
         tau_hold,
         min_approved: config.training.min_approved,
         thresholds_tried,
+        regime_thresholds: Some(regime_thresholds),
         selection: economics::at(&choosing, tau_entry),
         entry: economics::at(&report, tau_entry),
         entry_by_regime: by_regime
@@ -1121,6 +1142,9 @@ fn print_summary(meta: &Meta, dir: &Path, card: &Path) {
         "  tau_hold {:.4}: positions are held to take-profit, stop or max hold, as labeled",
         t.tau_hold
     );
+    if let Some(regimes) = &t.regime_thresholds {
+        println!("  {}", regimes.verdict());
+    }
     for (regime, metrics) in &meta.metrics.by_regime {
         println!(
             "  {regime:<9} PR-AUC {:.4} (positive rate {:.4}), precision at tau_entry {:.4} over {}",
