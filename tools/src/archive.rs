@@ -33,6 +33,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::history::ImportedDay;
 use crate::table::{self, Column, Table};
 
 /// Rows per parquet file before the next part starts.
@@ -237,6 +238,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             if !args.force && partition.sidecar(config)?.is_some() {
                 skipped += 1;
                 continue;
+            }
+            if let Some(imported) = ImportedDay::read(&journal)? {
+                imported.check_depth(&journal, config.engine.book_depth)?;
             }
             todo.push((partition, journal, instrument));
         }

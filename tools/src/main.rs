@@ -11,6 +11,7 @@ mod decode;
 mod drill;
 mod estimate;
 mod flatten;
+mod history;
 mod label;
 mod latent;
 mod parity;
@@ -41,6 +42,9 @@ enum Command {
     /// Simulate market days (one per regime given) and write them to journals at simulation
     /// speed.
     Synth(synth::Args),
+    /// Turn Bybit's public order-book and trade archives into journal days (one per symbol and
+    /// day, the sources merged in time order), every line and row checked and accounted for.
+    ImportHistory(history::Args),
     /// Print the normalized events of a journal directory or an NDJSON file of raw frames as
     /// JSON lines.
     Decode(decode::Args),
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ValidateConfig(args) => validate_config::run(&args),
         Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::ImportHistory(args) => history::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Parity(args) => parity::run(&args),
         Command::DumpParquet(args) => archive::run(&args).map(|()| ExitCode::SUCCESS),

@@ -1121,8 +1121,9 @@ pub struct EngineLayout {
     pub cold_cores: Vec<u16>,
     /// The hot thread spins on its sources instead of sleeping when idle.
     pub busy_poll: bool,
-    /// Levels per side kept in the order book (Bybit depths: 1, 50, 200, 1000).
-    #[schemars(extend("enum" = [1, 50, 200, 1000]))]
+    /// Levels per side kept in the order book (Bybit depths: 1, 50, 200, 1000 live; 500 in
+    /// Bybit's archives before 2025-09, for days imported from them).
+    #[schemars(extend("enum" = [1, 50, 200, 500, 1000]))]
     pub book_depth: u16,
     /// Capacities of the lock-free rings, in messages.
     pub rings: Rings,

@@ -993,6 +993,9 @@ fn held_out_days(config: &Config, symbol: &str, days: &DaysArg) -> Result<Vec<Da
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .with_context(|| format!("{} names no day", journal.display()))?;
+            if let Some(imported) = crate::history::ImportedDay::read(&journal)? {
+                imported.check_depth(&journal, config.engine.book_depth)?;
+            }
             let session = journal.join(SESSION_FILE);
             let regime = if session.exists() {
                 let text = fs::read_to_string(&session)
