@@ -331,6 +331,7 @@ fn canary_check(loaded: &Loaded, args: &Args) -> Check {
                 markout_horizon_ms: u64::try_from(report.gates.markout_horizon.get().as_millis())
                     .unwrap_or(u64::MAX),
                 entry_markouts_bps: report.candidate_entry_markouts_bps(),
+                markout_design_effect: report.candidate_markout_design_effect(),
             };
             let figures_path = args.model.join(PERFORMANCE_FILE);
             if let Err(err) = write_json_atomically(&figures_path, &figures) {

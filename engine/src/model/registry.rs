@@ -145,6 +145,15 @@ pub struct PerformanceReference {
     /// The markout of each entry fill, bps, in the order they came due.
     #[serde(default)]
     pub entry_markouts_bps: Vec<f64>,
+    /// The variance of their mean by block bootstrap over the one of independent fills
+    /// (markouts of fills close in time overlap, and cluster).
+    #[serde(default = "independent")]
+    pub markout_design_effect: f64,
+}
+
+/// The design effect of figures written before it was kept: independent.
+const fn independent() -> f64 {
+    1.0
 }
 
 impl PerformanceReference {

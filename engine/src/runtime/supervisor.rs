@@ -1189,6 +1189,7 @@ mod tests {
                 judged_on: vec!["BTCUSDT 2026-01-04 (normal)".to_owned()],
                 markout_horizon_ms: 30_000,
                 entry_markouts_bps,
+                markout_design_effect: 1.0,
             },
         )
         .unwrap();

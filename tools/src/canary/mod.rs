@@ -683,6 +683,20 @@ impl Report {
         models
     }
 
+    /// How much the candidate's entry markouts cluster: the variance of their mean by block
+    /// bootstrap over the one of independent fills (1 when it cannot be told).
+    pub(crate) fn candidate_markout_design_effect(&self) -> f64 {
+        let independent = MeanInterval::of(&self.candidate_entry_markouts_bps());
+        let block = &self.candidate_results.overall.gate_markout_bps;
+        let (independent_se, block_se) =
+            (independent.high - independent.low, block.high - block.low);
+        if independent_se > 0.0 && block_se.is_finite() {
+            (block_se / independent_se).powi(2)
+        } else {
+            1.0
+        }
+    }
+
     /// The markout of each of the candidate's entry fills at the gates' horizon, bps, day
     /// by day in the order they came due.
     pub(crate) fn candidate_entry_markouts_bps(&self) -> Vec<f64> {
