@@ -86,17 +86,17 @@ impl Economics {
 /// The candidates of `outcomes` (in time order) that `score >= threshold` approves and a
 /// one-position engine per symbol takes.
 fn taken(outcomes: &[Outcome], threshold: f64) -> impl Iterator<Item = &Outcome> {
-    taken_by(outcomes, move |outcome| outcome.score >= threshold)
+    taken_by(outcomes, move |outcome| outcome.score >= threshold).map(|(_, outcome)| outcome)
 }
 
-/// The candidates of `outcomes` (in time order) that `approve` approves and a one-position
-/// engine per symbol takes.
+/// The candidates of `outcomes` (in time order), with their index, that `approve` approves
+/// and a one-position engine per symbol takes.
 fn taken_by(
     outcomes: &[Outcome],
     approve: impl Fn(&Outcome) -> bool,
-) -> impl Iterator<Item = &Outcome> {
+) -> impl Iterator<Item = (usize, &Outcome)> {
     let mut free_from_ms: Vec<i64> = Vec::new();
-    outcomes.iter().filter(move |outcome| {
+    outcomes.iter().enumerate().filter(move |(_, outcome)| {
         if !approve(outcome) {
             return false;
         }
@@ -157,9 +157,15 @@ pub(crate) struct TakenSum {
 
 impl TakenSum {
     fn of<'a>(taken: impl Iterator<Item = &'a Outcome>) -> TakenSum {
+        let values: Vec<f64> = taken
+            .map(|outcome| outcome.net_bps.unwrap_or(0.0))
+            .collect();
+        TakenSum::of_values(&values)
+    }
+
+    fn of_values(values: &[f64]) -> TakenSum {
         let (mut n, mut sum, mut squares) = (0_u64, 0.0, 0.0);
-        for outcome in taken {
-            let net = outcome.net_bps.unwrap_or(0.0);
+        for &net in values {
             n += 1;
             sum += net;
             squares += net * net;
@@ -181,6 +187,10 @@ pub(crate) struct RegimeThresholds {
     /// The report fold's candidates taken at the common threshold, and at their regime's.
     pub(crate) common: TakenSum,
     pub(crate) by_regime: TakenSum,
+    /// What regime thresholds earn more, candidate by candidate over those either rule takes
+    /// (one taken by both differs by 0): `taken` counts them, and the lower bound says whether
+    /// the difference is more than the luck of which candidates each took.
+    pub(crate) difference: TakenSum,
 }
 
 impl RegimeThresholds {
@@ -207,22 +217,36 @@ impl RegimeThresholds {
             .collect();
         let own_threshold =
             |outcome: &Outcome| thresholds.get(outcome.regime).copied().unwrap_or(tau_entry);
+        let indices = |approve: &dyn Fn(&Outcome) -> bool| -> Vec<usize> {
+            taken_by(report, approve).map(|(index, _)| index).collect()
+        };
+        let common = indices(&|outcome| outcome.score >= tau_entry);
+        let by_regime = indices(&|outcome| outcome.score >= own_threshold(outcome));
+        let mut either: Vec<usize> = common.iter().chain(&by_regime).copied().collect();
+        either.sort_unstable();
+        either.dedup();
+        let differences: Vec<f64> = either
+            .iter()
+            .map(|&index| {
+                let taken = |set: &[usize]| f64::from(u8::from(set.binary_search(&index).is_ok()));
+                (taken(&by_regime) - taken(&common)) * report[index].net_bps.unwrap_or(0.0)
+            })
+            .collect();
         RegimeThresholds {
             tau_by_regime: regimes
                 .iter()
                 .cloned()
                 .zip(thresholds.iter().copied())
                 .collect(),
-            common: TakenSum::of(taken(report, tau_entry)),
-            by_regime: TakenSum::of(taken_by(report, |outcome| {
-                outcome.score >= own_threshold(outcome)
-            })),
+            common: TakenSum::of(common.iter().map(|&index| &report[index])),
+            by_regime: TakenSum::of(by_regime.iter().map(|&index| &report[index])),
+            difference: TakenSum::of_values(&differences),
         }
     }
 
-    /// Whether regime-specific thresholds earned more surely on the report fold.
+    /// Whether regime-specific thresholds earned more on the report fold, by a lower bound.
     pub(crate) fn pay_better(&self) -> bool {
-        self.by_regime.lower_bound_bps > self.common.lower_bound_bps
+        self.difference.lower_bound_bps > 0.0
     }
 
     /// The finding in one sentence.
@@ -239,15 +263,19 @@ impl RegimeThresholds {
             )
         };
         format!(
-            "regime thresholds ({}) on the report fold: {} against {} at tau_entry: {}",
+            "regime thresholds ({}) on the report fold: {} against {} at tau_entry, a \
+             difference of {:+.1} bps (lower bound {:+.1}) over the {} either took: {}",
             thresholds.join(", "),
             sum(&self.by_regime),
             sum(&self.common),
+            self.difference.sum_bps,
+            self.difference.lower_bound_bps,
+            self.difference.taken,
             if self.pay_better() {
-                "they would earn more surely, and the engine uses one threshold (it classifies \
-                 no regime online)"
+                "they earn more by a lower bound, and the engine uses one threshold (it \
+                 classifies no regime online)"
             } else {
-                "one threshold serves every regime"
+                "no surer than one threshold, which serves every regime"
             }
         )
     }
@@ -452,6 +480,15 @@ mod tests {
         );
         let bound = 34.0 - crate::estimate::Z95 * 1.2_f64.sqrt() * 5.0_f64.sqrt();
         assert!((measured.by_regime.lower_bound_bps - bound).abs() < 1e-9);
+        // Over the five either took (the three wild ones only by the regime rule): +18 bps,
+        // every difference +6 or 0: bound 18 - 1.96 x sd(0, 0, 6, 6, 6) x sqrt(5).
+        assert_eq!(
+            (measured.difference.taken, measured.difference.sum_bps),
+            (5, 18.0)
+        );
+        let sd = (((0.0_f64 - 3.6).powi(2) * 2.0 + (6.0_f64 - 3.6).powi(2) * 3.0) / 4.0).sqrt();
+        let bound = 18.0 - crate::estimate::Z95 * sd * 5.0_f64.sqrt();
+        assert!((measured.difference.lower_bound_bps - bound).abs() < 1e-9);
         assert!(measured.pay_better());
 
         // With too few candidates in each regime to choose from, both keep the common one.
@@ -461,6 +498,10 @@ mod tests {
             BTreeMap::from([("calm".to_owned(), 0.8), ("wild".to_owned(), 0.8)])
         );
         assert_eq!(measured.by_regime, measured.common);
+        assert_eq!(
+            (measured.difference.taken, measured.difference.sum_bps),
+            (2, 0.0)
+        );
         assert!(!measured.pay_better());
     }
 }
