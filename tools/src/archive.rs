@@ -191,7 +191,7 @@ fn hive_dirs(root: &Path) -> Result<Vec<(String, Vec<Date>)>> {
 }
 
 /// Names (after `prefix`) and paths of the subdirectories of `dir` whose names start with it.
-fn sorted_subdirs(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn sorted_subdirs(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -19,6 +19,7 @@ mod profile;
 mod promote;
 mod release_check;
 mod rollout;
+mod scan_gaps;
 mod synth;
 mod table;
 mod train;
@@ -51,6 +52,10 @@ enum Command {
     /// Score rows with ONNX Runtime and the native evaluator and compare; exit 1 unless every
     /// probability is bit-identical.
     Parity(parity::Args),
+    /// Find what is missing or inconsistent in the parquet archive and its journals: missing
+    /// days, journals never dumped, gaps in the book tops, sidecars that disagree with their
+    /// files, holes in imported update ids; exit 1 on any finding.
+    ScanGaps(scan_gaps::Args),
     /// Replay recorded days through the engine's decoder, book, features and trigger into the
     /// parquet archive: candidates with features, book tops and trades, one partition per
     /// symbol and day.
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => validate_config::run(&args),
         Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
         Command::ImportHistory(args) => history::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::ScanGaps(args) => scan_gaps::run(&args),
         Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Parity(args) => parity::run(&args),
         Command::DumpParquet(args) => archive::run(&args).map(|()| ExitCode::SUCCESS),
