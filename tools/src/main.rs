@@ -24,6 +24,7 @@ mod synth;
 mod table;
 mod train;
 mod validate_config;
+mod validate_symbols;
 mod venue;
 mod walk_forward;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Print the effective configuration (after ${VAR} interpolation and the profile overlay)
     /// or every error in it; exit status 0 when valid, 1 when not.
     ValidateConfig(validate_config::Args),
+    /// Check symbols.yml against Bybit's instruments-info and fee-rate answers (files, or the
+    /// configured venue) and the take-profit against the fees; exit 1 on any mismatch.
+    ValidateSymbols(validate_symbols::Args),
     /// Simulate market days (one per regime given) and write them to journals at simulation
     /// speed.
     Synth(synth::Args),
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
         Command::ImportHistory(args) => history::run(&args).map(|()| ExitCode::SUCCESS),
         Command::ScanGaps(args) => scan_gaps::run(&args),
+        Command::ValidateSymbols(args) => validate_symbols::run(&args),
         Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Parity(args) => parity::run(&args),
         Command::DumpParquet(args) => archive::run(&args).map(|()| ExitCode::SUCCESS),
