@@ -6,8 +6,8 @@
 //! `--fees`) or asked of the venue `exchange.endpoints` names (`--venue`, signed: the fee rates
 //! are the account's, so it takes credentials as `engine run --mode real` does). Each rule the
 //! engine trades by (tick size, quantity step, minimum and maximum quantity, minimum notional,
-//! maker and taker fee) is compared with the engine's own comparison (the one real mode refuses
-//! to start on). Then, per symbol, the economics: the take-profit must clear the round trip in
+//! maker and taker fee) is compared as real mode compares it before it starts (`rule_values`:
+//! a rule the venue does not report is not a finding; a fee it does not give is). Then, per symbol, the economics: the take-profit must clear the round trip in
 //! maker fees, and the winrate that breaks even is `(stop + fees) / (take-profit + stop)`
 //! (`labeling.take_profit_pct`, `risk.assumed_sl_pct`, the maker fee on both legs).
 //!
@@ -25,9 +25,7 @@ use engine::model::registry::write_json_atomically;
 use feed::Instrument;
 use feed::bybit::limits::{Endpoint, RateLimits};
 use feed::bybit::rest::RestError;
-use feed::bybit::rest::replies::{
-    FeeRate, FeeRates, InstrumentInfo, InstrumentsPage, rule_mismatches,
-};
+use feed::bybit::rest::replies::{FeeRate, FeeRates, InstrumentInfo, InstrumentsPage, rule_values};
 use serde::{Deserialize, Serialize};
 
 use crate::estimate::break_even_winrate;
@@ -210,30 +208,14 @@ fn compare(
             unknown.push(symbol.clone());
             continue;
         };
-        let differing = rule_mismatches(configured, info);
-        let lot = &info.lot_size_filter;
-        let exchange_rules = [
-            (
-                "tick_size",
-                configured.tick_size,
-                Some(info.price_filter.tick_size),
-            ),
-            ("qty_step", configured.qty_step, Some(lot.qty_step)),
-            ("min_qty", configured.min_qty, Some(lot.min_order_qty)),
-            ("max_qty", configured.max_qty, Some(lot.max_order_qty)),
-            (
-                "min_notional",
-                configured.min_notional,
-                lot.min_notional_value,
-            ),
-        ];
-        for (field, value, exchange) in exchange_rules {
+        for (field, value, exchange) in rule_values(configured, info) {
             rules.push(RuleRow {
                 symbol: symbol.clone(),
                 field: field.to_owned(),
                 configured: value.to_string(),
                 exchange: exchange.map(|value| value.to_string()),
-                agrees: !differing.iter().any(|mismatch| mismatch.field == field),
+                // As real mode compares: a rule the venue does not report is not a finding.
+                agrees: exchange.is_none_or(|exchange| exchange == value),
             });
         }
         let fee = fees.iter().find(|fee| &fee.symbol == symbol);

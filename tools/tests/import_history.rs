@@ -5,12 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{succeeded, toolkit_in};
 use feed::bybit::{PublicDecoder, PublicMessage};
 use feed::journal::{JournalReader, OnCorrupt};
 use feed::{Fixed, FrameBuf, OrderBook, Side, Symbol};
@@ -21,25 +24,6 @@ use serde_json::Value;
 fn real_archive() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../feed/tests/fixtures/bybit/2024-12-01_XRPUSDT_ob500.data.zip")
-}
-
-fn toolkit(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolkit"))
-        .args(args)
-        .args(["--config", tests::shipped_config().to_str().unwrap()])
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 fn refused(output: Output) -> String {
@@ -185,7 +169,7 @@ fn books_from_lines(lines: &[String]) -> Vec<(u64, Levels)> {
 fn a_real_bybit_archive_becomes_a_day_whose_book_is_the_archive_s_at_every_message() {
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
-    let stdout = ok(toolkit(
+    let stdout = succeeded(toolkit_in(
         dir,
         &[
             "import-history",
@@ -243,7 +227,7 @@ fn a_real_bybit_archive_becomes_a_day_whose_book_is_the_archive_s_at_every_messa
     assert_eq!(report[0]["day"], meta);
 
     // Importing the same day again would overwrite it: refused.
-    let again = refused(toolkit(
+    let again = refused(toolkit_in(
         dir,
         &[
             "import-history",
@@ -376,7 +360,7 @@ fn archives_of_one_day_merge_in_time_order_and_keep_every_trade_field() {
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
     let (ob50, ob200, ob50_path, ob200_path, trades_path) = built_day(dir);
-    let stdout = ok(toolkit(
+    let stdout = succeeded(toolkit_in(
         dir,
         &[
             "import-history",
@@ -570,7 +554,7 @@ fn bad_archives_are_refused_with_their_file_and_line() {
         fs::create_dir_all(&case).unwrap();
         let path = case.join("2026-01-01_BTCUSDT_ob50.data.zip");
         write_zip(&path, "2026-01-01_BTCUSDT_ob50.data", &lines);
-        let stderr = refused(toolkit(
+        let stderr = refused(toolkit_in(
             &case,
             &[
                 "import-history",
@@ -604,7 +588,7 @@ fn bad_archives_are_refused_with_their_file_and_line() {
     fs::create_dir_all(&truncated).unwrap();
     let path = truncated.join("2026-01-01_BTCUSDT_ob50.data.zip");
     fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let stderr = refused(toolkit(
+    let stderr = refused(toolkit_in(
         &truncated,
         &[
             "import-history",
@@ -638,7 +622,7 @@ fn bad_archives_are_refused_with_their_file_and_line() {
         .unwrap();
     bytes[at] = b'7';
     fs::write(&path, bytes).unwrap();
-    let stderr = refused(toolkit(
+    let stderr = refused(toolkit_in(
         &damaged,
         &[
             "import-history",
@@ -675,7 +659,7 @@ fn bad_archives_are_refused_with_their_file_and_line() {
         fs::create_dir_all(&case).unwrap();
         let path = case.join("BTCUSDT2026-01-01.csv.gz");
         write_gz(&path, text);
-        let stderr = refused(toolkit(
+        let stderr = refused(toolkit_in(
             &case,
             &[
                 "import-history",
@@ -695,7 +679,7 @@ fn bad_archives_are_refused_with_their_file_and_line() {
     fs::create_dir_all(&empty).unwrap();
     let path = empty.join("2026-01-02_BTCUSDT_ob50.data.zip");
     write_zip(&path, "2026-01-02_BTCUSDT_ob50.data", &[]);
-    let stdout = ok(toolkit(
+    let stdout = succeeded(toolkit_in(
         &empty,
         &[
             "import-history",
@@ -725,12 +709,15 @@ fn bad_archives_are_refused_with_their_file_and_line() {
         &[("60000.1", "1.000")],
     );
     write_zip(&path, "2026-01-01_BTCUSDT_ob200.data", &[line]);
-    ok(toolkit(&deep, &["import-history", path.to_str().unwrap()]));
+    succeeded(toolkit_in(
+        &deep,
+        &["import-history", path.to_str().unwrap()],
+    ));
     assert!(
         deep.join("data/journal/BTCUSDT/2026-01-01/import.json")
             .exists()
     );
-    let stderr = refused(toolkit(&deep, &["dump-parquet"]));
+    let stderr = refused(toolkit_in(&deep, &["dump-parquet"]));
     assert!(
         stderr.contains(
             "data/journal/BTCUSDT/2026-01-01 holds orderbook.200 messages (imported from Bybit's \
@@ -741,7 +728,7 @@ fn bad_archives_are_refused_with_their_file_and_line() {
     );
 
     // A name that is not Bybit's.
-    let stderr = refused(toolkit(dir, &["import-history", "btc.zip"]));
+    let stderr = refused(toolkit_in(dir, &["import-history", "btc.zip"]));
     assert!(
         stderr.contains("btc.zip: not a Bybit archive name"),
         "{stderr}"

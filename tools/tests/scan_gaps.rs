@@ -4,35 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{succeeded, toolkit_in};
 use feed::journal::{ClockAnchor, JournalOptions, JournalWriter, StreamId};
 use serde_json::{Value, json};
 
-fn toolkit(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolkit"))
-        .args(args)
-        .args(["--config", tests::shipped_config().to_str().unwrap()])
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 fn synth(dir: &Path, start: &str, days: &str, seed: &str) {
-    ok(toolkit(
+    succeeded(toolkit_in(
         dir,
         &[
             "synth",
@@ -69,8 +52,8 @@ fn the_planted_gaps_are_found_and_nothing_else() {
 
     // A clean archive: two simulated days, dumped. Nothing found, exit 0.
     synth(dir, "2026-01-01", "normal,normal", "3");
-    ok(toolkit(dir, &["dump-parquet"]));
-    let clean = ok(toolkit(dir, &["scan-gaps"]));
+    succeeded(toolkit_in(dir, &["dump-parquet"]));
+    let clean = succeeded(toolkit_in(dir, &["scan-gaps"]));
     assert!(clean.ends_with("no findings\n"), "{clean}");
 
     // 2026-01-03 never recorded; 2026-01-04 simulated; 2026-01-05 imported from an archive
@@ -92,8 +75,11 @@ fn the_planted_gaps_are_found_and_nothing_else() {
     .unwrap();
     zip.write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
     zip.finish().unwrap();
-    ok(toolkit(dir, &["import-history", archive.to_str().unwrap()]));
-    ok(toolkit(dir, &["dump-parquet"]));
+    succeeded(toolkit_in(
+        dir,
+        &["import-history", archive.to_str().unwrap()],
+    ));
+    succeeded(toolkit_in(dir, &["dump-parquet"]));
 
     // 2026-01-06 simulated after the dump; 2026-01-07 an imported day whose stream lost two
     // updates (written directly: import-history refuses such a file).
@@ -134,7 +120,7 @@ fn the_planted_gaps_are_found_and_nothing_else() {
     sidecar["rows"]["tops"] = json!(tops + 5);
     fs::write(&sidecar_path, sidecar.to_string()).unwrap();
 
-    let output = toolkit(
+    let output = toolkit_in(
         dir,
         &["scan-gaps", "--max-gap", "60s", "--json", "findings.json"],
     );

@@ -1,5 +1,6 @@
-//! What the `toolkit venue` tests share: the venue as a child process (killed when dropped),
-//! its stdout contract and stderr log, plain HTTP against it, and book levels to compare.
+//! What the toolkit's tests share: `toolkit` run in a directory with the shipped configuration;
+//! the venue as a child process (killed when dropped), its stdout contract and stderr log, plain
+//! HTTP against it, and book levels to compare.
 #![allow(dead_code)] // each test file uses its own part of it
 
 pub(crate) mod bybit;
@@ -18,6 +19,30 @@ use feed::net::Endpoint;
 use feed::paper::PaperVenue;
 use feed::{Fixed, OrderBook, Side, Symbol};
 use serde_json::Value;
+
+/// `toolkit ARGS --config <the shipped config>`, run in `dir`.
+pub(crate) fn toolkit_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_toolkit"))
+        .args(args)
+        .args([
+            "--config",
+            tests::shipped_config().to_str().unwrap_or_default(),
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("toolkit runs")
+}
+
+/// The stdout of a run that must succeed (both streams shown when it did not).
+pub(crate) fn succeeded(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
 
 /// How long any expected event may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);

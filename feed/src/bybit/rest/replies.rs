@@ -244,11 +244,14 @@ pub struct RuleMismatch {
     pub venue: Fixed,
 }
 
-/// Where `configured` differs from the venue's `info`: tick size, quantity step, minimum and
-/// maximum quantity, minimum notional (when the venue reports it). Empty when they agree.
-pub fn rule_mismatches(configured: &Instrument, info: &InstrumentInfo) -> Vec<RuleMismatch> {
+/// Each rule of `symbols.yml` beside the venue's `info`: tick size, quantity step, minimum
+/// and maximum quantity, minimum notional (`None` when the venue does not report it).
+pub fn rule_values(
+    configured: &Instrument,
+    info: &InstrumentInfo,
+) -> [(&'static str, Fixed, Option<Fixed>); 5] {
     let lot = &info.lot_size_filter;
-    let pairs = [
+    [
         (
             "tick_size",
             configured.tick_size,
@@ -262,8 +265,13 @@ pub fn rule_mismatches(configured: &Instrument, info: &InstrumentInfo) -> Vec<Ru
             configured.min_notional,
             lot.min_notional_value,
         ),
-    ];
-    pairs
+    ]
+}
+
+/// Where `configured` differs from the venue's `info` (of [`rule_values`], those the venue
+/// reports). Empty when they agree.
+pub fn rule_mismatches(configured: &Instrument, info: &InstrumentInfo) -> Vec<RuleMismatch> {
+    rule_values(configured, info)
         .into_iter()
         .filter_map(|(field, configured, venue)| {
             let venue = venue?;
