@@ -469,6 +469,27 @@ fn archives_of_one_day_merge_in_time_order_and_keep_every_trade_field() {
     );
 }
 
+/// Writes `file` with `write` into a fresh `dir/case` and imports it into `case/imported`: the
+/// file's path and the import's output.
+fn import_case(dir: &Path, case: &str, file: &str, write: impl FnOnce(&Path)) -> (PathBuf, Output) {
+    let case_dir = dir.join(case);
+    fs::create_dir_all(&case_dir).unwrap();
+    let path = case_dir.join(file);
+    write(&path);
+    let output = toolkit_in(
+        &case_dir,
+        &[
+            "import-history",
+            path.to_str().unwrap(),
+            "--out",
+            "imported",
+        ],
+    );
+    (path, output)
+}
+
+const OB50: &str = "2026-01-01_BTCUSDT_ob50.data.zip";
+
 #[test]
 fn bad_archives_are_refused_with_their_file_and_line() {
     let scratch = tempfile::tempdir().unwrap();
@@ -550,30 +571,16 @@ fn bad_archives_are_refused_with_their_file_and_line() {
         ),
     ];
     for (name, lines, expected) in cases {
-        let case = dir.join(name);
-        fs::create_dir_all(&case).unwrap();
-        let path = case.join("2026-01-01_BTCUSDT_ob50.data.zip");
-        write_zip(&path, "2026-01-01_BTCUSDT_ob50.data", &lines);
-        let stderr = refused(toolkit_in(
-            &case,
-            &[
-                "import-history",
-                path.to_str().unwrap(),
-                "--out",
-                "imported",
-            ],
-        ));
+        let (path, output) = import_case(dir, name, OB50, |path| {
+            write_zip(path, "2026-01-01_BTCUSDT_ob50.data", &lines);
+        });
+        let stderr = refused(output);
         assert!(
             stderr.contains(&format!("{}{expected}", path.display())),
             "{name}: {stderr}"
         );
         // Nothing is written for a refused day.
-        assert!(
-            !case
-                .join("imported/BTCUSDT/2026-01-01/import.json")
-                .exists(),
-            "{name}"
-        );
+        assert!(!dir.join(name).join("imported").exists(), "{name}");
     }
 
     // A truncated zip: refused before anything is written.
@@ -584,58 +591,40 @@ fn bad_archives_are_refused_with_their_file_and_line() {
         &vec![snapshot.clone(); 40],
     );
     let bytes = fs::read(&whole).unwrap();
-    let truncated = dir.join("truncated");
-    fs::create_dir_all(&truncated).unwrap();
-    let path = truncated.join("2026-01-01_BTCUSDT_ob50.data.zip");
-    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let stderr = refused(toolkit_in(
-        &truncated,
-        &[
-            "import-history",
-            path.to_str().unwrap(),
-            "--out",
-            "imported",
-        ],
-    ));
+    let (path, output) = import_case(dir, "truncated", OB50, |path| {
+        fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    let stderr = refused(output);
     assert!(
         stderr.contains(&format!("{}: not a whole zip archive", path.display())),
         "{stderr}"
     );
-    assert!(!truncated.join("imported").exists());
+    assert!(!dir.join("truncated/imported").exists());
 
     // A whole zip whose file is damaged: found at the end, and what was written removed.
-    let damaged = dir.join("damaged");
-    fs::create_dir_all(&damaged).unwrap();
-    let path = damaged.join("2026-01-01_BTCUSDT_ob50.data.zip");
-    let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
-    let stored =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file("2026-01-01_BTCUSDT_ob50.data", stored)
-        .unwrap();
-    zip.write_all(format!("{snapshot}\n{snapshot}\n").as_bytes())
-        .unwrap();
-    zip.finish().unwrap();
-    let mut bytes = fs::read(&path).unwrap();
-    let at = bytes
-        .windows(7)
-        .rposition(|window| window == b"60000.1")
-        .unwrap();
-    bytes[at] = b'7';
-    fs::write(&path, bytes).unwrap();
-    let stderr = refused(toolkit_in(
-        &damaged,
-        &[
-            "import-history",
-            path.to_str().unwrap(),
-            "--out",
-            "imported",
-        ],
-    ));
+    let (_, output) = import_case(dir, "damaged", OB50, |path| {
+        let mut zip = zip::ZipWriter::new(File::create(path).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("2026-01-01_BTCUSDT_ob50.data", stored)
+            .unwrap();
+        zip.write_all(format!("{snapshot}\n{snapshot}\n").as_bytes())
+            .unwrap();
+        zip.finish().unwrap();
+        let mut bytes = fs::read(path).unwrap();
+        let at = bytes
+            .windows(7)
+            .rposition(|window| window == b"60000.1")
+            .unwrap();
+        bytes[at] = b'7';
+        fs::write(path, bytes).unwrap();
+    });
+    let stderr = refused(output);
     assert!(
         stderr.contains("its file is cut short or damaged (size or CRC differ from its header)"),
         "{stderr}"
     );
-    assert!(!damaged.join("imported/BTCUSDT/2026-01-01").exists());
+    assert!(!dir.join("damaged/imported/BTCUSDT/2026-01-01").exists());
 
     // Trades: another symbol, time going back, a header without a needed column.
     for (name, text, expected) in [
@@ -655,19 +644,10 @@ fn bad_archives_are_refused_with_their_file_and_line() {
             ":1: no side column",
         ),
     ] {
-        let case = dir.join(name);
-        fs::create_dir_all(&case).unwrap();
-        let path = case.join("BTCUSDT2026-01-01.csv.gz");
-        write_gz(&path, text);
-        let stderr = refused(toolkit_in(
-            &case,
-            &[
-                "import-history",
-                path.to_str().unwrap(),
-                "--out",
-                "imported",
-            ],
-        ));
+        let (path, output) = import_case(dir, name, "BTCUSDT2026-01-01.csv.gz", |path| {
+            write_gz(path, text);
+        });
+        let stderr = refused(output);
         assert!(
             stderr.contains(&format!("{}{expected}", path.display())),
             "{name}: {stderr}"
@@ -675,24 +655,15 @@ fn bad_archives_are_refused_with_their_file_and_line() {
     }
 
     // An empty day: nothing to write, said so.
-    let empty = dir.join("empty");
-    fs::create_dir_all(&empty).unwrap();
-    let path = empty.join("2026-01-02_BTCUSDT_ob50.data.zip");
-    write_zip(&path, "2026-01-02_BTCUSDT_ob50.data", &[]);
-    let stdout = succeeded(toolkit_in(
-        &empty,
-        &[
-            "import-history",
-            path.to_str().unwrap(),
-            "--out",
-            "imported",
-        ],
-    ));
+    let (_, output) = import_case(dir, "empty", "2026-01-02_BTCUSDT_ob50.data.zip", |path| {
+        write_zip(path, "2026-01-02_BTCUSDT_ob50.data", &[]);
+    });
+    let stdout = succeeded(output);
     assert!(
         stdout.contains("| BTCUSDT | 2026-01-02 | 50 | 0 | 0 | 0 | 0 | empty: nothing written |"),
         "{stdout}"
     );
-    assert!(!empty.join("imported/BTCUSDT/2026-01-02").exists());
+    assert!(!dir.join("empty/imported/BTCUSDT/2026-01-02").exists());
 
     // A day at a depth the engine's book (engine.book_depth: 50) would ignore: imported, and
     // refused by the toolkit with the depth to read it at.
