@@ -944,8 +944,6 @@ impl<V: Venue> HotLoop<V> {
         );
     }
 
-    /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies
-    /// what it answered.
     /// Logs the markouts that came due, and hands the supervisor those of entry fills at the
     /// guard's horizon.
     fn report_markouts(&mut self, now_ns: u64) {
@@ -968,6 +966,8 @@ impl<V: Venue> HotLoop<V> {
         self.markouts_due.clear();
     }
 
+    /// Sends `event` to the supervisor; in lockstep, waits until it is handled and applies
+    /// what it answered.
     fn send_to_supervisor(&mut self, event: SupervisorEvent) {
         if !self.rings.supervisor.push(event) {
             return;
