@@ -263,10 +263,11 @@ impl<V: Venue> OrderSink for VenueSink<'_, V> {
     }
 }
 
-/// The index in [`feed::markout::MARKOUT_HORIZONS_NS`] of `canary.gates.markout_horizon` (the
-/// configuration only takes one of them; the longest otherwise).
-pub fn guard_markout_horizon(config: &Config) -> usize {
-    let horizon_ns = config.canary.gates.markout_horizon.get().as_nanos();
+/// The index in [`feed::markout::MARKOUT_HORIZONS_NS`] of `gates.markout_horizon` (the
+/// configuration only takes one of them; the longest otherwise): the horizon the canary's
+/// markout gate and the live performance guard read.
+pub fn markout_horizon_index(gates: &crate::config::CanaryGates) -> usize {
+    let horizon_ns = gates.markout_horizon.get().as_nanos();
     MARKOUT_HORIZONS_NS
         .iter()
         .position(|&horizon| u128::from(horizon) == horizon_ns)
@@ -429,7 +430,7 @@ impl<V: Venue> HotLoop<V> {
             rng_seed: config.rollout.rng_seed,
             duration_ns: duration.map(nanos),
             busy_poll: config.engine.busy_poll,
-            guard_markout_horizon: guard_markout_horizon(config),
+            guard_markout_horizon: markout_horizon_index(&config.canary.gates),
         };
         Ok(HotLoop::new(
             source, pipeline, venue, trader, active, settings, rings, lockstep,

@@ -50,7 +50,6 @@ use engine::cli::{ConfigArgs, OnnxRuntimeArg};
 use engine::config::{CanaryGates, Config, Loaded};
 use engine::model::registry::{ModelInfo, Slot, read_slot};
 use engine::pipeline::{EntryRule, Foresight};
-use feed::markout::MARKOUT_HORIZONS_NS;
 use serde::{Deserialize, Serialize};
 
 use crate::estimate::{
@@ -308,13 +307,9 @@ pub(crate) struct Blocking {
 impl Blocking {
     /// From `canary.gates`.
     pub(crate) fn of(gates: &CanaryGates) -> Blocking {
-        let horizon_ns = gates.markout_horizon.get().as_nanos() as u64;
         Blocking {
             block_ms: (gates.block_length.get().as_millis() as u64).max(1),
-            horizon: MARKOUT_HORIZONS_NS
-                .iter()
-                .position(|&h| h == horizon_ns)
-                .unwrap_or(MARKOUT_HORIZONS_NS.len() - 1),
+            horizon: engine::runtime::hot::markout_horizon_index(gates),
         }
     }
 
