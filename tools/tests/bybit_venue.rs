@@ -858,8 +858,10 @@ fn an_amend_moves_a_resting_order_in_one_request_and_a_crossing_one_ends_it_as_p
         feed::bybit::rest::snapshot::open_orders(&rest_client(&loopback, KEY, SECRET), "BTCUSDT")
             .unwrap();
     assert_eq!((open[0].price, open[0].qty), (Some(nearer), fx("0.020")));
-    // Through the ask: a post-only order that would take is cancelled by the venue.
-    venue.amend(OrderId(1), ask, fx("0.020"), now_ns());
+    // Well through the ask (the simulated market moves meanwhile, so not at a touch that may
+    // have gone): a post-only order that would take is cancelled by the venue.
+    let through = Fixed::from_raw(ask.raw() + 5_000_000_000);
+    venue.amend(OrderId(1), through, fx("0.020"), now_ns());
     let events = events_until(&mut venue, WAIT, |event| {
         matches!(event, VenueEvent::Rejected { id: OrderId(1), .. })
     });
