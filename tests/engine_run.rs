@@ -53,6 +53,7 @@ fn spec(config: Config, feed: FeedSpec, pace: Pace, minutes: u64, out: PathBuf) 
         record: None,
         apply_rollbacks: false,
         entry_rule: engine::pipeline::EntryRule::Model,
+        pin_threads: true,
     }
 }
 

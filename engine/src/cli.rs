@@ -429,6 +429,7 @@ impl RunArgs {
             record: self.record.clone(),
             apply_rollbacks: self.apply_rollbacks,
             entry_rule: crate::pipeline::EntryRule::Model,
+            pin_threads: true,
             config,
         })
     }

@@ -317,6 +317,7 @@ fn engine_spec(dir: &Path, feed: FeedSpec, record: Option<PathBuf>) -> RunSpec {
         record,
         apply_rollbacks: false,
         entry_rule: engine::pipeline::EntryRule::Model,
+        pin_threads: true,
         config,
     }
 }

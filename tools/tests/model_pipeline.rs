@@ -75,6 +75,7 @@ fn replay_day(registry: &Path, day: &Path, out: &Path) -> engine::runtime::board
         record: None,
         apply_rollbacks: true,
         entry_rule: engine::pipeline::EntryRule::Model,
+        pin_threads: false,
         config,
     };
     let venue = engine::venues::paper(&spec.config, &spec.instrument).unwrap();

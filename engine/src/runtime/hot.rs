@@ -53,6 +53,11 @@ const LAST_PUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// to keep the hot path in the caches.
 const WARM_INTERVAL_NS: u64 = 200_000;
 
+/// In lockstep, spins waiting for the supervisor before yielding the core to it: replays run
+/// side by side (a Monte-Carlo, a canary's baselines) put more threads than cores to work,
+/// and a thread that only spins keeps the supervisor it waits for off its core.
+const LOCKSTEP_SPINS: u32 = 64;
+
 /// The rings of the hot thread.
 pub struct HotRings {
     /// Counter snapshots, to metrics.
@@ -975,8 +980,14 @@ impl<V: Venue> HotLoop<V> {
         }
         if let Some(lockstep) = self.lockstep.as_mut() {
             lockstep.sent += 1;
+            let mut spins = 0;
             while lockstep.handled.load(Ordering::Acquire) < lockstep.sent {
-                std::hint::spin_loop();
+                if spins < LOCKSTEP_SPINS {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
             }
             self.poll_control();
         }

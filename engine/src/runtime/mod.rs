@@ -125,6 +125,10 @@ pub struct RunSpec {
     /// Which candidates may become orders: the model's score (trading), or a baseline the
     /// canary judges the model against.
     pub entry_rule: crate::pipeline::EntryRule,
+    /// Pin the hot thread to `engine.hot_core` and the cold threads to `engine.cold_cores`
+    /// (the engine trading). Offline replays running side by side leave placement to the OS:
+    /// pinned, every one of them would share the same two cores.
+    pub pin_threads: bool,
 }
 
 /// What a run looks like once started.
@@ -386,7 +390,11 @@ pub fn run<V: Venue + Send + 'static>(
     // Cold threads, round-robin over the cold cores.
     let done = Arc::new(AtomicBool::new(false));
     let cold = config.engine.cold_cores.clone();
-    let cold_core = |index: usize| cold.get(index % cold.len().max(1)).copied();
+    let cold_core = |index: usize| {
+        cold.get(index % cold.len().max(1))
+            .copied()
+            .filter(|_| spec.pin_threads)
+    };
     let lockstep = spec.pace == Pace::AsFastAsPossible;
     let handled = Arc::new(AtomicU64::new(0));
 
@@ -500,10 +508,11 @@ pub fn run<V: Venue + Send + 'static>(
         None => hot_loop,
     };
     let hot_core = config.engine.hot_core;
+    let pin_hot = spec.pin_threads;
     let hot_thread = std::thread::Builder::new()
         .name("hot".to_owned())
         .spawn(move || {
-            let pinned = pin(hot_core);
+            let pinned = pin_hot && pin(hot_core);
             // The loop is handed back and dropped only once the metrics thread has taken its
             // last memory sample: what it frees when dropped is not the running engine's.
             let mut hot_loop = hot_loop;

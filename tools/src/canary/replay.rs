@@ -18,7 +18,7 @@ use engine::pipeline::EntryRule;
 use engine::runtime::source::Pace;
 use engine::runtime::{FeedSpec, RunSpec};
 use feed::markout::MARKOUT_HORIZONS_NS;
-use feed::{Instrument, Side, Symbol};
+use feed::{Instrument, Side, Symbol, Venue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -100,8 +100,8 @@ pub(crate) struct Day {
     pub(crate) journal: PathBuf,
 }
 
-/// Replays `day` with the model in `model_dir`, entries approved by `entry_rule`; outputs go
-/// to `out`.
+/// Replays `day` with the model in `model_dir`, entries approved by `entry_rule`, on the paper
+/// venue of `config`; outputs go to `out`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn replay(
     config: &Config,
@@ -112,6 +112,33 @@ pub(crate) fn replay(
     day: &Day,
     out: &Path,
     onnxruntime: &Path,
+) -> Result<DayRun> {
+    replay_on(
+        config,
+        symbol,
+        instrument,
+        model_dir,
+        entry_rule,
+        day,
+        out,
+        onnxruntime,
+        |config| Ok(engine::venues::paper(config, &instrument)?),
+    )
+}
+
+/// [`replay`] on the venue `venue_of` builds from the run's configuration (the paper venue,
+/// or one wrapped in a scenario's faults).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn replay_on<V: Venue + Send + 'static>(
+    config: &Config,
+    symbol: Symbol,
+    instrument: Instrument,
+    model_dir: &Path,
+    entry_rule: EntryRule,
+    day: &Day,
+    out: &Path,
+    onnxruntime: &Path,
+    venue_of: impl FnOnce(&Config) -> Result<V>,
 ) -> Result<DayRun> {
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
@@ -140,7 +167,7 @@ pub(crate) fn replay(
     config.rollout_guard.drift_rollback = false;
     // Nor against figures of an earlier canary.
     config.rollout_guard.performance_rollback = false;
-    let venue = engine::venues::paper(&config, &instrument)?;
+    let venue = venue_of(&config)?;
     let spec = RunSpec {
         config,
         symbol,
@@ -156,6 +183,8 @@ pub(crate) fn replay(
         record: None,
         apply_rollbacks: false,
         entry_rule,
+        // A replay is offline work, and may run beside others (simulate-execution).
+        pin_threads: false,
     };
     let label = spec.entry_rule.label();
     let report = engine::runtime::run(spec, venue, Arc::new(AtomicBool::new(false)), |_| {})
