@@ -200,6 +200,19 @@ else
 fi
 took
 
+step "execution under stress: toolkit simulate-execution, ${STRESS_RUNS:=4} runs of each scenario in config/scenarios.yml on ${holdout[1]##*/} (event)"
+# Informative: the model that trades below (released, or the refused one in the demo registry)
+# replayed on a held-out day with a slower venue, thinner books, feed gaps, order-entry pauses
+# and a flash move; the engine's own warnings of each replay go to data/stress.log.
+stress_model=models/latest
+[ "$released" = yes ] || stress_model=models/candidate
+if ! "$toolkit" simulate-execution --model "$stress_model" --days "${holdout[1]}" --runs "$STRESS_RUNS" \
+    --out data/simulate-execution 2> data/stress.log; then
+    tail -n 5 data/stress.log >&2
+    exit 1
+fi
+took
+
 # With no active model, the engine refuses to start and says why: shown, not fatal.
 engine_run() {
     if [ -n "$active" ]; then
@@ -336,6 +349,7 @@ else
     echo "trained model (NOT released): models/candidate/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png, release_report.json, canary_report.{json,html})"
 fi
 echo "canary replays:              data/canary/$model_id/"
+echo "execution under stress:      data/simulate-execution/ (execution_report.{json,html})"
 echo "model card:                  docs/model_card.md"
 echo "registry:                    models/registry/ (manifest.json, active -> ${active:-none})"
 echo "paper run:                   data/runs/main/ (decisions.jsonl, metrics.prom)"

@@ -68,6 +68,17 @@ impl MeanInterval {
     }
 }
 
+/// The `q` quantile (0 to 1) of `sorted` (ascending, no NaN), interpolated linearly between
+/// the order statistics around rank `q x (n - 1)` (R's default, type 7); None when empty.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = q.clamp(0.0, 1.0) * last as f64;
+    let below = rank.floor() as usize;
+    let above = (below + 1).min(last);
+    let weight = rank - below as f64;
+    Some(sorted[below] + (sorted[above] - sorted[below]) * weight)
+}
+
 /// Spearman's rank correlation of `xs` and `ys` (pairs in order; ties share their mean rank):
 /// the Pearson correlation of the ranks. None below two pairs, or when either series is
 /// constant.
@@ -223,6 +234,17 @@ pub(crate) fn trades_for_power(sd: f64, edge: f64, design_effect: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quantiles_interpolate_between_order_statistics() {
+        let sorted = [1.0, 2.0, 4.0, 8.0, 16.0];
+        let at = |q| quantile(&sorted, q).unwrap();
+        assert_eq!((at(0.0), at(0.25), at(0.5), at(1.0)), (1.0, 2.0, 4.0, 16.0));
+        // Rank 0.125 x 4 = 0.5: half way from 1 to 2; rank 3.5: from 8 to 16.
+        assert_eq!((at(0.125), at(0.875)), (1.5, 12.0));
+        assert_eq!(quantile(&[3.0], 0.95), Some(3.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
     use super::*;
     use rand_distr::{Distribution, Normal};
 

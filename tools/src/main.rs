@@ -10,6 +10,7 @@ mod canary;
 mod decode;
 mod drill;
 mod estimate;
+mod execution;
 mod flatten;
 mod history;
 mod label;
@@ -74,6 +75,11 @@ enum Command {
     /// baseline: gates, canary_report.json and .html; exit 0 pass, 1 a gate failed, 2
     /// inconclusive.
     Canary(canary::Args),
+    /// Monte-Carlo of a model's execution on recorded days through the engine's hot loop and
+    /// paper venue under latency and shock scenarios (--scenarios): quantiles of PnL, fill
+    /// rate, markouts, adverse selection and drawdown per scenario, as JSON, a table and
+    /// charts; exit 1 when a scenario's 5th-percentile PnL is below --min-p5-pnl-usd.
+    SimulateExecution(execution::Args),
     /// The release checklist of a trained model as a table; exit 1 on any failure.
     ReleaseCheck(release_check::Args),
     /// Train on a rolling window of days and judge each fold's model with the canary on the
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
         Command::Label(args) => label::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Train(args) => train::run(&args),
         Command::Canary(args) => canary::run(&args),
+        Command::SimulateExecution(args) => execution::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::WalkForward(args) => walk_forward::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),

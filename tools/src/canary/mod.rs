@@ -748,6 +748,24 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     Ok(report.verdict.exit_code())
 }
 
+/// The symbol replays trade (the first of `exchange.symbols`): its name, as a symbol, and its
+/// rules.
+pub(crate) fn traded(loaded: &Loaded) -> Result<(String, feed::Symbol, feed::Instrument)> {
+    let name = loaded
+        .config
+        .exchange
+        .symbols
+        .first()
+        .context("no exchange.symbols")?;
+    let instrument = *loaded
+        .symbols
+        .symbols
+        .get(name)
+        .with_context(|| format!("{name} has no entry in symbols.yml"))?;
+    let symbol = feed::Symbol::new(name).context("symbol too long")?;
+    Ok((name.clone(), symbol, instrument))
+}
+
 /// Runs the canary of `candidate` and writes, then prints, its report.
 pub(crate) fn judge(
     loaded: &Loaded,
@@ -758,17 +776,8 @@ pub(crate) fn judge(
     onnxruntime: &Path,
 ) -> Result<Report> {
     let config = &loaded.config;
-    let symbol_name = config
-        .exchange
-        .symbols
-        .first()
-        .context("no exchange.symbols")?;
-    let instrument = *loaded
-        .symbols
-        .symbols
-        .get(symbol_name)
-        .with_context(|| format!("{symbol_name} has no entry in symbols.yml"))?;
-    let symbol = feed::Symbol::new(symbol_name).context("symbol too long")?;
+    let (symbol_name, symbol, instrument) = traded(loaded)?;
+    let symbol_name = symbol_name.as_str();
     let meta = Meta::read(&candidate.join(META_FILE))?;
     let trained_on: Vec<String> = meta
         .data
@@ -973,7 +982,8 @@ pub(crate) fn judge(
 }
 
 /// The held-out days: the directories given, or every day under `paths.holdout/SYMBOL/`.
-fn held_out_days(config: &Config, symbol: &str, days: &DaysArg) -> Result<Vec<Day>> {
+/// The days `days` names, or every day under `paths.holdout/SYMBOL/`, each with its regime.
+pub(crate) fn held_out_days(config: &Config, symbol: &str, days: &DaysArg) -> Result<Vec<Day>> {
     let dirs = if days.dirs.is_empty() {
         let root = config.paths.holdout.join(symbol);
         let mut dirs: Vec<PathBuf> = match fs::read_dir(&root) {
