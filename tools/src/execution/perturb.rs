@@ -151,10 +151,11 @@ pub(crate) fn rewrite(
                 continue;
             }
         }
-        if is_trades && view.move_bps != 0.0 {
-            let offset = book
-                .as_ref()
-                .map_or(Fixed::ZERO, |tracked| tracked.offset(&view, instrument));
+        let offset = match &book {
+            Some(tracked) if is_trades => tracked.offset(&view, instrument),
+            _ => Fixed::ZERO,
+        };
+        if offset != Fixed::ZERO {
             move_trades(frame, offset, &mut out)
                 .with_context(|| format!("{}: a trade frame", from.display()))?;
             write(StreamId::PUBLIC_LINEAR, &out)?;
@@ -370,47 +371,46 @@ mod tests {
         }
     }
 
+    /// A day of `seconds` seconds rewritten with `shocks`.
+    struct Shocked {
+        before: Vec<(u64, String)>,
+        after: Vec<(u64, String)>,
+        after_span: (u64, u64),
+        counts: Rewritten,
+    }
+
+    fn shocked(seconds: u64, shocks: &[Shock]) -> Shocked {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("in"), dir.path().join("out"));
+        day(&from, seconds);
+        let counts = rewrite(&from, &to, shocks, &feed::fixtures::btcusdt()).unwrap();
+        Shocked {
+            before: frames(&from),
+            after: frames(&to),
+            after_span: span(&to).unwrap(),
+            counts,
+        }
+    }
+
     #[test]
     fn without_shocks_every_frame_is_copied_as_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        day(&dir.path().join("in"), 4);
-        let counts = rewrite(
-            &dir.path().join("in"),
-            &dir.path().join("out"),
-            &[],
-            &feed::fixtures::btcusdt(),
-        )
-        .unwrap();
+        let day = shocked(4, &[]);
         assert_eq!(
-            counts,
+            day.counts,
             Rewritten {
                 copied: 8,
                 ..Rewritten::default()
             }
         );
-        assert_eq!(
-            frames(&dir.path().join("in")),
-            frames(&dir.path().join("out"))
-        );
-        assert_eq!(
-            span(&dir.path().join("out")).unwrap(),
-            (T0 + S, T0 + 4 * S + 1_000)
-        );
+        assert_eq!(day.before, day.after);
+        assert_eq!(day.after_span, (T0 + S, T0 + 4 * S + 1_000));
     }
 
     #[test]
     fn a_withdrawal_shows_a_share_of_the_book_then_the_true_book_and_its_deltas_again() {
-        let dir = tempfile::tempdir().unwrap();
-        day(&dir.path().join("in"), 5);
-        let shocks = [shock(2, 4, Effect::LiquidityWithdrawal { keep: 0.5 })];
-        rewrite(
-            &dir.path().join("in"),
-            &dir.path().join("out"),
-            &shocks,
-            &feed::fixtures::btcusdt(),
-        )
-        .unwrap();
-        let books: Vec<(u64, String)> = frames(&dir.path().join("out"))
+        let day = shocked(5, &[shock(2, 4, Effect::LiquidityWithdrawal { keep: 0.5 })]);
+        let books: Vec<(u64, String)> = day
+            .after
             .into_iter()
             .filter(|(_, said)| !said.starts_with("trade"))
             .collect();
@@ -424,22 +424,14 @@ mod tests {
                 (5, r#"delta u5 ["100x6"] ["100.1x3"]"#.to_owned()),
             ]
         );
+        assert_eq!((day.counts.snapshots, day.counts.copied), (3, 7));
     }
 
     #[test]
     fn a_gap_drops_its_frames_records_the_loss_and_resyncs_with_a_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        day(&dir.path().join("in"), 5);
-        let shocks = [shock(2, 4, Effect::FeedGap)];
-        let counts = rewrite(
-            &dir.path().join("in"),
-            &dir.path().join("out"),
-            &shocks,
-            &feed::fixtures::btcusdt(),
-        )
-        .unwrap();
+        let day = shocked(5, &[shock(2, 4, Effect::FeedGap)]);
         assert_eq!(
-            frames(&dir.path().join("out")),
+            day.after,
             [
                 (1, r#"snap u1 ["100x2"] ["100.1x3"]"#.to_owned()),
                 (1, "trade 100.1".to_owned()),
@@ -450,25 +442,16 @@ mod tests {
                 (5, "trade 100.1".to_owned()),
             ]
         );
-        assert_eq!((counts.dropped, counts.snapshots), (4, 1));
+        assert_eq!((day.counts.dropped, day.counts.snapshots), (4, 1));
     }
 
     #[test]
     fn a_flash_move_moves_the_book_and_the_prints_by_its_tent_in_whole_ticks() {
-        let dir = tempfile::tempdir().unwrap();
-        day(&dir.path().join("in"), 6);
         // 200 bps down at its middle (second 3 from 1 to 5): 2.001 from a mid of 100.05,
         // 20 ticks of 0.1; half of it a second either side.
-        let shocks = [shock(1, 5, Effect::FlashMove { move_bps: -200.0 })];
-        rewrite(
-            &dir.path().join("in"),
-            &dir.path().join("out"),
-            &shocks,
-            &feed::fixtures::btcusdt(),
-        )
-        .unwrap();
+        let day = shocked(6, &[shock(1, 5, Effect::FlashMove { move_bps: -200.0 })]);
         assert_eq!(
-            frames(&dir.path().join("out")),
+            day.after,
             [
                 (1, r#"snap u1 ["100x2"] ["100.1x3"]"#.to_owned()),
                 (1, "trade 100.1".to_owned()),
@@ -484,5 +467,6 @@ mod tests {
                 (6, "trade 100.1".to_owned()),
             ]
         );
+        assert_eq!((day.counts.snapshots, day.counts.moved_trades), (4, 3));
     }
 }
