@@ -1,5 +1,6 @@
 //! Command-line pieces shared by the `engine` and `toolkit` binaries.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -116,6 +117,10 @@ pub struct RunArgs {
     /// The ONNX Runtime library.
     #[command(flatten)]
     pub onnxruntime: OnnxRuntimeArg,
+    /// Start even when engine.require_isolated_hot_core is set and the kernel does not isolate
+    /// the hot core (the host check is printed all the same).
+    #[arg(long)]
+    pub allow_shared_core: bool,
 }
 
 fn parse_regime(text: &str) -> Result<feed::sim::Regime, String> {
@@ -161,6 +166,21 @@ pub enum RunArgsError {
     /// A bad argument.
     #[error("{0}")]
     Invalid(String),
+    /// The configuration requires an isolated hot core and the host does not give one.
+    #[error(
+        "engine.require_isolated_hot_core: {check}: {found}, expected {expected}; {fix}, or \
+         start with --allow-shared-core (engine doctor checks the rest of the host)"
+    )]
+    SharedHotCore {
+        /// The check that failed.
+        check: &'static str,
+        /// What the host shows.
+        found: String,
+        /// What it should show.
+        expected: String,
+        /// How to get there.
+        fix: String,
+    },
 }
 
 /// The kill switch's last act, armed once real mode's start-up is done: after the run,
@@ -368,6 +388,20 @@ impl RunArgs {
 
         let loaded = self.config.load()?;
         let mut config = loaded.config;
+        if config.engine.require_isolated_hot_core && !self.allow_shared_core {
+            let checks = crate::host::check(&crate::host::root(), &config.engine, true);
+            if let Some(failed) = checks
+                .into_iter()
+                .find(|check| check.status == crate::host::Status::Fail)
+            {
+                return Err(RunArgsError::SharedHotCore {
+                    check: failed.name,
+                    found: failed.found,
+                    expected: failed.expected,
+                    fix: failed.fix,
+                });
+            }
+        }
         let mode = self.mode.unwrap_or(config.exchange.mode);
         // The run sees the mode in force, whichever way it was chosen.
         config.exchange.mode = mode;
@@ -486,6 +520,29 @@ pub enum RunCommandError {
     Run(#[from] crate::runtime::RunError),
 }
 
+/// What `engine run` says about the host at start: under a configuration that requires an
+/// isolated hot core, every check short of it; otherwise only whether the hot core is isolated.
+fn host_findings(layout: &crate::config::EngineLayout) -> String {
+    use crate::host::{Status, check, root};
+    let required = layout.require_isolated_hot_core;
+    let mut out = String::new();
+    for finding in check(&root(), layout, required) {
+        let short = matches!(finding.status, Status::Warn | Status::Fail);
+        if short && (required || finding.name.starts_with("hot core")) {
+            let _ = writeln!(
+                out,
+                "host: {} {}: {} (expected {}); {}",
+                finding.status.label(),
+                finding.name,
+                finding.found,
+                finding.expected,
+                finding.fix
+            );
+        }
+    }
+    out
+}
+
 /// Runs the engine as `engine run` does: prints the set-up once everything is up, runs until
 /// the feed ends, the duration passes or `stop` is set, and returns the exit summary.
 pub fn run_engine(
@@ -496,6 +553,7 @@ pub fn run_engine(
 
     let spec = args.spec()?;
     let config = spec.config.clone();
+    let host = host_findings(&config.engine);
     let feed = match &args.feed {
         FeedArg::Sim => format!("sim ({}, seed {})", args.regime.name(), args.seed),
         FeedArg::Replay(dir) => format!("replay of {}", dir.display()),
@@ -528,6 +586,7 @@ pub fn run_engine(
             "cpu: hot thread on core {}, cold threads on cores {:?}",
             config.engine.hot_core, config.engine.cold_cores
         );
+        print!("{host}");
         println!("metrics: {}", started.metrics_url);
         println!("outputs: {}", started.out_dir.display());
     };

@@ -6,6 +6,7 @@
 //! - [`config`]: the one configuration file, its profiles and its strict loader;
 //! - [`executor`]: order sizing and the gates an entry must pass;
 //! - [`features`]: the feature set, computed incrementally from book and trade events;
+//! - [`host`]: what the host gives the hot thread (`engine doctor`, checked by `engine run`);
 //! - [`signals`]: the rule that proposes candidate entries to be scored;
 //! - [`model`]: tree-ensemble models, their ONNX form and the two scoring backends;
 //! - [`pipeline`]: the hot path of one symbol, from a frame to a decision;
@@ -18,6 +19,7 @@ pub mod collect;
 pub mod config;
 pub mod executor;
 pub mod features;
+pub mod host;
 pub mod model;
 pub mod pipeline;
 pub mod runtime;

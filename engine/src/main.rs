@@ -25,17 +25,22 @@ enum Command {
     Run(engine::cli::RunArgs),
     /// Record a live feed to a journal (`sim` plays the market simulator in real time).
     Collect(cmd::collect::CollectArgs),
+    /// What the host gives the hot thread (isolated CPUs, nohz_full, rcu_nocbs, governor, SMT
+    /// sibling, network interrupts, huge pages, clock source) against an isolated host, each
+    /// with its fix; exit 1 when the configuration requires isolation and the hot core lacks it.
+    Doctor(cmd::doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Size(args) => cmd::size::run(&args),
-        Command::Collect(args) => cmd::collect::run(&args),
-        Command::Run(args) => cmd::run::run(&args),
+        Command::Size(args) => cmd::size::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Collect(args) => cmd::collect::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => cmd::run::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Doctor(args) => cmd::doctor::run(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

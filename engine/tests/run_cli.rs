@@ -252,3 +252,87 @@ fn without_onnx_runtime_a_paper_run_warns_that_parity_checks_are_off_and_scores_
     );
     assert!(stdout.contains("== summary (duration reached"), "{stdout}");
 }
+
+/// A host tree (what `/sys` shows) with CPUs 0 and 1 online and `isolated` isolated, for
+/// `ENGINE_HOST_ROOT`.
+fn host_tree(dir: &Path, isolated: &str) -> PathBuf {
+    let cpu = dir.join("sys/devices/system/cpu");
+    std::fs::create_dir_all(&cpu).unwrap();
+    std::fs::write(cpu.join("online"), "0-1\n").unwrap();
+    std::fs::write(cpu.join("isolated"), format!("{isolated}\n")).unwrap();
+    dir.to_path_buf()
+}
+
+#[test]
+fn a_configuration_that_requires_isolation_refuses_a_shared_hot_core_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile(dir.path());
+    let text = std::fs::read_to_string(&profile).unwrap().replace(
+        "engine:\n  busy_poll: false\n",
+        "engine:\n  busy_poll: false\n  require_isolated_hot_core: true\n",
+    );
+    std::fs::write(&profile, text).unwrap();
+    let shared = host_tree(&dir.path().join("shared"), "");
+    let shared_env = [("ENGINE_HOST_ROOT", shared.to_str().unwrap())];
+    let run = ["--feed", "sim", "--pace", "fast", "--duration", "5"];
+    let stderr = refused_with(&profile, &run, &shared_env);
+    assert_eq!(
+        stderr,
+        "error: engine.require_isolated_hot_core: hot core isolated: none \
+         (/sys/devices/system/cpu/isolated), expected includes 1; boot with \
+         isolcpus=nohz,domain,managed_irq,1 (profiles/bare-metal.yml), or start with \
+         --allow-shared-core (engine doctor checks the rest of the host)\n"
+    );
+    let started = |host: &Path, extra: &[&str]| -> String {
+        let output = engine()
+            .arg("run")
+            .args(run)
+            .args(extra)
+            .arg("--profile")
+            .arg(&profile)
+            .env("ENGINE_HOST_ROOT", host)
+            .env_remove("EXCHANGE_MODE")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // Allowed: it runs, and says what it runs on.
+    let stdout = started(&shared, &["--allow-shared-core"]);
+    assert!(
+        stdout.contains(
+            "cpu: hot thread on core 1, cold threads on cores [0]\n\
+             host: FAIL hot core isolated: none (/sys/devices/system/cpu/isolated) (expected \
+             includes 1); boot with isolcpus=nohz,domain,managed_irq,1 (profiles/bare-metal.yml)\n"
+        ),
+        "{stdout}"
+    );
+    // An isolated hot core: nothing to say.
+    let isolated = host_tree(&dir.path().join("isolated"), "1");
+    let stdout = started(&isolated, &[]);
+    assert!(stdout.contains("engine run: mode paper"), "{stdout}");
+    assert!(!stdout.contains("host:"), "{stdout}");
+
+    // engine doctor says the same, and exits 1 where engine run would refuse.
+    let doctor = |host: &Path| {
+        engine()
+            .args(["doctor", "--json", "--profile"])
+            .arg(&profile)
+            .env("ENGINE_HOST_ROOT", host)
+            .output()
+            .unwrap()
+    };
+    let output = doctor(&shared);
+    assert_eq!(output.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (&checks[1]["name"], &checks[1]["status"]),
+        (&"hot core isolated".into(), &"fail".into())
+    );
+    assert_eq!(checks.as_array().unwrap().len(), 9);
+    assert_eq!(doctor(&isolated).status.code(), Some(0));
+}

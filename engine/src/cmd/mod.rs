@@ -1,6 +1,7 @@
 //! The subcommands of the `engine` binary.
 
 pub(crate) mod collect;
+pub(crate) mod doctor;
 pub(crate) mod run;
 pub(crate) mod size;
 

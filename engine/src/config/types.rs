@@ -1121,6 +1121,10 @@ pub struct EngineLayout {
     pub cold_cores: Vec<u16>,
     /// The hot thread spins on its sources instead of sleeping when idle.
     pub busy_poll: bool,
+    /// `engine run` refuses to start unless the kernel keeps `hot_core` isolated
+    /// (`/sys/devices/system/cpu/isolated`; `--allow-shared-core` overrides): the bare-metal
+    /// profile sets it. `engine doctor` reports the rest of the host.
+    pub require_isolated_hot_core: bool,
     /// Levels per side kept in the order book (Bybit depths: 1, 50, 200, 1000 live; 500 in
     /// Bybit's archives before 2025-09, for days imported from them).
     #[schemars(extend("enum" = [1, 50, 200, 500, 1000]))]
@@ -1137,6 +1141,7 @@ impl Default for EngineLayout {
             hot_core: 1,
             cold_cores: vec![0],
             busy_poll: true,
+            require_isolated_hot_core: false,
             book_depth: 50,
             rings: Rings::default(),
             latency_budget_ns: LatencyBudget::default(),
