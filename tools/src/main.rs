@@ -11,6 +11,7 @@ mod decode;
 mod drill;
 mod estimate;
 mod execution;
+mod export_history;
 mod flatten;
 mod history;
 mod label;
@@ -51,6 +52,9 @@ enum Command {
     /// Turn Bybit's public order-book and trade archives into journal days (one per symbol and
     /// day, the sources merged in time order), every line and row checked and accounted for.
     ImportHistory(history::Args),
+    /// Write journal days as Bybit's public archives (the order-book zip and the trade csv.gz
+    /// of each day), which import-history takes back: the inverse of import-history.
+    ExportHistory(export_history::Args),
     /// Print the normalized events of a journal directory or an NDJSON file of raw frames as
     /// JSON lines.
     Decode(decode::Args),
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => validate_config::run(&args),
         Command::Synth(args) => synth::run(&args).map(|()| ExitCode::SUCCESS),
         Command::ImportHistory(args) => history::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::ExportHistory(args) => export_history::run(&args).map(|()| ExitCode::SUCCESS),
         Command::ScanGaps(args) => scan_gaps::run(&args),
         Command::ValidateSymbols(args) => validate_symbols::run(&args),
         Command::Decode(args) => decode::run(&args).map(|()| ExitCode::SUCCESS),
