@@ -76,31 +76,106 @@ simulate_days() {
     fi
 }
 
-echo
-echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=6} h each, planted edge ${SIM_EDGE} % (SIM_EDGE=0: none)"
-days=(data/journal/BTCUSDT/2026-01-0{1,2,3})
-simulated_afresh=no
-simulate_days data/journal 2026-01-01 7 "${days[@]}"
-# New journals for days archived before: archive them again.
-archive_again=$simulated_afresh
+# The pipeline's inputs: simulated days, or with HISTORY=DIR Bybit's public archives in DIR
+# (order books YYYY-MM-DD_SYMBOL_obN.data.zip and trades SYMBOLYYYY-MM-DD.csv.gz, one symbol,
+# two days or more), imported. The steps of the pipeline read their paths, symbol and book depth
+# from the profile in pipeline_profile (none: config/app.yml as it is).
+pipeline_profile=()
+pipeline_data=data
+pipeline_symbol=BTCUSDT
+training=data/training.parquet
+if [ -n "${HISTORY:-}" ]; then
+    echo
+    echo "== market data: Bybit's public archives in $HISTORY (HISTORY), imported into data/history/"
+    shopt -s nullglob
+    archives=("$HISTORY"/*.data.zip "$HISTORY"/*.csv.gz)
+    shopt -u nullglob
+    [ ${#archives[@]} -gt 0 ] || { echo "HISTORY=$HISTORY holds no Bybit archive (*.data.zip, *.csv.gz)" >&2; exit 1; }
+    rm -rf data/history
+    "$toolkit" import-history "${archives[@]}" --out data/history/imported
+    # The later half of the days (at least the last) is held out for the canary, never archived
+    # for training; the symbol and the book depth come from the import.
+    split=$(python3 - data/history <<'SPLIT'
+import json, os, sys
+root = sys.argv[1]
+imported = os.path.join(root, "imported")
+symbols = sorted(os.listdir(imported))
+if len(symbols) != 1:
+    sys.exit(f"HISTORY: one symbol at a time, found {', '.join(symbols) or 'none'}")
+symbol = symbols[0]
+dates = sorted(os.listdir(os.path.join(imported, symbol)))
+if len(dates) < 2:
+    sys.exit(f"HISTORY: {symbol} has {len(dates)} day(s); two at least (training, then held out)")
+held = max(1, len(dates) // 2)
+depths = set()
+placed = {"journal": [], "holdout": []}
+for index, date in enumerate(dates):
+    day = os.path.join(imported, symbol, date)
+    depths.update(json.load(open(os.path.join(day, "import.json")))["depths"])
+    kind = "holdout" if index >= len(dates) - held else "journal"
+    target = os.path.join(root, kind, symbol, date)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(day, target)
+    placed[kind].append(target)
+if len(depths) != 1:
+    sys.exit(f"HISTORY: the days of {symbol} have book depths {sorted(depths)}; import one depth at a time")
+print(f"history_symbol={symbol} history_depth={depths.pop()}")
+print("days=(" + " ".join(placed["journal"]) + ")")
+print("holdout=(" + " ".join(placed["holdout"]) + ")")
+SPLIT
+)
+    eval "$split"
+    cat > data/history/profile.yml <<PROFILE
+# Written by scripts/main.sh for HISTORY=$HISTORY: the pipeline on the imported days.
+paths:
+  data: data/history
+  journal: data/history/journal
+  holdout: data/history/holdout
+  parquet: data/history/parquet
+  market: data/history/market
+  labels: data/history/labels
+exchange:
+  symbols: [$history_symbol]
+engine:
+  book_depth: $history_depth
+PROFILE
+    pipeline_profile=(--profile data/history/profile.yml)
+    pipeline_data=data/history
+    pipeline_symbol=$history_symbol
+    training=data/history/training.parquet
+    archive_again=yes
+    locked=()
+    stress_day=${holdout[0]}
+    echo "$history_symbol at book depth $history_depth: training days ${days[*]##*/}; held out ${holdout[*]##*/}"
+else
+    echo
+    echo "== market data: three simulated days (normal, event, high-vol), ${SYNTH_HOURS:=6} h each, planted edge ${SIM_EDGE} % (SIM_EDGE=0: none)"
+    days=(data/journal/BTCUSDT/2026-01-0{1,2,3})
+    simulated_afresh=no
+    simulate_days data/journal 2026-01-01 7 "${days[@]}"
+    # New journals for days archived before: archive them again.
+    archive_again=$simulated_afresh
 
-# Held-out days, never archived for training, after the training window. The release check's
-# canary judges on days simulated with a fresh seed every run (HOLDOUT_SEED=N repeats a run), so
-# that running the job again and again never tunes a model to one set of days. A locked set
-# (seed 23, simulated once) judges only a model that passed, once: its report says when those
-# days judged a model before.
-HOLDOUT_SEED=${HOLDOUT_SEED:-$(( $(date +%s) % 1000000 + 100 ))}
-echo
-echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each, planted edge ${SIM_EDGE} %, fresh seed ${HOLDOUT_SEED} (HOLDOUT_SEED=${HOLDOUT_SEED} repeats them)"
-holdout=(data/holdout/BTCUSDT/2026-01-0{4,5,6})
-simulate_days data/holdout 2026-01-04 "$HOLDOUT_SEED" "${holdout[@]}"
-locked=(data/locked/BTCUSDT/2026-01-0{7,8,9})
+    # Held-out days, never archived for training, after the training window. The release check's
+    # canary judges on days simulated with a fresh seed every run (HOLDOUT_SEED=N repeats a run), so
+    # that running the job again and again never tunes a model to one set of days. A locked set
+    # (seed 23, simulated once) judges only a model that passed, once: its report says when those
+    # days judged a model before.
+    HOLDOUT_SEED=${HOLDOUT_SEED:-$(( $(date +%s) % 1000000 + 100 ))}
+    echo
+    echo "== held-out days for the canary (never archived for training): normal, event, high-vol, ${SYNTH_HOURS} h each, planted edge ${SIM_EDGE} %, fresh seed ${HOLDOUT_SEED} (HOLDOUT_SEED=${HOLDOUT_SEED} repeats them)"
+    holdout=(data/holdout/BTCUSDT/2026-01-0{4,5,6})
+    simulate_days data/holdout 2026-01-04 "$HOLDOUT_SEED" "${holdout[@]}"
+    locked=(data/locked/BTCUSDT/2026-01-0{7,8,9})
+    stress_day=${holdout[1]}
+fi
 
 echo
 echo "== the first day read back through the decoder and the book"
-"$toolkit" decode --book data/journal/BTCUSDT/2026-01-01 > data/decoded-2026-01-01.jsonl
-grep -c '"type":"top"' data/decoded-2026-01-01.jsonl | xargs echo "book events:"
-grep '"type":"top"' data/decoded-2026-01-01.jsonl | tail -n 1
+decoded=data/decoded-${days[0]##*/}.jsonl
+"$toolkit" decode "${pipeline_profile[@]}" --book "${days[0]}" > "$decoded"
+grep -c '"type":"top"' "$decoded" | xargs echo "book events:"
+grep '"type":"top"' "$decoded" | tail -n 1
 
 echo
 echo "== recording the simulator live for 5 s"
@@ -118,25 +193,25 @@ took() {
 
 step "archive: the journals replayed through the engine's pipeline into parquet"
 if [ "$archive_again" = yes ]; then
-    "$toolkit" dump-parquet --force
+    "$toolkit" dump-parquet "${pipeline_profile[@]}" --force
 else
-    "$toolkit" dump-parquet
+    "$toolkit" dump-parquet "${pipeline_profile[@]}"
 fi
 took
 
 step "labels: every candidate traded through the paper venue and the engine's order manager (the one fill model)"
-"$toolkit" label
+"$toolkit" label "${pipeline_profile[@]}"
 took
 
 step "training: LightGBM, ONNX export, parity with LightGBM on every validation row"
 rm -rf models/candidate
-"$toolkit" train --data data/training.parquet --output-dir models/candidate
+"$toolkit" train "${pipeline_profile[@]}" --data "$training" --output-dir models/candidate
 took
 
 step "release check (benchmark: the previous models/latest; canary: the held-out days against the active model)"
 model_id=$(python3 -c 'import json; print(json.load(open("models/candidate/model.json"))["id"])')
 released=yes
-"$toolkit" release-check --model models/candidate || released=no
+"$toolkit" release-check "${pipeline_profile[@]}" --model models/candidate || released=no
 # The model beside its baselines and the oracle (what the informed knew), from the canary.
 python3 - models/candidate/canary_report.json <<'SUMMARY'
 import json, sys
@@ -163,10 +238,18 @@ took
 
 step "walk-forward: a model trained on the first two days, judged by the canary on the third (toolkit walk-forward)"
 # Informative: its verdict does not decide the release (exit 1 or 2 is shown, not fatal).
-"$toolkit" walk-forward --days 3 --train 2 --test 1 || echo "(walk-forward exit $?: see models/walk-forward/walk_forward.html)"
+if [ ${#days[@]} -ge 3 ]; then
+    "$toolkit" walk-forward "${pipeline_profile[@]}" --data "$training" --days 3 --train 2 --test 1 \
+        || echo "(walk-forward exit $?: see models/walk-forward/walk_forward.html)"
+else
+    echo "(${#days[@]} training days: a fold needs three)"
+fi
 took
 
-if [ "$released" = yes ]; then
+if [ "$released" = yes ] && [ ${#locked[@]} -eq 0 ]; then
+    echo
+    echo "(no locked days for imported history: the release check's canary was the model's one look at held-out days)"
+elif [ "$released" = yes ]; then
     step "the locked held-out days (seed 23): a model that passed is judged on them, once"
     simulate_days data/locked 2026-01-07 23 "${locked[@]}"
     "$toolkit" canary --candidate models/candidate --days "$(IFS=,; echo "${locked[*]}")" \
@@ -200,13 +283,13 @@ else
 fi
 took
 
-step "execution under stress: toolkit simulate-execution, ${STRESS_RUNS:=4} runs of each scenario in config/scenarios.yml on ${holdout[1]##*/} (event)"
+step "execution under stress: toolkit simulate-execution, ${STRESS_RUNS:=4} runs of each scenario in config/scenarios.yml on the held-out ${stress_day##*/}"
 # Informative: the model that trades below (released, or the refused one in the demo registry)
 # replayed on a held-out day with a slower venue, thinner books, feed gaps, order-entry pauses
 # and a flash move; the engine's own warnings of each replay go to data/stress.log.
 stress_model=models/latest
 [ "$released" = yes ] || stress_model=models/candidate
-if ! "$toolkit" simulate-execution --model "$stress_model" --days "${holdout[1]}" --runs "$STRESS_RUNS" \
+if ! "$toolkit" simulate-execution "${pipeline_profile[@]}" --model "$stress_model" --days "$stress_day" --runs "$STRESS_RUNS" \
     --out data/simulate-execution 2> data/stress.log; then
     tail -n 5 data/stress.log >&2
     exit 1
@@ -225,6 +308,11 @@ engine_run() {
     fi
 }
 
+if [ -n "${HISTORY:-}" ]; then
+    echo
+    echo "(the segments below run the engine on the simulator's BTCUSDT, as without HISTORY: the model"
+    echo " was trained on $history_symbol's imported days, so read them for the engine, not the model)"
+fi
 step "paper trading: the engine on the simulated live feed (high-vol, real time) for ${ENGINE_SECONDS:=60} s"
 rm -rf data/runs/main
 engine_run --feed sim --regime high-vol --seed 1 --duration "$ENGINE_SECONDS" --out data/runs/main
@@ -334,21 +422,26 @@ echo "== outputs"
 echo "effective configuration:     data/effective-config.yml"
 echo "per profile:                 data/effective-config.{paper,real,bare-metal}.yml"
 echo "configuration JSON Schema:   $toolkit validate-config --schema"
-echo "simulated days (journals):   ${days[*]}"
-echo "held-out days (canary):      ${holdout[*]} (seed $HOLDOUT_SEED)"
-echo "locked held-out days:        ${locked[*]} (seed 23; judged only a model that passed; data/canary/looks.jsonl records every look)"
-echo "first day, decoded:          data/decoded-2026-01-01.jsonl"
+if [ -n "${HISTORY:-}" ]; then
+    echo "imported days (journals):    ${days[*]} (import.json beside each; profile data/history/profile.yml)"
+    echo "held-out days (canary):      ${holdout[*]}"
+else
+    echo "simulated days (journals):   ${days[*]}"
+    echo "held-out days (canary):      ${holdout[*]} (seed $HOLDOUT_SEED)"
+    echo "locked held-out days:        ${locked[*]} (seed 23; judged only a model that passed; data/canary/looks.jsonl records every look)"
+fi
+echo "first day, decoded:          $decoded"
 echo "live recording:              data/collect"
-echo "parquet archive:             data/parquet/symbol=BTCUSDT/date=*/ (candidates, _partition.json)"
-echo "market tables:               data/market/symbol=BTCUSDT/date=*/ (tops, trades)"
-echo "labels:                      data/labels/symbol=BTCUSDT/date=*/, data/training.parquet"
+echo "parquet archive:             $pipeline_data/parquet/symbol=$pipeline_symbol/date=*/ (candidates, _partition.json)"
+echo "market tables:               $pipeline_data/market/symbol=$pipeline_symbol/date=*/ (tops, trades)"
+echo "labels:                      $pipeline_data/labels/symbol=$pipeline_symbol/date=*/, $training"
 echo "walk-forward:                models/walk-forward/ (walk_forward.{json,html}, fold-*/ with each fold's model and canary)"
 if [ "$released" = yes ]; then
     echo "trained model (released):    models/latest/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png, release_report.json, canary_report.{json,html})"
 else
     echo "trained model (NOT released): models/candidate/ (model.onnx, model.txt, lgbm_meta.json, model.json, *.png, release_report.json, canary_report.{json,html})"
 fi
-echo "canary replays:              data/canary/$model_id/"
+echo "canary replays:              $pipeline_data/canary/$model_id/"
 echo "execution under stress:      data/simulate-execution/ (execution_report.{json,html})"
 echo "model card:                  docs/model_card.md"
 echo "registry:                    models/registry/ (manifest.json, active -> ${active:-none})"
