@@ -173,7 +173,7 @@ fi
 echo
 echo "== the first day read back through the decoder and the book"
 decoded=data/decoded-${days[0]##*/}.jsonl
-"$toolkit" decode "${pipeline_profile[@]}" --book "${days[0]}" > "$decoded"
+"$toolkit" decode --book "${days[0]}" > "$decoded"
 grep -c '"type":"top"' "$decoded" | xargs echo "book events:"
 grep '"type":"top"' "$decoded" | tail -n 1
 

@@ -191,6 +191,8 @@ pub(crate) struct Report {
     pub(crate) scenarios: Vec<ScenarioResult>,
 }
 
+/// Runs every scenario's runs, writes the report and prints its table; exit 1 when a
+/// scenario's 5th-percentile PnL is below `--min-p5-pnl-usd`.
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let loaded = args.config.load()?;
     let config = &loaded.config;
