@@ -982,7 +982,6 @@ pub(crate) fn judge(
 }
 
 /// The held-out days: the directories given, or every day under `paths.holdout/SYMBOL/`.
-/// The days `days` names, or every day under `paths.holdout/SYMBOL/`, each with its regime.
 pub(crate) fn held_out_days(config: &Config, symbol: &str, days: &DaysArg) -> Result<Vec<Day>> {
     let dirs = if days.dirs.is_empty() {
         let root = config.paths.holdout.join(symbol);
