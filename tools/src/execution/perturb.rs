@@ -9,7 +9,7 @@
 //! it covers, records the connection loss where it began (as the recorder does) and brings the
 //! book back with a snapshot at its end, as a reconnect would.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -68,7 +68,7 @@ pub(crate) fn rewrite(
     let mut writer: Option<(JournalWriter, u64)> = None;
     let mut decoder = PublicDecoder::new();
     let mut scratch = FrameBuf::with_capacity(1 << 20);
-    let mut book: Option<Tracked> = None;
+    let mut book: Option<OrderBook> = None;
     let mut out = Vec::with_capacity(1 << 16);
     let mut counts = Rewritten::default();
     // Whether the frames written last showed a book other than the true one; whether a gap is
@@ -107,18 +107,11 @@ pub(crate) fn rewrite(
         let mut is_trades = false;
         match decoder.decode_bytes(&mut scratch, frame) {
             Ok(PublicMessage::Book(update)) => {
-                let tracked = book.get_or_insert_with(|| Tracked {
-                    book: OrderBook::new(update.symbol, usize::from(update.depth)),
-                    depth: update.depth,
-                    update_id: 0,
-                    seq: 0,
-                    ts: 0,
-                    cts: 0,
+                let book = book.get_or_insert_with(|| {
+                    OrderBook::new(update.symbol, usize::from(update.depth))
                 });
-                if tracked.book.symbol() == update.symbol && tracked.depth == update.depth {
-                    tracked.book.apply(&update);
-                    (tracked.update_id, tracked.seq) = (update.update_id, update.seq);
-                    (tracked.ts, tracked.cts) = (update.ts, update.cts);
+                if book.symbol() == update.symbol && book.depth() == usize::from(update.depth) {
+                    book.apply(&update);
                     is_book = true;
                 }
             }
@@ -140,10 +133,10 @@ pub(crate) fn rewrite(
         let resumed = std::mem::take(&mut in_gap);
         let view = View::at(shocks, wall_ns);
         let shocked = view.keep < 1.0 || view.move_bps != 0.0;
-        if let Some(tracked) = book.as_ref().filter(|_| is_book || resumed)
+        if let Some(book) = book.as_ref().filter(|_| is_book || resumed)
             && (shocked || shown_shocked || resumed)
         {
-            tracked.snapshot(&view, instrument, &mut out);
+            snapshot(book, &view, instrument, &mut out);
             write(StreamId::PUBLIC_LINEAR, &out)?;
             counts.snapshots += 1;
             shown_shocked = shocked;
@@ -152,7 +145,7 @@ pub(crate) fn rewrite(
             }
         }
         let offset = match &book {
-            Some(tracked) if is_trades => tracked.offset(&view, instrument),
+            Some(book) if is_trades => offset(book, &view, instrument),
             _ => Fixed::ZERO,
         };
         if offset != Fixed::ZERO {
@@ -199,68 +192,59 @@ impl View {
     }
 }
 
-/// The true book of the day and what its last update said.
-struct Tracked {
-    book: OrderBook,
-    depth: u16,
-    update_id: u64,
-    seq: u64,
-    ts: u64,
-    cts: u64,
+/// The price move of `view` from `book`'s mid, in whole ticks.
+fn offset(book: &OrderBook, view: &View, instrument: &Instrument) -> Fixed {
+    let Some(mid) = book.mid() else {
+        return Fixed::ZERO;
+    };
+    let tick = instrument.tick_size.raw().max(1) as f64;
+    let ticks = (mid.raw() as f64 * view.move_bps / 10_000.0 / tick).round();
+    Fixed::from_raw(ticks as i64 * instrument.tick_size.raw())
 }
 
-impl Tracked {
-    /// The price move of `view` from the book's mid, in whole ticks.
-    fn offset(&self, view: &View, instrument: &Instrument) -> Fixed {
-        let Some(mid) = self.book.mid() else {
-            return Fixed::ZERO;
-        };
-        let tick = instrument.tick_size.raw().max(1) as f64;
-        let ticks = (mid.raw() as f64 * view.move_bps / 10_000.0 / tick).round();
-        Fixed::from_raw(ticks as i64 * instrument.tick_size.raw())
-    }
-
-    /// Writes into `out` a snapshot of the book as `view` shows it, carrying the last update's
-    /// id (the recorded deltas after it apply to it).
-    fn snapshot(&self, view: &View, instrument: &Instrument, out: &mut Vec<u8>) {
-        let offset = self.offset(view, instrument);
-        let keep = Fixed::from_f64(view.keep).unwrap_or(Fixed::ONE);
-        let levels = |side: Side| -> String {
-            let mut text = String::from("[");
-            for level in self.book.levels(side) {
-                let size = level
-                    .size
-                    .checked_mul_floor(keep)
-                    .unwrap_or(level.size)
-                    .floor_to(instrument.qty_step);
-                let price = Fixed::from_raw(level.price.raw() + offset.raw());
-                if size.raw() <= 0 || price.raw() <= 0 {
-                    continue;
-                }
-                if text.len() > 1 {
-                    text.push(',');
-                }
-                let _ = write!(text, "[\"{price}\",\"{size}\"]");
+/// Writes into `out` a snapshot of `book` as `view` shows it, carrying the book's last update
+/// id, sequence and times (the recorded deltas after it apply to it).
+fn snapshot(book: &OrderBook, view: &View, instrument: &Instrument, out: &mut Vec<u8>) {
+    let offset = offset(book, view, instrument);
+    let keep = Fixed::from_f64(view.keep).unwrap_or(Fixed::ONE);
+    let symbol = book.symbol();
+    out.clear();
+    // Writes into a Vec<u8> cannot fail.
+    let _ = write!(
+        out,
+        "{{\"topic\":\"orderbook.{}.{symbol}\",\"type\":\"snapshot\",\"ts\":{},\"data\":{{\"s\":\"{symbol}\"",
+        book.depth(),
+        book.ts()
+    );
+    for (key, side) in [("b", Side::Buy), ("a", Side::Sell)] {
+        let _ = write!(out, ",\"{key}\":[");
+        let mut first = true;
+        for level in book.levels(side) {
+            let size = level
+                .size
+                .checked_mul_floor(keep)
+                .unwrap_or(level.size)
+                .floor_to(instrument.qty_step);
+            let price = Fixed::from_raw(level.price.raw() + offset.raw());
+            if size.raw() <= 0 || price.raw() <= 0 {
+                continue;
             }
-            text.push(']');
-            text
-        };
-        let symbol = self.book.symbol();
-        out.clear();
-        let text = format!(
-            "{{\"topic\":\"orderbook.{depth}.{symbol}\",\"type\":\"snapshot\",\"ts\":{ts},\
-             \"data\":{{\"s\":\"{symbol}\",\"b\":{bids},\"a\":{asks},\"u\":{u},\"seq\":{seq}}},\
-             \"cts\":{cts}}}",
-            depth = self.depth,
-            ts = self.ts,
-            bids = levels(Side::Buy),
-            asks = levels(Side::Sell),
-            u = self.update_id,
-            seq = self.seq,
-            cts = self.cts,
-        );
-        out.extend_from_slice(text.as_bytes());
+            let _ = write!(
+                out,
+                "{}[\"{price}\",\"{size}\"]",
+                if first { "" } else { "," }
+            );
+            first = false;
+        }
+        out.push(b']');
     }
+    let _ = write!(
+        out,
+        ",\"u\":{},\"seq\":{}}},\"cts\":{}}}",
+        book.update_id(),
+        book.seq(),
+        book.cts()
+    );
 }
 
 /// Writes into `out` the trade frame `frame` with every print's price (`p`) moved by `offset`.
