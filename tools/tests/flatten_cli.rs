@@ -34,15 +34,7 @@ fn create(client: &RestClient, writer: &mut TradeWriter, id: u64, side: Side, pr
 }
 
 fn flatten(venue: &Venue, dir: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let profile = dir.join("venue.yml");
-    std::fs::write(
-        &profile,
-        format!(
-            "exchange:\n  endpoints:\n    mainnet:\n      rest: {}\n",
-            venue.rest_url()
-        ),
-    )
-    .unwrap();
+    let profile = venue.rest_profile(dir);
     let output = Command::new(env!("CARGO_BIN_EXE_toolkit"))
         .current_dir(tests::workspace_root())
         .arg("flatten")

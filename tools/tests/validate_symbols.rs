@@ -153,15 +153,7 @@ fn the_venue_is_asked_over_signed_rest() {
     let venue =
         Venue::start_with_credentials(&["--regime", "normal", "--seed", "2"], Some((KEY, SECRET)));
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("venue.yml");
-    std::fs::write(
-        &profile,
-        format!(
-            "exchange:\n  endpoints:\n    mainnet:\n      rest: {}\n",
-            venue.rest_url()
-        ),
-    )
-    .unwrap();
+    let profile = venue.rest_profile(dir.path());
     let btcusdt = btcusdt_only(dir.path());
     let output = validate(
         dir.path(),

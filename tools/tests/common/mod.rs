@@ -225,6 +225,20 @@ impl Venue {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// Writes `dir/venue.yml`, a profile whose REST endpoint is this venue; returns its path.
+    pub(crate) fn rest_profile(&self, dir: &std::path::Path) -> PathBuf {
+        let profile = dir.join("venue.yml");
+        std::fs::write(
+            &profile,
+            format!(
+                "exchange:\n  endpoints:\n    mainnet:\n      rest: {}\n",
+                self.rest_url()
+            ),
+        )
+        .unwrap();
+        profile
+    }
+
     /// A plain HTTP GET: status and body.
     pub(crate) fn get(&self, path: &str) -> (u16, Value) {
         let mut tcp = TcpStream::connect(&self.addr).unwrap();
