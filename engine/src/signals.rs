@@ -138,28 +138,10 @@ impl SignalEngine {
 mod tests {
     use super::*;
     use crate::features::FEATURE_COUNT;
-    use feed::Symbol;
-    use feed::bybit::{BookUpdate, Level, UpdateKind};
 
     fn book() -> OrderBook {
-        let symbol = Symbol::new("BTCUSDT").unwrap();
-        let mut book = OrderBook::new(symbol, 50);
-        let level = |price: &str| Level {
-            price: price.parse().unwrap(),
-            size: Fixed::ONE,
-        };
-        book.apply(&BookUpdate {
-            symbol,
-            depth: 50,
-            kind: UpdateKind::Snapshot,
-            ts: 1,
-            cts: 1,
-            update_id: 1,
-            seq: 1,
-            bids: &[level("100.0")],
-            asks: &[level("100.1")],
-        });
-        book
+        let price = |text: &str| text.parse().unwrap();
+        feed::fixtures::touch_book(price("100.0"), price("100.1"), Fixed::ONE)
     }
 
     fn features(imbalance: f32, flow: f32) -> FeatureVector {

@@ -833,8 +833,6 @@ pub enum Blocked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use feed::Symbol;
-    use feed::bybit::{BookUpdate, Level, UpdateKind};
     use feed::order::RejectReason;
 
     fn fx(text: &str) -> Fixed {
@@ -858,23 +856,7 @@ mod tests {
 
     /// A book with the given best bid and ask (size 1 each).
     fn book(bid: &str, ask: &str) -> OrderBook {
-        let mut book = OrderBook::new(Symbol::new("BTCUSDT").unwrap(), 50);
-        let level = |price: &str| Level {
-            price: fx(price),
-            size: fx("1"),
-        };
-        book.apply(&BookUpdate {
-            symbol: book.symbol(),
-            depth: 50,
-            kind: UpdateKind::Snapshot,
-            ts: 1,
-            cts: 1,
-            update_id: 1,
-            seq: 1,
-            bids: &[level(bid)],
-            asks: &[level(ask)],
-        });
-        book
+        feed::fixtures::touch_book(fx(bid), fx(ask), fx("1"))
     }
 
     #[derive(Debug, Default)]

@@ -152,9 +152,8 @@ impl<V: Venue> Venue for PausingVenue<V> {
 
 #[cfg(test)]
 mod tests {
-    use feed::bybit::{BookUpdate, Level, UpdateKind};
+    use feed::Side;
     use feed::paper::{PaperConfig, PaperVenue};
-    use feed::{Side, Symbol};
 
     use super::*;
 
@@ -165,25 +164,7 @@ mod tests {
     }
 
     fn book() -> OrderBook {
-        let mut book = OrderBook::new(Symbol::new("BTCUSDT").unwrap(), 50);
-        book.apply(&BookUpdate {
-            symbol: book.symbol(),
-            depth: 50,
-            kind: UpdateKind::Snapshot,
-            ts: 1,
-            cts: 1,
-            update_id: 1,
-            seq: 1,
-            bids: &[Level {
-                price: fx("100.0"),
-                size: fx("2"),
-            }],
-            asks: &[Level {
-                price: fx("100.1"),
-                size: fx("1"),
-            }],
-        });
-        book
+        feed::fixtures::touch_book(fx("100.0"), fx("100.1"), fx("1"))
     }
 
     fn order(id: u64) -> OrderRequest {
