@@ -528,7 +528,7 @@ fn host_findings(layout: &crate::config::EngineLayout) -> String {
     let mut out = String::new();
     for finding in check(&root(), layout, required) {
         let short = matches!(finding.status, Status::Warn | Status::Fail);
-        if short && (required || finding.name.starts_with("hot core")) {
+        if short && (required || finding.is_isolation()) {
             let _ = writeln!(
                 out,
                 "host: {} {}: {} (expected {}); {}",

@@ -56,6 +56,18 @@ pub struct Check {
     pub fix: String,
 }
 
+/// The checks `engine.require_isolated_hot_core` makes requirements.
+const HOT_CORE_ONLINE: &str = "hot core online";
+const HOT_CORE_ISOLATED: &str = "hot core isolated";
+
+impl Check {
+    /// Whether it is one of the checks `engine.require_isolated_hot_core` requires (the hot
+    /// core online and isolated), which fail rather than warn under it.
+    pub fn is_isolation(&self) -> bool {
+        matches!(self.name, HOT_CORE_ONLINE | HOT_CORE_ISOLATED)
+    }
+}
+
 /// Where the host's `/sys` and `/proc` are read: `/`, or `ENGINE_HOST_ROOT` (a copy of the
 /// tree, for tests).
 pub fn root() -> PathBuf {
@@ -76,7 +88,7 @@ pub fn check(root: &Path, layout: &EngineLayout, require_isolation: bool) -> Vec
         Status::Warn
     };
     checks.push(membership(
-        "hot core online",
+        HOT_CORE_ONLINE,
         hot,
         host.cpulist(&cpu("online")).as_ref(),
         "/sys/devices/system/cpu/online",
@@ -85,7 +97,7 @@ pub fn check(root: &Path, layout: &EngineLayout, require_isolation: bool) -> Vec
     ));
     let isolated = host.cpulist(&cpu("isolated"));
     checks.push(membership(
-        "hot core isolated",
+        HOT_CORE_ISOLATED,
         hot,
         isolated.as_ref(),
         "/sys/devices/system/cpu/isolated",
