@@ -388,20 +388,6 @@ impl RunArgs {
 
         let loaded = self.config.load()?;
         let mut config = loaded.config;
-        if config.engine.require_isolated_hot_core && !self.allow_shared_core {
-            let checks = crate::host::check(&crate::host::root(), &config.engine, true);
-            if let Some(failed) = checks
-                .into_iter()
-                .find(|check| check.status == crate::host::Status::Fail)
-            {
-                return Err(RunArgsError::SharedHotCore {
-                    check: failed.name,
-                    found: failed.found,
-                    expected: failed.expected,
-                    fix: failed.fix,
-                });
-            }
-        }
         let mode = self.mode.unwrap_or(config.exchange.mode);
         // The run sees the mode in force, whichever way it was chosen.
         config.exchange.mode = mode;
@@ -520,13 +506,30 @@ pub enum RunCommandError {
     Run(#[from] crate::runtime::RunError),
 }
 
-/// What `engine run` says about the host at start: under a configuration that requires an
-/// isolated hot core, every check short of it; otherwise only whether the hot core is isolated.
-fn host_findings(layout: &crate::config::EngineLayout) -> String {
+/// The host checks at start: under `engine.require_isolated_hot_core`, a refusal when the hot
+/// core is offline or not isolated (unless `allow_shared_core`), else every check short of an
+/// isolated host for the banner; otherwise only the isolation checks' warnings.
+fn host_findings(
+    layout: &crate::config::EngineLayout,
+    allow_shared_core: bool,
+) -> Result<String, RunArgsError> {
     use crate::host::{Status, check, root};
     let required = layout.require_isolated_hot_core;
+    let checks = check(&root(), layout, required);
+    if let Some(failed) = checks
+        .iter()
+        .find(|check| check.status == Status::Fail)
+        .filter(|_| !allow_shared_core)
+    {
+        return Err(RunArgsError::SharedHotCore {
+            check: failed.name,
+            found: failed.found.clone(),
+            expected: failed.expected.clone(),
+            fix: failed.fix.clone(),
+        });
+    }
     let mut out = String::new();
-    for finding in check(&root(), layout, required) {
+    for finding in checks {
         let short = matches!(finding.status, Status::Warn | Status::Fail);
         if short && (required || finding.is_isolation()) {
             let _ = writeln!(
@@ -540,7 +543,7 @@ fn host_findings(layout: &crate::config::EngineLayout) -> String {
             );
         }
     }
-    out
+    Ok(out)
 }
 
 /// Runs the engine as `engine run` does: prints the set-up once everything is up, runs until
@@ -553,7 +556,7 @@ pub fn run_engine(
 
     let spec = args.spec()?;
     let config = spec.config.clone();
-    let host = host_findings(&config.engine);
+    let host = host_findings(&config.engine, args.allow_shared_core)?;
     let feed = match &args.feed {
         FeedArg::Sim => format!("sim ({}, seed {})", args.regime.name(), args.seed),
         FeedArg::Replay(dir) => format!("replay of {}", dir.display()),
