@@ -888,7 +888,10 @@ impl<V: Venue> HotLoop<V> {
                     | VenueEvent::Amended { .. }
                     | VenueEvent::AmendRejected { .. } => {}
                 }
-                self.rings.log.push(LogRecord::Venue(event));
+                self.rings.log.push(LogRecord::Venue {
+                    event,
+                    received_ns: self.now_ns,
+                });
                 let closed = self.trader.on_venue_event(
                     &event,
                     self.pipeline.book(),
@@ -1297,7 +1300,7 @@ mod tests {
             })
             .collect();
         assert!(between.iter().any(|record| {
-            matches!(record, LogRecord::Venue(VenueEvent::Filled(fill)) if exits.contains(&fill.id))
+            matches!(record, LogRecord::Venue { event: VenueEvent::Filled(fill), .. } if exits.contains(&fill.id))
         }));
         assert!(records[resume..].iter().any(|record| entry(&record)));
     }
@@ -1502,7 +1505,7 @@ mod tests {
         let records = drain_log(&mut ends);
         assert!(records.iter().any(|record| matches!(
             record,
-            LogRecord::Venue(VenueEvent::Cancelled { id, .. }) if *id == entry
+            LogRecord::Venue { event: VenueEvent::Cancelled { id, .. }, .. } if *id == entry
         )));
     }
 }

@@ -85,8 +85,13 @@ pub fn run(
     })
 }
 
-/// Closes a venue event's object, with the venue's own time stamp when it sent one.
-fn close_with_venue_ms(line: &mut String, venue_ms: u64) {
+/// Closes a venue event's object: when the order manager took it if later than the event's own
+/// time `ts_ns` (a simulated venue's answer, delayed by the response latency), and the venue's
+/// own time stamp when it sent one.
+fn close_event(line: &mut String, ts_ns: u64, received_ns: u64, venue_ms: u64) {
+    if received_ns > ts_ns {
+        let _ = write!(line, ",\"received_ns\":{received_ns}");
+    }
     if venue_ms > 0 {
         let _ = write!(line, ",\"venue_ms\":{venue_ms}");
     }
@@ -187,7 +192,7 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                 reason.label()
             );
         }
-        LogRecord::Venue(event) => match event {
+        LogRecord::Venue { event, received_ns } => match event {
             VenueEvent::Accepted {
                 id,
                 queue_ahead,
@@ -199,7 +204,7 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     "{{\"ts_ns\":{ts_ns},\"type\":\"accepted\",\"id\":{},\"queue_ahead\":\"{queue_ahead}\"",
                     id.0
                 );
-                close_with_venue_ms(line, *venue_ms);
+                close_event(line, *ts_ns, *received_ns, *venue_ms);
             }
             VenueEvent::Rejected {
                 id,
@@ -213,7 +218,7 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     id.0,
                     reason.label()
                 );
-                close_with_venue_ms(line, *venue_ms);
+                close_event(line, *ts_ns, *received_ns, *venue_ms);
             }
             VenueEvent::Cancelled {
                 id,
@@ -226,7 +231,7 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     "{{\"ts_ns\":{ts_ns},\"type\":\"cancelled\",\"id\":{},\"filled\":\"{filled}\"",
                     id.0
                 );
-                close_with_venue_ms(line, *venue_ms);
+                close_event(line, *ts_ns, *received_ns, *venue_ms);
             }
             VenueEvent::Amended {
                 id,
@@ -240,14 +245,15 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     "{{\"ts_ns\":{ts_ns},\"type\":\"amended\",\"id\":{},\"price\":\"{price}\",\"qty\":\"{qty}\"",
                     id.0
                 );
-                close_with_venue_ms(line, *venue_ms);
+                close_event(line, *ts_ns, *received_ns, *venue_ms);
             }
             VenueEvent::AmendRejected { id, ts_ns } => {
                 let _ = write!(
                     line,
-                    "{{\"ts_ns\":{ts_ns},\"type\":\"amend_rejected\",\"id\":{}}}",
+                    "{{\"ts_ns\":{ts_ns},\"type\":\"amend_rejected\",\"id\":{}",
                     id.0
                 );
+                close_event(line, *ts_ns, *received_ns, 0);
             }
             VenueEvent::Filled(fill) => {
                 let _ = write!(
@@ -262,7 +268,7 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
                     fill.fee,
                     fill.realized
                 );
-                close_with_venue_ms(line, fill.venue_ms);
+                close_event(line, fill.ts_ns, *received_ns, fill.venue_ms);
             }
         },
         LogRecord::VenueNote { ts_ns, note } => {
@@ -405,28 +411,36 @@ mod tests {
             "{\"ts_ns\":5,\"type\":\"place\",\"purpose\":\"entry\",\"id\":7,\"side\":\"Sell\",\
              \"price\":\"60000.1\",\"qty\":\"0.333\",\"reduce_only\":false}"
         );
-        let fill = LogRecord::Venue(VenueEvent::Filled(Fill {
-            id: OrderId(7),
-            side: Side::Sell,
-            price: order.price,
-            qty: order.qty,
-            leaves_qty: Fixed::ZERO,
-            fee: "3.99".parse().unwrap(),
-            realized: Fixed::ZERO,
-            ts_ns: 9,
-            venue_ms: 0,
-        }));
+        // A simulated venue's fill, taken by the order manager at the next frame (12).
+        let fill = LogRecord::Venue {
+            event: VenueEvent::Filled(Fill {
+                id: OrderId(7),
+                side: Side::Sell,
+                price: order.price,
+                qty: order.qty,
+                leaves_qty: Fixed::ZERO,
+                fee: "3.99".parse().unwrap(),
+                realized: Fixed::ZERO,
+                ts_ns: 9,
+                venue_ms: 0,
+            }),
+            received_ns: 12,
+        };
         assert_eq!(
             line(&fill),
             "{\"ts_ns\":9,\"type\":\"fill\",\"id\":7,\"side\":\"Sell\",\"price\":\"60000.1\",\
-             \"qty\":\"0.333\",\"leaves_qty\":\"0\",\"fee\":\"3.99\",\"realized\":\"0\"}"
+             \"qty\":\"0.333\",\"leaves_qty\":\"0\",\"fee\":\"3.99\",\"realized\":\"0\",\
+             \"received_ns\":12}"
         );
-        let rejected = LogRecord::Venue(VenueEvent::Rejected {
-            id: OrderId(7),
-            reason: RejectReason::PostOnlyWillTakeLiquidity,
-            ts_ns: 9,
-            venue_ms: 0,
-        });
+        let rejected = LogRecord::Venue {
+            event: VenueEvent::Rejected {
+                id: OrderId(7),
+                reason: RejectReason::PostOnlyWillTakeLiquidity,
+                ts_ns: 9,
+                venue_ms: 0,
+            },
+            received_ns: 9,
+        };
         let closed = LogRecord::Closed(crate::runtime::rings::ClosedTrade {
             ts_ns: 11,
             route: Route::Active,

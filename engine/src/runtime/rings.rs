@@ -398,7 +398,14 @@ pub enum LogRecord {
         purpose: Purpose,
     },
     /// What the venue reported.
-    Venue(VenueEvent),
+    Venue {
+        /// The event, with the venue's time stamps.
+        event: VenueEvent,
+        /// Market time at which the order manager took it, ns: later than the event's own
+        /// time for a simulated venue's answers, which travel the response latency and are
+        /// taken at the next frame (what `toolkit calibrate-fill` measures that leg from).
+        received_ns: u64,
+    },
     /// What a live venue found out for itself (reconciliation, unknown fates).
     VenueNote {
         /// Market time, ns.

@@ -149,7 +149,7 @@ fn round_trips(records: &[LogRecord]) -> Vec<RoundTrip> {
                     trips[trip].signal = signal.0;
                 }
             }
-            LogRecord::Venue(event) => {
+            LogRecord::Venue { event, .. } => {
                 let (id, gone) = match event {
                     VenueEvent::Accepted { .. }
                     | VenueEvent::Amended { .. }
