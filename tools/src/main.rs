@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use feed::Fixed;
 
 mod archive;
+mod calibrate;
 mod canary;
 mod decode;
 mod drill;
@@ -84,6 +85,11 @@ enum Command {
     /// rate, markouts, adverse selection and drawdown per scenario, as JSON, a table and
     /// charts; exit 1 when a scenario's 5th-percentile PnL is below --min-p5-pnl-usd.
     SimulateExecution(execution::Args),
+    /// Fit the paper venue to what a venue did in paper or real sessions (decision logs and
+    /// their market): latency of both legs, the queue power, fill curves by distance from the
+    /// touch and queue ahead; a profile overlay, JSON and charts; exit 1 when the fitted
+    /// model's fill curves are further than --max-fill-gap from the observed ones.
+    CalibrateFill(calibrate::Args),
     /// The release checklist of a trained model as a table; exit 1 on any failure.
     ReleaseCheck(release_check::Args),
     /// Train on a rolling window of days and judge each fold's model with the canary on the
@@ -133,6 +139,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Canary(args) => canary::run(&args),
         Command::SimulateExecution(args) => execution::run(&args),
+        Command::CalibrateFill(args) => calibrate::run(&args),
         Command::ReleaseCheck(args) => release_check::run(&args),
         Command::WalkForward(args) => walk_forward::run(&args),
         Command::Promote(args) => promote::run(&args).map(|()| ExitCode::SUCCESS),

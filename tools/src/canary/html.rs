@@ -257,6 +257,48 @@ pub(crate) fn equity_svg(named: &[(String, Vec<f64>)]) -> String {
     svg
 }
 
+/// Named curves of (x, y) points on one SVG chart, as lines: `steps` draws each as a step
+/// function (held until the next point), as survival curves are read.
+pub(crate) fn lines_svg(named: &[(String, Vec<(f64, f64)>)], x_label: &str, steps: bool) -> String {
+    let points = named.iter().flat_map(|(_, curve)| curve.iter().copied());
+    let (x0, x1, y0, y1) = points.fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(x0, x1, y0, y1), (x, y)| (x0.min(x), x1.max(x), y0.min(y), y1.max(y)),
+    );
+    let finite = |v: f64, or: f64| if v.is_finite() { v } else { or };
+    let (mut svg, map) = frame(
+        (finite(x0, 0.0), finite(x1, 1.0)),
+        (finite(y0, 0.0).min(0.0), finite(y1, 1.0)),
+        x_label,
+    );
+    for (index, (_, curve)) in named.iter().enumerate() {
+        let mut drawn: Vec<String> = Vec::with_capacity(curve.len() * 2);
+        for (at, &(x, y)) in curve.iter().enumerate() {
+            if steps && at > 0 {
+                let (px, py) = map(x, curve[at - 1].1);
+                drawn.push(format!("{px:.1},{py:.1}"));
+            }
+            let (px, py) = map(x, y);
+            drawn.push(format!("{px:.1},{py:.1}"));
+        }
+        let _ = write!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>",
+            COLOURS[index % COLOURS.len()],
+            drawn.join(" ")
+        );
+    }
+    let names: Vec<&str> = named.iter().map(|(name, _)| name.as_str()).collect();
+    legend_of(&mut svg, &names);
+    svg.push_str("</svg>");
+    svg
+}
+
 fn markout_chart(report: &Report, horizon: usize) -> String {
     let bins = (2.0 * MARKOUT_RANGE_BPS / MARKOUT_BIN_BPS) as usize;
     let shares: Vec<Vec<f64>> = report

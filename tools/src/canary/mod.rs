@@ -35,7 +35,7 @@
 //! says which days trained it and which judged it, and how often each of those was looked at
 //! before ([`looks`]).
 
-mod html;
+pub(crate) mod html;
 pub(crate) mod looks;
 pub(crate) use html::{equity_svg, escape};
 pub(crate) mod replay;

@@ -1,0 +1,338 @@
+//! Decision logs (`decisions.jsonl` of `engine run`, paper or real) read back as what the
+//! calibration needs: every order sent, when it left, when and how the venue answered, its
+//! fills; and every answer with when it was taken.
+//!
+//! Times come in two kinds. A paper venue stamps its answers with its own market time in ns
+//! (`ts_ns`) and the log adds when the order manager took them (`received_ns`, the next frame);
+//! a real venue's answers carry its time stamp in ms (`venue_ms`) and `ts_ns` is when they
+//! were received. Either way [`VenueTime`] is the window the venue acted in.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use feed::order::{OrderId, OrderRequest};
+use feed::{Fixed, Side};
+use serde_json::Value;
+
+/// When the venue did something: `[lo_ns, hi_ns)`, one instant for a paper venue, a whole
+/// millisecond for a real venue's `venue_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VenueTime {
+    pub(crate) lo_ns: u64,
+    pub(crate) hi_ns: u64,
+}
+
+impl VenueTime {
+    /// The instant used where one is needed (the window's start: what the venue stamped).
+    pub(crate) const fn ns(self) -> u64 {
+        self.lo_ns
+    }
+
+    /// True when known to the ns.
+    pub(crate) const fn exact(self) -> bool {
+        self.lo_ns == self.hi_ns
+    }
+}
+
+/// A request on its way to the venue: when it left and, when the venue answered it, when it
+/// arrived there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Message {
+    pub(crate) sent_ns: u64,
+    pub(crate) arrived: Option<VenueTime>,
+}
+
+/// One order's life as the log tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrderLife {
+    pub(crate) request: OrderRequest,
+    /// What it was for (`entry`, `reprice`, `take_profit`, an exit reason).
+    pub(crate) purpose: String,
+    pub(crate) new: Message,
+    /// The venue took it (an `accepted`, or a fill of an order never acknowledged).
+    pub(crate) accepted: bool,
+    /// The venue refused it on arrival.
+    pub(crate) rejected: bool,
+    pub(crate) cancel: Option<Message>,
+    /// When an amend was sent: the order is followed no further.
+    pub(crate) amended_ns: Option<u64>,
+    /// The venue time of its first fill.
+    pub(crate) first_fill: Option<VenueTime>,
+    pub(crate) filled: Fixed,
+}
+
+/// An answer of the venue: when the venue made it and when the order manager took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) made: VenueTime,
+    pub(crate) received_ns: u64,
+    /// True when `received_ns` is the moment it came (a live venue's private stream); false
+    /// when it is the frame at which a simulated venue's answer was taken, so it came after
+    /// the frame before.
+    pub(crate) receipt_exact: bool,
+}
+
+/// One session's log.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Session {
+    pub(crate) path: PathBuf,
+    /// Orders in the order they were sent.
+    pub(crate) orders: Vec<OrderLife>,
+    pub(crate) answers: Vec<Answer>,
+    /// Market time of the first and last record, ns.
+    pub(crate) first_ns: u64,
+    pub(crate) last_ns: u64,
+}
+
+impl Session {
+    /// Reads `path`; a line that is not a record of the log's format is an error naming the
+    /// file and the line.
+    pub(crate) fn read(path: &Path) -> Result<Session> {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut session = Session {
+            path: path.to_path_buf(),
+            orders: Vec::new(),
+            answers: Vec::new(),
+            first_ns: u64::MAX,
+            last_ns: 0,
+        };
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        for (number, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.with_context(|| format!("reading {}", path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            session
+                .take(&line, &mut index)
+                .with_context(|| format!("{} line {}", path.display(), number + 1))?;
+        }
+        if session.orders.is_empty() {
+            bail!("{}: no order was sent in this log", path.display());
+        }
+        Ok(session)
+    }
+
+    fn take(&mut self, line: &str, index: &mut HashMap<u64, usize>) -> Result<()> {
+        let record: Value = serde_json::from_str(line).context("not JSON")?;
+        let ts_ns = record["ts_ns"].as_u64().context("no ts_ns")?;
+        self.first_ns = self.first_ns.min(ts_ns);
+        self.last_ns = self.last_ns.max(ts_ns);
+        let kind = record["type"].as_str().context("no type")?;
+        let id = || record["id"].as_u64().context("no id");
+        let venue_ms = record["venue_ms"].as_u64();
+        let made = match venue_ms {
+            Some(ms) => VenueTime {
+                lo_ns: ms * 1_000_000,
+                hi_ns: (ms + 1) * 1_000_000,
+            },
+            None => VenueTime {
+                lo_ns: ts_ns,
+                hi_ns: ts_ns,
+            },
+        };
+        // Refusals made on the engine's side of the link (nothing was sent) never travelled.
+        let local = kind == "amend_rejected"
+            || matches!(
+                record["reason"].as_str(),
+                Some("too_many_orders" | "invalid_order")
+            );
+        if !local
+            && matches!(
+                kind,
+                "accepted" | "rejected" | "cancelled" | "amended" | "fill"
+            )
+        {
+            let received_ns = record["received_ns"].as_u64().unwrap_or(ts_ns);
+            self.last_ns = self.last_ns.max(received_ns);
+            self.answers.push(Answer {
+                made,
+                received_ns,
+                receipt_exact: venue_ms.is_some(),
+            });
+        }
+        match kind {
+            "place" => {
+                let request = OrderRequest {
+                    id: OrderId(id()?),
+                    side: side(&record["side"])?,
+                    price: fixed(&record["price"], "price")?,
+                    qty: fixed(&record["qty"], "qty")?,
+                    reduce_only: record["reduce_only"].as_bool().context("no reduce_only")?,
+                };
+                index.insert(request.id.0, self.orders.len());
+                self.orders.push(OrderLife {
+                    request,
+                    purpose: record["purpose"].as_str().unwrap_or("").to_owned(),
+                    new: Message {
+                        sent_ns: ts_ns,
+                        arrived: None,
+                    },
+                    accepted: false,
+                    rejected: false,
+                    cancel: None,
+                    amended_ns: None,
+                    first_fill: None,
+                    filled: Fixed::ZERO,
+                });
+            }
+            "cancel" => {
+                if let Some(order) = self.order(index, id()?) {
+                    order.cancel.get_or_insert(Message {
+                        sent_ns: ts_ns,
+                        arrived: None,
+                    });
+                }
+            }
+            "amend" => {
+                if let Some(order) = self.order(index, id()?) {
+                    order.amended_ns.get_or_insert(ts_ns);
+                }
+            }
+            "accepted" => {
+                if let Some(order) = self.order(index, id()?) {
+                    order.accepted = true;
+                    order.new.arrived.get_or_insert(made);
+                }
+            }
+            "rejected" => {
+                if let Some(order) = self.order(index, id()?) {
+                    // A refused cancel (the order was gone) is the cancel's arrival; a refused
+                    // order is the order's.
+                    match &mut order.cancel {
+                        Some(cancel) if order.accepted => {
+                            cancel.arrived.get_or_insert(made);
+                        }
+                        _ => {
+                            order.rejected = !order.accepted;
+                            order.new.arrived.get_or_insert(made);
+                        }
+                    }
+                }
+            }
+            "cancelled" => {
+                if let Some(order) = self.order(index, id()?) {
+                    if let Some(cancel) = &mut order.cancel {
+                        cancel.arrived.get_or_insert(made);
+                    }
+                    if !order.accepted {
+                        // Cancelled by the venue on arrival (Bybit cancels a post-only order
+                        // that would cross).
+                        order.rejected = true;
+                        order.new.arrived.get_or_insert(made);
+                    }
+                }
+            }
+            "fill" => {
+                let qty = fixed(&record["qty"], "qty")?;
+                if let Some(order) = self.order(index, id()?) {
+                    order.accepted = true;
+                    order.first_fill.get_or_insert(made);
+                    order.filled = order.filled.saturating_add(qty);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn order(&mut self, index: &HashMap<u64, usize>, id: u64) -> Option<&mut OrderLife> {
+        index.get(&id).map(|&at| &mut self.orders[at])
+    }
+}
+
+fn side(value: &Value) -> Result<Side> {
+    match value.as_str() {
+        Some("Buy") => Ok(Side::Buy),
+        Some("Sell") => Ok(Side::Sell),
+        _ => bail!("side is {value}, not Buy or Sell"),
+    }
+}
+
+fn fixed(value: &Value, name: &str) -> Result<Fixed> {
+    value
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .with_context(|| format!("{name} is {value}, not a decimal string"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use super::*;
+
+    /// A paper session's order that rests, fills in part and is cancelled; one refused as
+    /// post-only; and a real venue's answer in whole milliseconds.
+    #[test]
+    fn a_log_reads_back_as_order_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        std::fs::write(
+            &path,
+            r#"{"ts_ns":100,"type":"place","purpose":"entry","id":1,"side":"Buy","price":"100.5","qty":"0.2","reduce_only":false}
+{"ts_ns":117,"type":"accepted","id":1,"queue_ahead":"3","received_ns":130}
+{"ts_ns":150,"type":"fill","id":1,"side":"Buy","price":"100.5","qty":"0.1","leaves_qty":"0.1","fee":"0","realized":"0","received_ns":160}
+{"ts_ns":200,"type":"cancel","id":1,"reason":"expired"}
+{"ts_ns":212,"type":"cancelled","id":1,"filled":"0.1","received_ns":220}
+{"ts_ns":300,"type":"place","purpose":"entry","id":2,"side":"Sell","price":"100","qty":"0.2","reduce_only":false}
+{"ts_ns":5000000,"type":"rejected","id":2,"reason":"post_only_will_take_liquidity","venue_ms":4}
+"#,
+        )
+        .unwrap();
+        let session = Session::read(&path).unwrap();
+        let first = &session.orders[0];
+        assert!(first.accepted && !first.rejected);
+        assert_eq!(
+            first.new.arrived,
+            Some(VenueTime {
+                lo_ns: 117,
+                hi_ns: 117
+            })
+        );
+        assert_eq!(first.first_fill.map(VenueTime::ns), Some(150));
+        assert_eq!(first.filled, "0.1".parse().unwrap());
+        assert_eq!(first.cancel.unwrap().arrived.map(VenueTime::ns), Some(212));
+        let second = &session.orders[1];
+        assert!(second.rejected);
+        assert_eq!(
+            second.new.arrived,
+            Some(VenueTime {
+                lo_ns: 4_000_000,
+                hi_ns: 5_000_000
+            })
+        );
+        assert_eq!(session.answers.len(), 4);
+        assert_eq!(
+            session.answers[0],
+            Answer {
+                made: VenueTime {
+                    lo_ns: 117,
+                    hi_ns: 117
+                },
+                received_ns: 130,
+                receipt_exact: false
+            }
+        );
+        assert!(session.answers[3].receipt_exact);
+        assert_eq!((session.first_ns, session.last_ns), (100, 5_000_000));
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        std::fs::write(
+            &path,
+            "{\"ts_ns\":1,\"type\":\"place\",\"id\":1,\"side\":\"Up\",\"price\":\"1\",\"qty\":\"1\",\"reduce_only\":false}\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", Session::read(&path).unwrap_err());
+        assert!(
+            error.contains("decisions.jsonl line 1: side is \"Up\""),
+            "{error}"
+        );
+    }
+}
