@@ -596,6 +596,10 @@ pub fn run_engine(
     if config.exchange.mode == crate::config::Mode::Real {
         let mut spec = spec;
         let (final_check, venue) = args.real_venue(&mut spec)?;
+        // Every real order is shadowed by the paper venue, and the two compared.
+        let paper = crate::venues::paper(&spec.config, &spec.instrument)
+            .map_err(crate::runtime::RunError::from)?;
+        let venue = feed::paper::shadow::Shadowed::new(venue, paper);
         let endpoint = config.exchange.active_endpoints().ws_trade.clone();
         let run = crate::runtime::run(spec, venue, stop, |started| {
             banner(started, "REAL MONEY", &format!("orders to {endpoint}"));

@@ -2,9 +2,11 @@
 //! trading rules `config/symbols.yml` ships (a test in `tests/` holds the two equal).
 
 use crate::book::OrderBook;
-use crate::bybit::{BookUpdate, Level, UpdateKind};
+use crate::bybit::public::ShortText;
+use crate::bybit::{BookUpdate, Level, TickDirection, Trade, UpdateKind};
 use crate::fixed::Fixed;
 use crate::instrument::Instrument;
+use crate::side::Side;
 use crate::text::Symbol;
 
 /// BTCUSDT: tick 0.1, step and minimum 0.001, maximum 1190, minimum notional 5, maker fee
@@ -38,4 +40,21 @@ pub fn touch_book(bid: Fixed, ask: Fixed, size: Fixed) -> OrderBook {
         asks: &[Level { price: ask, size }],
     });
     book
+}
+
+/// A BTCUSDT print of `size` at `price` by a `taker` on the visible book (neither a block nor an
+/// RPI trade).
+pub fn print(taker: Side, price: Fixed, size: Fixed) -> Trade {
+    Trade {
+        time: 0,
+        symbol: Symbol::truncated("BTCUSDT"),
+        taker_side: taker,
+        size,
+        price,
+        tick: TickDirection::Unknown,
+        id: ShortText::default(),
+        block_trade: false,
+        rpi: false,
+        seq: 0,
+    }
 }

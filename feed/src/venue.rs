@@ -229,6 +229,16 @@ pub enum VenueNote {
     ReconcileDeferred,
     /// A reconciliation was done.
     Reconciled,
+    /// Order `id` is done at the venue and at its paper shadow: when each first filled it, if
+    /// it did (the venue's time of the fill).
+    ShadowCompared {
+        /// The order.
+        id: OrderId,
+        /// The venue's first fill, ns.
+        venue_fill_ns: Option<u64>,
+        /// The paper venue's first fill, ns.
+        paper_fill_ns: Option<u64>,
+    },
 }
 
 /// A live venue's link and order-entry counters, for metrics and reports.
@@ -290,6 +300,9 @@ pub struct VenueStats {
     pub outside_cancels: u64,
     /// Exits and cancels sent over REST while the trade stream was down.
     pub rest_fallbacks: u64,
+    /// How the paper venue's shadow of each order compared with the venue's fills (real mode
+    /// runs one: [`crate::paper::shadow`]).
+    pub shadow: crate::paper::shadow::ShadowStats,
 }
 
 /// Why a live venue cannot go on: the venue refused the credentials for good (a bad key or

@@ -141,12 +141,17 @@ fn ready_venue(
 }
 
 /// Places order `id` far under the touch of `loopback`, cancels it once accepted, and waits
-/// for the cancel: (accepted, cancelled) events seen.
-fn round(venue: &mut feed::bybit::venue::BybitVenue, far: feed::Fixed, id: u64) -> (u32, u32) {
+/// for the cancel: (accepted, cancelled) events seen. `book` is the market a simulated venue
+/// (the paper shadow) sees: the order rests there too.
+fn round<V: feed::venue::Venue>(
+    venue: &mut V,
+    book: &feed::OrderBook,
+    far: feed::Fixed,
+    id: u64,
+) -> (u32, u32) {
     use std::time::{Duration, Instant};
 
     use feed::order::{OrderId, OrderRequest, VenueEvent};
-    use feed::venue::Venue as _;
     use feed::{Fixed, Side};
 
     let now_ns = || feed::bybit::rest::local_ms() * 1_000_000;
@@ -163,7 +168,9 @@ fn round(venue: &mut feed::bybit::venue::BybitVenue, far: feed::Fixed, id: u64) 
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while cancelled == 0 {
-        assert!(Instant::now() < deadline, "{:?}", venue.stats());
+        assert!(Instant::now() < deadline, "{:?}", venue.live_stats());
+        venue.advance(now_ns(), book);
+        venue.on_book(book, now_ns());
         venue.poll();
         let mut cancel = false;
         venue.drain_events(|event| match event {
@@ -177,6 +184,7 @@ fn round(venue: &mut feed::bybit::venue::BybitVenue, far: feed::Fixed, id: u64) 
         if cancel {
             venue.cancel(OrderId(id), now_ns());
         }
+        venue.drain_notes(|_| {});
     }
     (accepted, cancelled)
 }
@@ -188,24 +196,49 @@ fn far_under_the_touch(loopback: &Venue) -> feed::Fixed {
     feed::Fixed::from_raw(bid.raw() - 5_000_000_000)
 }
 
+/// A book whose touch is a tick and two above `far`: an order at `far` rests there.
+fn book_above(far: feed::Fixed) -> feed::OrderBook {
+    let tick = feed::fixtures::btcusdt().tick_size;
+    feed::fixtures::touch_book(
+        far.saturating_add(tick),
+        far.saturating_add(tick).saturating_add(tick),
+        feed::Fixed::from_int(1).unwrap(),
+    )
+}
+
+/// As real mode runs it: the venue shadowed by the paper venue (which sees a book where the
+/// order rests too, and compares each order).
 #[test]
 fn order_entry_allocates_nothing_once_warm_through_the_loopback_venue() {
+    use feed::paper::shadow::Shadowed;
+    use feed::paper::{PaperConfig, PaperVenue};
+    use feed::venue::Venue as _;
+
     let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
-    let mut venue = ready_venue(&loopback, None);
     let far = far_under_the_touch(&loopback);
+    let book = book_above(far);
+    let paper = PaperVenue::new(PaperConfig::new(
+        feed::Fixed::from_int(10_000).unwrap(),
+        feed::Fixed::ZERO,
+    ));
+    let mut venue = Shadowed::new(ready_venue(&loopback, None), paper);
     for id in 1..=20 {
-        round(&mut venue, far, id);
+        round(&mut venue, &book, far, id);
     }
     let (rounds, allocations, deallocations) = count(|| {
         (21..=60)
-            .map(|id| round(&mut venue, far, id))
+            .map(|id| round(&mut venue, &book, far, id))
             .fold((0, 0), |(a, c), (accepted, cancelled)| {
                 (a + accepted, c + cancelled)
             })
     });
     assert_eq!(rounds, (40, 40));
-    assert_eq!((allocations, deallocations), (0, 0), "{:?}", venue.stats());
-    assert_eq!(venue.stats().unknown_fates, 0);
+    let stats = venue.live_stats().unwrap();
+    assert_eq!((allocations, deallocations), (0, 0), "{stats:?}");
+    assert_eq!(stats.unknown_fates, 0);
+    // Every order was compared: none filled at either.
+    assert_eq!(stats.shadow.outcomes, [0, 0, 0, 60]);
+    assert_eq!(stats.shadow.left_out, 0);
 }
 
 /// Reconciliation's snapshots are taken on a cold thread, applied on the hot one and handed
@@ -215,8 +248,9 @@ fn reconciliation_applied_on_the_hot_thread_allocates_and_frees_nothing_once_war
     let loopback = Venue::start_with_credentials(&[], Some(("allockey", "alloc-secret")));
     let mut venue = ready_venue(&loopback, Some(std::time::Duration::from_millis(150)));
     let far = far_under_the_touch(&loopback);
+    let book = book_above(far);
     for id in 1..=20 {
-        round(&mut venue, far, id);
+        round(&mut venue, &book, far, id);
     }
     // Rounds until three more reconciliations were applied (one asked about an order in flight
     // is asked again a second later).
@@ -225,7 +259,7 @@ fn reconciliation_applied_on_the_hot_thread_allocates_and_frees_nothing_once_war
         let (mut id, mut rounds) = (20, (0, 0));
         while venue.stats().reconciliations < before + 3 {
             id += 1;
-            let (accepted, cancelled) = round(&mut venue, far, id);
+            let (accepted, cancelled) = round(&mut venue, &book, far, id);
             rounds = (rounds.0 + accepted, rounds.1 + cancelled);
         }
         (rounds, u32::try_from(id - 20).unwrap())

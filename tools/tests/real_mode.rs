@@ -390,6 +390,48 @@ fn a_clean_session_trades_arms_dcp_and_leaves_the_venue_as_the_engine_sees_it() 
             "{line}\n{metrics}"
         );
     }
+    // Every real order is shadowed by the paper venue: each one done at both is compared in
+    // the log (a fill time for each side that filled it), and the metrics count the same.
+    let placed: BTreeSet<u64> = session
+        .records
+        .iter()
+        .filter(|line| line["type"] == "place")
+        .map(|line| line["id"].as_u64().unwrap())
+        .collect();
+    let filled: BTreeSet<u64> = session
+        .records
+        .iter()
+        .filter(|line| line["type"] == "fill")
+        .map(|line| line["id"].as_u64().unwrap())
+        .collect();
+    let compared: Vec<&serde_json::Value> = session
+        .records
+        .iter()
+        .filter(|line| line["type"] == "shadow")
+        .collect();
+    assert!(!compared.is_empty(), "{}", session.stdout);
+    for record in &compared {
+        let id = record["id"].as_u64().unwrap();
+        assert!(placed.contains(&id), "{record}");
+        assert_eq!(
+            record["venue_fill_ns"].is_u64(),
+            filled.contains(&id),
+            "{record}"
+        );
+    }
+    let counted: f64 = ["both_filled", "venue_only", "paper_only", "neither"]
+        .iter()
+        .map(|outcome| {
+            let prefix = format!("\nvenue_shadow_orders_total{{outcome=\"{outcome}\"}} ");
+            let at = metrics
+                .find(&prefix)
+                .unwrap_or_else(|| panic!("{prefix}\n{metrics}"));
+            let rest = &metrics[at + prefix.len()..];
+            rest[..rest.find('\n').unwrap()].parse::<f64>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, compared.len() as f64, "{metrics}");
+
     // One clock in the decision log: time never runs backwards from one record to the next by
     // more than the hot thread's own lag between its clocks (a millisecond).
     let times: Vec<u64> = session

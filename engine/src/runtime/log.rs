@@ -273,11 +273,29 @@ pub fn format_record(record: &LogRecord, line: &mut String) {
         },
         LogRecord::VenueNote { ts_ns, note } => {
             use feed::venue::VenueNote;
-            let _ = write!(
-                line,
-                "{{\"ts_ns\":{ts_ns},\"type\":\"reconcile\",\"event\":"
-            );
+            // The paper shadow's comparisons are not reconciliation's.
+            let kind = match note {
+                VenueNote::ShadowCompared { .. } => "shadow",
+                _ => "reconcile",
+            };
+            let _ = write!(line, "{{\"ts_ns\":{ts_ns},\"type\":\"{kind}\",\"event\":");
             let _ = match note {
+                VenueNote::ShadowCompared {
+                    id,
+                    venue_fill_ns,
+                    paper_fill_ns,
+                } => {
+                    let _ = write!(line, "\"compared\",\"id\":{}", id.0);
+                    for (name, fill) in [
+                        ("venue_fill_ns", venue_fill_ns),
+                        ("paper_fill_ns", paper_fill_ns),
+                    ] {
+                        if let Some(ns) = fill {
+                            let _ = write!(line, ",\"{name}\":{ns}");
+                        }
+                    }
+                    write!(line, "}}")
+                }
                 VenueNote::UnknownFate { id } => {
                     write!(line, "\"unknown_fate\",\"id\":{}}}", id.0)
                 }
@@ -512,6 +530,20 @@ mod tests {
                 format!("{{\"ts_ns\":12,\"type\":\"reconcile\",\"event\":{rest}")
             );
         }
+        // The paper shadow's comparison of an order: its own type; a side that never filled
+        // has no time.
+        let compared = feed::venue::VenueNote::ShadowCompared {
+            id: OrderId(7),
+            venue_fill_ns: Some(40),
+            paper_fill_ns: None,
+        };
+        assert_eq!(
+            line(&LogRecord::VenueNote {
+                ts_ns: 12,
+                note: compared
+            }),
+            "{\"ts_ns\":12,\"type\":\"shadow\",\"event\":\"compared\",\"id\":7,\"venue_fill_ns\":40}"
+        );
         for record in [decision, place, fill, rejected, closed, markout] {
             let parsed: serde_json::Value = serde_json::from_str(&line(&record)).unwrap();
             assert!(parsed["ts_ns"].is_u64());

@@ -317,6 +317,62 @@ fn venue_metrics(out: &mut Exposition, venue: &feed::venue::VenueStats) {
         "1 once entries are halted for the session (the venue prepared a liquidation, or refused the credentials).",
         f64::from(u8::from(venue.entries_halted || venue.fatal_code.is_some())),
     );
+    shadow_metrics(out, &venue.shadow);
+}
+
+/// How the paper venue's shadow of each real order compared with the venue (real mode).
+fn shadow_metrics(out: &mut Exposition, shadow: &feed::paper::shadow::ShadowStats) {
+    use feed::paper::shadow::ShadowOutcome;
+    out.family(
+        "venue_shadow_orders_total",
+        "counter",
+        "Orders done at the venue and at their paper venue shadow, by which of the two filled them.",
+    );
+    for outcome in ShadowOutcome::ALL {
+        out.sample(
+            "venue_shadow_orders_total",
+            &[("outcome", outcome.label())],
+            shadow.outcomes[outcome.index()] as f64,
+        );
+    }
+    out.family(
+        "venue_shadow_fill_gap_seconds",
+        "summary",
+        "Gap between an order's first fill at the venue and at its paper shadow, over orders both filled.",
+    );
+    out.sample(
+        "venue_shadow_fill_gap_seconds_sum",
+        &[],
+        shadow.fill_gap_ns_sum as f64 / 1e9,
+    );
+    out.sample(
+        "venue_shadow_fill_gap_seconds_count",
+        &[],
+        shadow.fill_gaps as f64,
+    );
+    out.family(
+        "venue_shadow_markout_bps",
+        "summary",
+        "Markout of fills 5 s after them at the venue (venue=live) and at the paper shadow (venue=paper), bps.",
+    );
+    for (index, venue) in ["live", "paper"].iter().enumerate() {
+        out.sample(
+            "venue_shadow_markout_bps_sum",
+            &[("venue", venue)],
+            shadow.markout_micro_bps_sum[index] as f64 / 1e6,
+        );
+        out.sample(
+            "venue_shadow_markout_bps_count",
+            &[("venue", venue)],
+            shadow.markouts[index] as f64,
+        );
+    }
+    out.single(
+        "venue_shadow_left_out_total",
+        "counter",
+        "Orders, markouts and notes the shadow comparison left out because its buffers were full.",
+        shadow.left_out as f64,
+    );
 }
 
 /// Prometheus text exposition, family by family.

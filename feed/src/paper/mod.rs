@@ -61,6 +61,7 @@ use crate::venue::Venue;
 pub mod fees;
 pub mod latency;
 pub mod queue;
+pub mod shadow;
 
 use fees::MakerFee;
 use latency::{Activity, LogNormalLatency, ScalingConfig, message_key};
@@ -385,6 +386,11 @@ impl PaperVenue {
     }
 
     /// The order `id` as sent, if it is resting or on its way.
+    pub fn order(&self, id: OrderId) -> Option<OrderRequest> {
+        self.known_order(id)
+    }
+
+    /// The order `id` as sent, if it is resting or on its way.
     fn known_order(&self, id: OrderId) -> Option<OrderRequest> {
         let resting = self.resting.iter().map(|resting| resting.order);
         let sent = self
@@ -676,8 +682,7 @@ impl Venue for PaperVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bybit::public::ShortText;
-    use crate::bybit::{BookUpdate, Level, TickDirection, UpdateKind};
+    use crate::bybit::{BookUpdate, Level, UpdateKind};
     use crate::text::Symbol;
 
     fn fx(text: &str) -> Fixed {
@@ -746,18 +751,7 @@ mod tests {
     }
 
     fn trade(taker: Side, price: &str, size: &str) -> Trade {
-        Trade {
-            time: 0,
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            taker_side: taker,
-            size: fx(size),
-            price: fx(price),
-            tick: TickDirection::Unknown,
-            id: ShortText::default(),
-            block_trade: false,
-            rpi: false,
-            seq: 0,
-        }
+        crate::fixtures::print(taker, fx(price), fx(size))
     }
 
     fn buy(id: u64, price: &str, qty: &str) -> OrderRequest {

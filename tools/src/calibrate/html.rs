@@ -92,6 +92,23 @@ pub(super) fn page(report: &Report) -> String {
         report.median_touch_size
     );
     page.push_str(&strata_table(&report.strata));
+    if let Some(shadow) = &report.shadow {
+        let _ = write!(
+            page,
+            "<h2>Paper shadow of the real orders</h2><p>{} orders compared: {:.1} % agreed \
+             (both filled {}, neither {}); filled at the venue only {}, at the paper venue only \
+             {}; mean gap between first fills (paper minus venue) {}.</p>",
+            shadow.orders,
+            shadow.agreement * 100.0,
+            shadow.both_filled,
+            shadow.neither,
+            shadow.venue_only,
+            shadow.paper_only,
+            shadow
+                .mean_fill_gap_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"))
+        );
+    }
     for stratum in &report.strata {
         let _ = write!(
             page,

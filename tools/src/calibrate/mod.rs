@@ -132,6 +132,55 @@ pub(crate) struct Stratum {
     pub(crate) within_gap: bool,
 }
 
+/// What the paper venue's shadow of a real session's orders found (`engine run` in real mode
+/// shadows every order): how often the two agreed on filling an order, and how far apart their
+/// first fills were.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ShadowSummary {
+    pub(crate) orders: usize,
+    pub(crate) both_filled: usize,
+    pub(crate) venue_only: usize,
+    pub(crate) paper_only: usize,
+    pub(crate) neither: usize,
+    /// Share of orders the two agreed on (both filled it or neither did).
+    pub(crate) agreement: f64,
+    /// Over orders both filled: the mean gap between the first fills (paper minus venue), ms.
+    pub(crate) mean_fill_gap_ms: Option<f64>,
+}
+
+impl ShadowSummary {
+    fn of(sessions: &[Session]) -> Option<ShadowSummary> {
+        let compared: Vec<&sessions::ShadowCompared> =
+            sessions.iter().flat_map(|s| &s.shadow).collect();
+        if compared.is_empty() {
+            return None;
+        }
+        let count = |venue: bool, paper: bool| {
+            compared
+                .iter()
+                .filter(|c| {
+                    c.venue_fill_ns.is_some() == venue && c.paper_fill_ns.is_some() == paper
+                })
+                .count()
+        };
+        let gaps: Vec<f64> = compared
+            .iter()
+            .filter_map(|c| Some(c.paper_fill_ns? as f64 - c.venue_fill_ns? as f64))
+            .collect();
+        let (both_filled, neither) = (count(true, true), count(false, false));
+        Some(ShadowSummary {
+            orders: compared.len(),
+            both_filled,
+            venue_only: count(true, false),
+            paper_only: count(false, true),
+            neither,
+            agreement: (both_filled + neither) as f64 / compared.len() as f64,
+            mean_fill_gap_ms: (!gaps.is_empty())
+                .then(|| gaps.iter().sum::<f64>() / gaps.len() as f64 / 1e6),
+        })
+    }
+}
+
 /// `calibration.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Report {
@@ -147,6 +196,8 @@ pub(crate) struct Report {
     /// The day's median size at the touch, the unit of queue ahead in the strata.
     pub(crate) median_touch_size: f64,
     pub(crate) strata: Vec<Stratum>,
+    /// The paper shadow's comparisons of real orders, when the logs hold any.
+    pub(crate) shadow: Option<ShadowSummary>,
     pub(crate) max_fill_gap: f64,
     pub(crate) passed: bool,
 }
@@ -258,6 +309,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         median_touch_size: market.median_touch,
         passed: strata.iter().all(|s| s.within_gap),
         strata,
+        shadow: ShadowSummary::of(&sessions),
         max_fill_gap: args.max_fill_gap,
     };
     let out = args
@@ -738,6 +790,22 @@ fn table(report: &Report) -> String {
             }
         );
     }
+    if let Some(shadow) = &report.shadow {
+        let _ = writeln!(
+            text,
+            "\npaper shadow of the real orders: {} compared, {:.1} % agreed (both filled {}, \
+             neither {}); venue only {}, paper only {}; mean first-fill gap (paper - venue) {}",
+            shadow.orders,
+            shadow.agreement * 100.0,
+            shadow.both_filled,
+            shadow.neither,
+            shadow.venue_only,
+            shadow.paper_only,
+            shadow
+                .mean_fill_gap_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"))
+        );
+    }
     let _ = writeln!(
         text,
         "\n{}",
@@ -754,4 +822,49 @@ fn table(report: &Report) -> String {
         }
     );
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use super::*;
+    use sessions::ShadowCompared;
+
+    /// Four real orders as their paper shadow compared them: two both filled (the paper 2 ms
+    /// and 4 ms later), one the venue alone filled, one neither.
+    #[test]
+    fn the_shadow_summary_counts_agreement_and_the_fill_gap() {
+        let compared = |venue: Option<u64>, paper: Option<u64>| ShadowCompared {
+            venue_fill_ns: venue,
+            paper_fill_ns: paper,
+        };
+        let session = Session {
+            path: PathBuf::from("decisions.jsonl"),
+            orders: Vec::new(),
+            answers: Vec::new(),
+            shadow: vec![
+                compared(Some(10_000_000), Some(12_000_000)),
+                compared(Some(20_000_000), Some(24_000_000)),
+                compared(Some(30_000_000), None),
+                compared(None, None),
+            ],
+            first_ns: 0,
+            last_ns: 0,
+        };
+        let summary = ShadowSummary::of(&[session]).unwrap();
+        assert_eq!(
+            summary,
+            ShadowSummary {
+                orders: 4,
+                both_filled: 2,
+                venue_only: 1,
+                paper_only: 0,
+                neither: 1,
+                agreement: 0.75,
+                mean_fill_gap_ms: Some(3.0),
+            }
+        );
+        assert_eq!(ShadowSummary::of(&[]), None);
+    }
 }

@@ -75,6 +75,14 @@ pub(crate) struct Answer {
     pub(crate) receipt_exact: bool,
 }
 
+/// A real session's order as the paper venue's shadow of it compared (`engine run` in real
+/// mode): when each side first filled it, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShadowCompared {
+    pub(crate) venue_fill_ns: Option<u64>,
+    pub(crate) paper_fill_ns: Option<u64>,
+}
+
 /// One session's log.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Session {
@@ -82,6 +90,8 @@ pub(crate) struct Session {
     /// Orders in the order they were sent.
     pub(crate) orders: Vec<OrderLife>,
     pub(crate) answers: Vec<Answer>,
+    /// The shadow's comparisons, in a real session's log.
+    pub(crate) shadow: Vec<ShadowCompared>,
     /// Market time of the first and last record, ns.
     pub(crate) first_ns: u64,
     pub(crate) last_ns: u64,
@@ -96,6 +106,7 @@ impl Session {
             path: path.to_path_buf(),
             orders: Vec::new(),
             answers: Vec::new(),
+            shadow: Vec::new(),
             first_ns: u64::MAX,
             last_ns: 0,
         };
@@ -233,6 +244,10 @@ impl Session {
                     order.filled = order.filled.saturating_add(qty);
                 }
             }
+            "shadow" => self.shadow.push(ShadowCompared {
+                venue_fill_ns: record["venue_fill_ns"].as_u64(),
+                paper_fill_ns: record["paper_fill_ns"].as_u64(),
+            }),
             _ => {}
         }
         Ok(())
@@ -279,6 +294,7 @@ mod tests {
 {"ts_ns":212,"type":"cancelled","id":1,"filled":"0.1","received_ns":220}
 {"ts_ns":300,"type":"place","purpose":"entry","id":2,"side":"Sell","price":"100","qty":"0.2","reduce_only":false}
 {"ts_ns":5000000,"type":"rejected","id":2,"reason":"post_only_will_take_liquidity","venue_ms":4}
+{"ts_ns":5000000,"type":"shadow","event":"compared","id":2,"paper_fill_ns":4500000}
 "#,
         )
         .unwrap();
@@ -318,6 +334,13 @@ mod tests {
         );
         assert!(session.answers[3].receipt_exact);
         assert_eq!((session.first_ns, session.last_ns), (100, 5_000_000));
+        assert_eq!(
+            session.shadow,
+            [ShadowCompared {
+                venue_fill_ns: None,
+                paper_fill_ns: Some(4_500_000)
+            }]
+        );
     }
 
     #[test]
