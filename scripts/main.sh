@@ -296,6 +296,21 @@ if ! "$toolkit" simulate-execution "${pipeline_profile[@]}" --model "$stress_mod
 fi
 took
 
+step "the fill model against a session: toolkit calibrate-fill on the canary's replay of ${stress_day##*/}"
+# The candidate's canary replay of that day is a paper session (its decision log; the day's
+# journal is its market): the fit must find the configured paper venue again (latency 2 ms +
+# 15 ms out, 1 ms + 5 ms back; the response leg is seen only to the frame) and a queue power
+# that fills every order as the replay did. On real sessions this is how the paper venue is
+# fitted to the venue (docs/runbook.md).
+calibration_log="$pipeline_data/canary/$model_id/candidate/${stress_day##*/}/decisions.jsonl"
+if [ "$(grep -c '"type":"place"' "$calibration_log" 2>/dev/null || true)" -ge 10 ]; then
+    "$toolkit" calibrate-fill "${pipeline_profile[@]}" --logs "$calibration_log" --days "$stress_day" \
+        --out data/calibrate-fill
+else
+    echo "(the candidate placed fewer than 10 orders on ${stress_day##*/}: nothing to calibrate on)"
+fi
+took
+
 # With no active model, the engine refuses to start and says why: shown, not fatal.
 engine_run() {
     if [ -n "$active" ]; then
@@ -409,6 +424,8 @@ if [ -n "$active" ]; then
             "$(grep -c "\"type\":\"reconcile\",\"event\":\"$event\"" data/runs/real/decisions.jsonl || true)"
     done
     printf '  %-20s %s\n' "amends" "$(grep -c '"type":"amend"' data/runs/real/decisions.jsonl || true)"
+    echo "every real order beside its paper shadow (venue_shadow_orders_total, by who filled it):"
+    sed -n 's/^venue_shadow_orders_total{outcome="\(.*\)"} \(.*\)$/  \1 \2/p' data/runs/real/metrics.prom
 else
     echo "no active model: real mode refuses to start, as paper mode did above"
 fi
@@ -443,6 +460,7 @@ else
 fi
 echo "canary replays:              $pipeline_data/canary/$model_id/"
 echo "execution under stress:      data/simulate-execution/ (execution_report.{json,html})"
+echo "fill model calibration:      data/calibrate-fill/ (fill_profile.yml, calibration.{json,html})"
 echo "model card:                  docs/model_card.md"
 echo "registry:                    models/registry/ (manifest.json, active -> ${active:-none})"
 echo "paper run:                   data/runs/main/ (decisions.jsonl, metrics.prom)"
