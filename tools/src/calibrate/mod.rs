@@ -274,12 +274,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .collect();
     let order_leg = latency::fit(&order_observations)
         .context("the order leg could not be fitted (no positive delay)")?;
+    let fair = fair_answers(&sessions);
     let response_observations: Vec<Observation> = answers
         .iter()
         .zip(&market.factors[legs.len()..])
-        .enumerate()
-        .filter(|(at, (answer, _))| answer.receipt_exact || after_the_one_before(&answers, *at))
-        .map(|(_, (answer, &factor))| response_observation(answer, &market, factor))
+        .zip(fair)
+        .filter(|(_, fair)| *fair)
+        .map(|((answer, &factor), _)| response_observation(answer, &market, factor))
         .collect();
     let response_leg = latency::fit(&response_observations);
     let (queue, strata) = queue_fit(
@@ -381,8 +382,9 @@ struct Leg {
 }
 
 /// Every order's and cancel's trip to the venue that the logs show. A paper venue delivers in
-/// the order sent, so a request that arrived with the one before it may have waited for it:
-/// those are left out (their delay is not the latency's).
+/// the order sent, so a request sent while the one before it was still on its way may have
+/// waited for it: those are left out (their delay need not be the latency's). Which are kept
+/// depends only on the requests before, not on a request's own delay: a fair sample.
 fn order_legs(sessions: &[Session]) -> Vec<Leg> {
     let mut legs = Vec::new();
     for session in sessions {
@@ -397,9 +399,10 @@ fn order_legs(sessions: &[Session]) -> Vec<Leg> {
             let Some(arrived) = message.arrived else {
                 continue;
             };
-            let waited = arrived.exact() && last_arrival.is_some_and(|last| last >= arrived.ns());
+            let may_have_waited =
+                arrived.exact() && last_arrival.is_some_and(|last| last > message.sent_ns);
             last_arrival = last_arrival.max(Some(arrived.ns()));
-            if !waited && arrived.hi_ns > message.sent_ns {
+            if !may_have_waited && arrived.hi_ns > message.sent_ns {
                 legs.push(Leg {
                     sent_ns: message.sent_ns,
                     arrived,
@@ -453,14 +456,23 @@ fn injections(session: &Session, typical_ns: u64) -> Injections {
     injections
 }
 
-/// True when answer `at` was made after the answer before it (in the log, the order they were
-/// taken) had been taken: a paper venue delivers its answers in the order made, so an answer
-/// made while another was still on its way may have waited for it, and its delay would not be
-/// the latency's. Which answers pass depends only on the one before, not on the answer's own
-/// delay, so the ones kept are a fair sample.
-fn after_the_one_before(answers: &[&sessions::Answer], at: usize) -> bool {
-    at.checked_sub(1)
-        .is_none_or(|before| answers[at].made.ns() >= answers[before].received_ns)
+/// Per answer of every session, in order: whether its delay is the response latency's. A paper
+/// venue delivers its answers in the order made, so one made while the one before it (in the
+/// log, the order they were taken) was still on its way may have waited for it; those are left
+/// out. Which answers are kept depends only on the one before, not on the answer's own delay,
+/// so they are a fair sample. A live venue's answers, received when they came, are all kept.
+fn fair_answers(sessions: &[Session]) -> Vec<bool> {
+    sessions
+        .iter()
+        .flat_map(|session| {
+            session.answers.iter().enumerate().map(|(at, answer)| {
+                answer.receipt_exact
+                    || at.checked_sub(1).is_none_or(|before| {
+                        answer.made.ns() >= session.answers[before].received_ns
+                    })
+            })
+        })
+        .collect()
 }
 
 /// An answer's trip back: from its making (a window for a real venue's ms stamp) to its
