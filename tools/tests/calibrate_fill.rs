@@ -151,23 +151,22 @@ fn calibrate(
     dir: &Path,
     profile: &Path,
     logs: &str,
-    days: &str,
+    days: Option<&str>,
     out: &str,
 ) -> (std::process::Output, Value) {
-    let output = toolkit_in(
-        dir,
-        &[
-            "calibrate-fill",
-            "--profile",
-            profile.to_str().unwrap(),
-            "--logs",
-            logs,
-            "--days",
-            days,
-            "--out",
-            out,
-        ],
-    );
+    let mut args = vec![
+        "calibrate-fill",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--logs",
+        logs,
+        "--out",
+        out,
+    ];
+    if let Some(days) = days {
+        args.extend(["--days", days]);
+    }
+    let output = toolkit_in(dir, &args);
     let report = std::fs::read_to_string(dir.join(out).join("calibration.json"))
         .map(|text| serde_json::from_str(&text).unwrap())
         .unwrap_or(Value::Null);
@@ -182,7 +181,7 @@ fn sessions_with_known_paper_settings_are_calibrated_back_to_them() {
         let (log, journal) = engine_session(dir.path(), setting);
         let out = format!("calibrated/{}", setting.name);
         let profile = dir.path().join(format!("{}.yml", setting.name));
-        let (output, report) = calibrate(dir.path(), &profile, &log, &journal, &out);
+        let (output, report) = calibrate(dir.path(), &profile, &log, Some(&journal), &out);
         let stdout = succeeded(output);
         assert!(stdout.contains("PASS"), "{stdout}");
 
@@ -363,14 +362,18 @@ fn scripted_sessions_give_back_their_queue_power_as_exactly_as_the_market_allows
         .collect::<Vec<_>>()
         .join(",");
     let mut pinned = serde_json::Map::new();
+    let mut first_logs = String::new();
     for power in [1.0, 3.0] {
         let logs = days
             .iter()
             .map(|day| scripted_session(dir.path(), day, power))
             .collect::<Vec<_>>()
             .join(",");
+        if first_logs.is_empty() {
+            first_logs.clone_from(&logs);
+        }
         let out = format!("calibrated-{power}");
-        let (output, report) = calibrate(dir.path(), &overlay, &logs, &day_list, &out);
+        let (output, report) = calibrate(dir.path(), &overlay, &logs, Some(&day_list), &out);
         succeeded(output);
         assert_close(
             "order leg",
@@ -406,6 +409,32 @@ fn scripted_sessions_give_back_their_queue_power_as_exactly_as_the_market_allows
         );
     }
     tests::pins::check("calibrate_fill_queue_power", &Value::Object(pinned));
+
+    // Without --days, each day the logs cover comes from the archive: the days dumped from
+    // days/, found through their partitions' sidecars while paths.journal points elsewhere.
+    std::fs::write(
+        dir.path().join("dump.yml"),
+        "paths:\n  journal: days\n  parquet: archive\n  market: market\n",
+    )
+    .unwrap();
+    succeeded(toolkit_in(
+        dir.path(),
+        &["dump-parquet", "--profile", "dump.yml"],
+    ));
+    let archived = dir.path().join("archived.yml");
+    std::fs::write(
+        &archived,
+        "paths:\n  journal: nowhere\n  parquet: archive\n  market: market\n\
+         paper:\n  cross_fill: trades_only\n",
+    )
+    .unwrap();
+    let (output, report) = calibrate(dir.path(), &archived, &first_logs, None, "from-archive");
+    succeeded(output);
+    assert_eq!(
+        report["days"],
+        json!(["days/BTCUSDT/2026-03-01", "days/BTCUSDT/2026-03-02"])
+    );
+    assert_eq!(report["queue"]["equally_close"], json!([1.0, 1.0]));
 }
 
 #[test]

@@ -39,7 +39,9 @@ use feed::Fixed;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::archive::Partition;
 use crate::canary::traded;
+use engine::config::Config;
 use latency::{LatencyFit, Observation};
 use market::{Injection, Injections, Market, Pass};
 use sessions::{Message, Session, VenueTime};
@@ -71,8 +73,9 @@ pub(crate) struct Args {
     /// venue; the configuration's `paper.latency_scaling` is the one the fit divides out.
     #[arg(long, value_delimiter = ',', required = true, value_name = "FILE,...")]
     logs: Vec<PathBuf>,
-    /// Journal directories of the market the sessions traded in (default:
-    /// paths.journal/SYMBOL/DATE for each day the logs cover).
+    /// Journal directories of the market the sessions traded in (default, for each day the logs
+    /// cover: paths.journal/SYMBOL/DATE, or the journal the archive's partition of the day was
+    /// made from).
     #[arg(long, value_delimiter = ',', value_name = "DIR,...")]
     days: Vec<PathBuf>,
     /// Exit 1 when an observed fill curve of at least 20 orders is further than this from the
@@ -213,7 +216,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .map(|path| Session::read(path))
         .collect::<Result<Vec<_>>>()?;
     let days = if args.days.is_empty() {
-        days_of(&sessions, &config.paths.journal.join(&symbol_name))?
+        days_of(&sessions, config, &symbol_name)?
     } else {
         let mut days = args.days.clone();
         days.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
@@ -332,8 +335,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     })
 }
 
-/// The journal day of each UTC date the sessions cover, under `journals`.
-fn days_of(sessions: &[Session], journals: &Path) -> Result<Vec<PathBuf>> {
+/// The journal of each UTC date the sessions cover: `paths.journal/SYMBOL/DATE`, or else the
+/// journal the archive's partition of that day was made from (its sidecar's `source.journal`).
+fn days_of(sessions: &[Session], config: &Config, symbol: &str) -> Result<Vec<PathBuf>> {
     let mut dates = Vec::new();
     for session in sessions {
         let (first, last) = (date_of(session.first_ns)?, date_of(session.last_ns)?);
@@ -348,14 +352,21 @@ fn days_of(sessions: &[Session], journals: &Path) -> Result<Vec<PathBuf>> {
     dates
         .into_iter()
         .map(|date| {
-            let dir = journals.join(date.to_string());
-            if dir.is_dir() {
-                Ok(dir)
-            } else {
-                bail!(
-                    "the logs cover {date} but {} holds no journal (give the days with --days)",
-                    dir.display()
-                )
+            let recorded = config.paths.journal.join(symbol).join(date.to_string());
+            if recorded.is_dir() {
+                return Ok(recorded);
+            }
+            let partition = Partition {
+                symbol: symbol.to_owned(),
+                date,
+            };
+            match partition.sidecar(config)? {
+                Some(sidecar) if sidecar.source.journal.is_dir() => Ok(sidecar.source.journal),
+                _ => bail!(
+                    "the logs cover {date} but {} holds no journal, nor does the archive name one \
+                     (give the days with --days)",
+                    recorded.display()
+                ),
             }
         })
         .collect()
