@@ -386,12 +386,7 @@ impl PaperVenue {
     }
 
     /// The order `id` as sent, if it is resting or on its way.
-    pub fn order(&self, id: OrderId) -> Option<OrderRequest> {
-        self.known_order(id)
-    }
-
-    /// The order `id` as sent, if it is resting or on its way.
-    fn known_order(&self, id: OrderId) -> Option<OrderRequest> {
+    pub fn known_order(&self, id: OrderId) -> Option<OrderRequest> {
         let resting = self.resting.iter().map(|resting| resting.order);
         let sent = self
             .in_flight

@@ -3,14 +3,17 @@
 //! Every order and cancel sent to the venue is also sent to a [`PaperVenue`] fed the same
 //! market, and each order's fate at the two is compared once both are done with it: filled at
 //! both, at the venue only, at the paper venue only, or at neither, and the gap between their
-//! first fills. The fills' markouts are measured at [`SHADOW_MARKOUT_NS`] on both sides. What
-//! the paper venue would have done is what labels, the canary and paper trading assume: the
-//! comparison says how far that is from the venue's own, live ([`ShadowStats`], in the venue's
-//! metrics) and order by order ([`VenueNote::ShadowCompared`], in the decision log, which
-//! `toolkit calibrate-fill` reads).
+//! first fills. An order the venue is done with (filled, cancelled, refused) has its shadow
+//! cancelled, so the paper venue has until that cancel arrives to fill it too. The fills'
+//! markouts are measured at [`SHADOW_MARKOUT_NS`] on both sides. Times are the engine's clock
+//! on both sides (`ts_ns`: when the venue's fill was received; when the frame that filled the
+//! shadow was). What the paper venue would have done is what labels, the canary and paper
+//! trading assume: the comparison says how far that is from the venue's own, live
+//! ([`ShadowStats`], in the venue's metrics) and order by order ([`VenueNote::ShadowCompared`],
+//! in the decision log, which `toolkit calibrate-fill` reads).
 //!
-//! An amend is not the paper venue's: its shadow is cancelled and placed again at the new
-//! price and quantity (at the back of the queue, as Bybit puts a repriced order).
+//! An amend is not the paper venue's: its shadow is cancelled and what is left of it placed
+//! again at the new price (at the back of the queue, as Bybit puts a repriced order).
 //!
 //! Nothing allocates after construction: orders compared, markouts waiting and notes live in
 //! buffers of fixed capacity; what does not fit is counted and left out.
@@ -99,18 +102,26 @@ pub struct ShadowStats {
     pub left_out: u64,
 }
 
+/// The venue's side of the comparison, and the paper venue's.
+const VENUE: usize = 0;
+const PAPER: usize = 1;
+
 /// One side's view of an order.
 #[derive(Debug, Clone, Copy, Default)]
 struct Fate {
     first_fill_ns: Option<u64>,
+    filled: Fixed,
     done: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Compared {
     id: OrderId,
-    venue: Fate,
-    paper: Fate,
+    /// By [`VENUE`] and [`PAPER`].
+    fates: [Fate; 2],
+    /// The shadow is being replaced after an amend: the paper venue's next cancel of it is the
+    /// replacement's, not its end.
+    replacing: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +129,7 @@ struct PendingMarkout {
     due_ns: u64,
     side: Side,
     price: Fixed,
-    /// 0: the venue's fill, 1: the paper venue's.
+    /// [`VENUE`] or [`PAPER`].
     which: usize,
 }
 
@@ -128,6 +139,8 @@ pub struct Shadowed<V> {
     venue: V,
     paper: PaperVenue,
     comparison: Comparison,
+    /// The latest market time seen, ns.
+    now_ns: u64,
 }
 
 /// The orders being compared and what the comparison found.
@@ -151,6 +164,7 @@ impl<V: Venue> Shadowed<V> {
                 notes: Vec::with_capacity(NOTES),
                 stats: ShadowStats::default(),
             },
+            now_ns: 0,
         }
     }
 
@@ -163,52 +177,50 @@ impl<V: Venue> Shadowed<V> {
     pub const fn stats(&self) -> &ShadowStats {
         &self.comparison.stats
     }
-
-    fn drain_paper(&mut self) {
-        // The paper venue's events are the comparison's only: they never reach the caller.
-        let comparison = &mut self.comparison;
-        self.paper.drain_events(|event| comparison.track(&event, 1));
-    }
 }
 
 impl Comparison {
-    /// Notes one side's event about an order (`which`: 0 the venue, 1 the paper venue), and
-    /// compares the order once both sides are done with it.
-    fn track(&mut self, event: &VenueEvent, which: usize) {
+    fn entry(&mut self, id: OrderId) -> Option<&mut Compared> {
+        self.compared.iter_mut().find(|entry| entry.id == id)
+    }
+
+    /// Notes one side's event about an order, and compares the order once both sides are done
+    /// with it. Returns the order whose shadow is to be cancelled: the venue is done with it,
+    /// its shadow is not.
+    fn track(&mut self, event: &VenueEvent, which: usize) -> Option<OrderId> {
         let (id, fill, done) = match event {
             VenueEvent::Filled(fill) => {
-                // The venue's time of the fill when it sent one.
-                let at = if fill.venue_ms > 0 {
-                    fill.venue_ms.saturating_mul(1_000_000)
-                } else {
-                    fill.ts_ns
-                };
-                self.markout(at, fill.side, fill.price, which);
-                (fill.id, Some(at), !fill.leaves_qty.is_positive())
+                self.markout(fill.ts_ns, fill.side, fill.price, which);
+                (
+                    fill.id,
+                    Some((fill.ts_ns, fill.qty)),
+                    !fill.leaves_qty.is_positive(),
+                )
             }
             VenueEvent::Cancelled { id, .. } | VenueEvent::Rejected { id, .. } => (*id, None, true),
             VenueEvent::Accepted { .. }
             | VenueEvent::Amended { .. }
-            | VenueEvent::AmendRejected { .. } => return,
+            | VenueEvent::AmendRejected { .. } => return None,
         };
-        let Some(index) = self.compared.iter().position(|c| c.id == id) else {
-            return;
-        };
+        let index = self.compared.iter().position(|c| c.id == id)?;
         let entry = &mut self.compared[index];
-        let fate = if which == 0 {
-            &mut entry.venue
-        } else {
-            &mut entry.paper
-        };
-        if fate.first_fill_ns.is_none() {
-            fate.first_fill_ns = fill;
+        if which == PAPER && entry.replacing && matches!(event, VenueEvent::Cancelled { .. }) {
+            // The old shadow's end; its replacement goes on.
+            entry.replacing = false;
+            return None;
+        }
+        let fate = &mut entry.fates[which];
+        if let Some((ts_ns, qty)) = fill {
+            fate.first_fill_ns.get_or_insert(ts_ns);
+            fate.filled = fate.filled.saturating_add(qty);
         }
         fate.done |= done;
-        if !(entry.venue.done && entry.paper.done) {
-            return;
+        let [venue, paper] = entry.fates;
+        if !(venue.done && paper.done) {
+            return (which == VENUE && venue.done).then_some(id);
         }
-        let entry = self.compared.swap_remove(index);
-        let (venue_fill, paper_fill) = (entry.venue.first_fill_ns, entry.paper.first_fill_ns);
+        self.compared.swap_remove(index);
+        let (venue_fill, paper_fill) = (venue.first_fill_ns, paper.first_fill_ns);
         let outcome = ShadowOutcome::of(venue_fill.is_some(), paper_fill.is_some());
         self.stats.outcomes[outcome.index()] += 1;
         if let (Some(a), Some(b)) = (venue_fill, paper_fill) {
@@ -220,6 +232,7 @@ impl Comparison {
             venue_fill_ns: venue_fill,
             paper_fill_ns: paper_fill,
         });
+        None
     }
 
     fn markout(&mut self, at_ns: u64, side: Side, price: Fixed, which: usize) {
@@ -246,47 +259,68 @@ impl Comparison {
 
 impl<V: Venue> Venue for Shadowed<V> {
     const MAX_EVENTS: usize = V::MAX_EVENTS;
+    const AMENDS: bool = V::AMENDS;
 
     fn submit(&mut self, order: OrderRequest, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
         let comparison = &mut self.comparison;
         if comparison.compared.len() < COMPARED {
             comparison.compared.push(Compared {
                 id: order.id,
-                venue: Fate::default(),
-                paper: Fate::default(),
+                fates: [Fate::default(); 2],
+                replacing: false,
             });
+            self.paper.submit(order, now_ns);
         } else {
+            // Not compared, so not shadowed: nothing would end its shadow.
             comparison.stats.left_out += 1;
         }
-        self.paper.submit(order, now_ns);
         self.venue.submit(order, now_ns);
     }
 
     fn cancel(&mut self, id: OrderId, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
         self.paper.cancel(id, now_ns);
         self.venue.cancel(id, now_ns);
     }
 
     fn amend(&mut self, id: OrderId, price: Fixed, qty: Fixed, now_ns: u64) {
-        if let Some(order) = self.paper.order(id) {
+        self.now_ns = self.now_ns.max(now_ns);
+        if let Some(order) = self.paper.known_order(id) {
+            // What the shadow has left of the amended quantity, placed again at the new price.
+            let entry = self.comparison.entry(id);
+            let filled = entry
+                .as_ref()
+                .map_or(Fixed::ZERO, |e| e.fates[PAPER].filled);
+            let left = qty.saturating_sub(filled);
             self.paper.cancel(id, now_ns);
-            self.paper.submit(
-                OrderRequest {
-                    price,
-                    qty,
-                    ..order
-                },
-                now_ns,
-            );
+            if left.is_positive() {
+                if let Some(entry) = entry {
+                    entry.replacing = true;
+                }
+                self.paper.submit(
+                    OrderRequest {
+                        price,
+                        qty: left,
+                        ..order
+                    },
+                    now_ns,
+                );
+            }
         }
         self.venue.amend(id, price, qty, now_ns);
     }
 
     fn drain_events(&mut self, mut on_event: impl FnMut(VenueEvent)) {
-        self.drain_paper();
-        let comparison = &mut self.comparison;
+        let (paper, comparison, now_ns) = (&mut self.paper, &mut self.comparison, self.now_ns);
+        // The paper venue's events are the comparison's only: they never reach the caller.
+        paper.drain_events(|event| {
+            comparison.track(&event, PAPER);
+        });
         self.venue.drain_events(|event| {
-            comparison.track(&event, 0);
+            if let Some(id) = comparison.track(&event, VENUE) {
+                paper.cancel(id, now_ns);
+            }
             on_event(event);
         });
     }
@@ -322,11 +356,13 @@ impl<V: Venue> Venue for Shadowed<V> {
     }
 
     fn advance(&mut self, now_ns: u64, book: &OrderBook) {
+        self.now_ns = self.now_ns.max(now_ns);
         self.paper.advance(now_ns, book);
         self.venue.advance(now_ns, book);
     }
 
     fn on_book(&mut self, book: &OrderBook, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
         self.paper.on_book(book, now_ns);
         self.venue.on_book(book, now_ns);
         if let Some(mid) = book.mid().filter(|mid| mid.is_positive()) {
@@ -351,13 +387,22 @@ impl<V: Venue> Venue for Shadowed<V> {
     }
 
     fn on_trades(&mut self, trades: &[Trade], now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
         self.paper.on_trades(trades, now_ns);
         self.venue.on_trades(trades, now_ns);
     }
 
+    /// The venue settles first; then every shadow still working is cancelled and the paper
+    /// venue settled, so the orders of the session are all compared by the time the caller
+    /// drains the venue's last events.
     fn settle(&mut self, book: &OrderBook) {
-        self.paper.settle(book);
         self.venue.settle(book);
+        for entry in &self.comparison.compared {
+            if !entry.fates[PAPER].done {
+                self.paper.cancel(entry.id, self.now_ns);
+            }
+        }
+        self.paper.settle(book);
     }
 }
 
@@ -397,10 +442,14 @@ mod tests {
         }
     }
 
+    /// Real mode amends through the wrapper as through the venue it wraps.
+    const _: () = assert!(<Shadowed<crate::bybit::venue::BybitVenue> as Venue>::AMENDS);
+
     /// A venue that answers at once, shadowed by a paper venue 10 ms away: a print the venue's
-    /// order meets before its shadow has arrived fills only the venue's; a new level both
-    /// reach in time fills both at the same print; an order cancelled at once fills neither.
-    /// Each comparison is noted, counted, and the fills' markouts measured.
+    /// order meets before its shadow has arrived fills only the venue's (the venue done with
+    /// it, its shadow is cancelled); a new level both reach in time fills both at the same
+    /// print; an order cancelled at once fills neither. Each comparison is noted, counted, and
+    /// the fills' markouts measured.
     #[test]
     fn each_order_is_compared_with_its_shadow_once_both_are_done() {
         let book = touch_book(fx("100.0"), fx("100.1"), fx("2"));
@@ -469,5 +518,56 @@ mod tests {
             2
         );
         assert_eq!(events.len(), 7, "{events:?}");
+    }
+
+    /// An amended order's shadow is replaced at the new price (its old shadow's end is not the
+    /// order's) and fills there; the venue (which takes no amend here) leaves the order where
+    /// it was, unfilled, until it is cancelled: the paper venue alone filled it. At the end,
+    /// settling cancels what is still shadowed, so every order is compared.
+    #[test]
+    fn an_amended_order_is_shadowed_at_its_new_price_and_settling_compares_the_rest() {
+        let book = touch_book(fx("100.0"), fx("100.1"), fx("2"));
+        let mut venue = Shadowed::new(paper(0), paper(10 * MS));
+        let step = |venue: &mut Shadowed<PaperVenue>, now: u64, trades: &[Trade]| {
+            venue.advance(now, &book);
+            venue.on_trades(trades, now);
+            venue.on_book(&book, now);
+            venue.drain_events(|_| {});
+        };
+        venue.submit(order(4, Side::Buy, "99.8"), 0);
+        step(&mut venue, 20 * MS, &[]);
+        venue.amend(OrderId(4), fx("99.9"), fx("1"), 20 * MS);
+        step(&mut venue, 40 * MS, &[]);
+        step(
+            &mut venue,
+            50 * MS,
+            &[print(Side::Sell, fx("99.9"), fx("1"))],
+        );
+        venue.cancel(OrderId(4), 60 * MS);
+        step(&mut venue, 80 * MS, &[]);
+        // Order 5 rests at both when the session ends.
+        venue.submit(order(5, Side::Buy, "99.5"), 80 * MS);
+        step(&mut venue, 100 * MS, &[]);
+        venue.cancel(OrderId(5), 100 * MS);
+        venue.settle(&book);
+        venue.drain_events(|_| {});
+        let mut notes = Vec::new();
+        venue.drain_notes(|note| notes.push(note));
+        assert_eq!(
+            notes,
+            [
+                VenueNote::ShadowCompared {
+                    id: OrderId(4),
+                    venue_fill_ns: None,
+                    paper_fill_ns: Some(50 * MS),
+                },
+                VenueNote::ShadowCompared {
+                    id: OrderId(5),
+                    venue_fill_ns: None,
+                    paper_fill_ns: None,
+                },
+            ]
+        );
+        assert_eq!(venue.stats().outcomes, [0, 0, 1, 1]);
     }
 }

@@ -123,7 +123,8 @@ fn log_likelihood(observations: &[Observation], min: f64, median: f64, sigma: f6
         .map(|o| {
             let scale = median * o.factor;
             let p = cdf(o.hi_ns, min, scale, sigma) - cdf(o.lo_ns, min, scale, sigma);
-            p.max((o.hi_ns - o.lo_ns) * LEAST_DENSITY_PER_NS).ln()
+            p.max((o.hi_ns - o.lo_ns).max(EXACT_WIDTH_NS) * LEAST_DENSITY_PER_NS)
+                .ln()
         })
         .sum()
 }

@@ -128,7 +128,9 @@ pub(crate) struct Stratum {
     pub(crate) within_s: Vec<(f64, f64, f64)>,
     /// Largest gap between the curves.
     pub(crate) largest_gap: f64,
-    /// Log-rank test of the two: chi-square and p-value.
+    /// Log-rank test of the two: chi-square and p-value. The two curves are of the same
+    /// orders (observed, and as the model fills them), not independent samples as the test
+    /// assumes: read it as a measure of the difference, not as a calibrated p-value.
     pub(crate) log_rank: Option<(f64, f64)>,
     /// Judged against `--max-fill-gap` (enough orders), and within it.
     pub(crate) judged: bool,
@@ -275,6 +277,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             }
         })
         .collect();
+    let order_observations = possible(order_observations);
     let order_leg = latency::fit(&order_observations)
         .context("the order leg could not be fitted (no positive delay)")?;
     let fair = fair_answers(&sessions);
@@ -285,6 +288,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .filter(|(_, fair)| *fair)
         .map(|((answer, &factor), _)| response_observation(answer, &market, factor))
         .collect();
+    let response_observations = possible(response_observations);
     let response_leg = latency::fit(&response_observations);
     let (queue, strata) = queue_fit(
         &sessions,
@@ -465,6 +469,13 @@ fn injections(session: &Session, typical_ns: u64) -> Injections {
     }
     injections.sort_by_key(|(at, _)| *at);
     injections
+}
+
+/// The observations a delay could have made: a window that ends at or before 0 (an answer
+/// received before it was made: the host's clock and the venue's disagree) says nothing of
+/// the latency and is left out.
+fn possible(observations: Vec<Observation>) -> Vec<Observation> {
+    observations.into_iter().filter(|o| o.hi_ns > 0.0).collect()
 }
 
 /// Per answer of every session, in order: whether its delay is the response latency's. A paper

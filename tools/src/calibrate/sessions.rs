@@ -5,7 +5,9 @@
 //! Times come in two kinds. A paper venue stamps its answers with its own market time in ns
 //! (`ts_ns`) and the log adds when the order manager took them (`received_ns`, the next frame);
 //! a real venue's answers carry its time stamp in ms (`venue_ms`) and `ts_ns` is when they
-//! were received. Either way [`VenueTime`] is the window the venue acted in.
+//! were received (any `received_ns` beside is the order manager's, not the link's). Either way
+//! [`VenueTime`] is the window the venue acted in. In a real venue's log, an answer without
+//! `venue_ms` was made on the engine's side and is left out.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -123,7 +125,28 @@ impl Session {
         if session.orders.is_empty() {
             bail!("{}: no order was sent in this log", path.display());
         }
+        if session.answers.iter().any(|answer| answer.receipt_exact) {
+            session.leave_out_local_answers();
+        }
         Ok(session)
+    }
+
+    /// A live venue's log: what carries no venue time was answered on the engine's side (a
+    /// link down, a rate limit, entries halted, a local reduce-only check). Those answers
+    /// travelled nowhere, and their orders or cancels never reached the venue.
+    fn leave_out_local_answers(&mut self) {
+        self.answers.retain(|answer| answer.receipt_exact);
+        for order in &mut self.orders {
+            if order.new.arrived.is_some_and(VenueTime::exact) {
+                order.new.arrived = None;
+                order.rejected = false;
+            }
+            if let Some(cancel) = &mut order.cancel
+                && cancel.arrived.is_some_and(VenueTime::exact)
+            {
+                cancel.arrived = None;
+            }
+        }
     }
 
     fn take(&mut self, line: &str, index: &mut HashMap<u64, usize>) -> Result<()> {
@@ -135,16 +158,21 @@ impl Session {
         let id = || record["id"].as_u64().context("no id");
         let venue_ms = record["venue_ms"].as_u64();
         let made = match venue_ms {
-            Some(ms) => VenueTime {
-                lo_ns: ms * 1_000_000,
-                hi_ns: (ms + 1) * 1_000_000,
-            },
+            Some(ms) => {
+                let ns = |ms: u64| ms.checked_mul(1_000_000).context("venue_ms out of range");
+                VenueTime {
+                    lo_ns: ns(ms)?,
+                    hi_ns: ns(ms.saturating_add(1))?,
+                }
+            }
             None => VenueTime {
                 lo_ns: ts_ns,
                 hi_ns: ts_ns,
             },
         };
-        // Refusals made on the engine's side of the link (nothing was sent) never travelled.
+        // Refusals made on the engine's side of the link (nothing was sent) never travelled: a
+        // paper venue's own (`reject_now`); a live venue's carry no venue time (left out once
+        // the log is read, see `Session::read`).
         let local = kind == "amend_rejected"
             || matches!(
                 record["reason"].as_str(),
@@ -156,7 +184,12 @@ impl Session {
                 "accepted" | "rejected" | "cancelled" | "amended" | "fill"
             )
         {
-            let received_ns = record["received_ns"].as_u64().unwrap_or(ts_ns);
+            // A live venue's answer was received at `ts_ns`; a simulated venue's, at the frame
+            // `received_ns` (when later than its own time).
+            let received_ns = match venue_ms {
+                Some(_) => ts_ns,
+                None => record["received_ns"].as_u64().unwrap_or(ts_ns),
+            };
             self.last_ns = self.last_ns.max(received_ns);
             self.answers.push(Answer {
                 made,
@@ -280,7 +313,7 @@ mod tests {
     use super::*;
 
     /// A paper session's order that rests, fills in part and is cancelled; one refused as
-    /// post-only; and a real venue's answer in whole milliseconds.
+    /// post-only; the shadow's comparison of an order.
     #[test]
     fn a_log_reads_back_as_order_lives() {
         let dir = tempfile::tempdir().unwrap();
@@ -293,7 +326,7 @@ mod tests {
 {"ts_ns":200,"type":"cancel","id":1,"reason":"expired"}
 {"ts_ns":212,"type":"cancelled","id":1,"filled":"0.1","received_ns":220}
 {"ts_ns":300,"type":"place","purpose":"entry","id":2,"side":"Sell","price":"100","qty":"0.2","reduce_only":false}
-{"ts_ns":5000000,"type":"rejected","id":2,"reason":"post_only_will_take_liquidity","venue_ms":4}
+{"ts_ns":5000000,"type":"rejected","id":2,"reason":"post_only_will_take_liquidity"}
 {"ts_ns":5000000,"type":"shadow","event":"compared","id":2,"paper_fill_ns":4500000}
 "#,
         )
@@ -316,7 +349,7 @@ mod tests {
         assert_eq!(
             second.new.arrived,
             Some(VenueTime {
-                lo_ns: 4_000_000,
+                lo_ns: 5_000_000,
                 hi_ns: 5_000_000
             })
         );
@@ -332,7 +365,7 @@ mod tests {
                 receipt_exact: false
             }
         );
-        assert!(session.answers[3].receipt_exact);
+        assert!(!session.answers[3].receipt_exact);
         assert_eq!((session.first_ns, session.last_ns), (100, 5_000_000));
         assert_eq!(
             session.shadow,
@@ -341,6 +374,45 @@ mod tests {
                 paper_fill_ns: Some(4_500_000)
             }]
         );
+    }
+
+    /// A live venue's log: an order the venue took (its time in ms, received later), one the
+    /// engine refused itself (no venue time: the link was down), and a venue time out of range.
+    #[test]
+    fn a_live_venues_log_keeps_only_what_travelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        std::fs::write(
+            &path,
+            r#"{"ts_ns":1000000,"type":"place","purpose":"entry","id":1,"side":"Buy","price":"100.5","qty":"0.2","reduce_only":false}
+{"ts_ns":9000000,"type":"accepted","id":1,"queue_ahead":"0","received_ns":9500000,"venue_ms":6}
+{"ts_ns":10000000,"type":"place","purpose":"entry","id":2,"side":"Buy","price":"100.5","qty":"0.2","reduce_only":false}
+{"ts_ns":10000000,"type":"rejected","id":2,"reason":"venue_unavailable"}
+"#,
+        )
+        .unwrap();
+        let session = Session::read(&path).unwrap();
+        assert_eq!(
+            session.answers,
+            [Answer {
+                made: VenueTime {
+                    lo_ns: 6_000_000,
+                    hi_ns: 7_000_000
+                },
+                received_ns: 9_000_000,
+                receipt_exact: true
+            }]
+        );
+        assert_eq!(session.orders[1].new.arrived, None);
+        assert!(!session.orders[1].rejected);
+
+        std::fs::write(
+            &path,
+            "{\"ts_ns\":1,\"type\":\"accepted\",\"id\":1,\"queue_ahead\":\"0\",\"venue_ms\":18446744073709551615}\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", Session::read(&path).unwrap_err());
+        assert!(error.ends_with("line 1: venue_ms out of range"), "{error}");
     }
 
     #[test]
