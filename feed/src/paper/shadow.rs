@@ -168,11 +168,6 @@ impl<V: Venue> Shadowed<V> {
         }
     }
 
-    /// The venue shadowed.
-    pub const fn venue(&self) -> &V {
-        &self.venue
-    }
-
     /// The comparison so far.
     pub const fn stats(&self) -> &ShadowStats {
         &self.comparison.stats

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::latency::LatencyFit;
-use super::{Report, Stratum};
+use super::{Report, Stratum, display_paths};
 use crate::canary::{escape, html::lines_svg};
 
 /// Points of a fitted CDF drawn.
@@ -26,8 +26,8 @@ pub(super) fn page(report: &Report) -> String {
         report.orders,
         report.refused_on_arrival,
         report.answers,
-        escape(&join(&report.logs)),
-        escape(&join(&report.days)),
+        escape(&display_paths(&report.logs)),
+        escape(&display_paths(&report.days)),
         if report.passed {
             "<b>PASS</b>: every judged fill curve within the gap allowed.".to_owned()
         } else {
@@ -95,18 +95,8 @@ pub(super) fn page(report: &Report) -> String {
     if let Some(shadow) = &report.shadow {
         let _ = write!(
             page,
-            "<h2>Paper shadow of the real orders</h2><p>{} orders compared: {:.1} % agreed \
-             (both filled {}, neither {}); filled at the venue only {}, at the paper venue only \
-             {}; mean gap between first fills (paper minus venue) {}.</p>",
-            shadow.orders,
-            shadow.agreement * 100.0,
-            shadow.both_filled,
-            shadow.neither,
-            shadow.venue_only,
-            shadow.paper_only,
-            shadow
-                .mean_fill_gap_ms
-                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"))
+            "<h2>Paper shadow of the real orders</h2><p>{}.</p>",
+            escape(&shadow.describe())
         );
     }
     for stratum in &report.strata {
@@ -132,14 +122,6 @@ pub(super) fn page(report: &Report) -> String {
     }
     page.push_str("</body></html>\n");
     page
-}
-
-fn join(paths: &[std::path::PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The fitted CDF at factor 1, and the probability plot of the observations against the fit
@@ -174,25 +156,15 @@ fn strata_table(strata: &[Stratum]) -> String {
          <th>model 1 s / 5 s / 30 s</th><th>largest gap</th><th>log-rank p</th><th>judged</th></tr>",
     );
     for stratum in strata {
-        let triple = |pick: fn(&(f64, f64, f64)) -> f64| {
-            stratum
-                .within_s
-                .iter()
-                .map(|w| format!("{:.2}", pick(w)))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        };
         let _ = write!(
             table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td></tr>",
             escape(&stratum.name),
             stratum.observed.orders,
-            triple(|w| w.1),
-            triple(|w| w.2),
+            stratum.within(false, " / "),
+            stratum.within(true, " / "),
             stratum.largest_gap,
-            stratum
-                .log_rank
-                .map_or_else(|| "-".to_owned(), |(_, p)| format!("{p:.3}")),
+            stratum.log_rank_p(),
             match (stratum.judged, stratum.within_gap) {
                 (false, _) => "too few",
                 (true, true) => "within",

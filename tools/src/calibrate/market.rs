@@ -51,10 +51,9 @@ pub(crate) struct ArrivalView {
     pub(crate) ticks_from_touch: Option<i64>,
 }
 
-/// What a replayed venue did with one order.
+/// What a replayed venue did with one order: its fills.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) struct Replayed {
-    pub(crate) accepted: bool,
     pub(crate) first_fill_ns: Option<u64>,
     pub(crate) filled: Fixed,
 }
@@ -217,6 +216,7 @@ impl Pass<'_> {
             factors[slot] = activity.factor(ns);
             next_asked += 1;
         }
+        let (views, replayed) = replays.into_iter().map(|r| (r.views, r.replayed)).unzip();
         let median_touch = if touches.is_empty() {
             0.0
         } else {
@@ -226,8 +226,8 @@ impl Pass<'_> {
         Ok(Market {
             frame_times,
             factors,
-            views: replays.iter().map(|r| r.views.clone()).collect(),
-            replayed: replays.into_iter().map(|r| r.replayed).collect(),
+            views,
+            replayed,
             median_touch,
         })
     }
@@ -264,18 +264,12 @@ impl Replay {
         for (venue, replayed) in self.venues.iter_mut().zip(&mut self.replayed) {
             let index_of = &self.index_of;
             venue.drain_events(|event| {
-                let (id, accepted, fill) = match event {
-                    VenueEvent::Accepted { id, .. } => (id, true, None),
-                    VenueEvent::Filled(fill) => (fill.id, true, Some((fill.ts_ns, fill.qty))),
-                    _ => return,
-                };
-                let Some(order) = index_of.get(&id.0).map(|&i| &mut replayed[i]) else {
+                let VenueEvent::Filled(fill) = event else {
                     return;
                 };
-                order.accepted |= accepted;
-                if let Some((ts_ns, qty)) = fill {
-                    order.first_fill_ns.get_or_insert(ts_ns);
-                    order.filled = order.filled.saturating_add(qty);
+                if let Some(order) = index_of.get(&fill.id.0).map(|&i| &mut replayed[i]) {
+                    order.first_fill_ns.get_or_insert(fill.ts_ns);
+                    order.filled = order.filled.saturating_add(fill.qty);
                 }
             });
         }

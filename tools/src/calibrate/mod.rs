@@ -154,6 +154,22 @@ pub(crate) struct ShadowSummary {
 }
 
 impl ShadowSummary {
+    /// One sentence of it, as the table and the page give it.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} compared, {:.1} % agreed (both filled {}, neither {}); venue only {}, paper only \
+             {}; mean first-fill gap (paper - venue) {}",
+            self.orders,
+            self.agreement * 100.0,
+            self.both_filled,
+            self.neither,
+            self.venue_only,
+            self.paper_only,
+            self.mean_fill_gap_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"))
+        )
+    }
+
     fn of(sessions: &[Session]) -> Option<ShadowSummary> {
         let compared: Vec<&sessions::ShadowCompared> =
             sessions.iter().flat_map(|s| &s.shadow).collect();
@@ -183,6 +199,26 @@ impl ShadowSummary {
             mean_fill_gap_ms: (!gaps.is_empty())
                 .then(|| gaps.iter().sum::<f64>() / gaps.len() as f64 / 1e6),
         })
+    }
+}
+
+impl Stratum {
+    /// The fill probabilities within 1, 5 and 30 s, observed (`model` false) or modelled,
+    /// joined by `separator`.
+    pub(crate) fn within(&self, model: bool, separator: &str) -> String {
+        self.within_s
+            .iter()
+            .map(|&(_, observed, modelled)| {
+                format!("{:.2}", if model { modelled } else { observed })
+            })
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
+    /// The log-rank p-value as shown, `-` without one.
+    pub(crate) fn log_rank_p(&self) -> String {
+        self.log_rank
+            .map_or_else(|| "-".to_owned(), |(_, p)| format!("{p:.3}"))
     }
 }
 
@@ -381,7 +417,7 @@ fn date_of(ns: u64) -> Result<jiff::civil::Date> {
     Ok(jiff::tz::TimeZone::UTC.to_datetime(stamp).date())
 }
 
-fn display_paths(paths: &[PathBuf]) -> String {
+pub(super) fn display_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
         .map(|p| p.display().to_string())
@@ -798,25 +834,15 @@ fn table(report: &Report) -> String {
         "fills within 1 / 5 / 30 s", "orders", "observed", "model", "gap", "log-rank p"
     );
     for stratum in &report.strata {
-        let triple = |pick: fn(&(f64, f64, f64)) -> f64| {
-            stratum
-                .within_s
-                .iter()
-                .map(|w| format!("{:.2}", pick(w)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         let _ = writeln!(
             text,
             "{:<52} {:>6} {:>17} {:>17} {:>6.3} {:>9}{}",
             stratum.name,
             stratum.observed.orders,
-            triple(|w| w.1),
-            triple(|w| w.2),
+            stratum.within(false, " "),
+            stratum.within(true, " "),
             stratum.largest_gap,
-            stratum
-                .log_rank
-                .map_or_else(|| "-".to_owned(), |(_, p)| format!("{p:.3}")),
+            stratum.log_rank_p(),
             if stratum.within_gap {
                 ""
             } else {
@@ -827,17 +853,8 @@ fn table(report: &Report) -> String {
     if let Some(shadow) = &report.shadow {
         let _ = writeln!(
             text,
-            "\npaper shadow of the real orders: {} compared, {:.1} % agreed (both filled {}, \
-             neither {}); venue only {}, paper only {}; mean first-fill gap (paper - venue) {}",
-            shadow.orders,
-            shadow.agreement * 100.0,
-            shadow.both_filled,
-            shadow.neither,
-            shadow.venue_only,
-            shadow.paper_only,
-            shadow
-                .mean_fill_gap_ms
-                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"))
+            "\npaper shadow of the real orders: {}",
+            shadow.describe()
         );
     }
     let _ = writeln!(
@@ -874,7 +891,6 @@ mod tests {
             paper_fill_ns: paper,
         };
         let session = Session {
-            path: PathBuf::from("decisions.jsonl"),
             orders: Vec::new(),
             answers: Vec::new(),
             shadow: vec![
@@ -898,6 +914,11 @@ mod tests {
                 agreement: 0.75,
                 mean_fill_gap_ms: Some(3.0),
             }
+        );
+        assert_eq!(
+            summary.describe(),
+            "4 compared, 75.0 % agreed (both filled 2, neither 1); venue only 1, paper only 0; \
+             mean first-fill gap (paper - venue) 3.000 ms"
         );
         assert_eq!(ShadowSummary::of(&[]), None);
     }

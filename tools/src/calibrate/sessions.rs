@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use feed::order::{OrderId, OrderRequest};
@@ -51,8 +51,6 @@ pub(crate) struct Message {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OrderLife {
     pub(crate) request: OrderRequest,
-    /// What it was for (`entry`, `reprice`, `take_profit`, an exit reason).
-    pub(crate) purpose: String,
     pub(crate) new: Message,
     /// The venue took it (an `accepted`, or a fill of an order never acknowledged).
     pub(crate) accepted: bool,
@@ -88,7 +86,6 @@ pub(crate) struct ShadowCompared {
 /// One session's log.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Session {
-    pub(crate) path: PathBuf,
     /// Orders in the order they were sent.
     pub(crate) orders: Vec<OrderLife>,
     pub(crate) answers: Vec<Answer>,
@@ -105,7 +102,6 @@ impl Session {
     pub(crate) fn read(path: &Path) -> Result<Session> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut session = Session {
-            path: path.to_path_buf(),
             orders: Vec::new(),
             answers: Vec::new(),
             shadow: Vec::new(),
@@ -209,7 +205,6 @@ impl Session {
                 index.insert(request.id.0, self.orders.len());
                 self.orders.push(OrderLife {
                     request,
-                    purpose: record["purpose"].as_str().unwrap_or("").to_owned(),
                     new: Message {
                         sent_ns: ts_ns,
                         arrived: None,
